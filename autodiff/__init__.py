@@ -1,0 +1,20 @@
+"""Reverse-mode automatic differentiation on scalars (``Value``) and numpy arrays (``Tensor``).
+
+- ``graph``: the backward driver both node types share, ``no_grad``, ``detect_anomaly``;
+- ``value``: the scalar engine, micrograd's ``Value``;
+- ``tensor`` and ``functions``: the n-dimensional engine and its operations;
+- ``gradcheck``: gradients checked against finite differences.
+"""
+
+from .functions import concatenate, stack, where
+from .gradcheck import GradcheckError, gradcheck
+from .graph import detect_anomaly, is_grad_enabled, no_grad
+from .tensor import BackwardError, Tensor, get_default_dtype, set_default_dtype
+from .value import Value
+
+__all__ = [
+    "Value", "Tensor", "concatenate", "stack", "where",
+    "no_grad", "detect_anomaly", "is_grad_enabled",
+    "gradcheck", "GradcheckError", "BackwardError",
+    "get_default_dtype", "set_default_dtype",
+]

@@ -1,0 +1,273 @@
+"""``Tensor``: an n-dimensional node of a computation graph, over a numpy array.
+
+This module holds the tensor's data and its part in backward; the
+differentiable operations themselves live in ``functions``.
+
+For a tensor node, the local derivative of each input is a
+vector-Jacobian product (VJP): a function that takes dL/d(out), an array of
+the output's shape, and returns dL/d(input). Broadcasting in the forward
+pass means the returned array may have the output's shape rather than the
+input's; ``_accumulate`` sums it back down to the input's shape, so that no
+operation has to undo broadcasting itself.
+
+Dtype policy: Python numbers and lists become ``get_default_dtype()``
+(float32, as in PyTorch; change it with ``set_default_dtype``); numpy
+arrays keep their dtype. Numbers and arrays combined with a floating-point
+Tensor take the Tensor's dtype, so float32 work stays float32. Only
+floating-point tensors can require gradients.
+
+Gradient arrays may be shared between nodes (an addition hands the same
+array to both of its inputs): to change a ``grad``, assign a new array
+rather than writing into it.
+"""
+
+import numpy as np
+
+from .graph import backward, grad_mode
+
+_default_dtype = np.dtype(np.float32)
+
+
+def set_default_dtype(dtype):
+    """Set the dtype of Tensors made from Python numbers and lists (float32 or float64)."""
+    global _default_dtype
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"the default dtype must be a floating-point dtype, got {dtype}")
+    _default_dtype = dtype
+
+
+def get_default_dtype():
+    """The dtype of Tensors made from Python numbers and lists."""
+    return _default_dtype
+
+
+class BackwardError(RuntimeError, ValueError):
+    """``backward()`` was called in a way that cannot define a gradient."""
+
+
+class Tensor:
+    """A node holding ``data`` (a numpy array) and, after backward, ``grad``.
+
+    ``Tensor(data, requires_grad=False, dtype=None)`` copies ``data``.
+    Results of operations on tensors that require gradients require them
+    too, and remember their ``children`` (the input tensors), ``op`` and
+    ``vjps`` (one vector-Jacobian product per input).
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "label", "op", "children", "vjps", "__weakref__")
+    # numpy defers to Tensor's reflected operators (array + Tensor -> Tensor)
+    __array_ufunc__ = None
+    _EMPTY_GRAD = None
+
+    def __init__(self, data, requires_grad=False, dtype=None, label=""):
+        if isinstance(data, Tensor):
+            data = data.data
+        if dtype is not None:
+            array = np.array(data, dtype=dtype)
+        elif isinstance(data, np.ndarray):
+            array = data.copy()
+        else:
+            array = np.array(data)
+            if array.dtype.kind == "f":
+                array = array.astype(_default_dtype, copy=False)
+        if array.dtype.kind not in "fiub":
+            raise TypeError(f"Tensor holds numbers, got an array of dtype {array.dtype}")
+        self.data = array
+        self.grad = None
+        self.label = label
+        self.op = ""
+        self.children = ()
+        self.vjps = ()
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_()
+
+    def requires_grad_(self, requires_grad=True):
+        """Mark this leaf as one whose gradient backward should compute; returns it."""
+        if requires_grad and self.data.dtype.kind != "f":
+            raise TypeError(
+                f"only floating-point tensors can require gradients, this one is {self.data.dtype}"
+            )
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    @staticmethod
+    def _result(data, op, children, vjps):
+        """A new node ``op(*children) = data``; ``vjps[i]`` maps dL/d(out) to dL/d(children[i])."""
+        out = Tensor.__new__(Tensor)
+        # numpy returns scalars, not 0-d arrays, from ufuncs on 0-d arrays
+        out.data = data if type(data) is np.ndarray else np.asarray(data)
+        out.grad = None
+        out.label = ""
+        if grad_mode.enabled:
+            for child in children:
+                if child.requires_grad:
+                    out.requires_grad = True
+                    out.op = op
+                    out.children = children
+                    out.vjps = vjps
+                    return out
+        out.requires_grad = False
+        out.op = ""
+        out.children = ()
+        out.vjps = ()
+        return out
+
+    @staticmethod
+    def _constant(array):
+        """A leaf around ``array`` as it is: no copy, no gradient."""
+        out = Tensor.__new__(Tensor)
+        out.data = array
+        out.grad = None
+        out.requires_grad = False
+        out.label = ""
+        out.op = ""
+        out.children = ()
+        out.vjps = ()
+        return out
+
+    # -- what it holds ---------------------------------------------------
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def size(self):
+        return self.data.size
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    def __len__(self):
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def item(self):
+        """The single element as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor of one element, this one has shape {self.shape}")
+        return self.data.item()
+
+    def numpy(self):
+        """The data array itself (not a copy)."""
+        return self.data
+
+    def detach(self):
+        """A new leaf sharing this tensor's data, outside the graph."""
+        return Tensor._constant(self.data)
+
+    @property
+    def T(self):
+        """The axes reversed: the matrix transpose for 2-D."""
+        return F.transpose(self)
+
+    def __bool__(self):
+        return bool(self.data)
+
+    __hash__ = object.__hash__
+
+    def __repr__(self):
+        body = np.array2string(self.data, separator=", ", prefix="Tensor(", threshold=20, edgeitems=3)
+        extras = ""
+        if self.data.dtype != _default_dtype:
+            extras += f", dtype={self.data.dtype}"
+        if self.op:
+            extras += f", op={self.op!r}"
+        elif self.requires_grad:
+            extras += ", requires_grad=True"
+        if self.label:
+            extras += f", label={self.label!r}"
+        return f"Tensor({body}{extras})"
+
+    # -- gradients -------------------------------------------------------
+
+    def backward(self, grad=None):
+        """Fill in d(self)/d(x) for every x below this tensor, weighted by ``grad``.
+
+        ``grad`` is dL/d(self), of this tensor's shape; it may be omitted
+        for a tensor of one element (it is then 1). Leaf gradients add up
+        across calls.
+        """
+        if not self.requires_grad:
+            raise BackwardError(
+                "backward() on a tensor that does not require gradients: "
+                "none of its inputs has requires_grad=True, or it was computed under no_grad"
+            )
+        if grad is None:
+            if self.data.size != 1:
+                raise BackwardError(
+                    f"backward() without a gradient needs a one-element tensor, this one has shape "
+                    f"{self.shape}; pass grad=, an array of shape {self.shape}"
+                )
+            seed = np.array(1, dtype=self.data.dtype).reshape(self.data.shape)
+        else:
+            seed = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.data.dtype)
+            if seed.shape != self.data.shape:
+                raise ValueError(
+                    f"gradient of shape {seed.shape} does not match the tensor's shape {self.shape}"
+                )
+        backward(self, seed)
+
+    def _propagate(self):
+        grad = self.grad
+        for child, vjp in zip(self.children, self.vjps):
+            if child.requires_grad:
+                child._accumulate(vjp(grad))
+
+    def _accumulate(self, grad):
+        if type(grad) is not np.ndarray:
+            grad = np.asarray(grad)
+        if grad.shape != self.data.shape:
+            grad = unbroadcast(grad, self.data.shape)
+        if grad.dtype != self.data.dtype:
+            grad = grad.astype(self.data.dtype)
+        if self.grad is not None:
+            self.grad = self.grad + grad
+        elif self.children or grad.flags.writeable:
+            self.grad = grad
+        else:
+            # a leaf's gradient is the user's to modify, so not a read-only broadcast view
+            self.grad = grad.copy()
+
+
+def unbroadcast(grad, shape):
+    """Sum ``grad`` over the axes that broadcasting stretched to reach its shape from ``shape``.
+
+    If x of shape ``shape`` was broadcast to y, then dL/dx is dL/dy summed
+    over every axis along which x was repeated.
+    """
+    extra = grad.ndim - len(shape)
+    if extra < 0 or any(n != 1 and n != m for n, m in zip(shape, grad.shape[extra:])):
+        raise ValueError(f"a gradient of shape {grad.shape} cannot flow into a tensor of shape {shape}")
+    stretched = tuple(range(extra)) + tuple(
+        extra + axis for axis, n in enumerate(shape) if n == 1 and grad.shape[extra + axis] != 1
+    )
+    return grad.sum(axis=stretched, keepdims=True).reshape(shape)
+
+
+def as_tensor(x, like=None):
+    """``x`` itself if it is a Tensor, else a constant leaf holding it.
+
+    Numbers and arrays combined with a floating-point tensor ``like`` take
+    its dtype; otherwise Python numbers take the default dtype.
+    """
+    if isinstance(x, Tensor):
+        return x
+    if like is not None and like.data.dtype.kind == "f":
+        return Tensor._constant(np.asarray(x, dtype=like.data.dtype))
+    array = np.asarray(x)
+    if array.dtype.kind == "f" and not isinstance(x, np.ndarray):
+        array = array.astype(_default_dtype)
+    return Tensor._constant(array)
+
+
+# Imported last: the operations need Tensor, and bind themselves to it as methods.
+from . import functions as F  # noqa: E402
