@@ -4,10 +4,11 @@ A node is any object with these attributes:
 
 - ``children``: the tuple of nodes it was computed from (empty for a leaf);
 - ``grad``: the gradient of the final output with respect to this node;
-- ``_propagate()``: the chain rule for one node, which adds this node's
-  ``grad`` times its local derivative into each child's ``grad``;
 - ``_accumulate(seed)``: adds a gradient into this node's ``grad``;
-- ``_EMPTY_GRAD``: what ``grad`` holds before anything has flowed in.
+- ``_EMPTY_GRAD``: what ``grad`` holds before anything has flowed in;
+- ``_chain_rule(nodes)``: for each of ``nodes`` in turn, adds its ``grad``
+  times its local derivatives into its children's ``grad`` (one function
+  per node type, so that the loop over a large graph is a single call).
 
 Reverse mode computes dL/dx for every node x of a graph that ends in L:
 visit the nodes so that each node comes after every node that uses it
@@ -117,16 +118,16 @@ def backward(root, seed):
     ``seed`` is d(root)/d(root): 1 for a scalar, or the upstream gradient.
     """
     order = topological_order(root)
+    empty = root._EMPTY_GRAD
     for node in order:
-        node.grad = node._EMPTY_GRAD
+        node.grad = empty
     root._accumulate(seed)
     if grad_mode.check_finite:
         for node in reversed(order):
-            node._propagate()
+            node._chain_rule((node,))
             _check_finite(node)
     else:
-        for node in reversed(order):
-            node._propagate()
+        root._chain_rule(reversed(order))
 
 
 def _check_finite(node):

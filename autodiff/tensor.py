@@ -216,11 +216,13 @@ class Tensor:
                 )
         backward(self, seed)
 
-    def _propagate(self):
-        grad = self.grad
-        for child, vjp in zip(self.children, self.vjps):
-            if child.requires_grad:
-                child._accumulate(vjp(grad))
+    @staticmethod
+    def _chain_rule(nodes):
+        for node in nodes:
+            grad = node.grad
+            for child, vjp in zip(node.children, node.vjps):
+                if child.requires_grad:
+                    child._accumulate(vjp(grad))
 
     def _accumulate(self, grad):
         if type(grad) is not np.ndarray:

@@ -105,6 +105,14 @@ class Value:
         slope_b = 0.0 if a == 0 and b >= 0 else out * operators.log(a)
         return Value._result(out, "**", (self, other), (slope_a, slope_b))
 
+    @staticmethod
+    def sum(values):
+        """v1 + v2 + ... + vn as one node (Python's ``sum`` would make a chain of n - 1 additions)."""
+        values = tuple(v if isinstance(v, Value) else Value(v) for v in values)
+        total = sum(v.data for v in values)
+        # out = v1 + ... + vn:  dout/dvi = 1 for every i
+        return Value._result(total, "sum", values, (1.0,) * len(values))
+
     def __neg__(self):
         # out = -a:  dout/da = -1
         return Value._result(-self.data, "neg", (self,), (-1.0,))
@@ -163,10 +171,13 @@ class Value:
     def _accumulate(self, grad):
         self.grad += grad
 
-    def _propagate(self):
-        # the chain rule: d(out)/d(child) = d(out)/d(self) * d(self)/d(child)
-        for child, local_grad in zip(self.children, self.local_grads):
-            child.grad += local_grad * self.grad
+    @staticmethod
+    def _chain_rule(nodes):
+        for node in nodes:
+            # d(out)/d(child) = d(out)/d(node) * d(node)/d(child)
+            grad = node.grad
+            for child, local_grad in zip(node.children, node.local_grads):
+                child.grad += local_grad * grad
 
     def __repr__(self):
         label = f", label={self.label!r}" if self.label else ""

@@ -1,0 +1,33 @@
+"""Shared fixtures.
+
+Tests that compare with PyTorch take the ``torch`` fixture. Without torch
+installed they are skipped with the reason; where ``AUTODIFF_REQUIRE_TORCH``
+is set (CI sets it) a missing torch fails them instead, so a comparison
+can never be skipped silently.
+"""
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import settings
+
+settings.register_profile("default", deadline=None, max_examples=60, derandomize=True)
+settings.load_profile("default")
+
+
+@pytest.fixture
+def torch():
+    try:
+        import torch
+    except ImportError:
+        if os.environ.get("AUTODIFF_REQUIRE_TORCH"):
+            pytest.fail("AUTODIFF_REQUIRE_TORCH is set but torch is not installed (pip install torch==2.13.0)")
+        pytest.skip("torch is not installed: pip install torch==2.13.0 to compare against PyTorch")
+    torch.set_num_threads(1)
+    return torch
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
