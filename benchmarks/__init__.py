@@ -1,0 +1,1 @@
+"""Speed and memory benchmarks against peers measured in the same run: ``python -m benchmarks [name ...]``."""
