@@ -31,7 +31,7 @@ class Value:
     from, in order, and ``op`` names the operation ("" for a leaf).
     """
 
-    __slots__ = ("data", "grad", "label", "op", "children", "local_grads")
+    __slots__ = ("data", "grad", "label", "op", "children", "local_grads", "__weakref__")
     _EMPTY_GRAD = 0.0
 
     def __init__(self, data, label=""):

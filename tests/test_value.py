@@ -1,0 +1,314 @@
+"""The scalar engine: every operation against finite differences and PyTorch, and the graph's bookkeeping."""
+
+import gc
+import math
+import weakref
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from autodiff import GradcheckError, Value, detect_anomaly, gradcheck, no_grad
+
+moderate = st.floats(min_value=-3.0, max_value=3.0, allow_nan=False)
+positive = st.floats(min_value=0.1, max_value=5.0)
+away_from_zero = st.one_of(st.floats(min_value=-5.0, max_value=-0.2), st.floats(min_value=0.2, max_value=5.0))
+away_from_kink = st.one_of(st.floats(min_value=-3.0, max_value=-0.05), st.floats(min_value=0.05, max_value=3.0))
+
+# (name, function of Values, strategies for its inputs); the functions take numbers on either side too.
+BINARY = [
+    ("add", lambda a, b: a + b, moderate, moderate),
+    ("sub", lambda a, b: a - b, moderate, moderate),
+    ("mul", lambda a, b: a * b, moderate, moderate),
+    ("div", lambda a, b: a / b, moderate, away_from_zero),
+    ("pow", lambda a, b: a**b, positive, moderate),
+]
+UNARY = [
+    ("neg", lambda a: -a, moderate),
+    ("exp", lambda a: a.exp(), moderate),
+    ("log", lambda a: a.log(), positive),
+    ("tanh", lambda a: a.tanh(), moderate),
+    ("relu", lambda a: a.relu(), away_from_kink),
+    ("sigmoid", lambda a: a.sigmoid(), moderate),
+    ("square", lambda a: a**2, moderate),
+    ("cube", lambda a: a**3, moderate),
+    ("sqrt", lambda a: a**0.5, positive),
+    ("reciprocal", lambda a: a**-1, away_from_zero),
+]
+TORCH_UNARY = {"exp": "exp", "log": "log", "tanh": "tanh", "relu": "relu", "sigmoid": "sigmoid"}
+
+
+@pytest.mark.parametrize("name, fn, sa, sb", BINARY, ids=[b[0] for b in BINARY])
+def test_binary_matches_finite_differences(name, fn, sa, sb):
+    @given(sa, sb)
+    def check(a, b):
+        assert gradcheck(fn, (Value(a), Value(b)))
+
+    check()
+
+
+@pytest.mark.parametrize("name, fn, sa", UNARY, ids=[u[0] for u in UNARY])
+def test_unary_matches_finite_differences(name, fn, sa):
+    @given(sa)
+    def check(a):
+        assert gradcheck(fn, (Value(a),))
+
+    check()
+
+
+def _torch_scalar(torch, x):
+    return torch.tensor(x, dtype=torch.float64, requires_grad=True)
+
+
+def _torch_apply(torch, fn_name, t):
+    return getattr(torch, TORCH_UNARY[fn_name])(t)
+
+
+@pytest.mark.parametrize("name, fn, sa, sb", BINARY, ids=[b[0] for b in BINARY])
+def test_binary_matches_torch(torch, name, fn, sa, sb):
+    @given(sa, sb)
+    def check(a, b):
+        x, y = Value(a), Value(b)
+        out = fn(x, y)
+        out.backward()
+        tx, ty = _torch_scalar(torch, a), _torch_scalar(torch, b)
+        tout = fn(tx, ty)
+        tout.backward()
+        assert out.data == pytest.approx(tout.item(), rel=1e-12, abs=1e-12)
+        assert x.grad == pytest.approx(tx.grad.item(), rel=1e-9, abs=1e-12)
+        assert y.grad == pytest.approx(ty.grad.item(), rel=1e-9, abs=1e-12)
+
+    check()
+
+
+@pytest.mark.parametrize("name, fn, sa", UNARY, ids=[u[0] for u in UNARY])
+def test_unary_matches_torch(torch, name, fn, sa):
+    @given(sa)
+    def check(a):
+        x = Value(a)
+        out = fn(x)
+        out.backward()
+        tx = _torch_scalar(torch, a)
+        tout = _torch_apply(torch, name, tx) if name in TORCH_UNARY else fn(tx)
+        tout.backward()
+        assert out.data == pytest.approx(tout.item(), rel=1e-12, abs=1e-12)
+        assert x.grad == pytest.approx(tx.grad.item(), rel=1e-9, abs=1e-12)
+
+    check()
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        lambda x: 2 + x, lambda x: x + 2, lambda x: 2 - x, lambda x: x - 2, lambda x: 2 * x,
+        lambda x: x * 2, lambda x: 2 / x, lambda x: x / 2, lambda x: 2**x, lambda x: x**2,
+    ],
+    ids=["2+x", "x+2", "2-x", "x-2", "2*x", "x*2", "2/x", "x/2", "2**x", "x**2"],
+)
+def test_numbers_on_either_side_match_torch(torch, expression):
+    x = Value(1.7)
+    out = expression(x)
+    out.backward()
+    tx = _torch_scalar(torch, 1.7)
+    tout = expression(tx)
+    tout.backward()
+    assert out.data == pytest.approx(tout.item(), rel=1e-12)
+    assert x.grad == pytest.approx(tx.grad.item(), rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "base, exponent",
+    [(-8.0, 1 / 3), (-2.0, 0.5), (-2.0, 3.0), (0.0, 2.0), (0.0, 0.0), (0.0, -1.0), (2.0, 0.0), (-0.5, 2.0)],
+)
+def test_power_edge_cases_match_torch(torch, base, exponent):
+    """Negative bases with fractional exponents are NaN; zero bases follow PyTorch's gradient rules."""
+    a, b = Value(base), Value(exponent)
+    out = a**b
+    out.backward()
+    ta, tb = _torch_scalar(torch, base), _torch_scalar(torch, exponent)
+    tout = ta**tb
+    tout.backward()
+    for ours, theirs in ((out.data, tout.item()), (a.grad, ta.grad.item()), (b.grad, tb.grad.item())):
+        assert ours == pytest.approx(theirs, nan_ok=True)
+
+
+@pytest.mark.parametrize("x", [-2.0, 0.0, 3.0])
+def test_log_outside_its_domain_matches_torch(torch, x):
+    """PyTorch gives nan for log of a negative number and -inf at 0, with gradient 1/x; so do we."""
+    v = Value(x)
+    out = v.log()
+    out.backward()
+    t = _torch_scalar(torch, x)
+    tout = torch.log(t)
+    tout.backward()
+    assert out.data == pytest.approx(tout.item(), nan_ok=True)
+    assert v.grad == pytest.approx(t.grad.item(), nan_ok=True)
+
+
+@pytest.mark.parametrize("numerator, denominator", [(1.0, 0.0), (-1.0, 0.0), (0.0, 0.0)])
+def test_division_by_zero_matches_torch(torch, numerator, denominator):
+    a, b = Value(numerator), Value(denominator)
+    out = a / b
+    out.backward()
+    ta, tb = _torch_scalar(torch, numerator), _torch_scalar(torch, denominator)
+    tout = ta / tb
+    tout.backward()
+    for ours, theirs in ((out.data, tout.item()), (a.grad, ta.grad.item()), (b.grad, tb.grad.item())):
+        assert ours == pytest.approx(theirs, nan_ok=True)
+
+
+def test_exp_overflows_to_infinity_as_torch_does(torch):
+    out = Value(1000.0).exp()
+    assert out.data == math.inf == torch.exp(torch.tensor(1000.0, dtype=torch.float64)).item()
+
+
+@pytest.mark.parametrize("x", [1000.0, -1000.0])
+def test_tanh_and_sigmoid_do_not_overflow(x):
+    a = Value(x)
+    t = a.tanh()
+    s = a.sigmoid()
+    (t + s).backward()
+    assert t.data == math.copysign(1.0, x)
+    assert s.data == (1.0 if x > 0 else 0.0)
+    assert a.grad == 0.0
+
+
+def test_non_numbers_are_refused_by_name():
+    for bad in ("3", None, [1.0], 1 + 2j):
+        with pytest.raises(TypeError, match=type(bad).__name__):
+            Value(bad)
+    with pytest.raises(TypeError, match="str"):
+        Value(1.0) + "2"
+
+
+def test_children_are_ordered_and_a_square_keeps_both_edges():
+    x = Value(3.0, label="x")
+    y = Value(4.0)
+    assert (x - y).children == (x, y)
+    assert (y - x).children == (y, x)
+    square = x * x
+    assert square.children == (x, x)
+    assert square.op == "*"
+    square.backward()
+    assert x.grad == 6.0
+
+
+def test_reused_node_and_diamond_gradients_add_up():
+    a = Value(2.0)
+    b = a * 3.0  # db/da = 3
+    c = a + 1.0  # dc/da = 1
+    d = b * c  # d = 3a(a + 1): dd/da = 6a + 3 = 15
+    d.backward()
+    assert a.grad == 15.0
+    assert b.grad == c.data and c.grad == b.data
+
+
+def test_leaf_gradients_add_up_across_calls_and_intermediates_are_recomputed():
+    a = Value(2.0)
+    b = a * a
+    out = b * 3.0
+    out.backward()
+    out.backward()
+    assert a.grad == 2 * (3.0 * 2 * 2.0)
+    assert b.grad == 3.0  # this pass's gradient, not the sum of both passes
+    a.grad = 0.0
+    out.backward()
+    assert a.grad == 12.0
+
+
+def test_backward_of_a_leaf_seeds_it():
+    a = Value(5.0)
+    a.backward()
+    assert a.grad == 1.0
+
+
+def test_million_node_chain_needs_no_recursion():
+    x = Value(0.5)
+    step = Value(1e-6)
+    y = x
+    for _ in range(1_000_000):
+        y = y + step
+    y.backward()
+    assert x.grad == 1.0
+    assert step.grad == 1_000_000
+    assert y.data == pytest.approx(1.5)
+
+
+def test_graph_is_freed_by_reference_counting():
+    gc.disable()
+    try:
+        x = Value(2.0)
+        hidden = (x * 3.0).tanh()
+        out = hidden * hidden
+        out.backward()
+        probe = weakref.ref(hidden)
+        del hidden
+        assert probe() is not None  # still part of out's graph
+        del out
+        assert probe() is None  # freed at once: no cycle waits for the collector
+    finally:
+        gc.enable()
+
+
+def test_no_grad_records_nothing_and_restores_afterwards():
+    a = Value(2.0)
+    with no_grad():
+        b = (a * 3.0).tanh()
+        assert b.children == () and b.op == ""
+        with no_grad():
+            pass
+        c = a + 1.0
+        assert c.children == ()
+    d = a * 2.0
+    assert d.children[0] is a and d.children[1].data == 2.0
+
+    @no_grad()
+    def evaluate(v):
+        return v * v
+
+    assert evaluate(a).children == ()
+    assert (a * a).children == (a, a)
+
+    with pytest.raises(RuntimeError):
+        with no_grad():
+            raise RuntimeError("escape")
+    assert (a + a).children == (a, a)
+
+
+def test_sum_is_one_node_with_unit_slopes():
+    terms = [Value(float(i)) for i in range(5)]
+    total = Value.sum(terms + [2.5])
+    assert total.data == 12.5
+    assert len(total.children) == 6 and total.children[:5] == tuple(terms)
+    total.backward()
+    assert [t.grad for t in terms] == [1.0] * 5
+
+
+def test_repr_is_readable():
+    a = Value(2.0, label="a")
+    assert repr(a) == "Value(data=2, grad=0, label='a')"
+    assert repr(a * 3) == "Value(data=6, grad=0, op='*')"
+
+
+def test_gradcheck_catches_a_wrong_derivative():
+    def wrong_square(x):
+        return Value._result(x.data**2, "square", (x,), (x.data,))  # should be 2x
+
+    with pytest.raises(GradcheckError, match=r"input 0 \('w'\).*backward gives 1\.5.*finite differences give (3\.0|2\.999)"):
+        gradcheck(wrong_square, [Value(1.5, label="w")])
+
+
+def test_gradcheck_leaves_gradients_as_they_were():
+    a = Value(1.0)
+    a.grad = 7.0
+    assert gradcheck(lambda x: x.tanh() * x, (a,))
+    assert a.grad == 7.0
+
+
+def test_detect_anomaly_names_the_operation():
+    x = Value(0.0)
+    out = x**0.5 * 2.0  # d√x/dx is infinite at 0
+    with detect_anomaly():
+        with pytest.raises(FloatingPointError, match=r"'\*\*0\.5'"):
+            out.backward()
+    out.backward()  # off again: no check
