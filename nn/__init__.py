@@ -1,8 +1,15 @@
 """Neural networks whose weights and biases are learned by gradient descent."""
 
-from . import init
+from . import init, optim
+from .losses import binary_cross_entropy, cross_entropy, hinge_loss, l1_penalty, l2_penalty, mse_loss
+from .metrics import accuracy
 from .micro import MLP, Layer, Neuron
 from .module import Module, StateDictError
 from .rng import manual_seed
+from .serialization import load, save
 
 __all__ = ["Module", "StateDictError", "Neuron", "Layer", "MLP", "init", "manual_seed"]
+__all__ += [
+    "optim", "mse_loss", "binary_cross_entropy", "cross_entropy", "hinge_loss",
+    "l1_penalty", "l2_penalty", "accuracy", "save", "load",
+]

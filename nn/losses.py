@@ -1,0 +1,247 @@
+"""Losses: one number that says how wrong a model's outputs are, and penalties on its weights.
+
+Training lowers the loss by gradient descent, so each loss is
+differentiable in the model's outputs. Losses average over the batch, so
+the step size does not depend on the batch size.
+
+- ``mse_loss``: mean squared error, for regression.
+- ``binary_cross_entropy``: the negative log-likelihood of 0/1 targets
+  under predicted probabilities, for two classes.
+- ``cross_entropy``: the negative log-likelihood of integer class labels
+  under softmax(logits), for any number of classes.
+- ``hinge_loss``: the max-margin loss of a support vector machine, for
+  labels -1 and +1.
+- ``l1_penalty`` and ``l2_penalty``: the size of the weights, added to a
+  loss to keep them small (regularisation).
+
+Predictions are Tensors, or, for ``mse_loss`` and ``hinge_loss``, lists of
+Values (the result is then a Value). Targets and labels may be Tensors,
+numpy arrays or lists.
+"""
+
+import numpy as np
+
+from autodiff import Tensor, Value
+from autodiff.tensor import as_tensor
+
+# PyTorch clamps the logarithms in binary cross-entropy at -100, so that a
+# probability of exactly 0 or 1 costs 100 rather than infinity.
+LOG_FLOOR = -100.0
+# ... and keeps the gradient's denominator p(1 - p) at least this large.
+BCE_EPSILON = 1e-12
+
+
+# -- converting inputs ---------------------------------------------------------
+
+
+def _holds_values(x):
+    """Whether ``x`` is a Value or a list or tuple holding at least one Value."""
+    if isinstance(x, Value):
+        return True
+    return isinstance(x, (list, tuple)) and any(isinstance(v, Value) for v in x)
+
+
+def _as_value_list(x):
+    """A Value, or a list or tuple of Values and numbers, as a list."""
+    return [x] if isinstance(x, Value) else list(x)
+
+
+def _as_array(x):
+    """The numbers in ``x`` (a Tensor, a Value, a numpy array, or nested lists of numbers and Values)."""
+    if isinstance(x, Tensor):
+        return x.data
+    if isinstance(x, Value):
+        return np.asarray(x.data)
+    array = np.asarray(x)
+    if array.dtype == object:
+        array = np.vectorize(lambda v: v.data if isinstance(v, Value) else v, otypes=[np.float64])(array)
+    return array
+
+
+def _check_same_shape(name, what, shape, other_what, other_shape):
+    if tuple(shape) != tuple(other_shape):
+        raise ValueError(f"{name}: {what} of shape {tuple(shape)} and {other_what} of shape {tuple(other_shape)} differ")
+
+
+def _sign_labels(name, labels):
+    """``labels`` as an array, checked to hold only -1 and +1."""
+    y = _as_array(labels)
+    wrong = (y != 1) & (y != -1)
+    if wrong.any():
+        raise ValueError(
+            f"{name}: labels must be -1 or +1, got {y[wrong].flat[0]!r}"
+            " (for labels in {0, 1}, pass 2 * labels - 1)"
+        )
+    return y
+
+
+# -- losses --------------------------------------------------------------------
+
+
+def mse_loss(pred, target):
+    """Mean squared error: L = (1/n) Σ (pred - target)²;  dL/dpred = 2 (pred - target) / n.
+
+    ``pred`` is a Tensor (``target`` of the same shape; a Tensor result) or a
+    Value or list of Values (a Value result).
+    """
+    if _holds_values(pred):
+        preds = _as_value_list(pred)
+        targets = _as_value_list(target) if _holds_values(target) else _as_array(target).reshape(-1).tolist()
+        _check_same_shape("mse_loss", "prediction", (len(preds),), "target", (len(targets),))
+        return Value.sum([(p - t) ** 2 for p, t in zip(preds, targets)]) * (1.0 / len(preds))
+    pred = as_tensor(pred)
+    target = as_tensor(target, pred)
+    _check_same_shape("mse_loss", "prediction", pred.shape, "target", target.shape)
+    return ((pred - target) ** 2).mean()
+
+
+def binary_cross_entropy(prob, target):
+    """L = -(1/n) Σ [t ln p + (1 - t) ln(1 - p)] for probabilities p in [0, 1] and targets t.
+
+    Each logarithm is clamped at -100, as PyTorch does, so p = 0 or p = 1
+    gives a finite loss. One node, with the gradients PyTorch uses:
+
+        dL/dp = g (p - t) / max(p (1 - p), 1e-12) / n,
+        dL/dt = g (ln(1 - p) - ln p) / n   (the clamped logarithms).
+    """
+    prob = as_tensor(prob)
+    target = as_tensor(target, prob)
+    _check_same_shape("binary_cross_entropy", "probabilities", prob.shape, "target", target.shape)
+    p, t = prob.data, target.data
+    if not np.all((p >= 0) & (p <= 1)):
+        raise ValueError(
+            f"binary_cross_entropy: probabilities must lie in [0, 1], got values from {np.min(p)} to {np.max(p)}"
+            " (for raw scores, apply sigmoid first)"
+        )
+    n = p.size
+    with np.errstate(divide="ignore"):
+        log_p = np.maximum(np.log(p), LOG_FLOOR)
+        log_not_p = np.maximum(np.log1p(-p), LOG_FLOOR)
+    loss = -(t * log_p + (1 - t) * log_not_p).sum() / n
+
+    def prob_vjp(g):
+        return g * (p - t) / np.maximum(p * (1 - p), BCE_EPSILON) / n
+
+    def target_vjp(g):
+        return g * (log_not_p - log_p) / n
+
+    return Tensor._result(loss, "binary_cross_entropy", (prob, target), (prob_vjp, target_vjp))
+
+
+def _class_labels(labels, batch, classes):
+    """``labels`` as an integer array of shape (batch,), each in [0, classes)."""
+    y = _as_array(labels)
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: labels must be integers (class indices), got dtype {y.dtype}")
+    _check_same_shape("cross_entropy", "labels", y.shape, "a batch of logits", (batch,))
+    outside = (y < 0) | (y >= classes)
+    if outside.any():
+        raise ValueError(
+            f"cross_entropy: label {y[outside][0]} is out of range for {classes} classes (labels are 0 to {classes - 1})"
+        )
+    return y
+
+
+def cross_entropy(logits, labels):
+    """Softmax cross-entropy of integer class labels, averaged over the batch.
+
+    For logits x of shape (N, C) and labels y of shape (N,),
+
+        L = (1/N) Σᵢ [logsumexp(xᵢ) - xᵢ,yᵢ],
+
+    with logsumexp shifted by the row maximum so that logits of 1000 do not
+    overflow. One node:  dL/dx = g (softmax(x) - onehot(y)) / N.
+    """
+    logits = as_tensor(logits)
+    x = logits.data
+    if x.ndim != 2:
+        raise ValueError(f"cross_entropy: logits must have shape (batch, classes), got shape {x.shape}")
+    batch, classes = x.shape
+    if batch == 0 or classes == 0:
+        raise ValueError(f"cross_entropy: logits of shape {x.shape} hold no examples or no classes")
+    y = _class_labels(labels, batch, classes)
+    rows = np.arange(batch)
+    shifted = x - x.max(axis=1, keepdims=True)
+    exps = np.exp(shifted)
+    sums = exps.sum(axis=1, keepdims=True)
+    loss = (np.log(sums[:, 0]) - shifted[rows, y]).mean()
+
+    def vjp(g):
+        grad = exps / sums
+        grad[rows, y] -= 1
+        grad *= g / batch
+        return grad
+
+    return Tensor._result(loss, "cross_entropy", (logits,), (vjp,))
+
+
+def hinge_loss(scores, labels):
+    """The max-margin loss: L = (1/n) Σ max(0, 1 - y s) for scores s and labels y in {-1, +1}.
+
+    A score on the right side of zero by a margin of at least 1 costs
+    nothing; dL/ds = -y / n where the margin is short, else 0. ``scores`` is
+    a Tensor (``labels`` of the same shape; a Tensor result) or a Value or
+    list of Values (a Value result).
+    """
+    y = _sign_labels("hinge_loss", labels)
+    if _holds_values(scores):
+        scores = _as_value_list(scores)
+        _check_same_shape("hinge_loss", "scores", (len(scores),), "labels", y.shape)
+        return Value.sum([(1 - s * yi).relu() for s, yi in zip(scores, y.tolist())]) * (1.0 / len(scores))
+    scores = as_tensor(scores)
+    _check_same_shape("hinge_loss", "scores", scores.shape, "labels", y.shape)
+    return (1 - scores * as_tensor(y, scores)).relu().mean()
+
+
+# -- penalties on the weights --------------------------------------------------
+
+
+def _parameter_kind(name, params):
+    """``params`` as a list, and whether it holds Values (else Tensors); never empty or mixed."""
+    params = list(params)
+    if not params:
+        raise ValueError(f"{name}: no parameters given")
+    if all(isinstance(p, Value) for p in params):
+        return params, True
+    if all(isinstance(p, Tensor) for p in params):
+        return params, False
+    kinds = sorted({type(p).__name__ for p in params})
+    raise TypeError(f"{name}: parameters must be all Values or all Tensors, got {', '.join(kinds)}")
+
+
+def l1_penalty(params):
+    """Σ |w| over every element of every parameter;  d/dw = sign(w) (0 at w = 0, as in PyTorch).
+
+    One node over all the parameters: a Value for Values, a Tensor for Tensors.
+    It pushes weights to exactly zero (sparse models).
+    """
+    params, values = _parameter_kind("l1_penalty", params)
+    if values:
+        weights = [p.data for p in params]
+        return Value._result(sum(abs(w) for w in weights), "l1_penalty", tuple(params),
+                             tuple(float(np.sign(w)) for w in weights))
+    total = np.sum([np.abs(p.data).sum() for p in params])
+    return Tensor._result(total, "l1_penalty", tuple(params), tuple(_times_sign(p.data) for p in params))
+
+
+def l2_penalty(params):
+    """Σ w² over every element of every parameter;  d/dw = 2w.
+
+    One node over all the parameters: a Value for Values, a Tensor for Tensors.
+    It shrinks large weights the most (weight decay).
+    """
+    params, values = _parameter_kind("l2_penalty", params)
+    if values:
+        weights = [p.data for p in params]
+        return Value._result(sum(w * w for w in weights), "l2_penalty", tuple(params),
+                             tuple(2.0 * w for w in weights))
+    total = np.sum([np.square(p.data).sum() for p in params])
+    return Tensor._result(total, "l2_penalty", tuple(params), tuple(_times_twice(p.data) for p in params))
+
+
+def _times_sign(w):
+    return lambda g: g * np.sign(w)
+
+
+def _times_twice(w):
+    return lambda g: g * (2 * w)
