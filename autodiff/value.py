@@ -106,6 +106,21 @@ class Value:
         return Value._result(out, "**", (self, other), (slope_a, slope_b))
 
     @staticmethod
+    def linear(weights, inputs, bias):
+        """w1·x1 + ... + wn·xn + b, the weighted sum a neuron computes, as one node."""
+        weights = [w if isinstance(w, Value) else Value(w) for w in weights]
+        inputs = [x if isinstance(x, Value) else Value(x) for x in inputs]
+        bias = as_value(bias)
+        if len(weights) != len(inputs):
+            raise ValueError(f"{len(weights)} weights for {len(inputs)} inputs")
+        total = bias.data + sum(w.data * x.data for w, x in zip(weights, inputs))
+        # out = Σ wi·xi + b:  dout/dwi = xi,  dout/dxi = wi,  dout/db = 1
+        return Value._result(
+            total, "w·x+b", (*weights, *inputs, bias),
+            (*[x.data for x in inputs], *[w.data for w in weights], 1.0),
+        )
+
+    @staticmethod
     def sum(values):
         """v1 + v2 + ... + vn as one node (Python's ``sum`` would make a chain of n - 1 additions)."""
         values = tuple(v if isinstance(v, Value) else Value(v) for v in values)

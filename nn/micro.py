@@ -60,7 +60,13 @@ def _as_inputs(x, nin):
 
 
 class Neuron(Module):
-    """act(Σ wi·xi + b): ReLU when ``nonlin`` is True (micrograd), none when False, or 'tanh'/'sigmoid'."""
+    """act(Σ wi·xi + b): ReLU when ``nonlin`` is True (micrograd), none when False, or 'tanh'/'sigmoid'.
+
+    The weighted sum is one node of the graph (``Value.linear``), whose
+    local derivatives are the inputs (for the weights), the weights (for
+    the inputs) and 1 (for the bias): the same gradients as micrograd's
+    chain of products and sums, with a fifth of the nodes to build and walk.
+    """
 
     def __init__(self, nin, nonlin=True, init="uniform", fan_out=1):
         self.w = [Value(w) for w in initial_weights(init, nin, fan_out)]
@@ -69,7 +75,7 @@ class Neuron(Module):
         self._activation = _activation(nonlin)
 
     def forward(self, x):
-        act = Value.sum([self.b, *(wi * xi for wi, xi in zip(self.w, _as_inputs(x, len(self.w))))])
+        act = Value.linear(self.w, _as_inputs(x, len(self.w)), self.b)
         return self._activation(act) if self._activation else act
 
     def __repr__(self):
