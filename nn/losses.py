@@ -69,7 +69,7 @@ def _sign_labels(name, labels):
     wrong = (y != 1) & (y != -1)
     if wrong.any():
         raise ValueError(
-            f"{name}: labels must be -1 or +1, got {y[wrong].flat[0]!r}"
+            f"{name}: labels must be -1 or +1, got {y[wrong].flat[0].item()!r}"
             " (for labels in {0, 1}, pass 2 * labels - 1)"
         )
     return y
@@ -137,7 +137,7 @@ def _class_labels(labels, batch, classes):
     outside = (y < 0) | (y >= classes)
     if outside.any():
         raise ValueError(
-            f"cross_entropy: label {y[outside][0]} is out of range for {classes} classes (labels are 0 to {classes - 1})"
+            f"cross_entropy: label {y[outside][0].item()} is out of range for {classes} classes (labels are 0 to {classes - 1})"
         )
     return y
 
