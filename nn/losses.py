@@ -60,7 +60,9 @@ def _as_array(x):
 
 def _check_same_shape(name, what, shape, other_what, other_shape):
     if tuple(shape) != tuple(other_shape):
-        raise ValueError(f"{name}: {what} of shape {tuple(shape)} and {other_what} of shape {tuple(other_shape)} differ")
+        raise ValueError(
+            f"{name}: {what} of shape {tuple(shape)} and {other_what} of shape {tuple(other_shape)} differ"
+        )
 
 
 def _sign_labels(name, labels):
@@ -137,7 +139,8 @@ def _class_labels(labels, batch, classes):
     outside = (y < 0) | (y >= classes)
     if outside.any():
         raise ValueError(
-            f"cross_entropy: label {y[outside][0].item()} is out of range for {classes} classes (labels are 0 to {classes - 1})"
+            f"cross_entropy: label {y[outside][0].item()} is out of range for {classes} classes"
+            f" (labels are 0 to {classes - 1})"
         )
     return y
 

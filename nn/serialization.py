@@ -55,13 +55,15 @@ class WeightsFileError(ValueError):
 
 def save(module, path):
     """Write ``module.state_dict()`` to ``path`` as a safetensors file, replacing it atomically."""
-    safetensors_numpy = _import_safetensors()
+    safetensors = _import_safetensors()
     path = os.fspath(path)
     state = module.state_dict()
     for name, array in state.items():
         if array.dtype not in NUMPY_DTYPES:
-            raise TypeError(f"cannot save {path}: parameter {name!r} has dtype {array.dtype}, which safetensors cannot hold")
-    _write_atomically(path, safetensors_numpy.save(state))
+            raise TypeError(
+                f"cannot save {path}: parameter {name!r} has dtype {array.dtype}, which safetensors cannot hold"
+            )
+    _write_atomically(path, safetensors.numpy.save(state))
 
 
 def load(module, path):
@@ -73,15 +75,15 @@ def load(module, path):
     A file that is not safetensors (a pickle from ``torch.save``, say) is
     refused and never unpickled.
     """
-    safetensors_numpy = _import_safetensors()
+    safetensors = _import_safetensors()
     path = os.fspath(path)
     with open(path, "rb") as file:
         contents = file.read()
     entries = _read_header(contents, path)
     _check_against_module(module, entries, path)
     try:
-        arrays = safetensors_numpy.load(contents)
-    except Exception as error:  # the library's own checks of the layout: report them with the file's name
+        arrays = safetensors.numpy.load(contents)
+    except safetensors.SafetensorError as error:  # its own checks of the layout (overlapping arrays, say)
         raise WeightsFileError(f"{path}: not a valid safetensors file: {error}") from error
     module.load_state_dict(arrays)
     return module
@@ -94,7 +96,7 @@ def _import_safetensors():
         raise ImportError(
             'saving and loading weights needs the safetensors package: pip install "autodiff[weights]"'
         ) from error
-    return safetensors.numpy
+    return safetensors
 
 
 def _write_atomically(path, payload):
@@ -132,7 +134,8 @@ def _sync_folder(folder):
 def _read_header(contents, path):
     """name -> (dtype name, shape) for each array in the file, every entry checked against the file's size."""
     if len(contents) < 8:
-        raise _not_safetensors(path, contents, f"it has {len(contents)} bytes, fewer than the 8 that give the header's length")
+        reason = f"it has {len(contents)} bytes, fewer than the 8 that give the header's length"
+        raise _not_safetensors(path, contents, reason)
     header_length = int.from_bytes(contents[:8], "little")
     data_length = len(contents) - 8 - header_length
     if data_length < 0:
@@ -172,7 +175,8 @@ def _checked_entry(name, entry, data_length, path):
         )
     if end > data_length:
         raise WeightsFileError(
-            f"{path}: {name!r} ends at byte {end} of the data, which has only {data_length} bytes: the file is truncated"
+            f"{path}: {name!r} ends at byte {end} of the data, which has only {data_length} bytes:"
+            " the file is truncated"
         )
     return dtype, tuple(shape)
 
