@@ -136,10 +136,10 @@ def _class_labels(labels, batch, classes):
     if y.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: labels must be integers (class indices), got dtype {y.dtype}")
     _check_same_shape("cross_entropy", "labels", y.shape, "a batch of logits", (batch,))
-    outside = (y < 0) | (y >= classes)
-    if outside.any():
+    if y.min() < 0 or y.max() >= classes:
+        outside = y[(y < 0) | (y >= classes)]
         raise ValueError(
-            f"cross_entropy: label {y[outside][0].item()} is out of range for {classes} classes"
+            f"cross_entropy: label {outside[0].item()} is out of range for {classes} classes"
             f" (labels are 0 to {classes - 1})"
         )
     return y
@@ -167,7 +167,7 @@ def cross_entropy(logits, labels):
     shifted = x - x.max(axis=1, keepdims=True)
     exps = np.exp(shifted)
     sums = exps.sum(axis=1, keepdims=True)
-    loss = (np.log(sums[:, 0]) - shifted[rows, y]).mean()
+    loss = (np.log(sums[:, 0]) - shifted[rows, y]).sum() / batch
 
     def vjp(g):
         grad = exps / sums
