@@ -3,7 +3,8 @@
 - ``graph``: the backward driver both node types share, ``no_grad``, ``detect_anomaly``;
 - ``value``: the scalar engine, micrograd's ``Value``;
 - ``tensor`` and ``functions``: the n-dimensional engine and its operations;
-- ``gradcheck``: gradients checked against finite differences.
+- ``gradcheck``: gradients checked against finite differences;
+- ``viz``: pictures and traces of backpropagation (``draw_dot``, ``trace_backward``).
 """
 
 from .functions import concatenate, stack, where
@@ -11,10 +12,12 @@ from .gradcheck import GradcheckError, gradcheck
 from .graph import detect_anomaly, is_grad_enabled, no_grad
 from .tensor import BackwardError, Tensor, get_default_dtype, set_default_dtype
 from .value import Value
+from .viz import draw_dot, trace_backward
 
 __all__ = [
     "Value", "Tensor", "concatenate", "stack", "where",
     "no_grad", "detect_anomaly", "is_grad_enabled",
     "gradcheck", "GradcheckError", "BackwardError",
     "get_default_dtype", "set_default_dtype",
+    "draw_dot", "trace_backward",
 ]

@@ -1,0 +1,102 @@
+"""The backward pass as a flip-book: one picture per step of a trace, and an animated GIF of them.
+
+Frame k shows the graph with the gradients known after step k (the
+others read "?"), the node whose gradient is flowing down (orange), the
+node receiving its share and the edge it travels along (red, or purple
+where a node used twice adds up its shares), and the step's chain-rule
+text above. Labels are padded to the same width in every frame and set in
+a monospace font, so Graphviz lays every frame out alike and the graph
+stands still while the gradients fill in.
+"""
+
+import io
+from pathlib import Path
+
+from .draw import GraphPicture, Highlight, record_text
+from .nodes import describe_grad
+
+UNKNOWN = "?"
+STEP_COLOURS = {"seed": "#d62728", "chain": "#d62728", "accumulate": "#7b3294"}
+PADDING = "\\ "  # an escaped space: Graphviz would drop plain trailing spaces in a record
+CAPTION_PADDING = "\u00a0"  # a no-break space keeps the caption's width in an ordinary label
+
+
+def frame_drawings(trace, format="svg", rankdir="LR", digits=4, max_nodes=300, dpi=None):
+    """One ``Drawing`` per step of ``trace`` (from ``trace_backward``), in order."""
+    picture = GraphPicture(trace.root, module=trace.module, max_nodes=max_nodes)
+    states = _grad_states(trace, picture.order, digits)
+    widths = {key: max(len(state[key]) for state in states) for key in states[0]}
+    captions = [f"step {k} of {len(trace)}: {step.text}" for k, step in enumerate(trace, 1)]
+    caption_width = max(map(len, captions))
+    for step, state, caption in zip(trace, states, captions):
+        grad_texts = {key: _escape_padded(text, widths[key]) for key, text in state.items()}
+        drawing = picture.drawing(
+            format, rankdir, digits=digits, grad_texts=grad_texts,
+            highlight=Highlight(step.node, step.target, step.position, STEP_COLOURS[step.kind]),
+            caption=caption.ljust(caption_width, CAPTION_PADDING),
+        )
+        if dpi is not None:
+            drawing.attr(dpi=str(dpi))
+        yield drawing
+
+
+def backward_frames(trace, directory, format="png", *, rankdir="LR", digits=4, max_nodes=300, dpi=None):
+    """Write one picture per step of ``trace`` into ``directory`` (step_001.png, ...); returns their paths."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    width = len(str(len(trace)))
+    paths = []
+    for k, drawing in enumerate(frame_drawings(trace, format, rankdir, digits, max_nodes, dpi), 1):
+        path = directory / f"step_{k:0{width}d}.{format}"
+        path.write_bytes(drawing.pipe(format=format))
+        paths.append(path)
+    return paths
+
+
+def backward_gif(trace, path, *, seconds_per_step=0.8, rankdir="LR", digits=4, max_nodes=300, dpi=72):
+    """Write the steps of ``trace`` as an animated GIF at ``path`` (one frame per step); returns the path.
+
+    The last frame stays three times as long. Needs Pillow: ``pip install "autodiff[animation]"``.
+    """
+    try:
+        from PIL import Image
+    except ImportError as error:
+        raise ImportError('backward_gif needs Pillow: pip install "autodiff[animation]"') from error
+    frames = [
+        Image.open(io.BytesIO(drawing.pipe(format="png"))).convert("RGB")
+        for drawing in frame_drawings(trace, "png", rankdir, digits, max_nodes, dpi)
+    ]
+    size = (max(f.width for f in frames), max(f.height for f in frames))
+    canvases = []
+    for frame in frames:
+        canvas = Image.new("RGB", size, "white")
+        canvas.paste(frame, (0, 0))
+        canvases.append(canvas)
+    milliseconds = round(1000 * seconds_per_step)
+    durations = [milliseconds] * (len(canvases) - 1) + [3 * milliseconds]
+    path = Path(path)
+    canvases[0].save(path, save_all=True, append_images=canvases[1:], duration=durations, loop=0)
+    return path
+
+
+def _grad_states(trace, order, digits):
+    """For each step, node id to the text of its gradient once that step is done."""
+    first_before = {}
+    for step in trace:
+        first_before.setdefault(id(step.target), step.grad_before)
+    state = {}
+    for node in order:
+        if node.children or node is trace.root:
+            state[id(node)] = UNKNOWN
+        else:
+            # a leaf shows what it held before this pass: gradients of leaves add up across passes
+            state[id(node)] = describe_grad(first_before.get(id(node), node.grad), digits)
+    states = []
+    for step in trace:
+        state[id(step.target)] = describe_grad(step.grad_after, digits)
+        states.append(dict(state))
+    return states
+
+
+def _escape_padded(text, width):
+    return record_text(text) + PADDING * (width - len(text))

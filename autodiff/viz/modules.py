@@ -1,0 +1,95 @@
+"""Which nodes of a graph a module computed, found from where its parameters are used.
+
+Nothing is recorded while the model runs: the graph alone tells. For a
+module S with parameters P, a node belongs to S when
+
+1. it uses one of P directly (a weighted sum, a matrix product), or
+2. it is computed from P and is itself used on the way to a node of
+   rule 1 (everything S computes between two uses of its parameters), or
+3. it has a single input, and that input is a node of S (an activation
+   after S's last weighted sum), unless it is the output of the whole graph.
+
+Rule 3 cannot tell an activation that S applies from one applied right
+after S by a module without parameters (``nn.ReLU`` in a ``Sequential``):
+both are drawn inside S's box, whose label lists the operations it holds.
+A module without parameters leaves no mark in the graph, so it gets no
+box of its own.
+"""
+
+from collections import Counter
+
+
+class CollapseError(ValueError):
+    """Modules cannot be drawn as separate boxes."""
+
+
+def boxes_to_draw(collapse, module=None):
+    """(name, module) for each box: ``collapse``'s direct submodules, itself if it has none, or each of a list.
+
+    Names come from ``collapse`` itself, or from ``module`` for a list.
+    Modules without parameters are left out (nothing in the graph marks
+    their nodes); if that leaves none, ``CollapseError``.
+    """
+    if isinstance(collapse, (list, tuple)):
+        names = {id(m): name for name, m in module.named_modules()} if module is not None else {}
+        boxes = [(names.get(id(m)) or type(m).__name__, m) for m in collapse]
+    else:
+        named = [(name, m) for name, m in collapse.named_modules() if name]
+        direct = [
+            (name, m) for name, m in named
+            if not any(name.startswith(other + ".") for other, _ in named if other != name)
+        ]
+        boxes = direct or [(type(collapse).__name__, collapse)]
+    boxes = [(name, m) for name, m in boxes if m.parameters()]
+    if not boxes:
+        raise CollapseError("no module to collapse has parameters, and only parameters mark a module's nodes")
+    return boxes
+
+
+def assign_nodes(order, root, boxes):
+    """For the nodes ``order`` (children first), id of each node inside a box to that box's index.
+
+    The parameters of each box's module count as inside it. Raises
+    ``CollapseError`` when two boxes claim the same node (modules whose
+    computations interleave).
+    """
+    owner = {}
+    for index, (name, module) in enumerate(boxes):
+        parameters = {id(p) for p in module.parameters()}
+        for node_id in parameters | _computed_by(order, root, parameters):
+            if owner.setdefault(node_id, index) != index:
+                other = boxes[owner[node_id]][0]
+                raise CollapseError(
+                    f"the computations of {other!r} and {name!r} interleave, so they cannot be drawn as "
+                    f"separate boxes: collapse their parent instead (collapse=[model])"
+                )
+    return owner
+
+
+def _computed_by(order, root, parameters):
+    """ids of the non-leaf nodes that rules 1-3 of the module docstring give to the module of ``parameters``."""
+    uses, computed_from = set(), set()
+    for node in order:
+        for child in node.children:
+            if id(child) in parameters:
+                uses.add(id(node))
+            if id(child) in parameters or id(child) in computed_from:
+                computed_from.add(id(node))
+    leads_to_use = set()
+    for node in reversed(order):
+        if id(node) in uses or id(node) in leads_to_use:
+            leads_to_use.update(id(child) for child in node.children)
+    inside = uses | (computed_from & leads_to_use)
+    for node in order:
+        if node is root or not node.children or id(node) in inside:
+            continue
+        if len(node.children) == 1 and id(node.children[0]) in inside:
+            inside.add(id(node))
+    inside.discard(id(root))
+    return inside
+
+
+def box_contents(order, owner, index):
+    """"w·x+b ×8, relu ×8": the operations inside box ``index``, most common first."""
+    ops = Counter(node.op for node in order if node.children and owner.get(id(node)) == index)
+    return ", ".join(f"{op} ×{count}" for op, count in ops.most_common())

@@ -1,0 +1,162 @@
+"""The nodes of a graph as a picture or a trace shows them: in order, named, sorted into kinds.
+
+Every node below the output is visited once, leaves included, children
+before the nodes computed from them (the order the forward pass made them
+in). The walk keeps its own stack instead of recursing, so a chain of a
+million operations is fine, and it stops as soon as a limit is passed, so
+asking whether a huge graph is too big to draw costs only the limit.
+
+Kinds, which the pictures colour:
+
+- output: the node everything is differentiated from;
+- parameter: a leaf that is learned (a Tensor with ``requires_grad``, or
+  a Value among the parameters of the module given);
+- input: any other leaf (data, constants);
+- intermediate: everything computed in between.
+"""
+
+import math
+
+import numpy as np
+
+from ..tensor import Tensor
+
+KINDS = ("input", "parameter", "intermediate", "output")
+
+# Readable stems for the names of unlabelled results, by operation.
+_OP_STEMS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul", "w·x+b": "linear"}
+
+# Marks, on the walk's stack, that the node below it has all its children placed.
+_CHILDREN_PLACED = object()
+
+
+class GraphTooLarge(ValueError):
+    """The graph has more nodes than a picture was asked to hold."""
+
+
+def forward_order(root, limit=None):
+    """Every node below ``root``, leaves included, each after all of its children.
+
+    Children come in the order the operation took them, so leaves are met
+    in the order the forward pass used them. Past ``limit`` nodes, raises
+    ``GraphTooLarge``.
+    """
+    order = []
+    seen = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node is _CHILDREN_PLACED:
+            order.append(stack.pop())
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if limit is not None and len(seen) > limit:
+            raise GraphTooLarge(f"the graph has more than {limit} nodes")
+        if not node.children:
+            order.append(node)
+            continue
+        stack.append(node)
+        stack.append(_CHILDREN_PLACED)
+        stack.extend(child for child in reversed(node.children) if id(child) not in seen)
+    return order
+
+
+def parameter_names(module):
+    """id of each parameter of ``module`` (None: no module) to its dotted name."""
+    if module is None:
+        return {}
+    return {id(p): name for name, p in module.named_parameters()}
+
+
+def kind_of(node, root, parameters):
+    """"output", "intermediate", "parameter" or "input" (``parameters``: ids of known parameters)."""
+    if node is root:
+        return "output"
+    if node.children:
+        return "intermediate"
+    if id(node) in parameters or (isinstance(node, Tensor) and node.requires_grad):
+        return "parameter"
+    return "input"
+
+
+def node_names(nodes, parameters=None):
+    """A distinct, readable name for each node (by id), in the order given.
+
+    A parameter of the module takes its dotted name, a labelled node its
+    label (``x``, then ``x#2`` if another node has the same label), and the
+    rest a name made from what they are: ``mul1``, ``tanh2``, ``leaf3``
+    (a leaf Value), ``param1`` or ``const1`` (leaf Tensors).
+    """
+    parameters = parameters or {}
+    wanted = [parameters.get(id(node)) or node.label for node in nodes]
+    labels = set(filter(None, wanted))
+    given = set()
+    counters = {}  # per label or stem, the last number appended to it
+    names = {}
+    for node, name in zip(nodes, wanted):
+        if not name or name in given:
+            stem, pattern = (name, "{}#{}") if name else (_stem(node), "{}{}")
+            number = counters.get(stem, 1 if name else 0)
+            while True:
+                number += 1
+                name = pattern.format(stem, number)
+                if name not in labels and name not in given:
+                    break
+            counters[stem] = number
+        given.add(name)
+        names[id(node)] = name
+    return names
+
+
+def _stem(node):
+    if not node.children:
+        if isinstance(node, Tensor):
+            return "param" if node.requires_grad else "const"
+        return "leaf"
+    if node.op in _OP_STEMS:
+        return _OP_STEMS[node.op]
+    if node.op.startswith("**"):
+        return "pow"
+    stem = "".join(c for c in node.op if c.isalnum() or c == "_")
+    return stem or "node"
+
+
+def format_number(x, digits=4):
+    """``x`` to ``digits`` significant digits, whole numbers keeping their ".0" (-3.0, 0.7071, 6.881)."""
+    x = float(x)
+    text = f"{x:.{digits}g}"
+    if math.isfinite(x) and "e" not in text and "." not in text:
+        text += ".0"
+    return text
+
+
+def summarize(array, digits=4, tiny=4):
+    """A short description of an array: its values when it has at most ``tiny``, else "mean m in [min, max]"."""
+    array = np.asarray(array)
+    if array.size <= tiny:
+        values = ", ".join(format_number(v, digits) for v in array.ravel())
+        return f"[{values}]" if array.ndim else values
+    return (
+        f"mean {format_number(array.mean(), digits)} in "
+        f"[{format_number(array.min(), digits)}, {format_number(array.max(), digits)}]"
+    )
+
+
+def describe_grad(grad, digits=4):
+    """A gradient as the pictures and traces print it: a number, a summary, or "None"."""
+    if grad is None:
+        return "None"
+    if isinstance(grad, float):
+        return format_number(grad, digits)
+    return summarize(grad, digits)
+
+
+def grad_magnitude(grad):
+    """|grad| for a Value, mean |grad| for a Tensor, 0 before any gradient flowed."""
+    if grad is None:
+        return 0.0
+    if isinstance(grad, float):
+        return abs(grad)
+    return float(np.abs(grad).mean()) if np.size(grad) else 0.0
