@@ -6,6 +6,9 @@ from .metrics import accuracy
 from .micro import MLP, Layer, Neuron
 from .module import Module, StateDictError
 from .rng import manual_seed
+from . import plots
+from .monitor import TrainingMonitor
+from .progress import Progress
 from .serialization import load, save
 
 __all__ = ["Module", "StateDictError", "Neuron", "Layer", "MLP", "init", "manual_seed"]
@@ -13,3 +16,4 @@ __all__ += [
     "optim", "mse_loss", "binary_cross_entropy", "cross_entropy", "hinge_loss",
     "l1_penalty", "l2_penalty", "accuracy", "save", "load",
 ]
+__all__ += ["plots", "TrainingMonitor", "Progress"]

@@ -1,0 +1,125 @@
+"""Watching a network train: per-layer weight and gradient norms, weight snapshots, dead ReLUs.
+
+For a layer with weights W (all its weight parameters together, biases
+left out), each step records
+
+    ‖W‖ = sqrt(Σ w²)   and   ‖∂L/∂W‖ = sqrt(Σ (∂L/∂w)²),
+
+the first showing how far the weights travel, the second how hard the
+loss pulls on them (vanishing or exploding gradients show up here first).
+A ReLU unit is dead on a batch when its output is 0 for every example:
+its gradient is 0 too, so it no longer learns.
+
+Recording reads ``data`` and ``grad`` only (one numpy reduction per
+Tensor parameter, one pass over the numbers of a layer of Values), builds
+no graph, and costs little next to the step it watches.
+"""
+
+import math
+
+import numpy as np
+
+from autodiff import Tensor, Value
+
+
+def layer_parameters(model):
+    """(layer name, [(parameter name, parameter), ...]) in order, grouped as ``Module.summary`` groups rows.
+
+    A layer is a module without submodules, or one that counts as a
+    single layer (an ``nn.Layer`` of neurons); a container's own
+    parameters form a layer under the container's name. The whole model,
+    when it is one layer, is named "(model)".
+    """
+    modules = dict(model.named_modules())
+
+    def below(name, prefix):
+        return prefix == "" or name.startswith(prefix + ".")
+
+    parents = {name for name in modules for other in modules if other != name and below(other, name)}
+    units = [name for name, module in modules.items() if name not in parents or module._summary_row]
+    units = [name for name in units if not any(other != name and below(name, other) for other in units)]
+    groups = {}
+    for name, parameter in model.named_parameters():
+        owner = max((u for u in units if below(name, u)), key=len, default=None)
+        if owner is None:
+            owner = max((m for m in modules if below(name, m)), key=len)
+        groups.setdefault(owner or "(model)", []).append((name, parameter))
+    return list(groups.items())
+
+
+class TrainingMonitor:
+    """Call ``record(...)`` once per training step, after backward and before the gradients are reset.
+
+    ``histogram_steps``: the steps at which to keep a copy of every
+    layer's weights (for ``nn.plots.weight_histograms``).
+
+    Afterwards: ``steps``, ``loss`` and ``accuracy`` (lists, None where not
+    given), ``weight_norms`` and ``grad_norms`` (layer name to a list, one
+    number per step; nan where a Tensor had no gradient yet),
+    ``weight_snapshots`` (step to layer name to an array of its weights)
+    and ``dead_units`` (activation name to a list of (step, dead, units)).
+    """
+
+    def __init__(self, model, histogram_steps=()):
+        weights = {id(w) for w in model.weights()}
+        self._layers = []
+        for layer, named in layer_parameters(model):
+            kept = [p for _, p in named if id(p) in weights]
+            if kept:
+                tensors = [p for p in kept if isinstance(p, Tensor)]
+                values = [p for p in kept if isinstance(p, Value)]
+                self._layers.append((layer, tensors, values))
+        self.histogram_steps = set(histogram_steps)
+        self.steps, self.loss, self.accuracy = [], [], []
+        self.weight_norms = {layer: [] for layer, _, _ in self._layers}
+        self.grad_norms = {layer: [] for layer, _, _ in self._layers}
+        self.weight_snapshots = {}
+        self.dead_units = {}
+
+    def record(self, step=None, loss=None, accuracy=None, activations=None):
+        """Record this step's norms (and loss, accuracy, weights, dead units where asked).
+
+        ``activations``: name to the outputs of a ReLU layer on this batch,
+        an array or Tensor of shape (batch, units) or a list of lists of Values.
+        """
+        step = len(self.steps) if step is None else step
+        self.steps.append(step)
+        self.loss.append(None if loss is None else as_float(loss))
+        self.accuracy.append(None if accuracy is None else as_float(accuracy))
+        for layer, tensors, values in self._layers:
+            squares = sum(float(np.vdot(t.data, t.data)) for t in tensors) + math.fsum(v.data * v.data for v in values)
+            grads = [t.grad for t in tensors]
+            if any(g is None for g in grads):
+                grad_squares = math.nan
+            else:
+                grad_squares = sum(float(np.vdot(g, g)) for g in grads) + math.fsum(v.grad * v.grad for v in values)
+            self.weight_norms[layer].append(math.sqrt(squares))
+            self.grad_norms[layer].append(math.sqrt(grad_squares))
+        if step in self.histogram_steps:
+            self.weight_snapshots[step] = {
+                layer: np.concatenate([t.data.ravel() for t in tensors] + [np.array([v.data for v in values])])
+                for layer, tensors, values in self._layers
+            }
+        for name, outputs in (activations or {}).items():
+            array = _as_array(outputs)
+            if array.ndim != 2:
+                raise ValueError(f"activations {name!r} should have shape (batch, units), got shape {array.shape}")
+            dead = int(np.count_nonzero((array <= 0).all(axis=0)))
+            self.dead_units.setdefault(name, []).append((step, dead, array.shape[1]))
+
+
+def as_float(x):
+    """A loss or metric as a Python float, whether a number, a Value or a one-element Tensor."""
+    if isinstance(x, Value):
+        return x.data
+    if isinstance(x, Tensor):
+        return float(x.item())
+    return float(x)
+
+
+def _as_array(outputs):
+    if isinstance(outputs, Tensor):
+        return outputs.data
+    if isinstance(outputs, np.ndarray):
+        return outputs
+    return np.array([[v.data if isinstance(v, Value) else float(v) for v in row] for row in outputs])

@@ -1,0 +1,229 @@
+"""Pictures of training: loss and accuracy, decision boundaries, weights and their gradients.
+
+Each function returns a matplotlib ``Figure`` (shown inline in Jupyter)
+and, given ``path``, also saves it there. Figures are made without pyplot,
+so nothing needs a display and no global state changes. Needs matplotlib:
+``pip install "autodiff[plots]"``.
+"""
+
+import numpy as np
+
+from autodiff import Tensor, Value, no_grad
+
+from .monitor import TrainingMonitor, layer_parameters
+
+
+def _figure(width, height):
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as error:
+        raise ImportError('nn.plots needs matplotlib: pip install "autodiff[plots]"') from error
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _finish(figure, path):
+    if path is not None:
+        figure.savefig(path, dpi=100)
+    return figure
+
+
+def training_curves(history, *, steps=None, path=None, title="Training"):
+    """Each measured series against the step: losses in one panel, accuracies (0 to 1) in the next.
+
+    ``history``: a dict of name to a list of numbers (None where not
+    measured), such as {"loss": [...], "accuracy": [...], "validation loss": [...]},
+    or a ``TrainingMonitor``. Names containing "loss" share the first panel,
+    names containing "acc" the second; any other series gets a panel of its own.
+    """
+    if isinstance(history, TrainingMonitor):
+        history, steps = {"loss": history.loss, "accuracy": history.accuracy}, history.steps
+    panels = {}
+    for name, values in history.items():
+        if any(v is not None for v in values):
+            kind = "loss" if "loss" in name else "accuracy" if "acc" in name else name
+            panels.setdefault(kind, []).append((name, values))
+    if not panels:
+        raise ValueError("training_curves was given no measurements to draw")
+    figure = _figure(5 * len(panels), 3.6)
+    figure.suptitle(title)
+    for axes, (kind, series) in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels.items()):
+        for name, values in series:
+            x = np.arange(len(values)) if steps is None else np.asarray(steps)
+            axes.plot(x, [np.nan if v is None else float(v) for v in values], label=name)
+        axes.set_xlabel("step")
+        axes.set_ylabel(kind)
+        if kind == "accuracy":
+            axes.set_ylim(-0.02, 1.02)
+        if len(series) > 1:
+            axes.legend()
+        axes.grid(alpha=0.3)
+    return _finish(figure, path)
+
+
+def decision_boundary(model, X, y, *, path=None, resolution=100, margin=0.5, threshold=0.0,
+                           title="Decision boundary"):
+    """The regions a 2-D classifier assigns to each class, with the data on top.
+
+    ``model`` is an ``nn.MLP`` of Values (called point by point) or a
+    Tensor module (called on the whole grid at once), evaluated under
+    ``no_grad``. One output: a score, class 1 above ``threshold``, drawn
+    as a shaded score with the boundary where it equals ``threshold``.
+    Several outputs: the class of the largest.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y)
+    if X.ndim != 2 or X.shape[1] != 2:
+        raise ValueError(f"decision_boundary needs points of shape (n, 2), got shape {X.shape}")
+    if len(y) != len(X):
+        raise ValueError(f"{len(X)} points but {len(y)} labels")
+    low, high = X.min(axis=0) - margin, X.max(axis=0) + margin
+    xs, ys = np.linspace(low[0], high[0], resolution), np.linspace(low[1], high[1], resolution)
+    grid_x, grid_y = np.meshgrid(xs, ys)
+    scores = _scores(model, np.column_stack([grid_x.ravel(), grid_y.ravel()]))
+    figure = _figure(5.5, 4.5)
+    axes = figure.subplots()
+    if scores.shape[1] == 1:
+        score = scores[:, 0].reshape(grid_x.shape) - threshold
+        reach = np.abs(score).max() or 1.0
+        shading = axes.contourf(grid_x, grid_y, score, levels=21, cmap="RdBu", vmin=-reach, vmax=reach, alpha=0.7)
+        axes.contour(grid_x, grid_y, score, levels=[0.0], colors="black", linewidths=1.5)
+        figure.colorbar(shading, ax=axes, label="score" if threshold == 0 else f"score - {threshold:g}")
+    else:
+        classes = scores.argmax(axis=1).reshape(grid_x.shape)
+        axes.contourf(grid_x, grid_y, classes, levels=np.arange(scores.shape[1] + 1) - 0.5, cmap="tab10",
+                      vmin=0, vmax=9, alpha=0.4)
+    labels = np.unique(y)
+    colours = ["#b2182b", "#2166ac"] if len(labels) == 2 else [f"C{i}" for i in range(len(labels))]
+    for label, colour in zip(labels, colours):
+        chosen = y == label
+        axes.scatter(X[chosen, 0], X[chosen, 1], c=colour, edgecolors="black", linewidths=0.6, s=30,
+                     label=f"class {label}")
+    axes.legend(loc="upper right", fontsize="small")
+    axes.set_xlim(low[0], high[0])
+    axes.set_ylim(low[1], high[1])
+    axes.set_title(title)
+    return _finish(figure, path)
+
+
+def _scores(model, points):
+    """The model's outputs at ``points`` (n, 2), as an (n, outputs) array."""
+    parameters = model.parameters()
+    with no_grad():
+        if parameters and all(isinstance(p, Value) for p in parameters):
+            rows = []
+            for point in points.tolist():
+                out = model(point)
+                rows.append([v.data for v in out] if isinstance(out, (list, tuple)) else [out.data])
+            return np.array(rows)
+        dtype = parameters[0].data.dtype if parameters else np.float64
+        out = model(Tensor(points.astype(dtype)))
+    data = np.asarray(out.data, dtype=np.float64)
+    return data.reshape(len(points), -1)
+
+
+def weight_histograms(source, *, path=None, bins=30, title="Weights by layer"):
+    """A histogram of each layer's weights (biases left out).
+
+    ``source``: a model (its weights now), or a ``TrainingMonitor`` with
+    weight snapshots (one outline per recorded step, so the spread of the
+    weights can be watched changing through training).
+    """
+    if isinstance(source, TrainingMonitor):
+        if not source.weight_snapshots:
+            raise ValueError("the monitor kept no weights: give it histogram_steps=[...] before training")
+        snapshots = sorted(source.weight_snapshots.items())
+        layers = list(snapshots[0][1])
+    else:
+        weights = {id(w) for w in source.weights()}
+        current = {
+            layer: np.array([x for _, p in named if id(p) in weights for x in _flat(p)])
+            for layer, named in layer_parameters(source)
+        }
+        snapshots = [(None, {layer: values for layer, values in current.items() if values.size})]
+        layers = list(snapshots[0][1])
+    columns = min(len(layers), 3)
+    rows = -(-len(layers) // columns)
+    figure = _figure(4 * columns, 3 * rows)
+    figure.suptitle(title)
+    grid = figure.subplots(rows, columns, squeeze=False)
+    for axes, layer in zip(grid.ravel(), layers):
+        everything = np.concatenate([weights[layer] for _, weights in snapshots])
+        edges = np.histogram_bin_edges(everything, bins=bins)
+        for step, weights in snapshots:
+            if step is None:
+                axes.hist(weights[layer], bins=edges, color="#4c72b0", alpha=0.8)
+            else:
+                axes.hist(weights[layer], bins=edges, histtype="step", linewidth=1.5, label=f"step {step}")
+        axes.set_title(layer)
+        axes.set_xlabel("weight")
+        axes.set_ylabel("count")
+        if snapshots[0][0] is not None:
+            axes.legend(fontsize="small")
+    for axes in grid.ravel()[len(layers):]:
+        axes.set_visible(False)
+    return _finish(figure, path)
+
+
+def _flat(parameter):
+    return [parameter.data] if isinstance(parameter, Value) else parameter.data.ravel().tolist()
+
+
+def layer_norms(monitor, *, path=None, title="Weights and gradients by layer"):
+    """From a ``TrainingMonitor``: each layer's weight norm and gradient norm (log scale) over the steps.
+
+    A third panel shows the dead ReLU units, when the monitor counted them.
+    """
+    panels = 3 if monitor.dead_units else 2
+    figure = _figure(4.5 * panels, 3.6)
+    figure.suptitle(title)
+    axes = figure.subplots(1, panels)
+    for layer in monitor.weight_norms:
+        axes[0].plot(monitor.steps, monitor.weight_norms[layer], label=layer)
+        grads = np.array(monitor.grad_norms[layer])
+        axes[1].plot(monitor.steps, np.where(grads > 0, grads, np.nan), label=layer)
+    axes[0].set_ylabel("‖W‖")
+    axes[1].set_ylabel("‖∂L/∂W‖")
+    axes[1].set_yscale("log")
+    if monitor.dead_units:
+        for name, counts in monitor.dead_units.items():
+            steps, dead, units = zip(*counts)
+            axes[2].plot(steps, np.array(dead) / np.array(units), label=name)
+        axes[2].set_ylabel("share of dead ReLU units")
+        axes[2].set_ylim(-0.02, 1.02)
+    for panel in axes:
+        panel.set_xlabel("step")
+        panel.grid(alpha=0.3)
+        panel.legend(fontsize="small")
+    return _finish(figure, path)
+
+
+def weight_heatmap(weights, *, path=None, title="Weights"):
+    """A layer's weights as a grid of colours: a row per output unit, a column per input (red +, blue -).
+
+    ``weights``: a 2-D array or Tensor, a module with a ``weight`` (``nn.Linear``),
+    or an ``nn.Layer`` of Values (its neurons' weights, one row each).
+    """
+    matrix = _weight_matrix(weights)
+    reach = np.abs(matrix).max() or 1.0
+    height, width = matrix.shape
+    figure = _figure(min(2 + 0.35 * width, 12), min(1.5 + 0.35 * height, 10))
+    axes = figure.subplots()
+    image = axes.imshow(matrix, cmap="RdBu_r", vmin=-reach, vmax=reach, aspect="auto", interpolation="nearest")
+    figure.colorbar(image, ax=axes, label="weight")
+    axes.set_xlabel("input")
+    axes.set_ylabel("output unit")
+    axes.set_title(title)
+    return _finish(figure, path)
+
+
+def _weight_matrix(weights):
+    if hasattr(weights, "neurons"):
+        matrix = np.array([[w.data for w in neuron.w] for neuron in weights.neurons])
+    elif hasattr(weights, "weight"):
+        matrix = weights.weight.data
+    else:
+        matrix = weights.data if isinstance(weights, Tensor) else np.asarray(weights)
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if matrix.ndim != 2:
+        raise ValueError(f"a heat map needs a 2-D weight matrix, got shape {matrix.shape}")
+    return matrix
