@@ -3,7 +3,11 @@
 from . import init, optim
 from .losses import binary_cross_entropy, cross_entropy, hinge_loss, l1_penalty, l2_penalty, mse_loss
 from .metrics import accuracy
+from . import functional
+from .conv import Conv2d, MaxPool2d
+from .layers import Dropout, Flatten, Linear, ReLU, Sequential, Sigmoid, Tanh
 from .micro import MLP, Layer, Neuron
+from .recurrent import LSTM, RNN
 from .module import Module, StateDictError
 from .rng import manual_seed
 from . import plots
@@ -15,5 +19,9 @@ __all__ = ["Module", "StateDictError", "Neuron", "Layer", "MLP", "init", "manual
 __all__ += [
     "optim", "mse_loss", "binary_cross_entropy", "cross_entropy", "hinge_loss",
     "l1_penalty", "l2_penalty", "accuracy", "save", "load",
+]
+__all__ += [
+    "functional", "Linear", "Sequential", "ReLU", "Tanh", "Sigmoid", "Flatten", "Dropout",
+    "Conv2d", "MaxPool2d", "RNN", "LSTM",
 ]
 __all__ += ["plots", "TrainingMonitor", "Progress"]

@@ -10,6 +10,8 @@ import numpy as np
 from autodiff import Tensor
 from autodiff.tensor import as_tensor
 
+from .rng import generator
+
 
 def linear(x, weight, bias=None):
     """x @ weight.T + bias, for x of shape (..., in), weight (out, in), bias (out,).
@@ -33,3 +35,356 @@ def linear(x, weight, bias=None):
         out, "linear", (x, weight, bias),
         (lambda g: g @ W, weight_vjp, lambda g: g.reshape(-1, g.shape[-1]).sum(axis=0)),
     )
+
+
+# -- convolution and pooling -------------------------------------------------
+#
+# Images are (N, C, H, W) to the user, as in PyTorch. In memory, these
+# operations keep them channels-last, (N, H, W, C), and hand back transposed
+# views: then every numpy loop below runs along C (and W) contiguously,
+# where the NCHW order would make its innermost loops 2 or 3 elements long.
+
+
+def as_pair(value, name):
+    """An int or a pair of ints as a pair (height, width)."""
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _output_size(size, kernel, stride, what, input_shape):
+    """Positions of a window of ``kernel`` sliding by ``stride`` over ``size`` (per axis)."""
+    positions = tuple((n - k) // s + 1 for n, k, s in zip(size, kernel, stride))
+    if min(positions) < 1 or min(stride) < 1:
+        raise ValueError(
+            f"{what}: a kernel of {kernel} with stride {stride} does not fit an input of shape {input_shape}"
+        )
+    return positions
+
+
+def _windows(x, kernel, stride, out_size):
+    """A view (N, OH, OW, kh, kw, C) of every window of the channels-last ``x`` (N, H, W, C).
+
+    Window (p, q) starts at row p·stride_h and column q·stride_w; numpy's
+    strides let all of them be read without copying a single element.
+    """
+    n, row, col, c = x.strides
+    return np.lib.stride_tricks.as_strided(
+        x,
+        shape=(x.shape[0], *out_size, *kernel, x.shape[3]),
+        strides=(n, row * stride[0], col * stride[1], row, col, c),
+        writeable=False,
+    )
+
+
+def _fold(window_grad, shape, kernel, stride, out_size, dtype):
+    """The adjoint of ``_windows``: a channels-last input gradient of ``shape`` from the windows' gradients.
+
+    ``window_grad(i, j)`` is the gradient (N, OH, OW, C) of every window's
+    element at offset (i, j); an input element covered by several windows
+    receives the sum. One addition per kernel offset, each over all windows.
+    """
+    grad = np.zeros(shape, dtype=dtype)
+    (sh, sw), (out_h, out_w) = stride, out_size
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            grad[:, i : i + sh * out_h : sh, j : j + sw * out_w : sw] += window_grad(i, j)
+    return grad
+
+
+def _pad(x, padding):
+    """The channels-last ``x`` (N, H, W, C) with ``padding`` rows and columns of zeros on each side."""
+    ph, pw = padding
+    if ph == pw == 0:
+        return x
+    n, h, w, c = x.shape
+    padded = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)
+    padded[:, ph : ph + h, pw : pw + w] = x
+    return padded
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0):
+    """2-D cross-correlation (what deep learning calls convolution), NCHW.
+
+    For x (N, C, H, W), weight (O, C, kh, kw) and bias (O,):
+
+        out[n, o, p, q] = bias[o] + Σ_{c,i,j} weight[o, c, i, j] · xpad[n, c, p·s_h + i, q·s_w + j],
+
+    of shape (N, O, OH, OW) with OH = (H + 2·pad_h - kh) // s_h + 1 (OW alike).
+    Computed as one matrix product (im2col): every window, flattened to a
+    row of kh·kw·C numbers, times the kernels flattened in the same order.
+    With G = dL/d(out) arranged as (N·OH·OW, O) rows to match:
+
+        dL/dweight = Gᵀ · windows,   dL/dbias = Σ_{n,p,q} g,
+        dL/dx = every row of G · kernels folded back onto the window it came from.
+    """
+    x = as_tensor(x, weight)
+    X, W = x.data, weight.data
+    if X.ndim != 4 or W.ndim != 4 or X.shape[1] != W.shape[1]:
+        raise ValueError(
+            f"conv2d: input of shape {X.shape} does not fit a weight of shape {W.shape} "
+            f"(out_channels, in_channels, kh, kw); the input must be (batch, {W.shape[1]}, height, width)"
+        )
+    stride, padding = as_pair(stride, "stride"), as_pair(padding, "padding")
+    out_channels, channels, kh, kw = W.shape
+    batch, _, height, width = X.shape
+    padded = _pad(X.transpose(0, 2, 3, 1), padding)
+    out_size = _output_size(padded.shape[1:3], (kh, kw), stride, "conv2d", X.shape)
+    rows = batch * out_size[0] * out_size[1]
+    windows = _windows(padded, (kh, kw), stride, out_size).reshape(rows, -1)
+    kernels = W.transpose(0, 2, 3, 1).reshape(out_channels, -1)
+    out = windows @ kernels.T
+    if bias is not None:
+        out += bias.data
+    out = out.reshape(batch, *out_size, out_channels).transpose(0, 3, 1, 2)
+
+    def rows_of(g):
+        return g.transpose(0, 2, 3, 1).reshape(rows, out_channels)
+
+    def x_vjp(g):
+        window_grads = (rows_of(g) @ kernels).reshape(batch, *out_size, kh, kw, channels)
+        grad = _fold(
+            lambda i, j: window_grads[:, :, :, i, j], padded.shape, (kh, kw), stride, out_size, window_grads.dtype
+        )
+        ph, pw = padding
+        return grad[:, ph : ph + height, pw : pw + width].transpose(0, 3, 1, 2)
+
+    def weight_vjp(g):
+        return (rows_of(g).T @ windows).reshape(out_channels, kh, kw, channels).transpose(0, 3, 1, 2)
+
+    if bias is None:
+        return Tensor._result(out, "conv2d", (x, weight), (x_vjp, weight_vjp))
+    return Tensor._result(
+        out, "conv2d", (x, weight, bias), (x_vjp, weight_vjp, lambda g: g.sum(axis=(0, 2, 3)))
+    )
+
+
+def max_pool2d(x, kernel_size, stride=None):
+    """The largest element of each window, NCHW; ``stride`` defaults to ``kernel_size``.
+
+    out[n, c, p, q] = max_{i,j} x[n, c, p·s_h + i, q·s_w + j]. dL/dx is g at
+    the element that gave each window's maximum (the first one, in row-major
+    order, when several tie, as PyTorch does) and 0 elsewhere; an element that
+    is the maximum of several overlapping windows receives the sum. A NaN in
+    a window is its maximum, as in PyTorch.
+    """
+    X = x.data
+    kernel = as_pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None else as_pair(stride, "stride")
+    if X.ndim != 4:
+        raise ValueError(f"max_pool2d: input must have shape (batch, channels, height, width), got shape {X.shape}")
+    out_size = _output_size(X.shape[2:], kernel, stride, "max_pool2d", X.shape)
+    channels_last = X.transpose(0, 2, 3, 1)
+    windows = _windows(channels_last, kernel, stride, out_size)
+    # the running maximum over the kernel offsets, and the offset k = i·kw + j it came from
+    out = windows[:, :, :, 0, 0].copy()
+    choice = np.zeros(out.shape, dtype=np.intp)
+    for k in range(1, kernel[0] * kernel[1]):
+        candidate = windows[:, :, :, k // kernel[1], k % kernel[1]]
+        better = candidate > out
+        better |= np.isnan(candidate)
+        np.copyto(out, candidate, where=better)
+        np.copyto(choice, k, where=better)
+
+    def vjp(g):
+        g = g.transpose(0, 2, 3, 1)
+        return _fold(
+            lambda i, j: g * (choice == i * kernel[1] + j), channels_last.shape, kernel, stride, out_size, g.dtype
+        ).transpose(0, 3, 1, 2)
+
+    return Tensor._result(out.transpose(0, 3, 1, 2), "max_pool2d", (x,), (vjp,))
+
+
+# -- regularisation ----------------------------------------------------------
+
+
+def dropout(x, p=0.5, training=True):
+    """Inverted dropout: each element zeroed with probability p, the survivors scaled by 1/(1-p).
+
+    The scaling keeps E[out] = x, so at evaluation (``training=False``)
+    dropout is the identity and returns ``x`` itself. dL/dx = g · mask, the
+    same zeros and scale. The mask is drawn from ``nn.rng.generator()``.
+    """
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout probability must be between 0 and 1, got {p!r}")
+    if not training or p == 0:
+        return x
+    X = x.data
+    keep = generator().random(X.shape) >= p
+    mask = keep * np.asarray(0 if p == 1 else 1 / (1 - p), dtype=X.dtype)
+    return Tensor._result(X * mask, "dropout", (x,), (lambda g: g * mask,))
+
+
+# -- recurrent networks over a whole sequence ----------------------------------
+#
+# A recurrent layer applies the same step T times. Recorded step by step, the
+# graph would slice the input once per step, and each slice's backward would
+# spread a gradient the size of the whole sequence. So each layer is one node:
+# the forward pass loops over time in numpy and keeps what backward needs;
+# backward loops back through time (BPTT) once and hands each input its part.
+# Sequences are time-major here, (T, B, features), so that each step reads
+# and writes one contiguous block.
+
+
+def _shared_backward(backward_through_time, count):
+    """``count`` VJPs returning parts 0..count-1 of ``backward_through_time(g)``, which runs once per g."""
+    memo = [None, None]
+
+    def part(k):
+        def vjp(g):
+            if memo[0] is not g:
+                memo[:] = [g, backward_through_time(g)]
+            return memo[1][k]
+
+        return vjp
+
+    return tuple(part(k) for k in range(count))
+
+
+def _check_recurrent(name, x_proj, states, weight_hh, gates):
+    hidden = weight_hh.shape[-1]
+    if weight_hh.shape != (gates * hidden, hidden) or x_proj.ndim != 3 or x_proj.shape[2] != gates * hidden:
+        raise ValueError(
+            f"{name}: projected input of shape {x_proj.shape} does not fit weight_hh of shape {weight_hh.shape}; "
+            f"expected (seq, batch, {gates * hidden})"
+        )
+    for state in states:
+        if state.shape != (x_proj.shape[1], hidden):
+            raise ValueError(
+                f"{name}: initial state of shape {state.shape} does not fit input of shape {x_proj.shape}; "
+                f"expected (batch, hidden) = {(x_proj.shape[1], hidden)}"
+            )
+
+
+def rnn_tanh(x_proj, h0, weight_hh):
+    """An Elman RNN over a sequence, as one node: h_t = tanh(x_proj[t] + h_{t-1} W_hhᵀ).
+
+    ``x_proj`` (T, B, H) is the input's projection x W_ihᵀ + b_ih + b_hh,
+    computed for every step at once; h0 (B, H), weight_hh (H, H). Returns
+    the hidden states h_1..h_T, shape (T, B, H).
+
+    Backward through time, with dh the gradient reaching h_t (from the
+    output at t and from step t+1):  dz_t = dh (1 - h_t²),  dh_{t-1} = dz_t W_hh;
+    dL/dx_proj[t] = dz_t,  dL/dW_hh = Σ_t dz_tᵀ h_{t-1},  dL/dh0 = dh_0.
+    """
+    h0 = as_tensor(h0, weight_hh)
+    XP, W = x_proj.data, weight_hh.data
+    _check_recurrent("rnn_tanh", XP, (h0.data,), W, 1)
+    steps, batch, hidden = XP.shape
+    hs = np.empty((steps + 1, batch, hidden), dtype=np.result_type(XP, W))
+    hs[0] = h0.data
+    for t in range(steps):
+        np.tanh(XP[t] + hs[t] @ W.T, out=hs[t + 1])
+    slopes = 1 - hs[1:] * hs[1:]
+
+    def backward_through_time(g):
+        dz = np.empty_like(slopes)
+        dh = np.zeros((batch, hidden), dtype=dz.dtype)
+        for t in reversed(range(steps)):
+            np.multiply(g[t] + dh, slopes[t], out=dz[t])
+            dh = dz[t] @ W
+        dw = dz.reshape(-1, hidden).T @ hs[:-1].reshape(-1, hidden)
+        return dz, dh, dw
+
+    return Tensor._result(hs[1:], "rnn_tanh", (x_proj, h0, weight_hh), _shared_backward(backward_through_time, 3))
+
+
+def _lstm_forward(XP, h0, c0, W):
+    """The LSTM recurrence on numpy arrays; returns gates (T, B, 4H) = [i, f, g, o] after their
+    nonlinearities, the hidden and cell states stacked (2, T+1, B, H) from h0 and c0 on, and tanh
+    of the cell states (T, B, H).
+
+    All four gates come from one exponential per step: σ(a) = 1 / (1 + e⁻ᵃ)
+    for i, f and o, and tanh(a) = 2σ(2a) - 1 for the cell candidate g. An
+    overflowing e⁻ᵃ (a very negative) is inf and gives σ = 0, as it should.
+    """
+    steps, batch, four_hidden = XP.shape
+    hidden = four_hidden // 4
+    dtype = np.result_type(XP, W)
+    gates = np.empty((steps, batch, four_hidden), dtype=dtype)
+    states = np.empty((2, steps + 1, batch, hidden), dtype=dtype)
+    hs, cs = states
+    tanh_cs = np.empty((steps, batch, hidden), dtype=dtype)
+    hs[0], cs[0] = h0, c0
+    # exponents -a for i, f, o and -2a for g, with the factors folded into the weights and inputs once
+    factors = np.repeat(np.array([-1, -1, -2, -1], dtype=dtype), hidden)
+    scaled_w_transposed = W.T * factors
+    scaled_inputs = XP * factors
+    with np.errstate(over="ignore"):
+        for t in range(steps):
+            z = gates[t]
+            np.matmul(hs[t], scaled_w_transposed, out=z)
+            z += scaled_inputs[t]
+            np.exp(z, out=z)
+            z += 1
+            np.reciprocal(z, out=z)
+            i, f, g, o = z[:, :hidden], z[:, hidden : 2 * hidden], z[:, 2 * hidden : 3 * hidden], z[:, 3 * hidden :]
+            g *= 2
+            g -= 1
+            np.multiply(f, cs[t], out=cs[t + 1])
+            cs[t + 1] += i * g
+            np.tanh(cs[t + 1], out=tanh_cs[t])
+            np.multiply(o, tanh_cs[t], out=hs[t + 1])
+    return gates, states, tanh_cs
+
+
+def lstm_gates(x_proj, h0, c0, weight_hh):
+    """The gate activations of an LSTM over a sequence, numpy in and out: (T, B, 4H) = [i, f, g, o]."""
+    _check_recurrent("lstm_gates", x_proj, (h0, c0), weight_hh, 4)
+    return _lstm_forward(x_proj, h0, c0, weight_hh)[0]
+
+
+def lstm(x_proj, h0, c0, weight_hh):
+    """A long short-term memory layer over a sequence, as one node.
+
+    ``x_proj`` (T, B, 4H) is the input's projection x W_ihᵀ + b_ih + b_hh,
+    computed for every step at once; h0, c0 (B, H); weight_hh (4H, H), its
+    rows in PyTorch's gate order input, forget, cell, output. At step t,
+
+        [zi, zf, zg, zo] = x_proj[t] + h_{t-1} W_hhᵀ
+        i = σ(zi), f = σ(zf), g = tanh(zg), o = σ(zo)
+        c_t = f c_{t-1} + i g,   h_t = o tanh(c_t).
+
+    Returns the states stacked, shape (2, T, B, H): [0] the hidden states
+    h_1..h_T, [1] the cell states c_1..c_T.
+
+    Backward through time, with dh and dc the gradients reaching h_t and c_t
+    (from the outputs at t and from step t+1):
+
+        dc ← dc + dh o (1 - tanh² c_t)
+        dzi = dc g i(1-i),  dzf = dc c_{t-1} f(1-f),  dzg = dc i (1-g²),  dzo = dh tanh(c_t) o(1-o)
+        dh_{t-1} = dz W_hh,   dc_{t-1} = dc f;
+
+    dL/dx_proj[t] = dz_t,  dL/dW_hh = Σ_t dz_tᵀ h_{t-1},  dL/dh0, dL/dc0 what reaches step 0.
+    """
+    h0, c0 = as_tensor(h0, weight_hh), as_tensor(c0, weight_hh)
+    XP, W = x_proj.data, weight_hh.data
+    _check_recurrent("lstm", XP, (h0.data, c0.data), W, 4)
+    steps, batch, four_hidden = XP.shape
+    hidden = four_hidden // 4
+    gates, states, tanh_cs = _lstm_forward(XP, h0.data, c0.data, W)
+    hs, cs = states
+
+    def backward_through_time(g):
+        i, f, cell, o = (gates[..., k * hidden : (k + 1) * hidden] for k in range(4))
+        # dz = [dc, dc, dc, dh] * local: all but dc and dh known before the loop
+        slopes = gates * (1 - gates)
+        slopes[..., 2 * hidden : 3 * hidden] = 1 - cell * cell
+        local = np.concatenate([cell, cs[:-1], i, tanh_cs], axis=-1)
+        local *= slopes
+        h_to_c = o * (1 - tanh_cs * tanh_cs)
+        dz = np.empty_like(local)
+        dh = np.zeros((batch, hidden), dtype=dz.dtype)
+        dc = np.zeros_like(dh)
+        for t in reversed(range(steps)):
+            dh += g[0, t]
+            dc += g[1, t] + dh * h_to_c[t]
+            np.concatenate((dc, dc, dc, dh), axis=1, out=dz[t])
+            dz[t] *= local[t]
+            dh = dz[t] @ W
+            dc *= f[t]
+        dw = dz.reshape(-1, four_hidden).T @ hs[:-1].reshape(-1, hidden)
+        return dz, dh, dc, dw
+
+    return Tensor._result(states[:, 1:], "lstm", (x_proj, h0, c0, weight_hh), _shared_backward(backward_through_time, 4))

@@ -1,0 +1,145 @@
+"""Tensor layers with PyTorch's names, shapes and default initialisation.
+
+A layer holds its parameters as Tensor attributes (``weight``, ``bias``),
+so ``Module`` finds them under PyTorch's names and state dicts move
+between the two. The computing is done by the primitives of
+``nn.functional`` or by Tensor methods; a layer only holds state.
+"""
+
+import math
+
+import numpy as np
+
+from autodiff import Tensor, get_default_dtype
+
+from . import functional as F
+from . import init
+from .module import Module
+
+WEIGHT_INITS = {
+    "he": init.he_normal_,
+    "he_normal": init.he_normal_,
+    "he_uniform": init.he_uniform_,
+    "xavier": init.xavier_uniform_,
+    "xavier_uniform": init.xavier_uniform_,
+    "xavier_normal": init.xavier_normal_,
+}
+
+
+def parameter(*shape):
+    """A new Tensor of ``shape`` in the default dtype that requires gradients (filled in by an init)."""
+    return Tensor(np.zeros(shape, dtype=get_default_dtype()), requires_grad=True)
+
+
+def initialise(weight, bias, scheme):
+    """Fill ``weight`` and ``bias`` (may be None) by ``scheme``.
+
+    None is PyTorch's default for Linear and Conv2d: weight and bias both
+    U(-1/√fan_in, 1/√fan_in) (its kaiming_uniform_ with a = √5 comes to this
+    bound). A name from ``WEIGHT_INITS`` fills the weight by that rule and
+    the bias with zeros.
+    """
+    if scheme is None:
+        bound = 1 / math.sqrt(init.fans(weight.shape)[0])
+        init.uniform_(weight, -bound, bound)
+        if bias is not None:
+            init.uniform_(bias, -bound, bound)
+        return
+    if scheme not in WEIGHT_INITS:
+        raise ValueError(f"unknown init {scheme!r}: choose one of {', '.join(WEIGHT_INITS)} (or None)")
+    WEIGHT_INITS[scheme](weight)
+    if bias is not None:
+        init.zeros_(bias)
+
+
+class Linear(Module):
+    """y = x Wᵀ + b for x of shape (..., in_features); ``weight`` (out, in), ``bias`` (out,).
+
+    ``init`` is None (PyTorch's default) or a name from ``WEIGHT_INITS``.
+    """
+
+    def __init__(self, in_features, out_features, bias=True, init=None):
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = parameter(out_features, in_features)
+        self.bias = parameter(out_features) if bias else None
+        initialise(self.weight, self.bias, init)
+
+    def forward(self, x):
+        return F.linear(x, self.weight, self.bias)
+
+    def __repr__(self):
+        return f"Linear(in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None})"
+
+
+class Sequential(Module):
+    """Modules applied one after another; the i-th is named "i", as in PyTorch (``0.weight``)."""
+
+    def __init__(self, *modules):
+        for position, module in enumerate(modules):
+            if not isinstance(module, Module):
+                raise TypeError(f"Sequential takes Modules, argument {position} is {type(module).__name__}")
+            # set directly, so Module finds them (in order) under the names "0", "1", ...
+            vars(self)[str(position)] = module
+        self._count = len(modules)
+
+    def __getitem__(self, index):
+        modules = [vars(self)[str(i)] for i in range(self._count)]
+        if isinstance(index, slice):
+            return Sequential(*modules[index])
+        return modules[index]
+
+    def __len__(self):
+        return self._count
+
+    def __iter__(self):
+        return (vars(self)[str(i)] for i in range(self._count))
+
+    def forward(self, x):
+        for module in self:
+            x = module(x)
+        return x
+
+
+class ReLU(Module):
+    """max(x, 0), elementwise."""
+
+    def forward(self, x):
+        return x.relu()
+
+
+class Tanh(Module):
+    """tanh x, elementwise."""
+
+    def forward(self, x):
+        return x.tanh()
+
+
+class Sigmoid(Module):
+    """1 / (1 + e⁻ˣ), elementwise."""
+
+    def forward(self, x):
+        return x.sigmoid()
+
+
+class Flatten(Module):
+    """(N, d1, d2, ...) to (N, d1·d2·...): everything but the batch axis in one row."""
+
+    def forward(self, x):
+        if x.ndim < 2:
+            raise ValueError(f"Flatten needs a batch axis and at least one more, got shape {x.shape}")
+        return x.reshape(x.shape[0], -1)
+
+
+class Dropout(Module):
+    """Zeroes each element with probability p while training, scaling the rest by 1/(1-p); identity in eval."""
+
+    def __init__(self, p=0.5):
+        if not 0 <= p <= 1:
+            raise ValueError(f"dropout probability must be between 0 and 1, got {p!r}")
+        self.p = p
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training)
+
+    def __repr__(self):
+        return f"Dropout(p={self.p})"
