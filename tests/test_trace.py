@@ -1,0 +1,239 @@
+"""trace_backward: the same gradients as backward, and each step's numbers and text."""
+
+import math
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import nn
+from autodiff import BackwardError, Tensor, Value, trace_backward
+from autodiff.viz.nodes import format_number
+from autodiff.viz.trace import local_derivative_formula
+
+UNARY = ["tanh", "exp", "relu", "sigmoid", "neg", "square", "log_abs"]
+BINARY = ["+", "-", "*", "/", "**"]
+
+
+def micrograd_neuron():
+    leaves = {"x1": Value(2.0, label="x1"), "x2": Value(0.0, label="x2"), "w1": Value(-3.0, label="w1"),
+              "w2": Value(1.0, label="w2"), "b": Value(6.8813735870195432, label="b")}
+    x1w1 = leaves["x1"] * leaves["w1"]
+    x1w1.label = "x1w1"
+    n = x1w1 + leaves["x2"] * leaves["w2"] + leaves["b"]
+    n.label = "n"
+    o = n.tanh()
+    o.label = "o"
+    return o, leaves
+
+
+def build(program, inputs):
+    """The Values ``program`` computes: each instruction applies an operation to earlier results."""
+    values = [Value(x, label=f"v{i}") for i, x in enumerate(inputs)]
+    for op, i, j in program:
+        a, b = values[i % len(values)], values[j % len(values)]
+        if op == "+":
+            values.append(a + b)
+        elif op == "-":
+            values.append(a - b)
+        elif op == "*":
+            values.append(a * b)
+        elif op == "/":
+            values.append(a / (b * b + 1.0))
+        elif op == "**":
+            values.append((a * a + 0.5) ** b.tanh())
+        elif op == "square":
+            values.append(a**2)
+        elif op == "log_abs":
+            values.append((a * a + 0.1).log())
+        elif op == "neg":
+            values.append(-a)
+        else:
+            values.append(getattr(a, op)())
+    return values
+
+
+instructions = st.lists(
+    st.tuples(st.sampled_from(UNARY + BINARY), st.integers(0, 50), st.integers(0, 50)), min_size=1, max_size=12
+)
+numbers = st.lists(st.floats(-2, 2, allow_nan=False), min_size=1, max_size=4)
+
+
+@given(instructions, numbers)
+def test_the_traced_gradients_are_exactly_backwards(program, inputs):
+    traced = build(program, inputs)
+    trace_backward(traced[-1])
+    reference = build(program, inputs)
+    reference[-1].backward()
+    for t, r in zip(traced, reference):
+        assert t.grad == r.grad or (math.isnan(t.grad) and math.isnan(r.grad))
+
+
+@given(instructions, numbers)
+def test_every_step_adds_local_times_upstream(program, inputs):
+    values = build(program, inputs)
+    trace = trace_backward(values[-1])
+    assert trace[0].kind == "seed" and trace[0].grad_after == 1.0
+    for step in trace[1:]:
+        assert step.local == step.node.local_grads[step.position]
+        assert step.contribution == step.local * step.upstream
+        assert step.grad_after == step.grad_before + step.contribution or math.isnan(step.grad_after)
+    chain = [s for s in trace if s.kind == "chain"]
+    assert len(chain) == sum(len(v.children) for v in {id(v): v for v in _nodes(values[-1])}.values())
+
+
+def _nodes(root):
+    seen, stack, found = set(), [root], []
+    while stack:
+        node = stack.pop()
+        if id(node) not in seen:
+            seen.add(id(node))
+            found.append(node)
+            stack.extend(node.children)
+    return found
+
+
+def test_the_neuron_trace_reads_as_the_chain_rule():
+    o, leaves = micrograd_neuron()
+    trace = trace_backward(o)
+    by_target = {step.target.label: step for step in trace if step.kind == "chain" and step.target.label}
+    dn = 1 - o.data**2  # do/dn = 1 - tanh(n)², one half here
+    assert math.isclose(dn, 0.5)
+    x1 = by_target["x1"]
+    assert x1.upstream == by_target["x1w1"].grad_after
+    assert x1.local == leaves["w1"].data
+    assert x1.text == (f"x1.grad += w1.data * x1w1.grad = {format_number(-3.0)} * {format_number(dn)}"
+                       f" = {format_number(-3.0 * dn)}")
+    assert by_target["n"].text.startswith("n.grad += (1 - o.data**2) * o.grad = ")
+    assert trace[0].text.startswith("o.grad = 1.0")
+    assert [leaves[name].grad for name in ("x1", "x2", "w1", "w2", "b")] == pytest.approx(
+        [-3.0 * dn, 1.0 * dn, 2.0 * dn, 0.0, dn])
+    lines = str(trace).splitlines()
+    assert len(lines) == len(trace) and lines[0].lstrip().startswith("1. o.grad")
+
+
+def test_the_trace_matches_finite_differences():
+    o, leaves = micrograd_neuron()
+    trace_backward(o)
+    for name, leaf in leaves.items():
+        h = 1e-6
+        values = {k: v.data for k, v in leaves.items()}
+        up = micrograd_neuron_at({**values, name: values[name] + h})
+        down = micrograd_neuron_at({**values, name: values[name] - h})
+        assert leaf.grad == pytest.approx((up - down) / (2 * h), abs=1e-7)
+
+
+def micrograd_neuron_at(values):
+    return math.tanh(values["x1"] * values["w1"] + values["x2"] * values["w2"] + values["b"])
+
+
+def test_a_square_shows_both_shares_and_their_sum():
+    x = Value(3.0, label="x")
+    trace = trace_backward(x * x)
+    assert [step.kind for step in trace] == ["seed", "chain", "chain", "accumulate"]
+    assert [step.position for step in trace[1:3]] == [0, 1]
+    assert trace[3].text == "x.grad = 3.0 + 3.0 = 6.0"
+    assert x.grad == 6.0
+
+
+def test_a_node_used_by_two_operations_accumulates():
+    a, b = Value(2.0, label="a"), Value(-4.0, label="b")
+    out = a * b + a.exp()
+    trace = trace_backward(out)
+    accumulated = [step for step in trace if step.kind == "accumulate"]
+    assert len(accumulated) == 1 and accumulated[0].target is a
+    assert accumulated[0].grad_after == a.grad == pytest.approx(-4.0 + math.exp(2.0))
+    first, second = [step for step in trace if step.kind == "chain" and step.target is a]
+    assert accumulated[0].grad_before == first.grad_after and accumulated[0].contribution == second.contribution
+
+
+def test_a_leaf_gradient_left_from_before_is_added_to_visibly():
+    x = Value(1.5, label="x")
+    x.grad = 2.0
+    trace = trace_backward(x * 4.0)
+    assert [step.kind for step in trace] == ["seed", "chain", "accumulate", "chain"]
+    assert trace[2].text == "x.grad = 2.0 + 4.0 = 6.0" and x.grad == 6.0
+
+
+def test_unlabelled_nodes_are_named_and_module_parameters_by_their_names():
+    model = nn.MLP(2, [1])
+    out = model([Value(1.0), Value(2.0)]).relu()
+    text = str(trace_backward(out, module=model))
+    assert "layers.0.neurons.0.w.0.grad += leaf1.data * linear1.grad" in text
+    assert "relu1.grad = 1.0" in text
+
+
+@pytest.mark.parametrize("op, build_node", [
+    ("+", lambda a, b: a + b), ("-", lambda a, b: a - b), ("*", lambda a, b: a * b),
+    ("/", lambda a, b: a / b), ("**", lambda a, b: a ** b), ("**3", lambda a, b: a ** 3),
+    ("neg", lambda a, b: -a), ("exp", lambda a, b: a.exp()), ("log", lambda a, b: a.log()),
+    ("tanh", lambda a, b: a.tanh()), ("relu", lambda a, b: a.relu()), ("sigmoid", lambda a, b: a.sigmoid()),
+    ("w·x+b", lambda a, b: Value.linear([a, b], [b, a], a)), ("sum", lambda a, b: Value.sum([a, b, a])),
+])
+def test_each_local_derivative_formula_computes_the_local_derivative(op, build_node):
+    a, b = Value(1.3, label="a"), Value(0.7, label="b")
+    node = build_node(a, b)
+    assert node.op == op
+    names = {id(a): "a", id(b): "b", id(node): "out"}
+    data = {"a": a.data, "b": b.data, "out": node.data}
+    for position in range(len(node.children)):
+        formula = local_derivative_formula(node, position, names)
+        assert _evaluate(formula, data) == pytest.approx(node.local_grads[position], rel=1e-12)
+
+
+def _evaluate(formula, data):
+    """The number a formula of ``name.data``, numbers, + - * / **, (a > 0) and log() stands for."""
+    assert re.fullmatch(r"[\w.()*/+\- >]+", formula), formula
+    expression = re.sub(r"(\w+)\.data", lambda m: repr(data[m.group(1)]), formula)
+    assert re.fullmatch(r"[\d.e()*/+\- >log]+", expression), expression
+    return float(eval(expression, {"__builtins__": {}}, {"log": math.log}))  # our own formula, digits only
+
+
+def _affine_loss(x, weight, bias):
+    hidden = (x @ weight.T + bias).tanh()
+    return (hidden * hidden + hidden).mean()
+
+
+def test_tensor_traces_leave_backwards_gradients_and_show_shapes():
+    rng = np.random.default_rng(0)
+    arrays = rng.normal(size=(4, 3)), rng.normal(size=(2, 3)), rng.normal(size=2)
+    traced = [Tensor(arrays[0]), Tensor(arrays[1], requires_grad=True, label="W"),
+              Tensor(arrays[2], requires_grad=True, label="bias")]
+    trace = trace_backward(_affine_loss(*traced))
+    reference = [Tensor(arrays[0]), Tensor(arrays[1], requires_grad=True), Tensor(arrays[2], requires_grad=True)]
+    _affine_loss(*reference).backward()
+    assert np.array_equal(traced[1].grad, reference[1].grad)
+    assert np.array_equal(traced[2].grad, reference[2].grad)
+    assert all(step.target is not traced[0] for step in trace)  # a constant gets no gradient, no step
+    for step in trace[1:]:
+        assert step.contribution.shape == step.target.shape  # broadcasting undone, as backward does
+    bias_step = next(step for step in trace if step.target is traced[2])
+    assert np.allclose(bias_step.contribution, bias_step.upstream.sum(axis=0))
+    assert bias_step.text.startswith("bias.grad += vjp of '+' for input 1 applied to add1.grad = (4, 2) mean ")
+    accumulated = [step for step in trace if step.kind == "accumulate"]
+    assert [step.target.op for step in accumulated] == ["tanh", "tanh"]  # hidden is used three times
+    for step in accumulated:
+        assert np.array_equal(step.grad_after, step.grad_before + step.contribution)
+
+
+def test_a_tensor_root_needs_a_gradient_unless_it_has_one_element():
+    x = Tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(BackwardError, match="pass grad="):
+        trace_backward(x * 2.0)
+    trace_backward(x * 2.0, grad=np.array([1.0, 2.0, 3.0]))
+    assert np.array_equal(x.grad, [2.0, 4.0, 6.0])
+    with pytest.raises(BackwardError):
+        trace_backward(Tensor(np.ones(1)) * 2.0)
+    with pytest.raises(ValueError, match=r"\(2,\).*\(3,\)"):
+        trace_backward(x * 2.0, grad=np.ones(2))
+
+
+def test_a_very_deep_graph_is_traced_without_recursion():
+    x = Value(0.5, label="x")
+    y = x
+    for _ in range(20_000):
+        y = y * 1.0
+    trace = trace_backward(y)
+    assert len(trace) == 1 + 2 * 20_000 and x.grad == 1.0
