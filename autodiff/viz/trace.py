@@ -81,7 +81,7 @@ def trace_backward(root, grad=None, *, module=None, digits=4):
         node.grad = root._EMPTY_GRAD
     before = root.grad
     root._accumulate(seed)
-    steps = [Step("seed", root, root, None, None, None, seed, before, root.grad, writer.seed(root))]
+    steps = [Step("seed", root, root, None, None, None, seed, before, root.grad, writer.seed(root, grad is not None))]
     received = set()
     if isinstance(root, Tensor):
         backward_step = _tensor_step
@@ -161,8 +161,10 @@ class _Writer:
             return f"{grad.shape} {describe_grad(grad, self.digits)}"
         return describe_grad(grad if grad is None or isinstance(grad, float) else np.asarray(grad), self.digits)
 
-    def seed(self, root):
-        return f"{self.name(root)}.grad = {self.describe(root.grad)}   (the seed: d {self.name(root)} / d {self.name(root)} = 1)"
+    def seed(self, root, given):
+        name = self.name(root)
+        why = "the gradient given" if given else f"the seed: d{name}/d{name} = 1"
+        return f"{name}.grad = {self.describe(root.grad)} ({why})"
 
     def value_chain(self, node, position, child, local, upstream, contribution):
         formula = local_derivative_formula(node, position, self.names)
