@@ -9,41 +9,27 @@ import numpy as np
 import pytest
 
 import nn
-from autodiff import Tensor
-from nn.functional import linear
-from nn.module import StateDictError
+from autodiff import Tensor, get_default_dtype, set_default_dtype
 from nn import serialization
+from nn.module import StateDictError
 from nn.serialization import WeightsFileError
 
 safetensors_numpy = pytest.importorskip("safetensors.numpy")
 
 
-class Affine(nn.Module):
-    """x @ weight.T + bias, with PyTorch's names and shapes."""
-
-    def __init__(self, rng, nin, nout, dtype=np.float32):
-        self.weight = Tensor(rng.normal(size=(nout, nin)), requires_grad=True, dtype=dtype)
-        self.bias = Tensor(rng.normal(size=nout), requires_grad=True, dtype=dtype)
-
-    def forward(self, x):
-        return linear(x, self.weight, self.bias)
-
-
-class TwoLayer(nn.Module):
-    """affine - tanh - affine, named like a PyTorch model holding ``layers``, a ModuleList."""
-
-    def __init__(self, seed, dtype=np.float32):
-        rng = np.random.default_rng(seed)
-        self.layers = [Affine(rng, 3, 4, dtype), Affine(rng, 4, 2, dtype)]
-
-    def forward(self, x):
-        return self.layers[1](self.layers[0](x).tanh())
+def two_layer(seed, dtype=np.float32):
+    """Linear(3, 4) - Tanh - Linear(4, 2) with weights drawn from ``seed``, in ``dtype``."""
+    nn.manual_seed(seed)
+    previous = get_default_dtype()
+    set_default_dtype(dtype)
+    try:
+        return nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    finally:
+        set_default_dtype(previous)
 
 
 def torch_two_layer(torch):
-    model = torch.nn.Module()
-    model.layers = torch.nn.ModuleList([torch.nn.Linear(3, 4), torch.nn.Linear(4, 2)])
-    return model, lambda x: model.layers[1](torch.tanh(model.layers[0](x)))
+    return torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
 
 
 def assert_same_state(state, other_state):
@@ -63,7 +49,7 @@ def write_safetensors(path, arrays):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_a_tensor_model_round_trips(tmp_path, dtype):
-    model, fresh = TwoLayer(0, dtype), TwoLayer(1, dtype)
+    model, fresh = two_layer(0, dtype), two_layer(1, dtype)
     nn.save(model, tmp_path / "model.safetensors")
     assert nn.load(fresh, tmp_path / "model.safetensors") is fresh
     assert_same_state(fresh.state_dict(), model.state_dict())
@@ -72,12 +58,12 @@ def test_a_tensor_model_round_trips(tmp_path, dtype):
 
 
 def test_loading_copies_into_the_existing_arrays(tmp_path):
-    model, fresh = TwoLayer(0), TwoLayer(1)
-    weight = fresh.layers[0].weight.data
+    model, fresh = two_layer(0), two_layer(1)
+    weight = fresh[0].weight.data
     nn.save(model, tmp_path / "model.safetensors")
     nn.load(fresh, str(tmp_path / "model.safetensors"))
-    assert fresh.layers[0].weight.data is weight
-    np.testing.assert_array_equal(weight, model.layers[0].weight.data)
+    assert fresh[0].weight.data is weight
+    np.testing.assert_array_equal(weight, model[0].weight.data)
 
 
 def test_an_mlp_on_values_round_trips(tmp_path):
@@ -93,7 +79,7 @@ def test_an_mlp_on_values_round_trips(tmp_path):
 
 
 def test_the_file_is_safetensors_as_specified(tmp_path):
-    model = TwoLayer(0)
+    model = two_layer(0)
     path = tmp_path / "model.safetensors"
     nn.save(model, path)
     contents = path.read_bytes()
@@ -111,11 +97,11 @@ def test_the_file_is_safetensors_as_specified(tmp_path):
 
 def test_saving_leaves_no_temporary_file_and_replaces_an_old_one(tmp_path):
     path = tmp_path / "model.safetensors"
-    nn.save(TwoLayer(0), path)
-    nn.save(TwoLayer(1), path)
+    nn.save(two_layer(0), path)
+    nn.save(two_layer(1), path)
     assert os.listdir(tmp_path) == ["model.safetensors"]
-    loaded = nn.load(TwoLayer(2), path)
-    assert_same_state(loaded.state_dict(), TwoLayer(1).state_dict())
+    loaded = nn.load(two_layer(2), path)
+    assert_same_state(loaded.state_dict(), two_layer(1).state_dict())
 
 
 # -- exchange with PyTorch ----------------------------------------------------------
@@ -124,13 +110,13 @@ def test_saving_leaves_no_temporary_file_and_replaces_an_old_one(tmp_path):
 def test_weights_saved_here_load_into_pytorch(torch, tmp_path):
     from safetensors.torch import load_file
 
-    model = TwoLayer(0)
+    model = two_layer(0)
     nn.save(model, tmp_path / "model.safetensors")
-    torch_model, forward = torch_two_layer(torch)
+    torch_model = torch_two_layer(torch)
     torch_model.load_state_dict(load_file(str(tmp_path / "model.safetensors")))
     x = np.random.default_rng(3).normal(size=(6, 3)).astype(np.float32)
     with torch.no_grad():
-        expected = forward(torch.tensor(x)).numpy()
+        expected = torch_model(torch.tensor(x)).numpy()
     np.testing.assert_allclose(model(x).data, expected, rtol=1e-5, atol=1e-6)
 
 
@@ -138,14 +124,14 @@ def test_weights_saved_by_pytorch_load_here(torch, tmp_path):
     from safetensors.torch import save_file
 
     torch.manual_seed(0)
-    torch_model, forward = torch_two_layer(torch)
+    torch_model = torch_two_layer(torch)
     save_file(torch_model.state_dict(), str(tmp_path / "torch.safetensors"))
-    model = nn.load(TwoLayer(0), tmp_path / "torch.safetensors")
+    model = nn.load(two_layer(0), tmp_path / "torch.safetensors")
     for name, value in torch_model.state_dict().items():
         np.testing.assert_array_equal(model.state_dict()[name], value.numpy())
     x = np.random.default_rng(4).normal(size=(6, 3)).astype(np.float32)
     with torch.no_grad():
-        expected = forward(torch.tensor(x)).numpy()
+        expected = torch_model(torch.tensor(x)).numpy()
     np.testing.assert_allclose(model(x).data, expected, rtol=1e-5, atol=1e-6)
 
 
@@ -154,14 +140,13 @@ def test_weights_saved_by_pytorch_load_here(torch, tmp_path):
 
 @pytest.fixture
 def model_and_original():
-    model = TwoLayer(0)
+    model = two_layer(0)
     return model, model.state_dict()
 
 
-def _state_with(**changes):
-    state = TwoLayer(5).state_dict()
-    for name, value in changes.items():
-        name = name.replace("__", ".")
+def _state_with(changes=None):
+    state = two_layer(5).state_dict()
+    for name, value in (changes or {}).items():
         if value is None:
             del state[name]
         else:
@@ -170,13 +155,13 @@ def _state_with(**changes):
 
 
 @pytest.mark.parametrize("state, error, message", [
-    (_state_with(layers__1__bias=None), StateDictError, r"missing \['layers.1.bias'\], unexpected nothing"),
-    ({**_state_with(), "layers.2.weight": np.zeros(3, np.float32)}, StateDictError,
-     r"missing nothing, unexpected \['layers.2.weight'\]"),
-    (_state_with(layers__0__weight=np.zeros((3, 4), np.float32)), ValueError,
-     r"'layers.0.weight': the model has shape \(4, 3\), the file has shape \(3, 4\)"),
-    (_state_with(layers__0__bias=np.zeros(4, np.float64)), ValueError,
-     r"'layers.0.bias': the model has dtype F32, the file has dtype F64"),
+    (_state_with({"2.bias": None}), StateDictError, r"missing \['2.bias'\], unexpected nothing"),
+    ({**_state_with(), "3.weight": np.zeros(3, np.float32)}, StateDictError,
+     r"missing nothing, unexpected \['3.weight'\]"),
+    (_state_with({"0.weight": np.zeros((3, 4), np.float32)}), ValueError,
+     r"'0.weight': the model has shape \(4, 3\), the file has shape \(3, 4\)"),
+    (_state_with({"0.bias": np.zeros(4, np.float64)}), ValueError,
+     r"'0.bias': the model has dtype F32, the file has dtype F64"),
 ], ids=["missing", "extra", "shape", "dtype"])
 def test_a_mismatched_file_is_refused_naming_file_and_key(tmp_path, model_and_original, state, error, message):
     model, original = model_and_original
@@ -201,7 +186,7 @@ def test_a_value_model_refuses_a_float32_file(tmp_path):
 
 
 def _saved_bytes():
-    return safetensors_numpy.save(TwoLayer(5).state_dict())
+    return safetensors_numpy.save(two_layer(5).state_dict())
 
 
 def _header_with(change):
@@ -214,23 +199,23 @@ def _header_with(change):
 
 
 def _overlap(header):
-    begin = header["layers.0.bias"]["data_offsets"][0]
-    header["layers.1.bias"]["data_offsets"] = [begin, begin + 8]
+    begin = header["0.bias"]["data_offsets"][0]
+    header["2.bias"]["data_offsets"] = [begin, begin + 8]
 
 
 @pytest.mark.parametrize("contents, message", [
     (b"", r"0 bytes, fewer than the 8"),
     (b"\x10\x00", r"2 bytes"),
-    (_saved_bytes()[:-5], r"'layers.\d.\w+' ends at byte \d+ of the data, which has only \d+ bytes: the file is trunc"),
+    (_saved_bytes()[:-5], r"'\d.\w+' ends at byte \d+ of the data, which has only \d+ bytes: the file is trunc"),
     (_saved_bytes()[:40], r"header length \d+ runs past the end of the file \(40 bytes\)"),
     (np.random.default_rng(0).bytes(1000), r"not a safetensors file"),
     (b"hello, this is a text file and not weights at all\n", r"not a safetensors file"),
     ((2).to_bytes(8, "little") + b"[]", r"header is not a JSON object"),
     ((4).to_bytes(8, "little") + b"{x:1", r"header is not JSON"),
-    (_header_with(lambda h: h["layers.0.weight"].update(dtype="Q7")), r"'layers.0.weight' has an unknown dtype 'Q7'"),
-    (_header_with(lambda h: h["layers.0.weight"].update(shape=[4, 4])),
-     r"'layers.0.weight' of shape \(4, 4\) and dtype F32 needs 64 bytes, its data_offsets \[\d+, \d+\] span 48"),
-    (_header_with(lambda h: h["layers.0.bias"].pop("shape")), r"'layers.0.bias' lacks dtype, shape or data_offsets"),
+    (_header_with(lambda h: h["0.weight"].update(dtype="Q7")), r"'0.weight' has an unknown dtype 'Q7'"),
+    (_header_with(lambda h: h["0.weight"].update(shape=[4, 4])),
+     r"'0.weight' of shape \(4, 4\) and dtype F32 needs 64 bytes, its data_offsets \[\d+, \d+\] span 48"),
+    (_header_with(lambda h: h["0.bias"].pop("shape")), r"'0.bias' lacks dtype, shape or data_offsets"),
     (_header_with(_overlap), r"not a valid safetensors file"),
 ], ids=["empty", "short", "truncated-data", "truncated-header", "random", "text", "json-list", "bad-json",
         "unknown-dtype", "wrong-size", "no-shape", "overlapping"])
@@ -282,7 +267,7 @@ def test_a_pickle_is_refused_without_being_unpickled(tmp_path, model_and_origina
 
 def test_a_missing_file_raises_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError, match="absent.safetensors"):
-        nn.load(TwoLayer(0), tmp_path / "absent.safetensors")
+        nn.load(two_layer(0), tmp_path / "absent.safetensors")
 
 
 # -- saving that fails leaves the old file whole --------------------------------------
@@ -291,7 +276,7 @@ def test_a_missing_file_raises_file_not_found(tmp_path):
 @pytest.fixture
 def existing_file(tmp_path):
     path = tmp_path / "model.safetensors"
-    nn.save(TwoLayer(0), path)
+    nn.save(two_layer(0), path)
     return path, path.read_bytes()
 
 
@@ -303,9 +288,9 @@ def assert_only_the_old_file(path, contents):
 @pytest.mark.skipif(np.dtype(np.longdouble).itemsize <= 8, reason="long double is float64 on this platform")
 def test_a_parameter_that_cannot_be_saved_leaves_the_old_file(existing_file):
     path, contents = existing_file
-    model = TwoLayer(1)
-    model.layers[1].bias = Tensor(np.zeros(2, dtype=np.longdouble))
-    with pytest.raises(TypeError, match=r"model.safetensors: parameter 'layers.1.bias' has dtype float128"):
+    model = two_layer(1)
+    model[2].bias = Tensor(np.zeros(2, dtype=np.longdouble))
+    with pytest.raises(TypeError, match=r"model.safetensors: parameter '2.bias' has dtype float128"):
         nn.save(model, path)
     assert_only_the_old_file(path, contents)
 
@@ -320,7 +305,7 @@ def test_a_write_that_fails_leaves_the_old_file(monkeypatch, existing_file, fail
 
     monkeypatch.setattr(os, failing, fail)
     with pytest.raises(type(failure)):
-        nn.save(TwoLayer(1), path)
+        nn.save(two_layer(1), path)
     monkeypatch.undo()
     assert_only_the_old_file(path, contents)
 
@@ -354,7 +339,7 @@ def test_a_write_cut_short_leaves_the_old_file(monkeypatch, existing_file):
 
     monkeypatch.setattr(serialization, "open", half_writing_open, raising=False)
     with pytest.raises(OSError, match="No space left"):
-        nn.save(TwoLayer(1), path)
+        nn.save(two_layer(1), path)
     monkeypatch.undo()
     assert_only_the_old_file(path, contents)
 
@@ -367,7 +352,7 @@ def test_without_safetensors_the_error_says_what_to_install(monkeypatch, tmp_pat
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "safetensors", None)
     with pytest.raises(ImportError, match=r'pip install "autodiff\[weights\]"'):
-        nn.save(TwoLayer(0), tmp_path / "model.safetensors")
+        nn.save(two_layer(0), tmp_path / "model.safetensors")
     with pytest.raises(ImportError, match=r'pip install "autodiff\[weights\]"'):
-        nn.load(TwoLayer(0), tmp_path / "model.safetensors")
+        nn.load(two_layer(0), tmp_path / "model.safetensors")
     assert os.listdir(tmp_path) == []
