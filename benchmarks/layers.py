@@ -49,23 +49,24 @@ def torch_copy(torch, model):
 
 
 def our_epoch(model, images, labels):
-    """One pass over the data; returns the mean loss."""
+    """One pass over the data in batches, an SGD step after each; returns the mean loss."""
     params = model.parameters()
-    total = 0.0
+    losses = []
     for start in range(0, len(images), BATCH):
-        loss = nn.cross_entropy(model(Tensor._constant(images[start : start + BATCH])), labels[start : start + BATCH])
+        loss = nn.cross_entropy(model(images[start : start + BATCH]), labels[start : start + BATCH])
         for p in params:
             p.grad = None
         loss.backward()
         for p in params:
             p.data -= LEARNING_RATE * p.grad
-        total += loss.item()
-    return total / -(-len(images) // BATCH)
+        losses.append(loss.item())
+    return np.mean(losses)
 
 
 def torch_epoch(torch, model, images, labels):
+    """The same epoch in PyTorch."""
     params = list(model.parameters())
-    total = 0.0
+    losses = []
     for start in range(0, len(images), BATCH):
         logits = model(images[start : start + BATCH])
         loss = torch.nn.functional.cross_entropy(logits, labels[start : start + BATCH])
@@ -75,8 +76,8 @@ def torch_epoch(torch, model, images, labels):
         with torch.no_grad():
             for p in params:
                 p -= LEARNING_RATE * p.grad
-        total += loss.item()
-    return total / -(-len(images) // BATCH)
+        losses.append(loss.item())
+    return np.mean(losses)
 
 
 def lstm_workloads(torch, input_size=32, hidden=64, steps=50):
@@ -108,11 +109,10 @@ def run(quick=False):
     images, labels = digits()
     order = np.random.default_rng(0).permutation(len(images))
     images, labels = images[order], labels[order]
+    torch_images, torch_labels = torch.from_numpy(images), torch.from_numpy(labels)
     ours = our_cnn()
     theirs = torch_copy(torch, ours)
-    first = our_epoch(ours, images, labels), torch_epoch(torch, theirs, torch.from_numpy(images), torch.from_numpy(labels))
-
-    torch_images, torch_labels = torch.from_numpy(images), torch.from_numpy(labels)
+    first = our_epoch(ours, images, labels), torch_epoch(torch, theirs, torch_images, torch_labels)
     cnn = interleaved(
         {
             "ours": lambda: our_epoch(ours, images, labels),
@@ -128,6 +128,7 @@ def run(quick=False):
     ratios = {}
     for name, times, target in (("CNN epoch", cnn, 2.0), ("LSTM fwd+bwd", lstm, 1.5)):
         ratios[name] = times["ours"] / times["pytorch"]
-        rows.append((name, f"{times['ours'] * 1e3:.2f}", f"{times['pytorch'] * 1e3:.2f}", f"{ratios[name]:.2f}", f"<= {target}"))
+        ours_ms, torch_ms = times["ours"] * 1e3, times["pytorch"] * 1e3
+        rows.append((name, f"{ours_ms:.2f}", f"{torch_ms:.2f}", f"{ratios[name]:.2f}", f"<= {target}"))
     print(table(rows, ("workload", "ours ms", "pytorch ms", "ours/pytorch", "target")))
     return ratios

@@ -169,6 +169,7 @@ def max_pool2d(x, kernel_size, stride=None):
     is the maximum of several overlapping windows receives the sum. A NaN in
     a window is its maximum, as in PyTorch.
     """
+    x = as_tensor(x)
     X = x.data
     kernel = as_pair(kernel_size, "kernel_size")
     stride = kernel if stride is None else as_pair(stride, "stride")
@@ -210,6 +211,7 @@ def dropout(x, p=0.5, training=True):
         raise ValueError(f"dropout probability must be between 0 and 1, got {p!r}")
     if not training or p == 0:
         return x
+    x = as_tensor(x)
     X = x.data
     keep = generator().random(X.shape) >= p
     mask = keep * np.asarray(0 if p == 1 else 1 / (1 - p), dtype=X.dtype)
@@ -228,7 +230,13 @@ def dropout(x, p=0.5, training=True):
 
 
 def _shared_backward(backward_through_time, count):
-    """``count`` VJPs returning parts 0..count-1 of ``backward_through_time(g)``, which runs once per g."""
+    """``count`` VJPs returning parts 0..count-1 of ``backward_through_time(g)``, which runs once per g.
+
+    The backward driver hands one node's gradient g to each of its VJPs in
+    turn: the first call runs back through time and keeps every input's
+    part (until the graph is freed), the others read theirs. A later
+    backward brings a new g and a new run.
+    """
     memo = [None, None]
 
     def part(k):
@@ -387,4 +395,6 @@ def lstm(x_proj, h0, c0, weight_hh):
         dw = dz.reshape(-1, four_hidden).T @ hs[:-1].reshape(-1, hidden)
         return dz, dh, dc, dw
 
-    return Tensor._result(states[:, 1:], "lstm", (x_proj, h0, c0, weight_hh), _shared_backward(backward_through_time, 4))
+    return Tensor._result(
+        states[:, 1:], "lstm", (x_proj, h0, c0, weight_hh), _shared_backward(backward_through_time, 4)
+    )

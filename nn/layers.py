@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from autodiff import Tensor, get_default_dtype
+from autodiff.tensor import as_tensor
 
 from . import functional as F
 from . import init
@@ -68,7 +69,8 @@ class Linear(Module):
         return F.linear(x, self.weight, self.bias)
 
     def __repr__(self):
-        return f"Linear(in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None})"
+        bias = self.bias is not None
+        return f"Linear(in_features={self.in_features}, out_features={self.out_features}, bias={bias})"
 
 
 class Sequential(Module):
@@ -104,27 +106,28 @@ class ReLU(Module):
     """max(x, 0), elementwise."""
 
     def forward(self, x):
-        return x.relu()
+        return as_tensor(x).relu()
 
 
 class Tanh(Module):
     """tanh x, elementwise."""
 
     def forward(self, x):
-        return x.tanh()
+        return as_tensor(x).tanh()
 
 
 class Sigmoid(Module):
     """1 / (1 + e⁻ˣ), elementwise."""
 
     def forward(self, x):
-        return x.sigmoid()
+        return as_tensor(x).sigmoid()
 
 
 class Flatten(Module):
     """(N, d1, d2, ...) to (N, d1·d2·...): everything but the batch axis in one row."""
 
     def forward(self, x):
+        x = as_tensor(x)
         if x.ndim < 2:
             raise ValueError(f"Flatten needs a batch axis and at least one more, got shape {x.shape}")
         return x.reshape(x.shape[0], -1)

@@ -53,11 +53,11 @@ class _Recurrent(Module):
             )
         return F.linear(x.transpose(1, 0, 2), self.weight_ih, self.bias_ih + self.bias_hh)
 
-    def _state(self, state, batch):
+    def _initial(self, state, batch):
         """An initial state as given (a Tensor or array of shape (batch, hidden)), or zeros."""
         if state is None:
             return Tensor._constant(np.zeros((batch, self.hidden_size), dtype=self.weight_hh.dtype))
-        return state
+        return as_tensor(state, self.weight_hh)
 
     def __repr__(self):
         return f"{type(self).__name__}({self.input_size}, {self.hidden_size})"
@@ -72,7 +72,7 @@ class RNN(_Recurrent):
 
     def forward(self, x, h0=None):
         x_proj = self._input_projection(x)
-        hs = F.rnn_tanh(x_proj, self._state(h0, x_proj.shape[1]), self.weight_hh)
+        hs = F.rnn_tanh(x_proj, self._initial(h0, x_proj.shape[1]), self.weight_hh)
         return hs.transpose(1, 0, 2), hs[-1]
 
 
@@ -88,24 +88,21 @@ class LSTM(_Recurrent):
     gates = 4
     GATE_NAMES = ("input", "forget", "cell", "output")
 
-    def _initial_states(self, x, state):
-        if state is None:
-            return self._state(None, x.shape[0]), self._state(None, x.shape[0])
-        h0, c0 = state
-        return h0, c0
+    def _initial_pair(self, state, batch):
+        h0, c0 = (None, None) if state is None else state
+        return self._initial(h0, batch), self._initial(c0, batch)
 
     def forward(self, x, state=None):
-        h0, c0 = self._initial_states(x, state)
-        states = F.lstm(self._input_projection(x), h0, c0, self.weight_hh)
+        x_proj = self._input_projection(x)
+        states = F.lstm(x_proj, *self._initial_pair(state, x_proj.shape[1]), self.weight_hh)
         return states[0].transpose(1, 0, 2), (states[0, -1], states[1, -1])
 
     def gate_activations(self, x, state=None):
         """What each gate does over a sequence: {"input", "forget", "cell", "output"} to numpy arrays
         (batch, seq, hidden), the values after the sigmoid (tanh for the cell candidate)."""
         with no_grad():
-            h0, c0 = self._initial_states(x, state)
-            x_proj = self._input_projection(x).data
-            data = [s.data if isinstance(s, Tensor) else np.asarray(s) for s in (h0, c0)]
-            gates = F.lstm_gates(x_proj, *data, self.weight_hh.data).transpose(1, 0, 2)
+            x_proj = self._input_projection(x)
+            h0, c0 = self._initial_pair(state, x_proj.shape[1])
+            gates = F.lstm_gates(x_proj.data, h0.data, c0.data, self.weight_hh.data).transpose(1, 0, 2)
         hidden = self.hidden_size
         return {name: gates[..., k * hidden : (k + 1) * hidden] for k, name in enumerate(self.GATE_NAMES)}
