@@ -1,6 +1,8 @@
 """Linear, Sequential, the activation layers, Flatten and Dropout: against PyTorch and finite differences."""
 
+import gc
 import math
+import weakref
 
 import numpy as np
 import pytest
@@ -237,3 +239,30 @@ def test_dropout_refuses_a_probability_outside_zero_one(p):
         nn.Dropout(p)
     with pytest.raises(ValueError, match="between 0 and 1"):
         nn.functional.dropout(Tensor(np.ones(3)), p)
+
+
+# -- graphs free themselves ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "model, shape",
+    [
+        (lambda: nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5), nn.Tanh()), (2, 3)),
+        (lambda: nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten()), (2, 1, 6, 6)),
+        (lambda: nn.RNN(3, 4), (2, 5, 3)),
+        (lambda: nn.LSTM(3, 4), (2, 5, 3)),
+    ],
+    ids=["dense", "conv", "rnn", "lstm"],
+)
+def test_a_layer_graph_holds_no_reference_cycle(model, shape):
+    # freed by reference counting alone, without the cyclic collector
+    gc.disable()
+    try:
+        out = model()(Tensor(np.ones(shape), requires_grad=True))
+        out = out[0] if isinstance(out, tuple) else out
+        out.sum().backward()
+        node = weakref.ref(out)
+        del out
+        assert node() is None
+    finally:
+        gc.enable()
