@@ -8,6 +8,10 @@ array of the broadcast output's shape: ``Tensor._accumulate`` sums it back
 to the input's shape. The VJPs close over numpy arrays, never over the
 output node, so a graph holds no reference cycles.
 
+Every VJP computes in the dtype of g and of the arrays it closes over, so
+a float32 graph has float32 gradients: Python numbers in the formulas are
+"weak" in numpy's promotion rules and never widen an array.
+
 Composite operations (subtraction's reflection, ``softmax``, ``stack``,
 ``flatten``, ...) are written in terms of the primitives and need no
 backward code of their own.
@@ -24,33 +28,66 @@ def _identity(g):
     return g
 
 
+def _broadcast_error(op, x, y):
+    return ValueError(f"{op}: shapes {x.shape} and {y.shape} cannot be broadcast together")
+
+
 # -- arithmetic, with numpy broadcasting ----------------------------------
+
+
+def _operands(a, b):
+    """``a`` (a Tensor) and ``b`` (a Tensor, array or number) as Tensors of one kind.
+
+    Numbers, arrays and integer or boolean tensors meeting a floating-point
+    tensor take its dtype, so float32 work is never widened to float64.
+    """
+    if type(b) is not Tensor or (b.data.dtype.kind != "f" and a.data.dtype.kind == "f"):
+        return a, as_tensor(b, a)
+    if a.data.dtype.kind != "f" and b.data.dtype.kind == "f":
+        return as_tensor(a, b), b
+    return a, b
 
 
 def add(a, b):
     """a + b;  dL/da = g,  dL/db = g."""
-    b = as_tensor(b, a)
-    return _result(a.data + b.data, "+", (a, b), (_identity, _identity))
+    a, b = _operands(a, b)
+    try:
+        out = a.data + b.data
+    except ValueError:
+        raise _broadcast_error("+", a.data, b.data) from None
+    return _result(out, "+", (a, b), (_identity, _identity))
 
 
 def sub(a, b):
     """a - b;  dL/da = g,  dL/db = -g."""
-    b = as_tensor(b, a)
-    return _result(a.data - b.data, "-", (a, b), (_identity, np.negative))
+    a, b = _operands(a, b)
+    try:
+        out = a.data - b.data
+    except ValueError:
+        raise _broadcast_error("-", a.data, b.data) from None
+    return _result(out, "-", (a, b), (_identity, np.negative))
 
 
 def mul(a, b):
     """a * b;  dL/da = g * b,  dL/db = g * a."""
-    b = as_tensor(b, a)
+    a, b = _operands(a, b)
     x, y = a.data, b.data
-    return _result(x * y, "*", (a, b), (lambda g: g * y, lambda g: g * x))
+    try:
+        out = x * y
+    except ValueError:
+        raise _broadcast_error("*", x, y) from None
+    return _result(out, "*", (a, b), (lambda g: g * y, lambda g: g * x))
 
 
 def div(a, b):
     """a / b;  dL/da = g / b,  dL/db = -g * a / b**2."""
-    b = as_tensor(b, a)
+    a, b = _operands(a, b)
     x, y = a.data, b.data
-    return _result(x / y, "/", (a, b), (lambda g: g / y, lambda g: -g * x / (y * y)))
+    try:
+        out = x / y
+    except ValueError:
+        raise _broadcast_error("/", x, y) from None
+    return _result(out, "/", (a, b), (lambda g: g / y, lambda g: -g * x / (y * y)))
 
 
 def neg(a):
@@ -62,7 +99,8 @@ def pow(a, b):
     """a ** b;  dL/da = g * b * a**(b-1),  dL/db = g * a**b * ln(a).
 
     As in PyTorch, dL/db is 0 where a == 0 and b >= 0 (there a**b does not
-    move with b), and a negative base with a fractional exponent is nan.
+    move with b), dL/da is 0 where b == 0, and a negative base with a
+    fractional exponent is nan.
     """
     if not isinstance(b, (Tensor, np.ndarray)):
         # a constant exponent needs no second derivative rule
@@ -70,19 +108,26 @@ def pow(a, b):
         p = float(b)
         if p == 0:
             return _result(np.ones_like(x), "**0", (a,), (np.zeros_like,))
-        return _result(x**p, f"**{b:g}", (a,), (lambda g: g * (p * x ** (p - 1)),))
-    b = as_tensor(b, a)
+        # a Python number never widens the array's dtype; a numpy scalar could
+        out = x ** (b if isinstance(b, int) else p)
+        return _result(out, f"**{p:g}", (a,), (lambda g: g * (p * x ** (p - 1)),))
+    a, b = _operands(a, b)
     x, y = a.data, b.data
-    out = x**y
+    try:
+        out = x**y
+    except ValueError:
+        raise _broadcast_error("**", x, y) from None
+
+    def base_vjp(g):
+        # a zero exponent makes a**b constant in a, even where a**(b-1) is infinite
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = np.where(y == 0, 0, y * x ** (y - 1))
+        return g * slope
 
     def exponent_vjp(g):
         with np.errstate(divide="ignore", invalid="ignore"):
             slope = np.where((x == 0) & (y >= 0), 0, out * np.log(x))
         return g * slope
-
-    def base_vjp(g):
-        # a zero exponent makes a**b constant in a, even where a**(b-1) is infinite
-        return g * np.where(y == 0, 0, y * x ** (y - 1))
 
     return _result(out, "**", (a, b), (base_vjp, exponent_vjp))
 
@@ -92,18 +137,23 @@ def matmul(a, b):
 
     For 2-D operands: dL/da = g @ b.T,  dL/db = a.T @ g. A 1-D operand is
     treated as a row (on the left) or a column (on the right) whose extra
-    axis is removed from the result; batch axes broadcast.
+    axis is removed from the result; batch axes broadcast, and
+    ``_accumulate`` sums the gradient over the batch axes an operand lacks.
     """
-    b = as_tensor(b, a)
+    a, b = _operands(a, b)
     x, y = a.data, b.data
+    if x.ndim == 0 or y.ndim == 0:
+        raise ValueError(f"matmul of shapes {x.shape} and {y.shape}: operands need at least one dimension")
     try:
         out = x @ y
     except ValueError:
-        raise ValueError(f"matmul of shapes {x.shape} and {y.shape}: inner dimensions do not match") from None
+        inner = x.shape[-1], y.shape[-2] if y.ndim > 1 else y.shape[0]
+        problem = "inner dimensions {} and {} differ".format(*inner) if inner[0] != inner[1] else (
+            "batch dimensions cannot be broadcast together"
+        )
+        raise ValueError(f"matmul of shapes {x.shape} and {y.shape}: {problem}") from None
     if x.ndim == 2 and y.ndim == 2:
         return _result(out, "@", (a, b), (lambda g: g @ y.T, lambda g: x.T @ g))
-    if x.ndim == 0 or y.ndim == 0:
-        raise ValueError(f"matmul of shapes {x.shape} and {y.shape}: operands must have at least one dimension")
     # Give 1-D operands their missing axis back, so every case is a (batched) 2-D product.
     x2 = x[None, :] if x.ndim == 1 else x
     y2 = y[:, None] if y.ndim == 1 else y
@@ -190,20 +240,28 @@ def relu(a):
 
 
 def sigmoid(a):
-    """1 / (1 + e**-a), computed as (1 + tanh(a/2)) / 2 so it never overflows;  dL/da = g * σ(a)(1 - σ(a))."""
-    out = 0.5 * (1 + np.tanh(0.5 * a.data))
+    """σ(a) = 1 / (1 + e**-a);  dL/da = g * σ(a)(1 - σ(a)).
+
+    Computed as e**-softplus(-a), with softplus(z) = ln(1 + e**z) from
+    ``np.logaddexp(0, z)``: nothing overflows, and tiny results for very
+    negative a keep their relative precision.
+    """
+    out = np.exp(-np.logaddexp(0, -a.data))
     return _result(out, "sigmoid", (a,), (lambda g: g * (out * (1 - out)),))
 
 
 def clip(a, low=None, high=None):
     """a limited to [low, high] (either may be None);  dL/da = g where low <= a <= high, else 0."""
     x = a.data
+    if low is None and high is None:
+        raise ValueError("clip needs a lower bound, an upper bound, or both")
     out = np.clip(x, low, high)
-    inside = np.ones(x.shape, dtype=bool)
-    if low is not None:
-        inside &= x >= low
-    if high is not None:
-        inside &= x <= high
+    if low is None:
+        inside = x <= high
+    elif high is None:
+        inside = x >= low
+    else:
+        inside = (x >= low) & (x <= high)
     return _result(out, "clip", (a,), (lambda g: g * inside,))
 
 
@@ -211,79 +269,95 @@ def clip(a, low=None, high=None):
 
 
 def _reduced_axes(axis, ndim):
-    """``axis`` (None, an int or a tuple, negatives allowed) as a sorted tuple of non-negative axes."""
+    """``axis`` (an int or a tuple, negatives allowed) as a sorted tuple of non-negative axes; None stays None."""
     if axis is None:
-        return tuple(range(ndim))
+        return None
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    normalized = []
+    normalized = set()
     for ax in axes:
         if not -ndim <= ax < ndim:
             raise ValueError(f"axis {ax} is out of range for a tensor of {ndim} dimensions")
-        normalized.append(ax % ndim)
-    return tuple(sorted(set(normalized)))
+        normalized.add(int(ax) % ndim)
+    return tuple(sorted(normalized))
+
+
+def _kept_shape(shape, axes):
+    """``shape`` with the reduced ``axes`` (None: all of them) kept as length 1."""
+    if axes is None:
+        return (1,) * len(shape)
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
 def _spread(g, kept_shape, shape):
-    """g, which lost the reduced axes, repeated along them to ``shape`` (a fresh array)."""
+    """g, reduced along some axes, repeated along them to ``shape`` (a fresh array).
+
+    ``kept_shape`` is g's shape with the reduced axes put back as length 1,
+    or None when g already broadcasts to ``shape``.
+    """
     grad = np.empty(shape, dtype=g.dtype)
-    grad[...] = g.reshape(kept_shape)
+    grad[...] = g if kept_shape is None else g.reshape(kept_shape)
     return grad
-
-
-def _reduction(out_kept, axes, keepdims):
-    """A reduction's result, computed with keepdims=True, with the reduced axes dropped unless kept."""
-    return out_kept if keepdims else out_kept.squeeze(axis=axes)
 
 
 def sum(a, axis=None, keepdims=False):
     """Sum over ``axis``;  dL/da = g repeated along the summed axes."""
     x = a.data
     axes = _reduced_axes(axis, x.ndim)
-    out = x.sum(axis=axes, keepdims=True)
-    return _result(_reduction(out, axes, keepdims), "sum", (a,), (lambda g: _spread(g, out.shape, x.shape),))
+    shape = x.shape
+    kept = None if keepdims or axes is None else _kept_shape(shape, axes)
+    return _result(
+        x.sum(axis=axes, keepdims=keepdims), "sum", (a,), (lambda g: _spread(g, kept, shape),)
+    )
 
 
 def mean(a, axis=None, keepdims=False):
     """Mean over ``axis``: the sum divided by the count n;  dL/da = g / n repeated along the averaged axes."""
     x = a.data
     axes = _reduced_axes(axis, x.ndim)
-    count = 1
-    for i in axes:
-        count *= x.shape[i]
-    out = x.sum(axis=axes, keepdims=True) / count
+    shape = x.shape
+    count = x.size if axes is None else int(np.prod([shape[i] for i in axes]))
+    kept = None if keepdims or axes is None else _kept_shape(shape, axes)
     return _result(
-        _reduction(out, axes, keepdims), "mean", (a,), (lambda g: _spread(g / count, out.shape, x.shape),)
+        x.sum(axis=axes, keepdims=keepdims) / count, "mean", (a,), (lambda g: _spread(g / count, kept, shape),)
     )
+
+
+def _keep_or_drop(out_kept, axes, keepdims):
+    """A reduction computed with keepdims=True, with the reduced axes dropped unless they are to be kept."""
+    if keepdims:
+        return out_kept
+    return out_kept.reshape(()) if axes is None else out_kept.squeeze(axis=axes)
 
 
 def _extremum(a, axis, keepdims, reduce, name):
     """max or min over ``axis``; g goes to the elements that attain it, shared equally among ties."""
     x = a.data
-    axes = _reduced_axes(axis, x.ndim)
     if x.size == 0:
         raise ValueError(f"{name}() of an empty tensor of shape {x.shape}")
+    axes = _reduced_axes(axis, x.ndim)
     out = reduce(x, axis=axes, keepdims=True)
 
     def vjp(g):
         attains = x == out
-        return attains * (g.reshape(out.shape) / attains.sum(axis=axes, keepdims=True))
+        ties = attains.sum(axis=axes, keepdims=True, dtype=x.dtype)
+        return attains * (g.reshape(out.shape) / ties)
 
-    return _result(_reduction(out, axes, keepdims), name, (a,), (vjp,))
+    return _result(_keep_or_drop(out, axes, keepdims), name, (a,), (vjp,))
 
 
 def max(a, axis=None, keepdims=False):
-    """Largest element over ``axis``;  dL/da = g at the maximum (split evenly among ties)."""
+    """Largest element over ``axis``;  dL/da = g at the maximum (split evenly among ties, as torch.amax)."""
     return _extremum(a, axis, keepdims, np.max, "max")
 
 
 def min(a, axis=None, keepdims=False):
-    """Smallest element over ``axis``;  dL/da = g at the minimum (split evenly among ties)."""
+    """Smallest element over ``axis``;  dL/da = g at the minimum (split evenly among ties, as torch.amin)."""
     return _extremum(a, axis, keepdims, np.min, "min")
 
 
 def argmax(a, axis=None):
-    """Index of the largest element (flattened when ``axis`` is None); not differentiable."""
-    return Tensor._constant(np.argmax(a.data, axis=axis))
+    """Index of the largest element (of the flattened tensor when ``axis`` is None); not differentiable."""
+    return Tensor._constant(np.asarray(np.argmax(a.data, axis=axis)))
 
 
 def logsumexp(a, axis=None, keepdims=False):
@@ -291,16 +365,18 @@ def logsumexp(a, axis=None, keepdims=False):
     x = a.data
     axes = _reduced_axes(axis, x.ndim)
     shift = x.max(axis=axes, keepdims=True)
-    shift[~np.isfinite(shift)] = 0
-    out = shift + np.log(np.exp(x - shift).sum(axis=axes, keepdims=True))
+    # a row of -inf (or one holding +inf) is not shifted: its result is -inf (or +inf) as it stands
+    shift = np.where(np.isfinite(shift), shift, 0)
+    with np.errstate(divide="ignore"):
+        out = shift + np.log(np.exp(x - shift).sum(axis=axes, keepdims=True))
     return _result(
-        _reduction(out, axes, keepdims), "logsumexp", (a,),
+        _keep_or_drop(out, axes, keepdims), "logsumexp", (a,),
         (lambda g: g.reshape(out.shape) * np.exp(x - out),),
     )
 
 
 def log_softmax(a, axis=-1):
-    """a - logsumexp(a) along ``axis``;  dL/da = g - softmax(a) * Σ g."""
+    """a - logsumexp(a) along ``axis``, shifted by the maximum;  dL/da = g - softmax(a) * Σ g."""
     x = a.data
     shifted = x - x.max(axis=axis, keepdims=True)
     out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
@@ -327,17 +403,23 @@ def reshape(a, *shape):
         out = x.reshape(shape)
     except ValueError:
         raise ValueError(f"cannot reshape a tensor of shape {x.shape} into shape {shape}") from None
-    return _result(out, "reshape", (a,), (lambda g: g.reshape(x.shape),))
+    original = x.shape
+    return _result(out, "reshape", (a,), (lambda g: g.reshape(original),))
 
 
 def transpose(a, *axes):
     """Axes permuted (reversed when none are given);  dL/da = g with the inverse permutation."""
     if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
         axes = tuple(axes[0])
+    x = a.data
     if not axes:
-        axes = tuple(reversed(range(a.data.ndim)))
-    inverse = tuple(np.argsort(axes))
-    return _result(a.data.transpose(axes), "transpose", (a,), (lambda g: g.transpose(inverse),))
+        axes = tuple(reversed(range(x.ndim)))
+    try:
+        out = x.transpose(axes)
+    except ValueError:
+        raise ValueError(f"transpose axes {axes} are not a permutation of the axes of shape {x.shape}") from None
+    inverse = tuple(int(i) for i in np.argsort([ax % x.ndim for ax in axes]))
+    return _result(out, "transpose", (a,), (lambda g: g.transpose(inverse),))
 
 
 def flatten(a):
@@ -346,15 +428,15 @@ def flatten(a):
 
 
 def _plain_index(index):
-    """``index`` with Tensors replaced by their arrays, and whether it uses integer arrays."""
+    """``index`` with Tensors and lists replaced by arrays, and whether it uses integer arrays."""
     parts = index if isinstance(index, tuple) else (index,)
     plain = []
     gathers = False
     for part in parts:
         if isinstance(part, Tensor):
             part = part.data
-        if isinstance(part, list):
-            part = np.asarray(part)
+        elif isinstance(part, list):
+            part = np.asarray(part) if part else np.empty(0, dtype=np.intp)
         if isinstance(part, np.ndarray) and part.dtype.kind in "iu":
             gathers = True
         plain.append(part)
@@ -368,11 +450,11 @@ def getitem(a, index):
     element selected several times by integer arrays receives the sum.
     """
     index, gathers = _plain_index(index)
-    x = a.data
-    out = x[index]
+    out = a.data[index]
+    shape = a.data.shape
 
     def vjp(g):
-        grad = np.zeros(x.shape, dtype=g.dtype)
+        grad = np.zeros(shape, dtype=g.dtype)
         if gathers:
             np.add.at(grad, index, g)
         else:
@@ -382,9 +464,16 @@ def getitem(a, index):
     return _result(out, "getitem", (a,), (vjp,))
 
 
+def _like_first_tensor(items):
+    """``items`` as Tensors, constants taking the dtype of the first Tensor among them."""
+    items = list(items)
+    like = next((t for t in items if isinstance(t, Tensor)), None)
+    return [as_tensor(t, like) for t in items]
+
+
 def concatenate(tensors, axis=0):
     """The tensors joined along ``axis``;  each input's gradient is its slice of g."""
-    tensors = [as_tensor(t) for t in tensors]
+    tensors = _like_first_tensor(tensors)
     if not tensors:
         raise ValueError("concatenate needs at least one tensor")
     arrays = [t.data for t in tensors]
@@ -394,22 +483,22 @@ def concatenate(tensors, axis=0):
         shapes = ", ".join(str(x.shape) for x in arrays)
         raise ValueError(f"cannot concatenate shapes {shapes} along axis {axis}") from None
     axis = axis % out.ndim
-    bounds = np.cumsum([0] + [x.shape[axis] for x in arrays])
+    bounds = np.cumsum([0] + [x.shape[axis] for x in arrays]).tolist()
     vjps = tuple(_slice_vjp(axis, start, stop) for start, stop in zip(bounds[:-1], bounds[1:]))
     return _result(out, "concatenate", tuple(tensors), vjps)
 
 
 def _slice_vjp(axis, start, stop):
-    where = (slice(None),) * axis + (slice(int(start), int(stop)),)
+    where = (slice(None),) * axis + (slice(start, stop),)
     return lambda g: g[where]
 
 
 def stack(tensors, axis=0):
     """The tensors (all of one shape) joined along a new ``axis``."""
-    tensors = [as_tensor(t) for t in tensors]
+    tensors = _like_first_tensor(tensors)
     if not tensors:
         raise ValueError("stack needs at least one tensor")
-    shapes = {t.shape for t in tensors}
+    shapes = list(dict.fromkeys(t.shape for t in tensors))
     if len(shapes) != 1:
         raise ValueError(f"stack needs tensors of one shape, got {', '.join(map(str, shapes))}")
     ndim = tensors[0].ndim + 1
@@ -426,12 +515,19 @@ def where(condition, a, b):
     chosen = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
     chosen = chosen.astype(bool, copy=False)
     if isinstance(a, Tensor):
-        b = as_tensor(b, a)
+        a, b = _operands(a, b)
     else:
         b = as_tensor(b)
-        a = as_tensor(a, b)
+        b, a = _operands(b, a)
+    try:
+        out = np.where(chosen, a.data, b.data)
+    except ValueError:
+        raise ValueError(
+            f"where: condition of shape {chosen.shape} and values of shapes {a.shape} and {b.shape} "
+            "cannot be broadcast together"
+        ) from None
     return _result(
-        np.where(chosen, a.data, b.data), "where", (a, b),
+        out, "where", (a, b),
         (lambda g: np.where(chosen, g, 0), lambda g: np.where(chosen, 0, g)),
     )
 
@@ -439,8 +535,15 @@ def where(condition, a, b):
 # -- comparisons: plain boolean tensors, outside the graph ----------------------
 
 
-def _comparison(compare):
-    return lambda a, b: Tensor._constant(compare(a.data, as_tensor(b, a).data))
+def _comparison(compare, symbol):
+    def comparison(a, b):
+        a, b = _operands(a, b)
+        try:
+            return Tensor._constant(compare(a.data, b.data))
+        except ValueError:
+            raise _broadcast_error(symbol, a.data, b.data) from None
+
+    return comparison
 
 
 # The functions that are also Tensor methods and operators.
@@ -454,9 +557,9 @@ OPERATORS = {
     "__mul__": mul, "__rmul__": rmul, "__truediv__": div, "__rtruediv__": rdiv,
     "__pow__": pow, "__rpow__": rpow, "__matmul__": matmul, "__rmatmul__": rmatmul,
     "__neg__": neg, "__getitem__": getitem,
-    "__lt__": _comparison(np.less), "__le__": _comparison(np.less_equal),
-    "__gt__": _comparison(np.greater), "__ge__": _comparison(np.greater_equal),
-    "__eq__": _comparison(np.equal), "__ne__": _comparison(np.not_equal),
+    "__lt__": _comparison(np.less, "<"), "__le__": _comparison(np.less_equal, "<="),
+    "__gt__": _comparison(np.greater, ">"), "__ge__": _comparison(np.greater_equal, ">="),
+    "__eq__": _comparison(np.equal, "=="), "__ne__": _comparison(np.not_equal, "!="),
 }
 
 for _name in METHODS:

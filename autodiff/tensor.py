@@ -12,28 +12,32 @@ operation has to undo broadcasting itself.
 
 Dtype policy: Python numbers and lists become ``get_default_dtype()``
 (float32, as in PyTorch; change it with ``set_default_dtype``); numpy
-arrays keep their dtype. Numbers and arrays combined with a floating-point
-Tensor take the Tensor's dtype, so float32 work stays float32. Only
-floating-point tensors can require gradients.
+arrays keep their dtype. Numbers, arrays and integer or boolean tensors
+combined with a floating-point Tensor take the Tensor's dtype, so float32
+work stays float32. Only floating-point tensors can require gradients.
 
-Gradient arrays may be shared between nodes (an addition hands the same
-array to both of its inputs): to change a ``grad``, assign a new array
-rather than writing into it.
+Gradient arrays of intermediate nodes may be shared between nodes (an
+addition hands the same array to both of its inputs), so nothing writes
+into them. A leaf's gradient is different: it is an array of its own,
+which backward reuses from one step to the next (see ``_accumulate``).
 """
+
+import sys
 
 import numpy as np
 
 from .graph import backward, grad_mode
 
-_default_dtype = np.dtype(np.float32)
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_default_dtype = _FLOAT_DTYPES[0]
 
 
 def set_default_dtype(dtype):
-    """Set the dtype of Tensors made from Python numbers and lists (float32 or float64)."""
+    """Set the dtype of Tensors made from Python numbers and lists: float32 (the default) or float64."""
     global _default_dtype
     dtype = np.dtype(dtype)
-    if dtype.kind != "f":
-        raise TypeError(f"the default dtype must be a floating-point dtype, got {dtype}")
+    if dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"the default dtype must be float32 or float64, got {dtype}")
     _default_dtype = dtype
 
 
@@ -55,7 +59,9 @@ class Tensor:
     ``vjps`` (one vector-Jacobian product per input).
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "label", "op", "children", "vjps", "__weakref__")
+    __slots__ = (
+        "data", "grad", "_requires_grad", "label", "op", "children", "vjps", "_grad_buffer", "__weakref__",
+    )
     # numpy defers to Tensor's reflected operators (array + Tensor -> Tensor)
     __array_ufunc__ = None
     _EMPTY_GRAD = None
@@ -65,8 +71,8 @@ class Tensor:
             data = data.data
         if dtype is not None:
             array = np.array(data, dtype=dtype)
-        elif isinstance(data, np.ndarray):
-            array = data.copy()
+        elif isinstance(data, (np.ndarray, np.generic)):
+            array = np.array(data)
         else:
             array = np.array(data)
             if array.dtype.kind == "f":
@@ -79,17 +85,32 @@ class Tensor:
         self.op = ""
         self.children = ()
         self.vjps = ()
-        self.requires_grad = False
+        self._grad_buffer = None
+        self._requires_grad = False
         if requires_grad:
             self.requires_grad_()
 
+    @property
+    def requires_grad(self):
+        """Whether backward computes this tensor's gradient (settable on leaves of a floating dtype)."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, requires_grad):
+        self.requires_grad_(requires_grad)
+
     def requires_grad_(self, requires_grad=True):
-        """Mark this leaf as one whose gradient backward should compute; returns it."""
+        """Mark this leaf as one whose gradient backward should compute (or, with False, not); returns it."""
+        if self.children:
+            raise RuntimeError(
+                f"requires_grad can only be changed on a leaf tensor, this one is the result of {self.op!r}; "
+                "use detach() for a copy outside the graph"
+            )
         if requires_grad and self.data.dtype.kind != "f":
             raise TypeError(
                 f"only floating-point tensors can require gradients, this one is {self.data.dtype}"
             )
-        self.requires_grad = bool(requires_grad)
+        self._requires_grad = bool(requires_grad)
         return self
 
     @staticmethod
@@ -100,15 +121,16 @@ class Tensor:
         out.data = data if type(data) is np.ndarray else np.asarray(data)
         out.grad = None
         out.label = ""
+        out._grad_buffer = None
         if grad_mode.enabled:
             for child in children:
-                if child.requires_grad:
-                    out.requires_grad = True
+                if child._requires_grad:
+                    out._requires_grad = True
                     out.op = op
                     out.children = children
                     out.vjps = vjps
                     return out
-        out.requires_grad = False
+        out._requires_grad = False
         out.op = ""
         out.children = ()
         out.vjps = ()
@@ -120,11 +142,12 @@ class Tensor:
         out = Tensor.__new__(Tensor)
         out.data = array
         out.grad = None
-        out.requires_grad = False
+        out._requires_grad = False
         out.label = ""
         out.op = ""
         out.children = ()
         out.vjps = ()
+        out._grad_buffer = None
         return out
 
     # -- what it holds ---------------------------------------------------
@@ -181,7 +204,7 @@ class Tensor:
             extras += f", dtype={self.data.dtype}"
         if self.op:
             extras += f", op={self.op!r}"
-        elif self.requires_grad:
+        elif self._requires_grad:
             extras += ", requires_grad=True"
         if self.label:
             extras += f", label={self.label!r}"
@@ -196,23 +219,26 @@ class Tensor:
         for a tensor of one element (it is then 1). Leaf gradients add up
         across calls.
         """
-        if not self.requires_grad:
+        if not self._requires_grad:
             raise BackwardError(
                 "backward() on a tensor that does not require gradients: "
                 "none of its inputs has requires_grad=True, or it was computed under no_grad"
             )
+        data = self.data
         if grad is None:
-            if self.data.size != 1:
+            if data.size != 1:
                 raise BackwardError(
                     f"backward() without a gradient needs a one-element tensor, this one has shape "
-                    f"{self.shape}; pass grad=, an array of shape {self.shape}"
+                    f"{data.shape}; pass grad=, an array of shape {data.shape}"
                 )
-            seed = np.array(1, dtype=self.data.dtype).reshape(self.data.shape)
+            seed = np.array(1, dtype=data.dtype)
+            if data.ndim:
+                seed = seed.reshape(data.shape)
         else:
-            seed = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.data.dtype)
-            if seed.shape != self.data.shape:
+            seed = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=data.dtype)
+            if seed.shape != data.shape:
                 raise ValueError(
-                    f"gradient of shape {seed.shape} does not match the tensor's shape {self.shape}"
+                    f"gradient of shape {seed.shape} does not match the tensor's shape {data.shape}"
                 )
         backward(self, seed)
 
@@ -221,23 +247,63 @@ class Tensor:
         for node in nodes:
             grad = node.grad
             for child, vjp in zip(node.children, node.vjps):
-                if child.requires_grad:
+                if child._requires_grad:
                     child._accumulate(vjp(grad))
 
     def _accumulate(self, grad):
+        """Add ``grad`` (of this tensor's shape, or one that broadcasting made from it) into ``self.grad``.
+
+        An intermediate node takes the array it is given, or a new sum.
+        A leaf keeps its gradient in an array of its own, which no other
+        node shares: the first gradient is copied into it, later ones are
+        added in place. When the leaf's ``grad`` has been reset to None
+        (``zero_grad``), the same array is filled again, unless something
+        outside still refers to it. Reusing it saves allocating, and
+        faulting in, fresh pages for every large gradient at every step.
+        """
+        data = self.data
         if type(grad) is not np.ndarray:
             grad = np.asarray(grad)
-        if grad.shape != self.data.shape:
-            grad = unbroadcast(grad, self.data.shape)
-        if grad.dtype != self.data.dtype:
-            grad = grad.astype(self.data.dtype)
-        if self.grad is not None:
-            self.grad = self.grad + grad
-        elif self.children or grad.flags.writeable:
-            self.grad = grad
-        else:
-            # a leaf's gradient is the user's to modify, so not a read-only broadcast view
-            self.grad = grad.copy()
+        if grad.shape != data.shape:
+            grad = unbroadcast(grad, data.shape)
+        dtype = data.dtype
+        if grad.dtype is not dtype and grad.dtype != dtype:
+            grad = grad.astype(dtype)
+        if self.children:
+            current = self.grad
+            self.grad = grad if current is None else current + grad
+            return
+        # No local name may refer to the buffer before this check: it would count as a user.
+        if self._grad_buffer is not None and self._buffer_references() == _UNSHARED_BUFFER_REFERENCES:
+            buffer = self._grad_buffer
+            if self.grad is buffer:
+                buffer += grad
+                return
+            if self.grad is None and buffer.shape == data.shape and buffer.dtype == dtype:
+                buffer[...] = grad
+                self.grad = buffer
+                return
+        current = self.grad
+        self.grad = self._grad_buffer = np.array(grad) if current is None else current + grad
+
+    def _buffer_references(self):
+        """How many references the gradient buffer has, not counting ``grad`` (when it is the buffer).
+
+        The count includes the interpreter's own temporary references,
+        which differ between Python versions; ``_UNSHARED_BUFFER_REFERENCES``
+        is what this method counts for a buffer held by nothing else,
+        measured once at import, so the comparison is exact on any of them.
+        """
+        return sys.getrefcount(self._grad_buffer) - (self.grad is self._grad_buffer)
+
+
+def _count_unshared_buffer_references():
+    probe = Tensor._constant(np.empty(0))
+    probe._grad_buffer = np.empty(1)
+    return probe._buffer_references()
+
+
+_UNSHARED_BUFFER_REFERENCES = _count_unshared_buffer_references()
 
 
 def unbroadcast(grad, shape):
@@ -249,24 +315,29 @@ def unbroadcast(grad, shape):
     extra = grad.ndim - len(shape)
     if extra < 0 or any(n != 1 and n != m for n, m in zip(shape, grad.shape[extra:])):
         raise ValueError(f"a gradient of shape {grad.shape} cannot flow into a tensor of shape {shape}")
-    stretched = tuple(range(extra)) + tuple(
-        extra + axis for axis, n in enumerate(shape) if n == 1 and grad.shape[extra + axis] != 1
-    )
-    return grad.sum(axis=stretched, keepdims=True).reshape(shape)
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    stretched = tuple(axis for axis, n in enumerate(shape) if n == 1 and grad.shape[axis] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
+    return grad
 
 
 def as_tensor(x, like=None):
-    """``x`` itself if it is a Tensor, else a constant leaf holding it.
+    """``x`` itself if it is a Tensor that can meet ``like``, else a constant leaf holding it.
 
-    Numbers and arrays combined with a floating-point tensor ``like`` take
-    its dtype; otherwise Python numbers take the default dtype.
+    Numbers, arrays and integer or boolean tensors combined with a
+    floating-point tensor ``like`` take its dtype; otherwise Python
+    numbers take the default dtype.
     """
     if isinstance(x, Tensor):
-        return x
+        if like is None or x.data.dtype.kind == "f" or like.data.dtype.kind != "f":
+            return x
+        return Tensor._constant(x.data.astype(like.data.dtype))
     if like is not None and like.data.dtype.kind == "f":
         return Tensor._constant(np.asarray(x, dtype=like.data.dtype))
     array = np.asarray(x)
-    if array.dtype.kind == "f" and not isinstance(x, np.ndarray):
+    if array.dtype.kind == "f" and not isinstance(x, (np.ndarray, np.generic)):
         array = array.astype(_default_dtype)
     return Tensor._constant(array)
 
