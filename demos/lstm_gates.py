@@ -1,4 +1,4 @@
-"""LSTM gates: an LSTM remembers a symbol across 30 noisy steps; a plain RNN of the same size forgets it.
+"""LSTM gates: an LSTM remembers a symbol across 30 noisy steps; a plain RNN with as many units forgets it.
 
 The task: a sequence starts with one of four symbols, then 29 steps of
 random noise follow; at the end the network must say which symbol it saw

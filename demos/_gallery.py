@@ -1,0 +1,60 @@
+"""Regenerate the pictures of the README's gallery: run every lesson in full, keep one picture of each, small.
+
+    python -m demos._gallery                  # writes docs/images/lessons/<lesson>.png
+"""
+
+import argparse
+import importlib
+import tempfile
+from pathlib import Path
+
+from .__main__ import lessons
+
+# the picture that shows each lesson best, as the lesson names it in its --out folder
+PICTURES = {
+    "linear_regression": "linear_regression.png",
+    "network_by_hand": "network_by_hand.png",
+    "feature_importance": "feature_importance.png",
+    "moons": "decision_boundary.png",
+    "backprop": "neuron_backward.png",
+    "initialisation": "initialisation.png",
+    "learning_rate": "learning_rate.png",
+    "regularisation": "regularisation.png",
+    "weight_sharing": "weight_sharing.png",
+    "lstm_gates": "lstm_gates.png",
+    "transfer_learning": "transfer_learning.png",
+    "monitoring": "broken_norms.png",
+}
+# widest a gallery picture may be, in pixels; taller ones shrink to keep their shape
+WIDTH = 800
+
+
+def shrink(source, target):
+    """Copy the PNG ``source`` to ``target`` at most WIDTH pixels wide, in 256 colours (a small file)."""
+    from PIL import Image
+
+    with Image.open(source) as image:
+        image = image.convert("RGB")
+        if image.width > WIDTH:
+            image = image.resize((WIDTH, round(image.height * WIDTH / image.width)), Image.LANCZOS)
+        image.quantize(colors=256).save(target, optimize=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m demos._gallery", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("docs") / "images" / "lessons")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    missing = sorted({name for name, _ in lessons()} - set(PICTURES))
+    if missing:
+        raise SystemExit(f"no gallery picture chosen for: {', '.join(missing)} (add them to PICTURES)")
+    for name, picture in PICTURES.items():
+        print(f"\n=== python -m demos.{name}")
+        with tempfile.TemporaryDirectory() as folder:
+            importlib.import_module(f"demos.{name}").main(["--out", folder])
+            shrink(Path(folder) / picture, args.out / f"{name}.png")
+    print(f"\ngallery pictures in {args.out}/")
+
+
+if __name__ == "__main__":
+    main()
