@@ -25,7 +25,7 @@ from autodiff import Tensor
 import nn
 
 from ._common import check, parse_args
-from ._figures import pyplot, save
+from ._figures import figure, save
 
 # name, unit, mean and spread in that unit, true weight per standard deviation (+: cat)
 FEATURES = [
@@ -77,11 +77,10 @@ def fit(X, labels, steps):
 
 
 def draw(learned, path):
-    plt = pyplot()
     names = [f[0] for f in FEATURES]
     truth = np.array([f[4] for f in FEATURES])
     colours = ["tab:orange" if t else "tab:grey" for t in truth]
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = figure(7, 4)
     rows = np.arange(len(names))[::-1]
     ax.barh(rows, learned, color=colours, label="learned weight")
     ax.scatter(truth, rows, color="black", marker="|", s=300, label="true weight", zorder=3)

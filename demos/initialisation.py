@@ -34,7 +34,7 @@ import nn
 from nn.datasets import make_moons
 
 from ._common import check, parse_args
-from ._figures import pyplot, save
+from ._figures import figure, save
 
 SCHEMES = {
     "small N(0, 0.01²)": lambda w: nn.init.normal_(w, 0.0, 0.01),
@@ -107,8 +107,7 @@ def train(activation, scheme, X, y, steps):
 
 
 def draw(statistics, training, path):
-    plt = pyplot()
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7))
+    fig, axes = figure(13, 7, 2, 3)
     layers = np.arange(1, DEPTH + 1)
     for row, activation in zip(axes, ACTIVATIONS):
         for scheme in SCHEMES:

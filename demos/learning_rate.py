@@ -28,7 +28,7 @@ from autodiff import Tensor
 import nn
 
 from ._common import check, parse_args
-from ._figures import pyplot, save
+from ._figures import figure, save
 
 TOO_SMALL, GOOD, TOO_LARGE = 0.001, 0.05, 0.5
 LEARNING_RATES = [TOO_SMALL, 0.01, GOOD, 0.1, TOO_LARGE]
@@ -71,8 +71,7 @@ def train(x, y, lr, steps):
 
 
 def draw(x, y, runs, path):
-    plt = pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (left, right) = figure(10, 3.8, 1, 2)
     right.scatter(x[:, 0], y[:, 0], s=8, color="black", label="data")
     first = next(iter(runs.values()))[1][0]
     ceiling = 1e3 * first  # a diverging curve leaves the plot here

@@ -25,7 +25,7 @@ import numpy as np
 import nn
 
 from ._common import check, parse_args
-from ._figures import pyplot, save
+from ._figures import figure, save
 
 TRUE_WEIGHTS = [2.0, -3.5, 0.5]
 TRUE_BIAS = 1.0
@@ -69,8 +69,7 @@ def fit(neuron, X, y, steps):
 
 
 def draw(history, exact, path):
-    plt = pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig, (left, right) = figure(9, 3.5, 1, 2)
     left.semilogy(history["loss"])
     left.set(title="mean squared error", xlabel="step")
     names = [f"w{i + 1}" for i in range(len(TRUE_WEIGHTS))] + ["b"]

@@ -40,7 +40,7 @@ from autodiff import Tensor
 import nn
 
 from ._common import check, parse_args
-from ._figures import pyplot, save
+from ._figures import figure, save
 
 SYMBOLS, NOISE_CHANNELS = 4, 4
 LENGTH, QUICK_LENGTH = 30, 20
@@ -108,8 +108,7 @@ def cell_states(gates):
 
 def draw(losses, gates, cells, first, path):
     """Loss curves; one memory unit's cell state per symbol; the gates and cells of one sequence."""
-    plt = pyplot()
-    fig, axes = plt.subplots(2, 3, figsize=(14, 7))
+    fig, axes = figure(14, 7, 2, 3)
     for name, curve in losses.items():
         axes[0, 0].plot(curve, label=name, linewidth=1)
     axes[0, 0].axhline(np.log(SYMBOLS), color="grey", linestyle=":", label="guessing")

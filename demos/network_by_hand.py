@@ -29,7 +29,7 @@ import numpy as np
 import nn
 
 from ._common import check, parse_args
-from ._figures import pyplot, save
+from ._figures import figure, save
 
 HIDDEN_WEIGHTS = [[0.5, -0.4], [0.3, 0.8], [-0.7, 0.2]]
 HIDDEN_BIASES = [0.1, -0.2, 0.0]
@@ -84,7 +84,8 @@ def finite_difference(model, p):
 
 def draw(model, z, a, y, path):
     """The network twice: weights and activations (forward), then gradients (backward)."""
-    plt = pyplot()
+    from matplotlib.patches import Circle
+
     hidden, output = model.layers
     positions = {("x", i): (0, 1 - i * 2) for i in range(2)}
     positions.update({("h", j): (LAYER_GAP, 2 - j * 2) for j in range(3)})
@@ -97,7 +98,7 @@ def draw(model, z, a, y, path):
     node_text.update({("h", j): f"z={z[j]:.2f}\na={a[j]:.2f}" for j in range(3)})
     node_text[("y", 0)] = f"y={y:.3f}\nt={TARGET:g}"
 
-    fig, panels = plt.subplots(1, 2, figsize=(12, 5))
+    fig, panels = figure(12, 5, 1, 2)
     for panel, (title, number) in zip(panels, [
         ("forward: weights, biases and activations", lambda p: p.data),
         ("backward: d(loss)/d(parameter)", lambda p: p.grad),
@@ -113,7 +114,7 @@ def draw(model, z, a, y, path):
             panel.text(x0 + along * (x1 - x0), y0 + along * (y1 - y0), f"{value:+.3f}", fontsize=8,
                        ha="center", va="center", bbox=dict(facecolor="white", edgecolor="none", pad=0.5))
         for node, (x, height) in positions.items():
-            panel.add_patch(plt.Circle((x, height), NODE_RADIUS, facecolor="lightgrey", edgecolor="black", zorder=2))
+            panel.add_patch(Circle((x, height), NODE_RADIUS, facecolor="lightgrey", edgecolor="black", zorder=2))
             panel.text(x, height, node_text[node], ha="center", va="center", fontsize=8, zorder=3)
             if node in biases:
                 panel.text(x, height - NODE_RADIUS - 0.25, f"b {number(biases[node]):+.3f}", ha="center", fontsize=8)

@@ -38,7 +38,7 @@ import nn
 from nn.datasets import make_moons
 
 from ._common import check, parse_args
-from ._figures import pyplot, save
+from ._figures import figure, save
 
 TRAIN_POINTS, TEST_POINTS, NOISE, MISLABELLED = 40, 1000, 0.1, 0.2
 HIDDEN = 100
@@ -98,9 +98,8 @@ def all_weights(model):
 
 
 def draw(models, results, data, path):
-    plt = pyplot()
     X_train, y_train, flipped, *_ = data
-    fig, axes = plt.subplots(1, len(models) + 1, figsize=(4 * (len(models) + 1), 3.8))
+    fig, axes = figure(4 * (len(models) + 1), 3.8, 1, len(models) + 1)
     xs, ys = np.meshgrid(np.linspace(-1.5, 2.5, 150), np.linspace(-1.0, 1.5, 120))
     grid = Tensor(np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float32))
     for ax, (variant, model) in zip(axes, models.items()):

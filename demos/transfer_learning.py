@@ -30,7 +30,7 @@ from autodiff import Tensor
 import nn
 
 from ._common import check, parse_args
-from ._figures import pyplot, save
+from ._figures import figure, save
 
 PRETRAIN_IMAGES, NEW_TASK_EXAMPLES = 1000, 30
 PRIMES = [2, 3, 5, 7]
@@ -103,8 +103,7 @@ def steps_to(accuracies, target):
 
 
 def draw(curves, path):
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = figure(7, 4)
     for name, accuracies in curves.items():
         reached = steps_to(accuracies, TARGET)
         label = f"{name} (reaches {TARGET:.0%} at step {reached})" if reached else f"{name} (never reaches {TARGET:.0%})"

@@ -27,7 +27,7 @@ from autodiff import Tensor
 import nn
 
 from ._common import check, parse_args
-from ._figures import pyplot, save
+from ._figures import figure, save
 
 TEST_FRACTION = 0.25
 EPOCHS, QUICK_EPOCHS = 15, 3
@@ -84,11 +84,10 @@ def train(model, data, epochs):
 
 def draw(model, image, path):
     """Row 1: one digit and the eight maps the first layer makes of it; row 2: the eight filters."""
-    plt = pyplot()
     conv = model[0]
     filters = conv.weight.data[:, 0]
     maps = model[1](conv(Tensor(image[None]))).data[0]
-    fig, axes = plt.subplots(2, len(filters) + 1, figsize=(1.3 * (len(filters) + 1), 3))
+    fig, axes = figure(1.3 * (len(filters) + 1), 3, 2, len(filters) + 1)
     axes[0, 0].imshow(image[0], cmap="gray_r")
     axes[0, 0].set_title("input", fontsize=8)
     axes[1, 0].axis("off")
