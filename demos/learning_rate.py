@@ -8,10 +8,10 @@ to trust it. The slope is only valid near the current point, so:
   hundreds of them the model has barely moved (it crawls);
 - a moderate one takes steps the slope can vouch for, and the loss falls
   quickly to the noise floor;
-- a large one overshoots. Past the bottom of the valley the wall on the
-  other side is steeper, its gradient larger, and the next step overshoots
-  further still: each step multiplies the error instead of shrinking it,
-  until the numbers overflow to infinity and then NaN.
+- a large one overshoots: it jumps across the valley and lands higher up
+  the far side than where it started, where the slope is steeper, so the
+  next jump is longer still. Each step multiplies the error instead of
+  shrinking it, until the numbers overflow to infinity and then NaN.
 
 The same network (1 input, 32 tanh units, 1 output, the same starting
 weights every time) fits a noisy sine curve by full-batch gradient

@@ -17,9 +17,10 @@ Looking inside, layer by layer, at every step:
 
 The same four-layer ReLU network learns the 8x8 digits twice, with SGD
 and momentum, once at a sensible learning rate and once at ten times it.
-The second run's first steps kill most ReLU units; the monitor shows the
-dead count jump and the gradient norms collapse, long before anyone would
-guess from the accuracy alone why it is stuck.
+Within its first few dozen steps the second run kills most of its ReLU
+units; the monitor shows the dead count jump and the gradient norms
+collapse, which the loss alone (stuck near its starting value) would
+never explain.
 
 Writes, for each run, the norms and dead units over training and the
 weight histograms at the first and last step to --out.
