@@ -164,8 +164,8 @@ def main(argv=None):
     square_trace = used_twice()
     history, classifier_files = the_classifier(args.out, QUICK_STEPS if args.quick else STEPS)
     files = neuron_files + classifier_files
-    print(f"\npictures in {args.out}/: " + ", ".join(str(f.relative_to(args.out)) for f in files if f.parent == args.out)
-          + f", and {len(trace)} frames in neuron_frames/")
+    pictures = ", ".join(f.name for f in files if f.parent == args.out)
+    print(f"\npictures in {args.out}/: {pictures}, and {len(trace)} frames in neuron_frames/")
     return {
         "trace": trace, "gradients": gradients, "finite_differences": estimates,
         "square_trace": square_trace, "history": history, "files": files,

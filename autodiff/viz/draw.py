@@ -2,7 +2,8 @@
 
 Each node is a record ``name | data | grad`` (a Tensor adds its shape and
 dtype, and summarizes arrays by mean, min and max), and each operation is
-a small oval between its inputs and its result. An input used twice, as
+a small oval between its inputs and its result. Colours tell inputs,
+parameters, intermediate results and the output apart. An input used twice, as
 in ``x * x``, has two edges into the operation: the two contributions
 backward will add up at ``x``.
 
@@ -28,6 +29,7 @@ FILL = {"input": "#dbe9f6", "parameter": "#dff0d8", "intermediate": "#ffffff", "
 BORDER = {"input": "#2b6cb0", "parameter": "#2f7d32", "intermediate": "#555555", "output": "#c05621"}
 OP_FILL = "#eeeeee"
 BOX_FILL = "#eadcf5"
+BOX_BORDER = "#6b3fa0"
 HOT = (0xD7, 0x30, 0x27)  # the fill of the largest gradient when colouring by gradient
 
 
@@ -74,8 +76,9 @@ def draw_dot(root, format="svg", rankdir="LR", *, module=None, collapse=None, ma
     - ``collapse``: a module whose direct submodules (or itself, if it has
       none) are each drawn as one box, or a list of modules to draw as boxes;
     - ``max_nodes``: past this many nodes, ``GraphTooLarge`` explains the choices;
-    - ``color_by_grad``: fill each node by its gradient's magnitude (white for 0,
-      red for the largest), the border keeping the colour of its kind;
+    - ``color_by_grad``: fill each node by its gradient's magnitude (|grad|, or mean |grad|
+      for a Tensor): white for 0, red for the largest below the output, the border
+      keeping the colour of its kind;
     - ``legend``: a key to the colours.
 
     Shown inline in Jupyter; ``.render(outfile="graph.svg")`` writes a file.
@@ -134,53 +137,59 @@ class GraphPicture:
             graph.attr(label=caption, labelloc="t", labeljust="l", fontsize="14")
         # the output's own gradient is the seed, 1: leaving it out of the scale lets the others show
         largest = max((grad_magnitude(n.grad) for n in self.order if n is not self.root), default=0.0) \
-            if color_by_grad else 0.0
+            if color_by_grad else None
         highlight = highlight or Highlight()
         for index, (name, module) in enumerate(self.boxes):
-            graph.node(f"box{index}", label=_box_label(name, module, box_contents(self.order, self.owner, index)),
-                       shape="box", style="rounded,filled", fillcolor=BOX_FILL, color="#6b3fa0")
-        box_edges = set()
+            label = _box_label(name, module, box_contents(self.order, self.owner, index))
+            graph.node(f"box{index}", label=label, shape="box", style="rounded,filled", fillcolor=BOX_FILL,
+                       color=BOX_BORDER)
+        drawn_edges = set()  # edges from or to a box, each drawn once
         for node in self.order:
             if id(node) in self.owner:
-                continue
-            kind = self.kinds[id(node)]
-            grad_text = grad_texts[id(node)] if grad_texts is not None else record_text(describe_grad(node.grad, digits))
-            attributes = {
-                "shape": "record", "style": "filled", "color": BORDER[kind],
-                "fillcolor": _heat(grad_magnitude(node.grad), largest) if color_by_grad else FILL[kind],
-                "penwidth": "2.5" if color_by_grad else "1.2",
-            }
-            attributes.update(highlight.node_style(node))
-            graph.node(self.ids[id(node)], label=self._record(node, grad_text, digits), **attributes)
-            if not node.children:
-                continue
-            op_id = self.ids[id(node)] + "_op"
-            op_attributes = {"shape": "ellipse", "style": "filled", "fillcolor": OP_FILL,
-                             "fontsize": "11", "height": "0.3", "margin": "0.04"}
-            op_attributes.update(highlight.op_style(node))
-            graph.node(op_id, label=_plain(node.op), **op_attributes)
-            graph.edge(op_id, self.ids[id(node)])
-            for position, child in enumerate(node.children):
-                if id(child) in self.owner:
-                    tail = f"box{self.owner[id(child)]}"
-                    if (tail, op_id) in box_edges:
-                        continue
-                    box_edges.add((tail, op_id))
-                else:
-                    tail = self.ids[id(child)]
-                graph.edge(tail, op_id, **highlight.edge_style(node, position))
-        for node in self.order:
-            if id(node) not in self.owner:
-                continue
-            for child in node.children:
-                tail = f"box{self.owner[id(child)]}" if id(child) in self.owner else self.ids[id(child)]
-                head = f"box{self.owner[id(node)]}"
-                if tail != head and (tail, head) not in box_edges:
-                    box_edges.add((tail, head))
-                    graph.edge(tail, head)
+                self._draw_edges_into_box(graph, node, drawn_edges)
+            else:
+                grad_text = record_text(describe_grad(node.grad, digits)) if grad_texts is None \
+                    else grad_texts[id(node)]
+                self._draw_node(graph, node, grad_text, digits, largest, highlight, drawn_edges)
         if legend:
             self._legend(graph, color_by_grad, rankdir)
         return graph
+
+    def _draw_node(self, graph, node, grad_text, digits, largest, highlight, drawn_edges):
+        """The node's record and, for a result, its operation with an edge from each input."""
+        kind = self.kinds[id(node)]
+        attributes = {"shape": "record", "style": "filled", "color": BORDER[kind], "penwidth": "1.2",
+                      "fillcolor": FILL[kind]}
+        if largest is not None:
+            attributes.update(fillcolor=_heat(grad_magnitude(node.grad), largest), penwidth="2.5")
+        attributes.update(highlight.node_style(node))
+        graph.node(self.ids[id(node)], label=self._record(node, grad_text, digits), **attributes)
+        if not node.children:
+            return
+        op_id = self.ids[id(node)] + "_op"
+        op_attributes = {"shape": "ellipse", "style": "filled", "fillcolor": OP_FILL, "fontsize": "11",
+                         "height": "0.3", "margin": "0.04"}
+        op_attributes.update(highlight.op_style(node))
+        graph.node(op_id, label=_plain(node.op), **op_attributes)
+        graph.edge(op_id, self.ids[id(node)])
+        for position, child in enumerate(node.children):
+            if id(child) in self.owner:
+                tail = f"box{self.owner[id(child)]}"
+                if (tail, op_id) in drawn_edges:
+                    continue
+                drawn_edges.add((tail, op_id))
+            else:
+                tail = self.ids[id(child)]
+            graph.edge(tail, op_id, **highlight.edge_style(node, position))
+
+    def _draw_edges_into_box(self, graph, node, drawn_edges):
+        """An edge from each input of ``node`` that lies outside its box (a record, or another box)."""
+        head = f"box{self.owner[id(node)]}"
+        for child in node.children:
+            tail = f"box{self.owner[id(child)]}" if id(child) in self.owner else self.ids[id(child)]
+            if tail != head and (tail, head) not in drawn_edges:
+                drawn_edges.add((tail, head))
+                graph.edge(tail, head)
 
     def _record(self, node, grad_text, digits):
         """``{name|data ...|grad ...}``; a Tensor's name carries its shape, and data and grad share a field."""
@@ -194,25 +203,23 @@ class GraphPicture:
         return f"{{{name}|data {record_text(format_number(node.data, digits))}|grad {grad_text}}}"
 
     def _legend(self, graph, color_by_grad, rankdir):
-        """A key to the colours: one node holding a small table, a column beside a left-to-right graph."""
+        """A key to the colours: one node holding a small table, a column beside a left-to-right graph, else a row."""
         entries = [
             (kind, "#ffffff" if color_by_grad else FILL[kind], BORDER[kind])
             for kind in KINDS if kind in set(self.kinds.values())
         ]
         entries.append(("operation", OP_FILL, "#000000"))
         if self.boxes:
-            entries.append(("module", BOX_FILL, "#6b3fa0"))
+            entries.append(("module", BOX_FILL, BOX_BORDER))
         if color_by_grad:
             entries.append(("fill: |grad|, 0 to largest", "#ffffff:" + _heat(1.0, 1.0), "#000000"))
-        cells = [
+        cells = ["<td>legend</td>"] + [
             f'<td bgcolor="{fill}" color="{border}" border="1">{html.escape(text)}</td>'
             for text, fill, border in entries
         ]
-        rows = "".join(f"<tr>{cell}</tr>" for cell in cells) if rankdir in ("LR", "RL") else \
-            f"<tr>{''.join(cells)}</tr>"
-        table = f'<<table border="0" cellspacing="3" cellpadding="3"><tr><td>legend</td></tr>{rows}</table>>'
-        if rankdir not in ("LR", "RL"):
-            table = table.replace("<tr><td>legend</td></tr>", "", 1).replace("<tr>", "<tr><td>legend</td>", 1)
+        sideways = rankdir in ("LR", "RL")
+        rows = "".join(f"<tr>{cell}</tr>" for cell in cells) if sideways else f"<tr>{''.join(cells)}</tr>"
+        table = f'<<table border="0" cellspacing="3" cellpadding="3">{rows}</table>>'
         graph.node("legend", label=table, shape="plain", fontsize="10")
 
 

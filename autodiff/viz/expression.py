@@ -90,7 +90,8 @@ def _method_receiver(call, source):
     if function.attr not in METHODS:
         raise ExpressionError(f"the method {function.attr} is not allowed; only {', '.join(METHODS)} are")
     if call.args or call.keywords:
-        raise ExpressionError(f"{function.attr}() takes no arguments, as in {_text(function.value, source)}.{function.attr}()")
+        example = f"{_text(function.value, source)}.{function.attr}()"
+        raise ExpressionError(f"{function.attr}() takes no arguments, as in {example}")
     return function.value
 
 

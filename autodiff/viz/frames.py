@@ -10,6 +10,8 @@ stands still while the gradients fill in.
 """
 
 import io
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .draw import GraphPicture, Highlight, record_text
@@ -21,8 +23,11 @@ PADDING = "\\ "  # an escaped space: Graphviz would drop plain trailing spaces i
 CAPTION_PADDING = "\u00a0"  # a no-break space keeps the caption's width in an ordinary label
 
 
-def frame_drawings(trace, format="svg", rankdir="LR", digits=4, max_nodes=300, dpi=None):
-    """One ``Drawing`` per step of ``trace`` (from ``trace_backward``), in order."""
+def frame_drawings(trace, format="svg", rankdir="LR", digits=4, max_nodes=300, dpi=None, max_pixels=None):
+    """One ``Drawing`` per step of ``trace`` (from ``trace_backward``), in order.
+
+    ``max_pixels`` scales a drawing down, if need be, to fit a square of that many pixels at ``dpi``.
+    """
     picture = GraphPicture(trace.root, module=trace.module, max_nodes=max_nodes)
     states = _grad_states(trace, picture.order, digits)
     widths = {key: max(len(state[key]) for state in states) for key in states[0]}
@@ -37,6 +42,9 @@ def frame_drawings(trace, format="svg", rankdir="LR", digits=4, max_nodes=300, d
         )
         if dpi is not None:
             drawing.attr(dpi=str(dpi))
+            if max_pixels is not None:
+                inches = max_pixels / dpi
+                drawing.attr(size=f"{inches:g},{inches:g}")
         yield drawing
 
 
@@ -45,38 +53,48 @@ def backward_frames(trace, directory, format="png", *, rankdir="LR", digits=4, m
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     width = len(str(len(trace)))
+    drawings = frame_drawings(trace, format, rankdir, digits, max_nodes, dpi)
     paths = []
-    for k, drawing in enumerate(frame_drawings(trace, format, rankdir, digits, max_nodes, dpi), 1):
+    for k, picture in enumerate(_rendered(drawings, format), 1):
         path = directory / f"step_{k:0{width}d}.{format}"
-        path.write_bytes(drawing.pipe(format=format))
+        path.write_bytes(picture)
         paths.append(path)
     return paths
 
 
-def backward_gif(trace, path, *, seconds_per_step=0.8, rankdir="LR", digits=4, max_nodes=300, dpi=72):
+def backward_gif(trace, path, *, seconds_per_step=0.8, rankdir="LR", digits=4, max_nodes=300, dpi=72,
+                 max_pixels=1600):
     """Write the steps of ``trace`` as an animated GIF at ``path`` (one frame per step); returns the path.
 
+    A large graph is scaled down to fit ``max_pixels`` on its longer side.
     The last frame stays three times as long. Needs Pillow: ``pip install "autodiff[animation]"``.
     """
     try:
         from PIL import Image
     except ImportError as error:
         raise ImportError('backward_gif needs Pillow: pip install "autodiff[animation]"') from error
-    frames = [
-        Image.open(io.BytesIO(drawing.pipe(format="png"))).convert("RGB")
-        for drawing in frame_drawings(trace, "png", rankdir, digits, max_nodes, dpi)
-    ]
+    drawings = frame_drawings(trace, "png", rankdir, digits, max_nodes, dpi, max_pixels)
+    frames = [Image.open(io.BytesIO(png)).convert("RGB") for png in _rendered(drawings, "png")]
     size = (max(f.width for f in frames), max(f.height for f in frames))
-    canvases = []
+    palette_frames = []
     for frame in frames:
-        canvas = Image.new("RGB", size, "white")
-        canvas.paste(frame, (0, 0))
-        canvases.append(canvas)
+        if frame.size != size:
+            canvas = Image.new("RGB", size, "white")
+            canvas.paste(frame, (0, 0))
+            frame = canvas
+        # a fast palette per frame: Pillow's default (median cut) takes several times longer
+        palette_frames.append(frame.quantize(colors=256, method=Image.Quantize.FASTOCTREE))
     milliseconds = round(1000 * seconds_per_step)
-    durations = [milliseconds] * (len(canvases) - 1) + [3 * milliseconds]
+    durations = [milliseconds] * (len(frames) - 1) + [3 * milliseconds]
     path = Path(path)
-    canvases[0].save(path, save_all=True, append_images=canvases[1:], duration=durations, loop=0)
+    palette_frames[0].save(path, save_all=True, append_images=palette_frames[1:], duration=durations, loop=0)
     return path
+
+
+def _rendered(drawings, format):
+    """Each drawing rendered by ``dot``, in order; several ``dot`` processes run at once."""
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        yield from pool.map(lambda drawing: drawing.pipe(format=format), drawings)
 
 
 def _grad_states(trace, order, digits):

@@ -53,15 +53,16 @@ def assign_nodes(order, root, boxes):
     ``CollapseError`` when two boxes claim the same node (modules whose
     computations interleave).
     """
+    in_graph = {id(node) for node in order}
     owner = {}
     for index, (name, module) in enumerate(boxes):
-        parameters = {id(p) for p in module.parameters()}
+        parameters = {id(p) for p in module.parameters()} & in_graph
         for node_id in parameters | _computed_by(order, root, parameters):
             if owner.setdefault(node_id, index) != index:
                 other = boxes[owner[node_id]][0]
                 raise CollapseError(
-                    f"the computations of {other!r} and {name!r} interleave, so they cannot be drawn as "
-                    f"separate boxes: collapse their parent instead (collapse=[model])"
+                    f"the computations of {other!r} and {name!r} interleave (or share parameters), so they "
+                    f"cannot be drawn as separate boxes: collapse their parent instead (collapse=[model])"
                 )
     return owner
 

@@ -81,12 +81,10 @@ def trace_backward(root, grad=None, *, module=None, digits=4):
         node.grad = root._EMPTY_GRAD
     before = root.grad
     root._accumulate(seed)
-    steps = [Step("seed", root, root, None, None, None, seed, before, root.grad, writer.seed(root, grad is not None))]
+    steps = [Step("seed", root, root, None, None, None, seed, before, root.grad,
+                  writer.seed(root, given=grad is not None))]
     received = set()
-    if isinstance(root, Tensor):
-        backward_step = _tensor_step
-    else:
-        backward_step = _value_step
+    backward_step = _tensor_step if isinstance(root, Tensor) else _value_step
     for node in reversed(order):
         for position, child in enumerate(node.children):
             step = backward_step(node, position, child, writer)
