@@ -305,9 +305,9 @@ def sum(a, axis=None, keepdims=False):
     axes = _reduced_axes(axis, x.ndim)
     shape = x.shape
     kept = None if keepdims or axes is None else _kept_shape(shape, axes)
-    return _result(
-        x.sum(axis=axes, keepdims=keepdims), "sum", (a,), (lambda g: _spread(g, kept, shape),)
-    )
+    # np.add.reduce is ndarray.sum without its Python wrapper, which costs as much again on small arrays
+    out = np.add.reduce(x, axis=axes, keepdims=keepdims)
+    return _result(out, "sum", (a,), (lambda g: _spread(g, kept, shape),))
 
 
 def mean(a, axis=None, keepdims=False):
@@ -317,9 +317,8 @@ def mean(a, axis=None, keepdims=False):
     shape = x.shape
     count = x.size if axes is None else int(np.prod([shape[i] for i in axes]))
     kept = None if keepdims or axes is None else _kept_shape(shape, axes)
-    return _result(
-        x.sum(axis=axes, keepdims=keepdims) / count, "mean", (a,), (lambda g: _spread(g / count, kept, shape),)
-    )
+    out = np.add.reduce(x, axis=axes, keepdims=keepdims) / count
+    return _result(out, "mean", (a,), (lambda g: _spread(g / count, kept, shape),))
 
 
 def _keep_or_drop(out_kept, axes, keepdims):

@@ -18,8 +18,9 @@ work stays float32. Only floating-point tensors can require gradients.
 
 Gradient arrays of intermediate nodes may be shared between nodes (an
 addition hands the same array to both of its inputs), so nothing writes
-into them. A leaf's gradient is different: it is an array of its own,
-which backward reuses from one step to the next (see ``_accumulate``).
+into them. A leaf's gradient is different: an array of its own, added to
+in place and, when large, reused from one step to the next (see
+``_accumulate``).
 """
 
 import sys
@@ -254,12 +255,16 @@ class Tensor:
         """Add ``grad`` (of this tensor's shape, or one that broadcasting made from it) into ``self.grad``.
 
         An intermediate node takes the array it is given, or a new sum.
-        A leaf keeps its gradient in an array of its own, which no other
-        node shares: the first gradient is copied into it, later ones are
-        added in place. When the leaf's ``grad`` has been reset to None
-        (``zero_grad``), the same array is filled again, unless something
-        outside still refers to it. Reusing it saves allocating, and
-        faulting in, fresh pages for every large gradient at every step.
+
+        A leaf's gradient is an array no other node shares, so that users
+        may change it in place (clipping, say). As PyTorch does, a leaf
+        takes over a freshly made array that nothing else refers to, and
+        copies any other; later gradients are added in place while nothing
+        outside refers to the leaf's array. A large gradient is also kept
+        when ``grad`` is reset to None (``zero_grad``) and filled again at
+        the next backward, unless something outside still refers to it:
+        freeing it would hand its pages back to the system and fault them
+        in again at every step, which costs more than the copy.
         """
         data = self.data
         if type(grad) is not np.ndarray:
@@ -273,37 +278,49 @@ class Tensor:
             current = self.grad
             self.grad = grad if current is None else current + grad
             return
-        # No local name may refer to the buffer before this check: it would count as a user.
-        if self._grad_buffer is not None and self._buffer_references() == _UNSHARED_BUFFER_REFERENCES:
+        # The reference counts below are exact only while no other local name refers to these arrays.
+        if self._grad_buffer is not None and self._buffer_references() == _PRIVATE_BUFFER_REFERENCES:
             buffer = self._grad_buffer
             if self.grad is buffer:
                 buffer += grad
                 return
-            if self.grad is None and buffer.shape == data.shape and buffer.dtype == dtype:
+            if (self.grad is None and buffer.nbytes >= KEPT_GRAD_BYTES
+                    and buffer.shape == data.shape and buffer.dtype == dtype):
                 buffer[...] = grad
                 self.grad = buffer
                 return
-        current = self.grad
-        self.grad = self._grad_buffer = np.array(grad) if current is None else current + grad
+        if self.grad is not None:
+            grad = self.grad + grad
+        elif sys.getrefcount(grad) != _FRESH_ARGUMENT_REFERENCES or grad.base is not None:
+            grad = grad.copy()  # shared with another node, the caller, or a view of another array
+        self.grad = self._grad_buffer = grad
 
     def _buffer_references(self):
-        """How many references the gradient buffer has, not counting ``grad`` (when it is the buffer).
-
-        The count includes the interpreter's own temporary references,
-        which differ between Python versions; ``_UNSHARED_BUFFER_REFERENCES``
-        is what this method counts for a buffer held by nothing else,
-        measured once at import, so the comparison is exact on any of them.
-        """
+        """How many references the gradient buffer has, not counting ``grad`` (when it is the buffer)."""
         return sys.getrefcount(self._grad_buffer) - (self.grad is self._grad_buffer)
 
 
-def _count_unshared_buffer_references():
+# glibc's malloc gives blocks of 128 KiB and more straight from the system, and gives them back when freed.
+KEPT_GRAD_BYTES = 128 * 1024
+
+
+def _count_references():
+    """The reference counts ``_accumulate`` sees for arrays that nothing else refers to.
+
+    They include the interpreter's own temporary references, which differ
+    between Python versions; measured here once, in the same way, they
+    make the comparisons in ``_accumulate`` exact on any of them.
+    """
     probe = Tensor._constant(np.empty(0))
     probe._grad_buffer = np.empty(1)
-    return probe._buffer_references()
+
+    def receive(grad):  # as _accumulate receives vjp(g), a temporary
+        return sys.getrefcount(grad)
+
+    return probe._buffer_references(), receive(np.empty(1))
 
 
-_UNSHARED_BUFFER_REFERENCES = _count_unshared_buffer_references()
+_PRIVATE_BUFFER_REFERENCES, _FRESH_ARGUMENT_REFERENCES = _count_references()
 
 
 def unbroadcast(grad, shape):

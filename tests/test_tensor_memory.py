@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from autodiff import Tensor
+from autodiff.tensor import KEPT_GRAD_BYTES
 
 
 @pytest.fixture
@@ -98,28 +99,32 @@ def test_peak_memory_does_not_grow_over_many_steps(collector):
     assert max(peaks[2:]) <= peaks[1] * 1.02 + 4096, peaks
 
 
-def test_a_leaf_gradient_buffer_is_reused_when_nothing_else_holds_it():
-    model = TinyMLP()
+def test_a_large_leaf_gradient_is_refilled_in_place_when_nothing_else_holds_it():
+    model = TinyMLP(sizes=(256, 128, 5), batch=8)
     model.step()
-    buffers = [id(p.grad) for p in model.params]
+    weight = model.params[0]
+    assert weight.grad.nbytes >= KEPT_GRAD_BYTES  # 256 x 128 float64
+    buffer = id(weight.grad)
     for _ in range(3):
         model.step()
-        assert [id(p.grad) for p in model.params] == buffers
+        assert id(weight.grad) == buffer
 
 
-def test_a_gradient_the_user_kept_is_never_overwritten():
-    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+@pytest.mark.parametrize("size", [2, KEPT_GRAD_BYTES // 8])
+def test_a_gradient_the_user_kept_is_never_overwritten(size):
+    x = Tensor(np.ones(size), requires_grad=True)
     (x * x).sum().backward()
     kept = x.grad
     x.grad = None
     (x * 3).sum().backward()
-    np.testing.assert_array_equal(kept, [2.0, 4.0])
-    np.testing.assert_array_equal(x.grad, [3.0, 3.0])
+    np.testing.assert_array_equal(kept, np.full(size, 2.0))
+    np.testing.assert_array_equal(x.grad, np.full(size, 3.0))
     assert x.grad is not kept
 
 
-def test_a_view_of_the_gradient_the_user_kept_is_never_overwritten():
-    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+@pytest.mark.parametrize("size", [2, KEPT_GRAD_BYTES // 8])
+def test_a_view_of_the_gradient_the_user_kept_is_never_overwritten(size):
+    x = Tensor(np.ones(size), requires_grad=True)
     (x * x).sum().backward()
     view = x.grad[:1]
     x.grad = None
@@ -149,6 +154,15 @@ def test_leaves_never_share_a_gradient_array_with_each_other_or_with_the_graph()
     a.grad *= 10  # users may scale a gradient in place (clipping)
     np.testing.assert_array_equal(b.grad, [1.0, 1.0])
     np.testing.assert_array_equal(total.grad, [1.0, 1.0])
+
+
+def test_a_leaf_never_holds_a_view_of_another_nodes_gradient():
+    x = Tensor(np.ones((2, 3)), requires_grad=True)
+    flat = x.reshape(6)
+    doubled = flat * 2
+    doubled.backward(np.ones(6))
+    x.grad[0, 0] = 100.0
+    np.testing.assert_array_equal(flat.grad, np.full(6, 2.0))
 
 
 def test_the_seed_given_to_backward_is_not_taken_over():
