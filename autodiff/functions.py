@@ -277,14 +277,14 @@ def _reduced_axes(axis, ndim):
     for ax in axes:
         if not -ndim <= ax < ndim:
             raise ValueError(f"axis {ax} is out of range for a tensor of {ndim} dimensions")
+        if int(ax) % ndim in normalized:
+            raise ValueError(f"axis {ax} appears twice in {axis}")
         normalized.add(int(ax) % ndim)
     return tuple(sorted(normalized))
 
 
 def _kept_shape(shape, axes):
-    """``shape`` with the reduced ``axes`` (None: all of them) kept as length 1."""
-    if axes is None:
-        return (1,) * len(shape)
+    """``shape`` with the reduced ``axes`` kept as length 1."""
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
