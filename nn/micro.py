@@ -52,11 +52,15 @@ def _activation(nonlin):
 
 
 def _as_inputs(x, nin):
-    """The inputs as a list of Values and numbers, checked against the expected count."""
+    """The inputs as a list of Values, checked against the expected count.
+
+    Numbers become Values here, once per layer, so that all the neurons of a
+    layer share one graph node per input.
+    """
     inputs = [x] if isinstance(x, (Value, int, float)) else list(x)
     if len(inputs) != nin:
         raise ValueError(f"expected {nin} inputs, got {len(inputs)}")
-    return inputs
+    return [v if isinstance(v, Value) else Value(v) for v in inputs]
 
 
 class Neuron(Module):

@@ -43,8 +43,9 @@ class Optimizer:
     """The parameters, the learning rate ``lr``, and the state kept between steps.
 
     Subclasses define ``_update(p, g, state)``: change the array ``p`` in
-    place given its gradient ``g`` (never written into: gradient arrays may
-    be shared) and ``state``, a dict the optimiser keeps for that array.
+    place given its gradient ``g`` (never written into: it stays what
+    backward computed, for the user to read) and ``state``, a dict the
+    optimiser keeps for that array.
     """
 
     def __init__(self, params, lr):

@@ -49,6 +49,14 @@ def test_layers_return_a_value_for_one_output_and_a_list_otherwise():
     assert isinstance(outs, list) and len(outs) == 4
 
 
+def test_the_neurons_of_a_layer_share_one_node_per_input():
+    outs = nn.Layer(2, 3)([0.5, -1.0])
+    inputs = [out.children[0].children[2:4] for out in outs]  # relu(w·x+b): w0, w1, x0, x1, b
+    assert all(x is y for x, y in zip(inputs[0], inputs[1]))
+    assert all(x is y for x, y in zip(inputs[0], inputs[2]))
+    assert [x.data for x in inputs[0]] == [0.5, -1.0]
+
+
 def test_micrograd_default_initialisation_is_uniform_and_biases_start_at_zero():
     random.seed(7)
     neuron = nn.Neuron(1000)
