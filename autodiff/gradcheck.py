@@ -55,7 +55,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=1000, see
                 name = f" ({x.label!r})" if x.label else ""
                 raise GradcheckError(
                     f"gradient of input {position}{name} at {where}: "
-                    f"backward gives {found!r}, finite differences give {numerical!r}"
+                    f"backward gives {float(found)!r}, finite differences give {float(numerical)!r}"
                 )
     return True
 

@@ -124,19 +124,26 @@ def backward(root, seed):
     root._accumulate(seed)
     if grad_mode.check_finite:
         for node in reversed(order):
+            already_non_finite = _non_finite_children(node)
             node._chain_rule((node,))
-            _check_finite(node)
+            _check_finite(node, already_non_finite)
     else:
         root._chain_rule(reversed(order))
 
 
-def _check_finite(node):
+def _is_finite(grad):
+    return grad is None or (math.isfinite(grad) if isinstance(grad, float) else np.isfinite(grad).all())
+
+
+def _non_finite_children(node):
+    """Positions of the children whose gradient is already NaN or infinite (left there by an earlier backward)."""
+    return {position for position, child in enumerate(node.children) if not _is_finite(child.grad)}
+
+
+def _check_finite(node, already_non_finite):
+    """Blame ``node`` for a child's gradient that its backward step turned non-finite."""
     for position, child in enumerate(node.children):
-        grad = child.grad
-        if grad is None:
-            continue
-        finite = math.isfinite(grad) if isinstance(grad, float) else np.isfinite(grad).all()
-        if not finite:
+        if position not in already_non_finite and not _is_finite(child.grad):
             raise FloatingPointError(
                 f"backward of {node.op!r} produced a non-finite gradient "
                 f"for its input {position} ({child!r})"

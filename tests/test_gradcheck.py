@@ -40,7 +40,7 @@ def test_a_wrong_vjp_is_caught_with_the_input_element_and_both_numbers():
         gradcheck(lambda a: square_with_wrong_slope(a).sum(), [x])
     message = str(caught.value)
     assert "input 0 ('x')" in message and "element (0, 0)" in message
-    assert re.search(r"backward gives \S*1\.0\b.*finite differences give 2\.0", message)
+    assert re.search(r"backward gives 1\.0\d*, finite differences give 2\.0", message)  # plain numbers, no np.float64(...)
 
 
 def test_an_error_at_a_single_element_is_found_and_named():

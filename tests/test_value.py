@@ -312,3 +312,14 @@ def test_detect_anomaly_names_the_operation():
         with pytest.raises(FloatingPointError, match=r"'\*\*0\.5'"):
             out.backward()
     out.backward()  # off again: no check
+
+
+def test_detect_anomaly_blames_only_the_operation_that_made_the_nan():
+    x, y = Value(0.0), Value(2.0)
+    x.grad = math.nan  # left over from an earlier backward, not made by this one
+    with detect_anomaly():
+        (x * y + y).backward()  # every local derivative here is finite
+    assert math.isnan(x.grad) and y.grad == 1.0
+    z = Value(0.0)
+    with detect_anomaly(), pytest.raises(FloatingPointError, match=r"'log'.*input 0"):
+        (z.log() + x).backward()  # d log z/dz is infinite at 0
