@@ -138,6 +138,15 @@ def test_a_square_shows_both_shares_and_their_sum():
     assert x.grad == 6.0
 
 
+def test_a_node_labelled_with_an_expression_is_bracketed_where_its_grad_is_read():
+    x, w = Value(2.0, label="x"), Value(-3.0, label="w")
+    product = x * w
+    product.label = "x*w"
+    trace = trace_backward(product.tanh())
+    assert trace[1].text.startswith("(x*w).grad += (1 - tanh1.data**2) * tanh1.grad")
+    assert trace[2].text.startswith("x.grad += w.data * (x*w).grad")
+
+
 def test_a_node_used_by_two_operations_accumulates():
     a, b = Value(2.0, label="a"), Value(-4.0, label="b")
     out = a * b + a.exp()

@@ -149,7 +149,7 @@ class _Writer:
         self.names, self.digits = names, digits
 
     def name(self, node):
-        return self.names[id(node)]
+        return _operand(self.names[id(node)])
 
     def number(self, x):
         return format_number(x, self.digits)
@@ -184,6 +184,11 @@ class _Writer:
         )
 
 
+def _operand(name):
+    """A node's name ready to be followed by ``.grad`` or ``.data``: ``(x1*w1 + x2*w2).grad``, not ``x1*w1 + x2*w2.grad``."""
+    return name if all(c.isalnum() or c in "_.#" for c in name) else f"({name})"
+
+
 def _bracket(number):
     """A negative number in parentheses, to follow an operator: ``3.0 + (-1.5)``."""
     return f"({number})" if number.startswith("-") else number
@@ -194,9 +199,9 @@ def local_derivative_formula(node, position, names):
     children = node.children
 
     def data(i):
-        return f"{names[id(children[i])]}.data"
+        return f"{_operand(names[id(children[i])])}.data"
 
-    out = f"{names[id(node)]}.data"
+    out = f"{_operand(names[id(node)])}.data"
     op = node.op
     if op in ("+", "sum"):
         return "1.0"
@@ -223,4 +228,4 @@ def local_derivative_formula(node, position, names):
         "relu": f"({data(0)} > 0)",
         "sigmoid": f"{out} * (1 - {out})",
     }
-    return formulas.get(op, f"d{names[id(node)]}/d{names[id(children[position])]}")
+    return formulas.get(op, f"d{_operand(names[id(node)])}/d{_operand(names[id(children[position])])}")
