@@ -1,10 +1,11 @@
-"""Regenerate the pictures of the README's gallery: run every lesson in full, keep one picture of each, small.
+"""Regenerate the README's pictures: run every lesson in full, keep one picture of each, small.
 
-    python -m demos._gallery                  # writes docs/images/lessons/<lesson>.png
+    python -m demos._gallery      # writes docs/images/lessons/<lesson>.png and docs/images/backprop_*
 """
 
 import argparse
 import importlib
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -25,6 +26,14 @@ PICTURES = {
     "transfer_learning": "transfer_learning.png",
     "monitoring": "broken_norms.png",
 }
+# the README's pictures of backpropagation, copied as the lessons wrote them
+BACKPROP_PICTURES = {
+    "backprop": {
+        "neuron_backward.svg": "backprop_neuron_graph.svg",
+        "neuron_frames/step_07.png": "backprop_frame_x1.png",  # the step where x1 receives its share
+        "classifier_weights.png": "backprop_weights.png",
+    },
+}
 # widest a gallery picture may be, in pixels; taller ones shrink to keep their shape
 WIDTH = 800
 
@@ -42,9 +51,9 @@ def shrink(source, target):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m demos._gallery", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("docs") / "images" / "lessons")
+    parser.add_argument("--out", type=Path, default=Path("docs") / "images")
     args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "lessons").mkdir(parents=True, exist_ok=True)
     missing = sorted({name for name, _ in lessons()} - set(PICTURES))
     if missing:
         raise SystemExit(f"no gallery picture chosen for: {', '.join(missing)} (add them to PICTURES)")
@@ -52,8 +61,10 @@ def main(argv=None):
         print(f"\n=== python -m demos.{name}")
         with tempfile.TemporaryDirectory() as folder:
             importlib.import_module(f"demos.{name}").main(["--out", folder])
-            shrink(Path(folder) / picture, args.out / f"{name}.png")
-    print(f"\ngallery pictures in {args.out}/")
+            shrink(Path(folder) / picture, args.out / "lessons" / f"{name}.png")
+            for source, target in BACKPROP_PICTURES.get(name, {}).items():
+                shutil.copyfile(Path(folder) / source, args.out / target)
+    print(f"\npictures in {args.out}/")
 
 
 if __name__ == "__main__":
