@@ -169,9 +169,13 @@ def _flat(parameter):
 
 
 def layer_norms(monitor, *, path=None, title="Weights and gradients by layer"):
-    """From a ``TrainingMonitor``: each layer's weight norm and gradient norm (log scale) over the steps.
+    """From a ``TrainingMonitor``: each layer's weight norm and gradient norm over the steps.
 
-    A third panel shows the dead ReLU units, when the monitor counted them.
+    Gradient norms span many orders of magnitude, so their axis is
+    logarithmic down to the smallest nonzero norm and linear below it: a
+    layer whose gradient is exactly zero (every unit dead) shows as a line
+    at 0 instead of vanishing from the picture. A third panel shows the
+    dead ReLU units, when the monitor counted them.
     """
     panels = 3 if monitor.dead_units else 2
     figure = _figure(4.5 * panels, 3.6)
@@ -179,11 +183,11 @@ def layer_norms(monitor, *, path=None, title="Weights and gradients by layer"):
     axes = figure.subplots(1, panels)
     for layer in monitor.weight_norms:
         axes[0].plot(monitor.steps, monitor.weight_norms[layer], label=layer)
-        grads = np.array(monitor.grad_norms[layer])
-        axes[1].plot(monitor.steps, np.where(grads > 0, grads, np.nan), label=layer)
+        axes[1].plot(monitor.steps, monitor.grad_norms[layer], label=layer)
     axes[0].set_ylabel("‖W‖")
     axes[1].set_ylabel("‖∂L/∂W‖")
-    axes[1].set_yscale("log")
+    nonzero = [norm for norms in monitor.grad_norms.values() for norm in norms if norm > 0]
+    axes[1].set_yscale("symlog", linthresh=min(nonzero, default=1.0))
     if monitor.dead_units:
         for name, counts in monitor.dead_units.items():
             steps, dead, units = zip(*counts)

@@ -216,6 +216,23 @@ def test_layer_norms_draw_weights_gradients_and_dead_units(tmp_path):
     assert list(figure.axes[0].lines[0].get_ydata()) == monitor.weight_norms["hidden"]
 
 
+def test_a_layer_with_zero_gradients_stays_on_the_gradient_plot(tmp_path):
+    model = TwoLayers()
+    model.hidden.bias.data[:] = -100.0  # every ReLU after the hidden layer dead: its gradient is exactly 0
+    monitor = TrainingMonitor(model)
+    x = Tensor(np.random.default_rng(5).normal(size=(16, 2)))
+    for step in range(3):
+        model.zero_grad()
+        (model.hidden(x).relu().sum() + (model.output(x @ np.ones((2, 8))) ** 2).mean()).backward()
+        monitor.record()
+    assert monitor.grad_norms["hidden"] == [0.0, 0.0, 0.0] and min(monitor.grad_norms["output"]) > 0
+    figure = plots.layer_norms(monitor, path=tmp_path / "norms.png")
+    hidden_line = figure.axes[1].lines[0]
+    assert list(hidden_line.get_ydata()) == [0.0, 0.0, 0.0]
+    low, high = figure.axes[1].get_ylim()
+    assert low <= 0.0 < max(monitor.grad_norms["output"]) <= high
+
+
 # -- the progress bar -------------------------------------------------------
 
 
