@@ -235,18 +235,21 @@ def tanh(a):
 
 def relu(a):
     """max(a, 0);  dL/da = g where a > 0, else 0."""
-    out = np.maximum(a.data, 0)
-    return _result(out, "relu", (a,), (lambda g: g * (out > 0),))
+    x = a.data
+    zero = np.zeros((), x.dtype)  # numpy meets a 0-d array of the same dtype faster than the number 0
+    out = np.maximum(x, zero)
+    return _result(out, "relu", (a,), (lambda g: g * (out > zero),))
 
 
 def sigmoid(a):
     """σ(a) = 1 / (1 + e**-a);  dL/da = g * σ(a)(1 - σ(a)).
 
-    Computed as e**-softplus(-a), with softplus(z) = ln(1 + e**z) from
-    ``np.logaddexp(0, z)``: nothing overflows, and tiny results for very
-    negative a keep their relative precision.
+    For very negative a, e**-a overflows to inf and 1 / (1 + inf) is 0, the
+    right limit; just before that, 1 / (1 + e**-a) is still the quotient of
+    two accurate numbers, so tiny results keep their relative precision.
     """
-    out = np.exp(-np.logaddexp(0, -a.data))
+    with np.errstate(over="ignore"):
+        out = 1 / (1 + np.exp(-a.data))
     return _result(out, "sigmoid", (a,), (lambda g: g * (out * (1 - out)),))
 
 

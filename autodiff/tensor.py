@@ -271,33 +271,29 @@ class Tensor:
             grad = np.asarray(grad)
         if grad.shape != data.shape:
             grad = unbroadcast(grad, data.shape)
-        dtype = data.dtype
-        if grad.dtype is not dtype and grad.dtype != dtype:
-            grad = grad.astype(dtype)
+        if grad.dtype != data.dtype:
+            grad = grad.astype(data.dtype)
+        current = self.grad
         if self.children:
-            current = self.grad
             self.grad = grad if current is None else current + grad
             return
+        buffer = self._grad_buffer
         # The reference counts below are exact only while no other local name refers to these arrays.
-        if self._grad_buffer is not None and self._buffer_references() == _PRIVATE_BUFFER_REFERENCES:
-            buffer = self._grad_buffer
-            if self.grad is buffer:
-                buffer += grad
-                return
-            if (self.grad is None and buffer.nbytes >= KEPT_GRAD_BYTES
-                    and buffer.shape == data.shape and buffer.dtype == dtype):
+        if current is None:
+            if (buffer is not None and buffer.nbytes >= KEPT_GRAD_BYTES
+                    and sys.getrefcount(buffer) == _KEPT_BUFFER_REFERENCES
+                    and buffer.shape == data.shape and buffer.dtype == data.dtype):
                 buffer[...] = grad
                 self.grad = buffer
                 return
-        if self.grad is not None:
-            grad = self.grad + grad
-        elif sys.getrefcount(grad) != _FRESH_ARGUMENT_REFERENCES or grad.base is not None:
-            grad = grad.copy()  # shared with another node, the caller, or a view of another array
+            if sys.getrefcount(grad) != _FRESH_ARGUMENT_REFERENCES or grad.base is not None:
+                grad = grad.copy()  # shared with another node, the caller, or a view of another array
+        elif current is buffer and sys.getrefcount(buffer) == _GRAD_BUFFER_REFERENCES:
+            buffer += grad
+            return
+        else:
+            grad = current + grad
         self.grad = self._grad_buffer = grad
-
-    def _buffer_references(self):
-        """How many references the gradient buffer has, not counting ``grad`` (when it is the buffer)."""
-        return sys.getrefcount(self._grad_buffer) - (self.grad is self._grad_buffer)
 
 
 # glibc's malloc gives blocks of 128 KiB and more straight from the system, and gives them back when freed.
@@ -308,19 +304,30 @@ def _count_references():
     """The reference counts ``_accumulate`` sees for arrays that nothing else refers to.
 
     They include the interpreter's own temporary references, which differ
-    between Python versions; measured here once, in the same way, they
-    make the comparisons in ``_accumulate`` exact on any of them.
+    between Python versions; measured here once, with the same local names
+    as in ``_accumulate``, they make its comparisons exact on any of them.
     """
-    probe = Tensor._constant(np.empty(0))
-    probe._grad_buffer = np.empty(1)
+    leaf = Tensor._constant(np.empty(0))
+    leaf._grad_buffer = np.empty(1)
+
+    def kept(self):  # the buffer after zero_grad: only the leaf holds it
+        buffer = self._grad_buffer
+        return sys.getrefcount(buffer)
+
+    def in_use(self):  # the buffer is the leaf's grad and nothing else holds it
+        current = self.grad
+        buffer = self._grad_buffer
+        return sys.getrefcount(buffer) if current is buffer else None
 
     def receive(grad):  # as _accumulate receives vjp(g), a temporary
         return sys.getrefcount(grad)
 
-    return probe._buffer_references(), receive(np.empty(1))
+    kept_references = kept(leaf)
+    leaf.grad = leaf._grad_buffer
+    return kept_references, in_use(leaf), receive(np.empty(1))
 
 
-_PRIVATE_BUFFER_REFERENCES, _FRESH_ARGUMENT_REFERENCES = _count_references()
+_KEPT_BUFFER_REFERENCES, _GRAD_BUFFER_REFERENCES, _FRESH_ARGUMENT_REFERENCES = _count_references()
 
 
 def unbroadcast(grad, shape):

@@ -82,22 +82,29 @@ class Sequential(Module):
                 raise TypeError(f"Sequential takes Modules, argument {position} is {type(module).__name__}")
             # set directly, so Module finds them (in order) under the names "0", "1", ...
             vars(self)[str(position)] = module
-        self._count = len(modules)
+        self._modules = modules  # the same modules in a tuple: forward walks it without a name lookup per layer
+
+    def __setattr__(self, name, value):
+        if name.isdigit():
+            raise AttributeError(
+                f"Sequential's layers are fixed when it is built; to change layer {name}, "
+                "build a new Sequential from the layers you want (model[:n] gives the first n)"
+            )
+        super().__setattr__(name, value)
 
     def __getitem__(self, index):
-        modules = [vars(self)[str(i)] for i in range(self._count)]
         if isinstance(index, slice):
-            return Sequential(*modules[index])
-        return modules[index]
+            return Sequential(*self._modules[index])
+        return self._modules[index]
 
     def __len__(self):
-        return self._count
+        return len(self._modules)
 
     def __iter__(self):
-        return (vars(self)[str(i)] for i in range(self._count))
+        return iter(self._modules)
 
     def forward(self, x):
-        for module in self:
+        for module in self._modules:
             x = module(x)
         return x
 

@@ -110,22 +110,25 @@ def binary_cross_entropy(prob, target):
     target = as_tensor(target, prob)
     _check_same_shape("binary_cross_entropy", "probabilities", prob.shape, "target", target.shape)
     p, t = prob.data, target.data
-    if not np.all((p >= 0) & (p <= 1)):
+    low, high = p.min(), p.max()
+    if not (low >= 0 and high <= 1):  # NaN fails both
         raise ValueError(
-            f"binary_cross_entropy: probabilities must lie in [0, 1], got values from {np.min(p)} to {np.max(p)}"
+            f"binary_cross_entropy: probabilities must lie in [0, 1], got values from {low} to {high}"
             " (for raw scores, apply sigmoid first)"
         )
     n = p.size
     with np.errstate(divide="ignore"):
         log_p = np.maximum(np.log(p), LOG_FLOOR)
         log_not_p = np.maximum(np.log1p(-p), LOG_FLOOR)
-    loss = -(t * log_p + (1 - t) * log_not_p).sum() / n
+    log_odds = log_p - log_not_p
+    # t ln p + (1 - t) ln(1 - p) = ln(1 - p) + t (ln p - ln(1 - p))
+    loss = -np.add.reduce((t * log_odds + log_not_p), None) / n
 
     def prob_vjp(g):
-        return g * (p - t) / np.maximum(p * (1 - p), BCE_EPSILON) / n
+        return (p - t) * (g / n) / np.maximum(p * (1 - p), BCE_EPSILON)
 
     def target_vjp(g):
-        return g * (log_not_p - log_p) / n
+        return log_odds * (-g / n)
 
     return Tensor._result(loss, "binary_cross_entropy", (prob, target), (prob_vjp, target_vjp))
 

@@ -159,6 +159,16 @@ def test_sequential_refuses_what_is_not_a_module():
         nn.Sequential(nn.ReLU(), np.tanh)
 
 
+def test_sequential_layers_cannot_be_swapped_behind_its_back():
+    model = make_mlp()
+    first = model[0]
+    with pytest.raises(AttributeError, match="layer 0.*new Sequential"):
+        setattr(model, "0", nn.Linear(3, 8))
+    assert model[0] is first and dict(model.named_parameters())["0.weight"] is first.weight
+    model.note = "other attributes are fine"
+    assert model.note == "other attributes are fine"
+
+
 # -- activations and Flatten ----------------------------------------------------------
 
 

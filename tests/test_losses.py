@@ -129,6 +129,21 @@ def test_bce_at_probabilities_0_and_1_is_finite_and_matches_torch(torch):
     np.testing.assert_allclose(p.grad, tp.grad.numpy(), rtol=1e-8)
 
 
+def test_bce_of_one_probability_matches_torch(torch):
+    p = leaf(np.array(0.3))
+    loss = nn.binary_cross_entropy(p, np.array(1.0))
+    loss.backward()
+    tp = torch_leaf(torch, np.array(0.3))
+    torch.nn.functional.binary_cross_entropy(tp, torch.tensor(1.0, dtype=torch.float64)).backward()
+    assert loss.item() == pytest.approx(-np.log(0.3), rel=1e-12)
+    np.testing.assert_allclose(p.grad, tp.grad.numpy(), rtol=1e-12)
+
+
+def test_bce_refuses_nan_probabilities():
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        nn.binary_cross_entropy(leaf([0.5, np.nan]), [1.0, 0.0])
+
+
 def test_bce_of_a_certain_wrong_answer_costs_100_per_element():
     loss = nn.binary_cross_entropy(leaf([0.0, 1.0]), [1.0, 0.0])
     assert loss.item() == pytest.approx(100.0)
