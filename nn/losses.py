@@ -122,7 +122,7 @@ def binary_cross_entropy(prob, target):
         log_not_p = np.maximum(np.log1p(-p), LOG_FLOOR)
     log_odds = log_p - log_not_p
     # t ln p + (1 - t) ln(1 - p) = ln(1 - p) + t (ln p - ln(1 - p))
-    loss = -np.add.reduce((t * log_odds + log_not_p), None) / n
+    loss = -np.add.reduce(t * log_odds + log_not_p, None) / n
 
     def prob_vjp(g):
         return (p - t) * (g / n) / np.maximum(p * (1 - p), BCE_EPSILON)
