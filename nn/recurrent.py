@@ -51,7 +51,11 @@ class _Recurrent(Module):
                 f"{type(self).__name__}: input of shape {tuple(x.shape)} does not fit weight_ih of shape "
                 f"{self.weight_ih.shape}; expected (batch, seq, {self.input_size})"
             )
-        return F.linear(x.transpose(1, 0, 2), self.weight_ih, self.bias_ih + self.bias_hh)
+        batch, steps, _ = x.shape
+        # a 2-D copy, so that BLAS does one matrix product rather than numpy one per step of a 3-D view
+        time_major = x.transpose(1, 0, 2).reshape(steps * batch, self.input_size)
+        projected = F.linear(time_major, self.weight_ih, self.bias_ih + self.bias_hh)
+        return projected.reshape(steps, batch, -1)
 
     def _initial(self, state, batch):
         """An initial state as given (a Tensor or array of shape (batch, hidden)), or zeros."""
