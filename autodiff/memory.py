@@ -13,7 +13,7 @@ hidden 64): 2,372 page faults and 8.0 ms a step, against none and 4.0 ms
 once the memory is kept.
 
 ``keep_freed_memory`` raises the two limits, as glibc itself would after
-freeing a block of ``largest_block`` bytes, and keeps them there. Memory
+freeing a block of LARGEST_BLOCK bytes, and keeps them there. Memory
 freed by the program then stays in the process for the next step; the
 process's resident size stays near its peak instead of shrinking between
 steps. Elsewhere than on glibc it does nothing.
@@ -30,8 +30,8 @@ LARGEST_BLOCK = 32 * 1024 * 1024
 KEPT_FREE = 2 * LARGEST_BLOCK
 
 
-def keep_freed_memory(largest_block=LARGEST_BLOCK, kept_free=KEPT_FREE):
-    """Serve blocks up to ``largest_block`` bytes from the heap and keep up to ``kept_free`` bytes of it free.
+def keep_freed_memory():
+    """Serve blocks up to LARGEST_BLOCK bytes from the heap and keep up to KEPT_FREE bytes of it free.
 
     Returns True where this took effect (glibc), False elsewhere.
     """
@@ -39,4 +39,4 @@ def keep_freed_memory(largest_block=LARGEST_BLOCK, kept_free=KEPT_FREE):
         return False
     mallopt = ctypes.CDLL(None).mallopt
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    return bool(mallopt(_M_MMAP_THRESHOLD, largest_block)) and bool(mallopt(_M_TRIM_THRESHOLD, kept_free))
+    return bool(mallopt(_M_MMAP_THRESHOLD, LARGEST_BLOCK)) and bool(mallopt(_M_TRIM_THRESHOLD, KEPT_FREE))

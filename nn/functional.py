@@ -24,10 +24,10 @@ def linear(x, weight, bias=None):
     if X.shape[-1:] != W.shape[1:]:
         raise ValueError(f"linear: input of shape {X.shape} does not fit a weight of shape {W.shape} (out, in)")
     out = X @ W.T
-    rows = X if X.ndim == 2 else X.reshape(-1, X.shape[-1])
+    rows = _as_rows(X)
 
     def weight_vjp(g):
-        return (g if g.ndim == 2 else g.reshape(-1, g.shape[-1])).T @ rows
+        return _as_rows(g).T @ rows
 
     if bias is None:
         return Tensor._result(out, "linear", (x, weight), (lambda g: g @ W, weight_vjp))
@@ -35,10 +35,15 @@ def linear(x, weight, bias=None):
     return Tensor._result(out, "linear", (x, weight, bias), (lambda g: g @ W, weight_vjp, _column_sums))
 
 
+def _as_rows(a):
+    """``a`` as a matrix of its last axis: (..., n) -> (rows, n); a matrix as it is."""
+    return a if a.ndim == 2 else a.reshape(-1, a.shape[-1])
+
+
 def _column_sums(g):
     """Σ of g over every axis but the last, as a matrix-vector product: for a batch of
     100 rows of 16, numpy's sum along axis 0 takes three times as long."""
-    rows = g if g.ndim == 2 else g.reshape(-1, g.shape[-1])
+    rows = _as_rows(g)
     return np.ones(len(rows), dtype=rows.dtype) @ rows
 
 

@@ -52,15 +52,11 @@ def _activation(nonlin):
 
 
 def _as_inputs(x, nin):
-    """The inputs as a list of Values, checked against the expected count.
-
-    Numbers become Values here, once per layer, so that all the neurons of a
-    layer share one graph node per input.
-    """
+    """The inputs as a list of Values and numbers, checked against the expected count."""
     inputs = [x] if isinstance(x, (Value, int, float)) else list(x)
     if len(inputs) != nin:
         raise ValueError(f"expected {nin} inputs, got {len(inputs)}")
-    return [v if isinstance(v, Value) else Value(v) for v in inputs]
+    return inputs
 
 
 class Neuron(Module):
@@ -96,7 +92,8 @@ class Layer(Module):
         self.neurons = [Neuron(nin, nonlin, init, fan_out=nout) for _ in range(nout)]
 
     def forward(self, x):
-        x = _as_inputs(x, len(self.neurons[0].w))
+        # numbers become Values once here, so that the neurons share one graph node per input
+        x = [v if isinstance(v, Value) else Value(v) for v in _as_inputs(x, len(self.neurons[0].w))]
         out = [n(x) for n in self.neurons]
         return out[0] if len(out) == 1 else out
 
