@@ -121,7 +121,10 @@ def backward(root, seed):
     empty = root._EMPTY_GRAD
     for node in order:
         node.grad = empty
-    root._accumulate(seed)
+    if root.children:
+        root.grad = seed  # nothing but the seed flows into the root
+    else:
+        root._accumulate(seed)
     if grad_mode.check_finite:
         for node in reversed(order):
             already_non_finite = _non_finite_children(node)

@@ -47,6 +47,16 @@ def get_default_dtype():
     return _default_dtype
 
 
+def _read_only_one(dtype):
+    one = np.ones((), dtype=dtype)
+    one.flags.writeable = False
+    return one
+
+
+# The seed of backward() on one element: shared, so nothing may write into it.
+_ONE = {dtype: _read_only_one(dtype) for dtype in _FLOAT_DTYPES}
+
+
 class BackwardError(RuntimeError, ValueError):
     """``backward()`` was called in a way that cannot define a gradient."""
 
@@ -232,7 +242,7 @@ class Tensor:
                     f"backward() without a gradient needs a one-element tensor, this one has shape "
                     f"{data.shape}; pass grad=, an array of shape {data.shape}"
                 )
-            seed = np.array(1, dtype=data.dtype)
+            seed = _ONE[data.dtype]
             if data.ndim:
                 seed = seed.reshape(data.shape)
         else:

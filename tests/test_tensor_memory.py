@@ -175,6 +175,19 @@ def test_the_seed_given_to_backward_is_not_taken_over():
     np.testing.assert_array_equal(x.grad, [5.0, 6.0])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_backward_of_a_one_element_leaf_gives_it_a_gradient_of_its_own(dtype):
+    # backward() seeds every one-element tensor from one shared array of ones
+    x = Tensor(np.array([2.0], dtype=dtype), requires_grad=True)
+    x.backward()
+    x.grad += 1
+    y = Tensor(np.array(3.0, dtype=dtype), requires_grad=True)
+    y.backward()
+    assert x.grad.dtype == y.grad.dtype == dtype
+    np.testing.assert_array_equal(x.grad, [2.0])
+    np.testing.assert_array_equal(y.grad, 1.0)
+
+
 def test_a_leaf_whose_data_changes_shape_gets_a_fresh_gradient():
     x = Tensor(np.ones(2), requires_grad=True)
     x.sum().backward()
