@@ -10,6 +10,7 @@ import math
 import random
 
 from autodiff import Value
+from autodiff.value import as_value
 
 from .init import he_std, xavier_std
 from .module import Module
@@ -93,7 +94,7 @@ class Layer(Module):
 
     def forward(self, x):
         # numbers become Values once here, so that the neurons share one graph node per input
-        x = [v if isinstance(v, Value) else Value(v) for v in _as_inputs(x, len(self.neurons[0].w))]
+        x = [as_value(v) for v in _as_inputs(x, len(self.neurons[0].w))]
         out = [n(x) for n in self.neurons]
         return out[0] if len(out) == 1 else out
 
