@@ -71,7 +71,7 @@ class Tensor:
     """
 
     __slots__ = (
-        "data", "grad", "_requires_grad", "label", "op", "children", "vjps", "_grad_buffer", "__weakref__",
+        "data", "grad", "_requires_grad", "label", "op", "children", "vjps", "_grad_buffer", "_version", "__weakref__",
     )
     # numpy defers to Tensor's reflected operators (array + Tensor -> Tensor)
     __array_ufunc__ = None
@@ -97,6 +97,7 @@ class Tensor:
         self.children = ()
         self.vjps = ()
         self._grad_buffer = None
+        self._version = 0
         self._requires_grad = False
         if requires_grad:
             self.requires_grad_()
@@ -133,6 +134,7 @@ class Tensor:
         out.grad = None
         out.label = ""
         out._grad_buffer = None
+        out._version = 0
         if grad_mode.enabled:
             for child in children:
                 if child._requires_grad:
@@ -159,7 +161,12 @@ class Tensor:
         out.children = ()
         out.vjps = ()
         out._grad_buffer = None
+        out._version = 0
         return out
+
+    def _bump_version(self):
+        """Record that ``data`` was changed in place, so a backward that saved the old data refuses to run."""
+        self._version += 1
 
     # -- what it holds ---------------------------------------------------
 
