@@ -19,7 +19,7 @@ import nn
 from autodiff import Value, draw_dot
 from nn.datasets import make_moons
 
-from ._common import check, parse_args
+from ._common import check, parse_args, render_graph, report_pictures
 
 STEPS = 100
 QUICK_STEPS = 15
@@ -48,18 +48,25 @@ def train(model, X, y, steps, log=print):
 
 
 def draw_one_neuron(model, X, out):
-    """The graph that computed a hidden neuron's output, after backward, for a point that makes it fire."""
+    """The graph that computed the first neuron of the first hidden layer, after backward, where it fires most.
+
+    Inputs and weights are numbered alike (x1 meets w1), as in micrograd's
+    lecture; the caption says which neuron of the model this is.
+    """
     neuron = model.layers[0].neurons[0]
     point = max(X.tolist(), key=lambda row: neuron(row).data)
-    for name, p in neuron.named_parameters():
-        p.label = name
     inputs = [Value(value, label=f"x{i + 1}") for i, value in enumerate(point)]
+    for i, w in enumerate(neuron.w):
+        w.label = f"w{i + 1}"
+    neuron.b.label = "b"
     activation = neuron(inputs)
     activation.label = "relu(w·x+b)"
     neuron.zero_grad()
     activation.backward()
     graph = draw_dot(activation, module=neuron)
-    return [graph.render(out / "neuron", format=fmt, cleanup=True) for fmt in ("svg", "png")]
+    graph.attr(label=f"hidden layer 1, neuron 1 of {len(model.layers[0].neurons)} (model.layers[0].neurons[0]), "
+                     f"at the training point where it fires most", labelloc="t", labeljust="l", fontsize="14")
+    return render_graph(graph, out / "neuron")
 
 
 def main(argv=None):
@@ -78,8 +85,7 @@ def main(argv=None):
     plots.decision_boundary(model, X, labels, path=args.out / "decision_boundary.png")
     plots.training_curves(history, path=args.out / "training.png")
     neuron_files = draw_one_neuron(model, X, args.out)
-    print(f"pictures in {args.out}/: decision_boundary.png, training.png, "
-          + ", ".join(f.rsplit("/", 1)[-1] for f in neuron_files))
+    report_pictures(args.out, [args.out / "decision_boundary.png", args.out / "training.png", *neuron_files])
 
     check(history["loss"][-1] < history["loss"][0], "gradient descent lowers the loss")
     if not args.quick:

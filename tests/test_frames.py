@@ -11,6 +11,7 @@ from PIL import Image
 from autodiff import Tensor, Value, trace_backward
 from autodiff.viz import backward_frames, backward_gif
 from autodiff.viz.frames import STEP_COLOURS
+from needs_dot import needs_dot
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -41,6 +42,7 @@ def records(svg_path):
     return found, caption
 
 
+@needs_dot
 def test_one_svg_frame_per_step_with_the_gradients_known_so_far(tmp_path):
     trace = neuron_trace()
     paths = backward_frames(trace, tmp_path, format="svg")
@@ -64,12 +66,14 @@ def test_one_svg_frame_per_step_with_the_gradients_known_so_far(tmp_path):
                 assert grad == "grad ?"
 
 
+@needs_dot
 def test_the_layout_stands_still_from_frame_to_frame(tmp_path):
     paths = backward_frames(neuron_trace(), tmp_path, format="svg")
     layouts = [{name: points for name, (_, _, points) in records(path)[0].items()} for path in paths]
     assert all(layout == layouts[0] for layout in layouts)
 
 
+@needs_dot
 def test_png_frames_and_a_gif_with_one_frame_per_step(tmp_path):
     trace = neuron_trace()
     pngs = backward_frames(trace, tmp_path / "frames", format="png")
@@ -88,6 +92,7 @@ def test_png_frames_and_a_gif_with_one_frame_per_step(tmp_path):
         assert animation.info["duration"] == 1500  # the last frame lingers
 
 
+@needs_dot
 def test_a_square_marks_the_accumulation(tmp_path):
     x = Value(3.0, label="x")
     trace = trace_backward(x * x)
@@ -97,6 +102,7 @@ def test_a_square_marks_the_accumulation(tmp_path):
     assert frame["x"] == ("grad 6.0", STEP_COLOURS["accumulate"], frame["x"][2])
 
 
+@needs_dot
 def test_tensor_graphs_have_frames_too(tmp_path):
     w = Tensor(np.array([[1.0, -2.0], [0.5, 0.0]]), requires_grad=True, label="w")
     x = Tensor(np.array([1.0, 3.0]), label="x")

@@ -9,13 +9,14 @@ backward will add up at ``x``.
 
 The picture is DOT source (``.source``); turning it into SVG or PNG needs
 Graphviz's ``dot`` program. Where it is missing, rendering raises
-``GraphvizNotFound``, which says how to install it.
+``GraphvizNotFound``, which says how to install it. The ``graphviz``
+Python package is imported only when a drawing is made, so importing
+``autodiff`` costs nothing for programs that never draw.
 """
 
+import functools
 import html
 from contextlib import contextmanager
-
-import graphviz
 
 from ..tensor import Tensor
 from .modules import assign_nodes, box_contents, boxes_to_draw
@@ -31,32 +32,51 @@ OP_FILL = "#eeeeee"
 BOX_FILL = "#eadcf5"
 BOX_BORDER = "#6b3fa0"
 HOT = (0xD7, 0x30, 0x27)  # the fill of the largest gradient when colouring by gradient
+INSTALL_DOT = ("`apt-get install graphviz` (Debian, Ubuntu), `brew install graphviz` (macOS) "
+               "or `conda install graphviz` (conda)")
 
 
-class GraphvizNotFound(graphviz.ExecutableNotFound):
-    """Graphviz's ``dot`` program, which turns DOT source into pictures, is not installed."""
+class GraphvizNotFound(RuntimeError):
+    """Graphviz's ``dot`` program, which turns DOT source into pictures, is not installed.
+
+    >>> print(GraphvizNotFound())  # doctest: +ELLIPSIS
+    Graphviz's `dot` program was not found on PATH; ... `apt-get install graphviz` (Debian, Ubuntu), ...
+    """
 
     def __init__(self):
-        RuntimeError.__init__(
-            self,
+        super().__init__(
             "Graphviz's `dot` program was not found on PATH; it turns the drawing into SVG or PNG. "
-            "Install it with `apt-get install graphviz` (Debian, Ubuntu), `brew install graphviz` (macOS) "
-            "or `conda install graphviz` (conda). The DOT source stays available as `.source`.",
+            f"Install it with {INSTALL_DOT}. The DOT source stays available as `.source`."
         )
 
 
 @contextmanager
 def _dot_needed():
+    import graphviz
+
     try:
         yield
     except graphviz.ExecutableNotFound as error:
-        if isinstance(error, GraphvizNotFound):
-            raise
         raise GraphvizNotFound() from error
 
 
-class Drawing(graphviz.Digraph):
-    """A ``graphviz.Digraph`` whose rendering (files, bytes, Jupyter) says how to install ``dot`` if it is missing."""
+class Drawing:
+    """A ``graphviz.Digraph`` whose rendering (files, bytes, Jupyter) says how to install ``dot`` if it is missing.
+
+    ``Drawing(...)`` takes ``graphviz.Digraph``'s arguments and makes a
+    real ``graphviz.Digraph``: the class that also derives from it is built
+    at the first drawing, so that ``graphviz`` is imported only then.
+
+    >>> drawing = Drawing(comment="empty")
+    >>> drawing.node("a")
+    >>> import graphviz; isinstance(drawing, graphviz.Digraph)
+    True
+    """
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Drawing:
+            cls = _digraph_drawing()
+        return super().__new__(cls)
 
     def pipe(self, *args, **kwargs):
         with _dot_needed():
@@ -65,6 +85,14 @@ class Drawing(graphviz.Digraph):
     def render(self, *args, **kwargs):
         with _dot_needed():
             return super().render(*args, **kwargs)
+
+
+@functools.cache
+def _digraph_drawing():
+    """``Drawing`` with ``graphviz.Digraph`` as its second base, made once."""
+    import graphviz
+
+    return type("Drawing", (Drawing, graphviz.Digraph), {"__module__": __name__, "__doc__": Drawing.__doc__})
 
 
 def draw_dot(root, format="svg", rankdir="LR", *, module=None, collapse=None, max_nodes=300,

@@ -84,13 +84,22 @@ def kind_of(node, root, parameters):
 def node_names(nodes, parameters=None):
     """A distinct, readable name for each node (by id), in the order given.
 
-    A parameter of the module takes its dotted name, a labelled node its
-    label (``x``, then ``x#2`` if another node has the same label), and the
-    rest a name made from what they are: ``mul1``, ``tanh2``, ``leaf3``
-    (a leaf Value), ``param1`` or ``const1`` (leaf Tensors).
+    A labelled node keeps its label (``x``, then ``x#2`` if another node
+    has the same label), an unlabelled parameter of the module takes its
+    dotted name, and the rest a name made from what they are: ``mul1``,
+    ``tanh2``, ``leaf3`` (a leaf Value), ``param1`` or ``const1`` (leaf
+    Tensors).
+
+    >>> from autodiff import Value
+    >>> x, w = Value(2.0, label="x"), Value(-3.0)
+    >>> y = (x * w).tanh()
+    >>> order = forward_order(y)
+    >>> names = node_names(order, {id(w): "w.0"})
+    >>> [names[id(node)] for node in order]
+    ['x', 'w.0', 'mul1', 'tanh1']
     """
     parameters = parameters or {}
-    wanted = [parameters.get(id(node)) or node.label for node in nodes]
+    wanted = [node.label or parameters.get(id(node)) for node in nodes]
     labels = set(filter(None, wanted))
     given = set()
     counters = {}  # per label or stem, the last number appended to it
