@@ -26,8 +26,12 @@ def render_graph(drawing, path, formats=("svg", "png")):
     Without Graphviz's ``dot`` the lesson goes on without the picture: it
     says what it left out and how to get ``dot``, and returns no path.
     """
+    written = []
     try:
-        return [Path(drawing.render(path, format=fmt, cleanup=True)) for fmt in formats]
+        for fmt in formats:
+            written.append(Path(f"{path}.{fmt}"))
+            written[-1].write_bytes(drawing.pipe(format=fmt))  # pipe, not render: no DOT file left beside
+        return written
     except GraphvizNotFound as error:
         print(f"left out the graph picture {Path(path).name}: {error}")
         return []
