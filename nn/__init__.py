@@ -9,13 +9,14 @@ from .layers import Dropout, Flatten, Linear, ReLU, Sequential, Sigmoid, Tanh
 from .micro import MLP, Layer, Neuron
 from .recurrent import LSTM, RNN
 from .module import Module, StateDictError
+from .parameter import Parameter
 from .rng import manual_seed
 from . import plots
 from .monitor import TrainingMonitor
 from .progress import Progress
 from .serialization import load, save
 
-__all__ = ["Module", "StateDictError", "Neuron", "Layer", "MLP", "init", "manual_seed"]
+__all__ = ["Module", "Parameter", "StateDictError", "Neuron", "Layer", "MLP", "init", "manual_seed"]
 __all__ += [
     "optim", "mse_loss", "binary_cross_entropy", "cross_entropy", "hinge_loss",
     "l1_penalty", "l2_penalty", "accuracy", "save", "load",

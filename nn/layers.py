@@ -1,8 +1,8 @@
 """Tensor layers with PyTorch's names, shapes and default initialisation.
 
-A layer holds its parameters as Tensor attributes (``weight``, ``bias``),
-so ``Module`` finds them under PyTorch's names and state dicts move
-between the two. The computing is done by the primitives of
+A layer holds its parameters as ``nn.Parameter`` attributes (``weight``,
+``bias``), so ``Module`` finds them under PyTorch's names, frozen or not,
+and state dicts move between the two. The computing is done by the primitives of
 ``nn.functional`` or by Tensor methods; a layer only holds state.
 """
 
@@ -10,12 +10,13 @@ import math
 
 import numpy as np
 
-from autodiff import Tensor, get_default_dtype
+from autodiff import get_default_dtype
 from autodiff.tensor import as_tensor
 
 from . import functional as F
 from . import init
 from .module import Module
+from .parameter import Parameter
 
 WEIGHT_INITS = {
     "he": init.he_normal_,
@@ -28,8 +29,8 @@ WEIGHT_INITS = {
 
 
 def parameter(*shape):
-    """A new Tensor of ``shape`` in the default dtype that requires gradients (filled in by an init)."""
-    return Tensor(np.zeros(shape, dtype=get_default_dtype()), requires_grad=True)
+    """A new Parameter of ``shape`` in the default dtype, zeros until an init fills it."""
+    return Parameter(np.zeros(shape, dtype=get_default_dtype()))
 
 
 def initialise(weight, bias, scheme):

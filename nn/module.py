@@ -1,14 +1,21 @@
-"""``Module``: the base of every model, and how it finds its parameters.
+"""``Module``: the base of every model, how it finds its parameters, and the state it saves.
 
-A parameter is a number the model learns: every ``Value`` and every
-``Tensor`` that a module holds in an attribute, directly or inside a list
-or tuple. Modules held the same way are submodules, searched in turn.
-Attributes whose names start with an underscore are private and not
-searched, so a module can keep scratch values there.
+A module's attributes (and the lists and tuples in them) hold everything
+it is made of, whatever their names, underscores included, as in PyTorch:
 
-Each parameter has a dotted name built from the attribute names and list
-positions that lead to it (``layers.0.w.1``, ``0.weight`` in a Sequential),
-as PyTorch names them, so state dicts move between programs. A parameter
+- submodules: every ``Module``, searched in turn;
+- parameters, what an optimiser updates: every ``nn.Parameter`` (frozen
+  ones too), every other Tensor that is a leaf requiring gradients, and
+  every leaf ``Value`` (micrograd's weights). The result of an operation
+  (an activation kept from ``forward``) and a Tensor that requires no
+  gradient (a mask, a constant) are never parameters;
+- buffers, state that is saved but never trained (BatchNorm's running
+  statistics): Tensors declared with ``register_buffer``.
+
+Each parameter and buffer has a dotted name built from the attribute
+names and list positions that lead to it (``layers.0.w.1``, ``0.weight``
+in a Sequential), as PyTorch names them, so state dicts move between
+programs; an object reached under two names keeps the first. A parameter
 whose own name is ``b`` or starts with ``bias`` is a bias; every other
 parameter is a weight.
 """
@@ -17,9 +24,11 @@ import numpy as np
 
 from autodiff import Tensor, Value, no_grad
 
+from .parameter import Parameter
+
 
 class StateDictError(KeyError):
-    """A state dict's names do not match the module's parameters."""
+    """A state dict's names do not match the module's parameters and buffers."""
 
     def __str__(self):
         return self.args[0]
@@ -41,17 +50,27 @@ class Module:
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
-    # -- finding parameters and submodules -----------------------------------
+    # -- finding parameters, buffers and submodules ----------------------------
 
     def _members(self):
-        """(name, object) for each parameter and submodule held directly, lists and tuples opened."""
-        stack = [(name, value) for name, value in reversed(vars(self).items()) if not name.startswith("_")]
+        """(name, object) for each Value, Tensor and Module held directly, lists and tuples opened, each once."""
+        seen = set()
+        stack = list(reversed(vars(self).items()))
         while stack:
             name, value = stack.pop()
             if isinstance(value, (Value, Tensor, Module)):
-                yield name, value
+                if id(value) not in seen:
+                    seen.add(id(value))
+                    yield name, value
             elif isinstance(value, (list, tuple)):
                 stack.extend((f"{name}.{i}", item) for i, item in reversed(list(enumerate(value))))
+
+    def _own_parameters(self):
+        """(name, parameter) for each parameter held directly (not by a submodule)."""
+        buffers = vars(self).get("_buffer_names", {})
+        for name, value in self._members():
+            if name not in buffers and _is_parameter(value):
+                yield name, value
 
     def named_modules(self, prefix=""):
         """(dotted name, module) for this module ("") and every submodule below it, each once."""
@@ -69,18 +88,43 @@ class Module:
             ]
             stack.extend(reversed(children))
 
+    def modules(self):
+        """This module and every submodule below it, each once."""
+        return [module for _, module in self.named_modules()]
+
+    def named_children(self):
+        """(name, module) for each submodule held directly."""
+        return [(name, value) for name, value in self._members() if isinstance(value, Module)]
+
+    def children(self):
+        """The submodules held directly."""
+        return [module for _, module in self.named_children()]
+
+    def apply(self, fn):
+        """Call ``fn(module)`` on every submodule, then on this module (as PyTorch does); returns this module."""
+        # a depth-first order that visits children last-first, reversed, puts every module after its children
+        order, seen, stack = [], set(), [self]
+        while stack:
+            module = stack.pop()
+            if id(module) not in seen:
+                seen.add(id(module))
+                order.append(module)
+                stack.extend(module.children())
+        for module in reversed(order):
+            fn(module)
+        return self
+
     def named_parameters(self):
         """(dotted name, parameter) pairs, each parameter once, in a stable order."""
         seen = set()
         for prefix, module in self.named_modules():
-            for name, value in module._members():
-                if isinstance(value, Module) or id(value) in seen:
-                    continue
-                seen.add(id(value))
-                yield (f"{prefix}.{name}" if prefix else name), value
+            for name, value in module._own_parameters():
+                if id(value) not in seen:
+                    seen.add(id(value))
+                    yield (f"{prefix}.{name}" if prefix else name), value
 
     def parameters(self):
-        """Every parameter once: the weights and the biases."""
+        """Every parameter once: the weights and the biases, frozen ones included."""
         return [p for _, p in self.named_parameters()]
 
     def weights(self):
@@ -92,8 +136,80 @@ class Module:
         return [p for name, p in self.named_parameters() if _is_bias(name)]
 
     def num_parameters(self):
-        """The number of scalars the model learns."""
+        """The number of scalars the model learns (frozen parameters included)."""
         return sum(_size_of(p) for p in self.parameters())
+
+    def register_parameter(self, name, param):
+        """Set attribute ``name`` to ``param``, an ``nn.Parameter`` or None (as PyTorch's ``register_parameter``)."""
+        _check_attribute_name("parameter", name)
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(
+                f"cannot register {type(param).__name__} as parameter {name!r}: an nn.Parameter or None is required"
+            )
+        if name in vars(self).get("_buffer_names", {}):
+            raise KeyError(f"{name!r} is already a buffer of {type(self).__name__}")
+        setattr(self, name, param)
+
+    def register_buffer(self, name, tensor, persistent=True):
+        """Declare attribute ``name`` as a buffer holding ``tensor`` (a Tensor, or None for none yet).
+
+        A buffer is state the module keeps and ``state_dict()`` saves (unless
+        ``persistent`` is False) but that is never a parameter: optimisers do
+        not see it. Assigning a new Tensor to the attribute later keeps it a buffer.
+        """
+        _check_attribute_name("buffer", name)
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"cannot register {type(tensor).__name__} as buffer {name!r}: a Tensor or None is required")
+        if isinstance(tensor, Parameter):
+            raise TypeError(f"cannot register a Parameter as buffer {name!r}: a parameter is learned, a buffer is not")
+        buffers = vars(self).setdefault("_buffer_names", {})
+        if name not in buffers and name in vars(self):
+            raise KeyError(f"attribute {name!r} already exists in {type(self).__name__}; it cannot become a buffer")
+        buffers[name] = bool(persistent)
+        setattr(self, name, tensor)
+
+    def _own_buffers(self, persistent_only=False):
+        """(name, tensor) for each buffer registered on this module that holds a Tensor."""
+        for name, persistent in vars(self).get("_buffer_names", {}).items():
+            tensor = getattr(self, name)
+            if tensor is None or (persistent_only and not persistent):
+                continue
+            if not isinstance(tensor, Tensor):
+                raise TypeError(
+                    f"buffer {name!r} of {type(self).__name__} holds a {type(tensor).__name__}, not a Tensor"
+                )
+            yield name, tensor
+
+    def named_buffers(self):
+        """(dotted name, buffer) pairs for every buffer of this module and its submodules, each once."""
+        seen = set()
+        for prefix, module in self.named_modules():
+            for name, tensor in module._own_buffers():
+                if id(tensor) not in seen:
+                    seen.add(id(tensor))
+                    yield (f"{prefix}.{name}" if prefix else name), tensor
+
+    def buffers(self):
+        """Every buffer once."""
+        return [tensor for _, tensor in self.named_buffers()]
+
+    def _named_state(self):
+        """(dotted name, parameter or buffer) for what ``state_dict`` saves, in PyTorch's order:
+        module by module, each one's parameters, then its persistent buffers."""
+        seen = set()
+        for prefix, module in self.named_modules():
+            for name, value in (*module._own_parameters(), *module._own_buffers(persistent_only=True)):
+                if id(value) not in seen:
+                    seen.add(id(value))
+                    yield (f"{prefix}.{name}" if prefix else name), value
+
+    def _named_constants(self):
+        """(dotted name, object) for each Tensor or Value attribute that is neither a parameter nor a buffer."""
+        for prefix, module in self.named_modules():
+            buffers = vars(module).get("_buffer_names", {})
+            for name, value in module._members():
+                if not isinstance(value, Module) and name not in buffers and not _is_parameter(value):
+                    yield (f"{prefix}.{name}" if prefix else name), value
 
     # -- training state ----------------------------------------------------
 
@@ -102,6 +218,14 @@ class Module:
         for p in self.parameters():
             p.grad = 0.0 if isinstance(p, Value) else None
 
+    def requires_grad_(self, requires_grad=True):
+        """Freeze (False) or unfreeze every Tensor parameter; returns this module. Frozen ones stay parameters
+        only when they are ``nn.Parameter``s, as every layer's weights are."""
+        for p in self.parameters():
+            if isinstance(p, Tensor):
+                p.requires_grad_(requires_grad)
+        return self
+
     def train(self, mode=True):
         """Switch this module and every submodule to training (or, with False, evaluation) behaviour."""
         for _, module in self.named_modules():
@@ -109,42 +233,38 @@ class Module:
         return self
 
     def eval(self):
-        """Switch to evaluation behaviour (Dropout passes its input through)."""
+        """Switch to evaluation behaviour (Dropout passes its input through, BatchNorm uses running statistics)."""
         return self.train(False)
 
     # -- state dicts -------------------------------------------------------
 
     def state_dict(self):
-        """Dotted name to a copy of each parameter as a numpy array (a Value as a 0-d float64 array)."""
+        """Dotted name to a copy of each parameter and persistent buffer as a numpy array
+        (a Value as a 0-d float64 array)."""
         return {
             name: np.array(p.data, dtype=np.float64) if isinstance(p, Value) else p.data.copy()
-            for name, p in self.named_parameters()
+            for name, p in self._named_state()
         }
 
     def load_state_dict(self, state, strict=True):
-        """Copy the arrays of ``state`` into the parameters of the same names.
+        """Copy the arrays of ``state`` into the parameters and buffers of the same names.
 
         Every array is checked first (names when ``strict``, shapes and
         dtypes always); on any failure nothing is changed.
         """
-        parameters = dict(self.named_parameters())
+        targets = dict(self._named_state())
         if strict:
-            missing = [name for name in parameters if name not in state]
-            unexpected = [name for name in state if name not in parameters]
-            if missing or unexpected:
-                raise StateDictError(
-                    f"state dict does not match {type(self).__name__}: "
-                    f"missing {missing or 'nothing'}, unexpected {unexpected or 'nothing'}"
-                )
+            check_state_names(self, state, "state dict")
         updates = [
-            (parameters[name], _checked_array(name, parameters[name], value))
-            for name, value in state.items() if name in parameters
+            (targets[name], _checked_array(name, targets[name], value))
+            for name, value in state.items() if name in targets
         ]
-        for parameter, array in updates:
-            if isinstance(parameter, Value):
-                parameter.data = float(array)
+        for target, array in updates:
+            if isinstance(target, Value):
+                target.data = float(array)
             else:
-                np.copyto(parameter.data, array)
+                np.copyto(target.data, array)
+                target._bump_version()
 
     # -- description -------------------------------------------------------
 
@@ -167,9 +287,8 @@ class Module:
         for name, module in self.named_modules():
             if any(name.startswith(prefix + ".") for prefix in covered):
                 continue
-            members = list(module._members())
-            own = [(n, p) for n, p in members if not isinstance(p, Module)]
-            is_leaf = len(own) == len(members)
+            own = list(module._own_parameters())
+            is_leaf = not module.named_children()
             if is_leaf or module._summary_row:
                 covered.append(name)
                 counted = list(module.named_parameters())
@@ -197,15 +316,59 @@ class Module:
         )
 
     def __repr__(self):
-        members = [(n, m) for n, m in self._members() if isinstance(m, Module)]
+        members = self.named_children()
         if not members:
             return f"{type(self).__name__}()"
         inner = "\n".join(f"  ({n}): " + repr(m).replace("\n", "\n  ") for n, m in members)
         return f"{type(self).__name__}(\n{inner}\n)"
 
 
+def check_state_names(module, names, source):
+    """Raise ``StateDictError`` unless ``names`` are exactly the names of ``module.state_dict()``.
+
+    ``source`` says where the names come from ("state dict", a file's
+    path). A name that is now a Tensor attribute needing no gradient (saved
+    when every Tensor attribute was a parameter) is named as such.
+    """
+    names = list(names)
+    expected = [name for name, _ in module._named_state()]
+    given, known = set(names), set(expected)
+    missing = [name for name in expected if name not in given]
+    unexpected = [name for name in names if name not in known]
+    if not (missing or unexpected):
+        return
+    message = (f"{source} does not match {type(module).__name__}: "
+               f"missing {missing or 'nothing'}, unexpected {unexpected or 'nothing'}")
+    constants = dict(module._named_constants())
+    demoted = [name for name in unexpected if name in constants]
+    if demoted:
+        message += (
+            f"; {', '.join(map(repr, demoted))} {'is no longer a parameter' if len(demoted) == 1 else 'are no longer parameters'}: "
+            "a Tensor attribute that requires no gradient (a mask, a constant, an activation kept from forward) "
+            "is not saved, as it was before nn.Parameter; load with strict=False to skip it, or make it an "
+            "nn.Parameter (learned) or register_buffer it (saved, not learned)"
+        )
+    if any(part.startswith("_") for name in missing for part in name.split(".")):
+        message += "; attributes whose names start with '_' hold parameters too now, and files saved before lack them"
+    raise StateDictError(message)
+
+
 # While ``summary`` runs its example, each module's output shape is recorded here.
 _output_shapes = None
+
+
+def _is_parameter(value):
+    """Whether a Value, Tensor or Module held by a module is one of its parameters."""
+    if isinstance(value, Parameter):
+        return True
+    if isinstance(value, Tensor):
+        return value.requires_grad and not value.children
+    return isinstance(value, Value) and not value.children
+
+
+def _check_attribute_name(kind, name):
+    if not isinstance(name, str) or not name or "." in name:
+        raise KeyError(f"a {kind} name must be a non-empty string without '.', got {name!r}")
 
 
 def _is_bias(name):
@@ -231,15 +394,15 @@ def _shape_of(out):
     return ""
 
 
-def _checked_array(name, parameter, value):
-    """``value`` as an array that can replace ``parameter``, or a ValueError naming what is wrong."""
+def _checked_array(name, target, value):
+    """``value`` as an array that can replace ``target``'s data, or a ValueError naming what is wrong."""
     array = np.asarray(value.data if isinstance(value, Tensor) else value)
-    expected_shape = () if isinstance(parameter, Value) else parameter.data.shape
+    expected_shape = () if isinstance(target, Value) else target.data.shape
     if array.shape != expected_shape:
         raise ValueError(f"{name!r}: expected shape {expected_shape}, got shape {array.shape}")
-    if isinstance(parameter, Value):
+    if isinstance(target, Value):
         if array.dtype.kind not in "fiu":
             raise ValueError(f"{name!r}: expected a real number, got dtype {array.dtype}")
-    elif array.dtype != parameter.data.dtype:
-        raise ValueError(f"{name!r}: expected dtype {parameter.data.dtype}, got dtype {array.dtype}")
+    elif array.dtype != target.data.dtype:
+        raise ValueError(f"{name!r}: expected dtype {target.data.dtype}, got dtype {array.dtype}")
     return array

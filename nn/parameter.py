@@ -1,0 +1,29 @@
+"""``Parameter``: a Tensor that a module declares as something it learns.
+
+A module's parameters are what an optimiser updates and what
+``state_dict()`` saves. Declaring a weight as a ``Parameter`` says so
+explicitly, whatever its name and whether or not it is frozen
+(``requires_grad=False``): a frozen weight is still part of the model and
+its saved state. Any other Tensor attribute counts only while it is a
+leaf that requires gradients, so a mask, a constant or an activation kept
+from ``forward`` (the result of an operation) is never mistaken for one.
+"""
+
+from autodiff import Tensor
+
+
+class Parameter(Tensor):
+    """``Parameter(data, requires_grad=True)``: a leaf Tensor that a module learns (``data`` is copied).
+
+    It is a Tensor in every way (operations on it give plain Tensors, as in
+    PyTorch); only ``Module`` treats it differently, as a parameter even
+    while frozen.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, data, requires_grad=True):
+        super().__init__(data, requires_grad=requires_grad)
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
