@@ -217,6 +217,8 @@ def test_collapse_draws_each_top_level_submodule_as_one_box():
     ids = {texts[0]: title for title, (texts, _, _) in nodes.items()}
     assert f"{ids['in0']}->box0" in edges and "box0->box1" in edges and "box1->box2" in edges
     assert "pow1" in records and "sub1" in records  # the loss is outside the model
+    legend = " ".join(nodes["legend"][0])
+    assert "module" in legend and "input" in legend and "parameter" not in legend  # no parameter box shown
 
 
 @needs_dot

@@ -232,10 +232,8 @@ class GraphPicture:
 
     def _legend(self, graph, color_by_grad, rankdir):
         """A key to the colours: one node holding a small table, a column beside a left-to-right graph, else a row."""
-        entries = [
-            (kind, "#ffffff" if color_by_grad else FILL[kind], BORDER[kind])
-            for kind in KINDS if kind in set(self.kinds.values())
-        ]
+        shown = {kind for node_id, kind in self.kinds.items() if node_id not in self.owner}  # not hidden in a box
+        entries = [(kind, "#ffffff" if color_by_grad else FILL[kind], BORDER[kind]) for kind in KINDS if kind in shown]
         entries.append(("operation", OP_FILL, "#000000"))
         if self.boxes:
             entries.append(("module", BOX_FILL, BOX_BORDER))
