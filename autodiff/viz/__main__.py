@@ -1,8 +1,10 @@
 """``python -m autodiff.viz "(a*b + c).tanh()" a=2 b=-3 c=10``: see backpropagation through a small expression.
 
 Writes the graph before backward (forward.svg: the data) and after
-(backward.svg: the gradients), prints every chain-rule step, and with
-``--frames`` also writes one picture per step and an animated GIF. The
+(backward.svg: the gradients), prints every chain-rule step, with
+``--frames`` also writes one picture per step and an animated GIF, and
+with ``--html`` a page (explore.html) that steps through backward in a
+browser, forwards and back, with every node's numbers a click away. The
 expression is read by ``autodiff.viz.expression``, which accepts only
 arithmetic on the names given; anything else is refused (exit status 2).
 """
@@ -12,6 +14,7 @@ import sys
 from pathlib import Path
 
 from .draw import GraphvizNotFound, draw_dot
+from .explore import explore
 from .expression import METHODS, ExpressionError, build, parse_assignments
 from .frames import backward_frames, backward_gif
 from .trace import trace_backward
@@ -29,6 +32,8 @@ def parser():
     result.add_argument("--out", type=Path, default=Path("out") / "viz", help="folder for the pictures")
     result.add_argument("--format", choices=("svg", "png"), default="svg", help="picture format")
     result.add_argument("--frames", action="store_true", help="also one picture per backward step and a GIF")
+    result.add_argument("--html", action="store_true",
+                        help="also explore.html: a page that steps through backward in a browser")
     return result
 
 
@@ -47,6 +52,10 @@ def main(argv=None):
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     forward = draw_dot(root, format=args.format)
+    try:
+        page = explore(root, args.out / "explore.html") if args.html else None
+    except GraphvizNotFound:
+        page = None  # the pictures below fail the same way, and say what to install
     trace = trace_backward(root)
     print(trace)
     backward = draw_dot(root, format=args.format)
@@ -59,6 +68,8 @@ def main(argv=None):
             paths = backward_frames(trace, args.out / "frames", format=args.format)
             print(f"wrote {len(paths)} frames to {args.out / 'frames'}")
             print(f"wrote {backward_gif(trace, args.out / 'backward.gif')}")
+        if page is not None:
+            print(f"wrote {page.path}: open it in a browser to step through backward")
     except GraphvizNotFound as error:
         for name, drawing in (("forward", forward), ("backward", backward)):
             (args.out / f"{name}.gv").write_text(drawing.source)
