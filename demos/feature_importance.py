@@ -24,7 +24,7 @@ import numpy as np
 from autodiff import Tensor
 import nn
 
-from ._common import check, parse_args
+from ._common import check, parse_args, report_pictures
 from ._figures import figure, save
 
 # name, unit, mean and spread in that unit, true weight per standard deviation (+: cat)
@@ -113,7 +113,7 @@ def main(argv=None):
     ranking = np.argsort(-np.abs(learned))
     print("\nranked by |weight|: " + ", ".join(FEATURES[i][0] for i in ranking))
     picture = draw(learned, args.out / "feature_importance.png")
-    print(f"picture: {picture}")
+    report_pictures(args.out, [picture])
 
     check(losses[-1] < losses[0], "training lowers the cross-entropy")
     check(set(ranking[:len(informative)].tolist()) == informative,

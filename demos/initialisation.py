@@ -33,7 +33,7 @@ from autodiff import Tensor
 import nn
 from nn.datasets import make_moons
 
-from ._common import check, parse_args
+from ._common import check, parse_args, report_pictures
 from ._figures import figure, save
 
 SCHEMES = {
@@ -115,10 +115,15 @@ def draw(statistics, training, path):
             row[0].semilogy(layers, forward, marker="o", label=scheme)
             row[1].semilogy(layers, backward, marker="o", label=scheme)
             losses, accuracy = training[activation, scheme]
-            row[2].plot([v if math.isfinite(v) else np.nan for v in losses], label=f"{scheme}: {accuracy:.0%}")
+            finite = [v for v in losses if math.isfinite(v)]
+            if len(finite) < len(losses):  # blew up: mark its last finite loss, the curve may be a single point
+                label = f"{scheme}: loss {finite[-1]:.0e}, then not a number" if finite else f"{scheme}: no finite loss"
+            else:
+                label = f"{scheme}: {accuracy:.0%}"
+            row[2].semilogy(finite, marker="o" if len(finite) < 5 else None, label=label)
         row[0].set(title=f"{activation}: std of activations", xlabel="layer")
         row[1].set(title=f"{activation}: std of gradients reaching them", xlabel="layer")
-        row[2].set(title=f"{activation}: training loss (final accuracy)", xlabel="step", ylim=(0, 1.5))
+        row[2].set(title=f"{activation}: training loss (final accuracy)", xlabel="step")
         row[0].legend(fontsize=8)
         row[2].legend(fontsize=8)
     fig.tight_layout()
@@ -143,7 +148,7 @@ def main(argv=None):
         print(f"{activation:5} {scheme:18} loss {losses[0]:10.4g} → {losses[-1]:<10.4g} accuracy {accuracy:.0%}")
 
     picture = draw(statistics, training, args.out / "initialisation.png")
-    print(f"picture: {picture}")
+    report_pictures(args.out, [picture])
 
     def growth(activation, scheme):
         forward, _ = statistics[activation, scheme]

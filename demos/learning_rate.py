@@ -27,7 +27,7 @@ import numpy as np
 from autodiff import Tensor
 import nn
 
-from ._common import check, parse_args
+from ._common import check, parse_args, report_pictures
 from ._figures import figure, save
 
 TOO_SMALL, GOOD, TOO_LARGE = 0.001, 0.05, 0.5
@@ -103,7 +103,7 @@ def main(argv=None):
         print(f"{lr:14g}{losses[0]:12.4f}{losses[-1]:12.4g}  {len(losses)}")
 
     picture = draw(x, y, runs, args.out / "learning_rate.png")
-    print(f"picture: {picture}")
+    report_pictures(args.out, [picture])
 
     small, good, large = (runs[lr][1] for lr in (TOO_SMALL, GOOD, TOO_LARGE))
     check(small[-1] < small[0] and small[-1] > 3 * good[-1],

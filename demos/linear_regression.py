@@ -24,7 +24,7 @@ import numpy as np
 
 import nn
 
-from ._common import check, parse_args
+from ._common import check, parse_args, report_pictures
 from ._figures import figure, save
 
 TRUE_WEIGHTS = [2.0, -3.5, 0.5]
@@ -105,7 +105,7 @@ def main(argv=None):
     print(f"largest difference from least squares: {gap:.2e}")
 
     picture = draw(history, exact, args.out / "linear_regression.png")
-    print(f"picture: {picture}")
+    report_pictures(args.out, [picture])
 
     check(history["loss"][-1] < history["loss"][0], "gradient descent lowers the loss")
     check(gap < TOLERANCE, f"the learned weights and bias match least squares to {TOLERANCE:g}")

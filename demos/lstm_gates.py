@@ -38,8 +38,9 @@ import numpy as np
 
 from autodiff import Tensor
 import nn
+from nn import Progress
 
-from ._common import check, parse_args
+from ._common import check, parse_args, report_pictures
 from ._figures import figure, save
 
 SYMBOLS, NOISE_CHANNELS = 4, 4
@@ -84,20 +85,22 @@ class Recall(nn.Module):
         return self.head(last)
 
 
-def train(recurrent, length, steps):
+def train(recurrent, length, steps, name):
     """Adam on fresh random batches; returns the model and its loss at every step."""
     nn.manual_seed(SEED)
     model = Recall(recurrent)
     optimizer = nn.optim.Adam(model.parameters(), lr=LEARNING_RATE)
     rng = np.random.default_rng(SEED)
     losses = []
-    for _ in range(steps):
+    bar = Progress(range(steps), desc=f"training the {name}")
+    for _ in bar:
         x, first = sequences(rng, BATCH, length)
         loss = nn.cross_entropy(model(x), first)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
+        bar.show(loss=losses[-1])
     return model, losses
 
 
@@ -150,7 +153,7 @@ def main(argv=None):
     test_x, test_first = sequences(np.random.default_rng(SEED + 1), 1000, length)
     models, losses, accuracy = {}, {}, {}
     for name, recurrent in [("LSTM", nn.LSTM), ("RNN", nn.RNN)]:
-        models[name], losses[name] = train(recurrent, length, steps)
+        models[name], losses[name] = train(recurrent, length, steps, name)
         accuracy[name] = nn.accuracy(models[name](test_x), test_first)
         print(f"{name:5} {models[name].num_parameters():5d} parameters   loss {losses[name][0]:.3f} → "
               f"{losses[name][-1]:.3f}   test accuracy {accuracy[name]:.1%}")
@@ -167,7 +170,7 @@ def main(argv=None):
         print(f"{name:8}{values[0]:20.2f}{values[1:].mean():20.2f}")
 
     picture = draw(losses, gates, cells, test_first, args.out / "lstm_gates.png")
-    print(f"picture: {picture}")
+    report_pictures(args.out, [picture])
 
     check(np.allclose(cells[:, -1], c_last.data, atol=1e-5) and np.allclose(rebuilt, h_last.data, atol=1e-5),
           "the gates explain the state: c = f·c + i·g and h = o·tanh(c) rebuild the LSTM's own c and h")

@@ -30,10 +30,10 @@ import numpy as np
 
 from autodiff import Tensor
 import nn
-from nn import plots
+from nn import Progress, plots
 from nn.monitor import TrainingMonitor
 
-from ._common import check, parse_args
+from ._common import check, parse_args, report_pictures
 
 HEALTHY_LR, BROKEN_LR = 0.05, 0.5
 MOMENTUM, BATCH = 0.9, 64
@@ -60,13 +60,13 @@ def network():
 
 
 def forward_recording(model, x):
-    """The model's output, and each ReLU layer's output by its name in the model ("relu 1", ...)."""
+    """The model's output, and each ReLU layer's output by its place in the model ("1: ReLU", ...)."""
     activations = {}
     h = Tensor(x)
     for position, layer in enumerate(model):
         h = layer(h)
         if isinstance(layer, nn.ReLU):
-            activations[f"relu {position}"] = h.data
+            activations[f"{position}: ReLU"] = h.data
     return h, activations
 
 
@@ -83,7 +83,8 @@ def train(lr, data, steps):
     monitor = TrainingMonitor(model, histogram_steps=[0, steps - 1])
     optimizer = nn.optim.SGD(model.parameters(), lr=lr, momentum=MOMENTUM)
     rng = np.random.default_rng(0)
-    for step in range(steps):
+    bar = Progress(range(steps), desc=f"training at lr {lr}")
+    for step in bar:
         batch = rng.integers(0, len(X_train), BATCH)
         scores, activations = forward_recording(model, X_train[batch])
         loss = nn.cross_entropy(scores, y_train[batch])
@@ -91,6 +92,7 @@ def train(lr, data, steps):
         loss.backward()
         monitor.record(step, loss=loss, accuracy=nn.accuracy(scores, y_train[batch]), activations=activations)
         optimizer.step()
+        bar.show(loss=loss)
     return model, monitor
 
 
@@ -99,9 +101,9 @@ def report(monitor):
     layers = list(monitor.weight_norms)
     relus = list(monitor.dead_units)
     print(f"(layers by their place in the Sequential: Linear {', '.join(layers)}, ReLU "
-          f"{', '.join(n.split()[1] for n in relus)}; dead: ReLU units silent on the whole batch)")
+          f"{', '.join(n.split(':')[0] for n in relus)}; dead: ReLU units silent on the whole batch)")
     print(f"{'step':>5}{'loss':>8}" + "".join(f"{'‖W‖ ' + n:>9}" for n in layers)
-          + "".join(f"{'‖∂W‖ ' + n:>10}" for n in layers) + "".join(f"{'dead ' + n.split()[1]:>8}" for n in relus))
+          + "".join(f"{'‖∂W‖ ' + n:>10}" for n in layers) + "".join(f"{'dead ' + n.split(':')[0]:>8}" for n in relus))
     for i, step in enumerate(monitor.steps):
         if step % REPORT_EVERY and i != len(monitor.steps) - 1:
             continue
@@ -136,7 +138,8 @@ def main(argv=None):
                           title=f"{name} run (lr {lr}): weights, gradients and dead ReLUs by layer")
         plots.weight_histograms(monitor, path=args.out / f"{name}_weights.png",
                                 title=f"{name} run (lr {lr}): weights by layer, first and last step")
-    print(f"\npictures in {args.out}/: healthy_norms.png, healthy_weights.png, broken_norms.png, broken_weights.png")
+    print()
+    report_pictures(args.out, [args.out / f"{name}_{kind}.png" for name in results for kind in ("norms", "weights")])
 
     healthy, broken = results["healthy"], results["broken"]
     check(healthy["test_accuracy"] > 0.9 and healthy["dead_fraction"] < 0.1,

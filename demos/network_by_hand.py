@@ -28,7 +28,7 @@ import numpy as np
 
 import nn
 
-from ._common import check, parse_args
+from ._common import check, parse_args, report_pictures
 from ._figures import figure, save
 
 HIDDEN_WEIGHTS = [[0.5, -0.4], [0.3, 0.8], [-0.7, 0.2]]
@@ -172,7 +172,7 @@ def main(argv=None):
         p.data -= LEARNING_RATE * p.grad
     after = loss_of(model).data
     print(f"one step of gradient descent (lr {LEARNING_RATE}): loss {before:.6f} → {after:.6f}")
-    print(f"picture: {picture}")
+    report_pictures(args.out, [picture])
 
     check(per_neuron == [3, 3, 3, 4] and model.num_parameters() == 13,
           "a neuron with two inputs has three parameters; the 2-3-1 network has 3·3 + 4 = 13")

@@ -28,16 +28,17 @@ A regularised network gets some of the mislabelled training points
 "wrong" on purpose, so its training accuracy drops below 100% while its
 test accuracy rises: the gap shrinks, or turns negative.
 
-Writes the four decision boundaries and a histogram of the weights to --out.
+Writes the four decision boundaries and, for each variant, the share of weights near zero to --out.
 """
 
 import numpy as np
 
 from autodiff import Tensor
 import nn
+from nn import Progress
 from nn.datasets import make_moons
 
-from ._common import check, parse_args
+from ._common import check, parse_args, report_pictures
 from ._figures import figure, save
 
 TRAIN_POINTS, TEST_POINTS, NOISE, MISLABELLED = 40, 1000, 0.1, 0.2
@@ -84,7 +85,8 @@ def train(variant, X, y, steps):
     optimizer = nn.optim.SGD(model.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM)
     inputs = Tensor(X)
     model.train()
-    for _ in range(steps):
+    bar = Progress(range(steps), desc=f"training ({variant})")
+    for _ in bar:
         loss = nn.cross_entropy(model(inputs), y)
         extra = penalty(variant, model)
         if extra is not None:
@@ -92,6 +94,7 @@ def train(variant, X, y, steps):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        bar.show(loss=loss)
     return model.eval()
 
 
@@ -114,13 +117,18 @@ def draw(models, results, data, path):
         ax.set_title(f"{variant}: train {r['train']:.0%}, test {r['test']:.0%}", fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
-    bins = np.logspace(-8, 1, 37)
+    # the share of weights below each size: a curve that reads off "how many are near zero" directly,
+    # where a histogram on a log axis would need a floor for exact zeros and pile them into one tall bar
+    sizes = np.logspace(-12, 1, 400)
     for variant, model in models.items():
-        axes[-1].hist(np.abs(all_weights(model)) + 1e-8, bins=bins, histtype="step", linewidth=1.5, label=variant)
+        magnitudes = np.sort(np.abs(all_weights(model)))
+        share = np.searchsorted(magnitudes, sizes, side="left") / magnitudes.size
+        near = results[variant]["near_zero"] / results[variant]["weights"]
+        axes[-1].plot(sizes, share, linewidth=1.5, label=f"{variant}: {near:.0%} below {NEAR_ZERO:g}")
     axes[-1].set_xscale("log")
     axes[-1].axvline(NEAR_ZERO, color="black", linestyle=":")
-    axes[-1].set(title="|weight| (dotted: near zero)", xlabel="|w|")
-    axes[-1].legend(fontsize=8)
+    axes[-1].set(title="share of weights with |w| below x", xlabel="x", ylim=(0, 1.02))
+    axes[-1].legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15))
     fig.suptitle("X: training points with the wrong label", fontsize=9, y=0.02)
     return save(fig, path)
 
@@ -149,7 +157,7 @@ def main(argv=None):
               f"{r['near_zero']:5d} of {r['weights']} ({r['near_zero'] / r['weights']:.1%})")
 
     picture = draw(models, results, data, args.out / "regularisation.png")
-    print(f"picture: {picture}")
+    report_pictures(args.out, [picture])
 
     plain = results["none"]
     check(plain["train"] == 1.0 and plain["gap"] > 0.1,

@@ -29,7 +29,7 @@ import numpy as np
 from autodiff import Tensor
 import nn
 
-from ._common import check, parse_args
+from ._common import check, parse_args, report_pictures
 from ._figures import figure, save
 
 PRETRAIN_IMAGES, NEW_TASK_EXAMPLES = 1000, 30
@@ -151,7 +151,7 @@ def main(argv=None):
               + f"{reached if reached else 'never':>14}")
 
     picture = draw(curves, args.out / "transfer_learning.png")
-    print(f"picture: {picture}")
+    report_pictures(args.out, [picture])
 
     unchanged = all(np.array_equal(p.data, frozen_before[name]) for name, p in first_layer.named_parameters())
     check(unchanged and np.array_equal(first_layer.weight.data, pretrained.trunk[0].weight.data),

@@ -25,8 +25,9 @@ import numpy as np
 
 from autodiff import Tensor
 import nn
+from nn import Progress
 
-from ._common import check, parse_args
+from ._common import check, parse_args, report_pictures
 from ._figures import figure, save
 
 TEST_FRACTION = 0.25
@@ -61,13 +62,14 @@ def dense():
                          nn.Linear(128, 10))
 
 
-def train(model, data, epochs):
+def train(model, data, epochs, name):
     """Adam on mini-batches with a cosine learning-rate schedule; the test accuracy after each epoch."""
     X_train, y_train, X_test, y_test = data
     optimizer = nn.optim.Adam(model.parameters(), lr=LEARNING_RATE)
     schedule = nn.optim.CosineAnnealingLR(optimizer, T_max=epochs)
     accuracies = []
-    for epoch in range(epochs):
+    bar = Progress(range(epochs), desc=f"training the {name}")
+    for epoch in bar:
         model.train()
         order = np.random.default_rng(epoch).permutation(len(X_train))
         for start in range(0, len(order), BATCH):
@@ -79,6 +81,7 @@ def train(model, data, epochs):
         schedule.step()
         model.eval()
         accuracies.append(nn.accuracy(model(Tensor(X_test)), y_test))
+        bar.show(accuracy=accuracies[-1])
     return accuracies
 
 
@@ -115,7 +118,7 @@ def main(argv=None):
     for name, make in [("CNN", cnn), ("dense", dense)]:
         nn.manual_seed(0)
         model = make()
-        accuracies = train(model, data, epochs)
+        accuracies = train(model, data, epochs, name)
         results[name] = {"model": model, "parameters": model.num_parameters(), "accuracy": accuracies[-1],
                          "accuracies": accuracies}
         print(f"{name}:\n{model.summary(Tensor(data[0][:1]))}\n")
@@ -129,7 +132,7 @@ def main(argv=None):
           f" the 64 pixels to the same 8 maps of 8x8 would need {same_job}")
 
     picture = draw(results["CNN"]["model"], data[2][0], args.out / "weight_sharing.png")
-    print(f"picture: {picture}")
+    report_pictures(args.out, [picture])
 
     cnn_result, dense_result = results["CNN"], results["dense"]
     check(dense_result["parameters"] > 10 * cnn_result["parameters"],

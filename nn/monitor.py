@@ -56,19 +56,37 @@ class TrainingMonitor:
     Afterwards: ``steps``, ``loss`` and ``accuracy`` (lists, None where not
     given), ``weight_norms`` and ``grad_norms`` (layer name to a list, one
     number per step; nan where a Tensor had no gradient yet),
-    ``weight_snapshots`` (step to layer name to an array of its weights)
-    and ``dead_units`` (activation name to a list of (step, dead, units)).
+    ``weight_snapshots`` (step to layer name to an array of its weights),
+    ``dead_units`` (activation name to a list of (step, dead, units)) and
+    ``layer_titles`` (layer name to what the pictures call it: its name in
+    the model, its type and, for a dense layer, its sizes).
+
+    >>> import nn
+    >>> from autodiff import Tensor
+    >>> model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    >>> monitor = TrainingMonitor(model)
+    >>> x = Tensor([[1.0, 2.0, 3.0]])
+    >>> loss = model(x).sum()
+    >>> loss.backward()
+    >>> monitor.record(loss=loss)
+    >>> monitor.layer_titles
+    {'0': '0: Linear 3→4', '2': '2: Linear 4→2'}
+    >>> len(monitor.grad_norms["0"]), monitor.grad_norms["0"][0] > 0
+    (1, True)
     """
 
     def __init__(self, model, histogram_steps=()):
         weights = {id(w) for w in model.weights()}
+        modules = dict(model.named_modules())
         self._layers = []
+        self.layer_titles = {}
         for layer, named in layer_parameters(model):
             kept = [p for _, p in named if id(p) in weights]
             if kept:
                 tensors = [p for p in kept if isinstance(p, Tensor)]
                 values = [p for p in kept if isinstance(p, Value)]
                 self._layers.append((layer, tensors, values))
+                self.layer_titles[layer] = _title(layer, modules.get("" if layer == "(model)" else layer))
         self.histogram_steps = set(histogram_steps)
         self.steps, self.loss, self.accuracy = [], [], []
         self.weight_norms = {layer: [] for layer, _, _ in self._layers}
@@ -106,6 +124,16 @@ class TrainingMonitor:
                 raise ValueError(f"activations {name!r} should have shape (batch, units), got shape {array.shape}")
             dead = int(np.count_nonzero((array <= 0).all(axis=0)))
             self.dead_units.setdefault(name, []).append((step, dead, array.shape[1]))
+
+
+def _title(name, module):
+    """"0: Linear 64→10": a layer's name in the model, its type, and its sizes where it has them."""
+    if module is None:
+        return name
+    sizes = ""
+    if hasattr(module, "in_features") and hasattr(module, "out_features"):
+        sizes = f" {module.in_features}→{module.out_features}"
+    return f"{name}: {type(module).__name__}{sizes}"
 
 
 def as_float(x):

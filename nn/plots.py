@@ -154,7 +154,7 @@ def weight_histograms(source, *, path=None, bins=30, title="Weights by layer"):
                 axes.hist(weights[layer], bins=edges, color="#4c72b0", alpha=0.8)
             else:
                 axes.hist(weights[layer], bins=edges, histtype="step", linewidth=1.5, label=f"step {step}")
-        axes.set_title(layer)
+        axes.set_title(source.layer_titles.get(layer, layer) if isinstance(source, TrainingMonitor) else layer)
         axes.set_xlabel("weight")
         axes.set_ylabel("count")
         if snapshots[0][0] is not None:
@@ -182,8 +182,8 @@ def layer_norms(monitor, *, path=None, title="Weights and gradients by layer"):
     figure.suptitle(title)
     axes = figure.subplots(1, panels)
     for layer in monitor.weight_norms:
-        axes[0].plot(monitor.steps, monitor.weight_norms[layer], label=layer)
-        axes[1].plot(monitor.steps, monitor.grad_norms[layer], label=layer)
+        axes[0].plot(monitor.steps, monitor.weight_norms[layer], label=monitor.layer_titles.get(layer, layer))
+        axes[1].plot(monitor.steps, monitor.grad_norms[layer], label=monitor.layer_titles.get(layer, layer))
     axes[0].set_ylabel("‖W‖")
     axes[1].set_ylabel("‖∂L/∂W‖")
     nonzero = [norm for norms in monitor.grad_norms.values() for norm in norms if norm > 0]
@@ -197,7 +197,7 @@ def layer_norms(monitor, *, path=None, title="Weights and gradients by layer"):
     for panel in axes:
         panel.set_xlabel("step")
         panel.grid(alpha=0.3)
-        panel.legend(fontsize="small")
+        panel.legend(fontsize="small", title="layer", title_fontsize="small")
     return _finish(figure, path)
 
 

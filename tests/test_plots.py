@@ -214,6 +214,15 @@ def test_layer_norms_draw_weights_gradients_and_dead_units(tmp_path):
     saved_image(figure, tmp_path / "norms.png")
     assert len(figure.axes) == 3
     assert list(figure.axes[0].lines[0].get_ydata()) == monitor.weight_norms["hidden"]
+    legend = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+    assert legend == [monitor.layer_titles["hidden"], monitor.layer_titles["output"]]
+
+
+def test_layers_are_titled_by_name_type_and_sizes():
+    monitor = TrainingMonitor(nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 2)))
+    assert monitor.layer_titles == {"0": "0: Linear 3→5", "2": "2: Linear 5→2"}
+    assert TrainingMonitor(nn.MLP(2, [3, 1])).layer_titles == {"layers.0": "layers.0: Layer", "layers.1": "layers.1: Layer"}
+    assert TrainingMonitor(Affine(2, 2)).layer_titles == {"(model)": "(model): Affine"}
 
 
 def test_a_layer_with_zero_gradients_stays_on_the_gradient_plot(tmp_path):
