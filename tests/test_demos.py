@@ -22,7 +22,7 @@ EXPECTED = {
     "linear_regression", "network_by_hand", "feature_importance", "moons", "backprop", "initialisation",
     "learning_rate", "regularisation", "weight_sharing", "lstm_gates", "transfer_learning", "monitoring",
 }
-LESSONS = sorted(name for name, _ in lessons())
+LESSONS = [name for name, _ in lessons()]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -63,6 +63,27 @@ def test_python_m_demos_lists_every_lesson():
               if line.startswith("python -m demos.")}
     assert EXPECTED <= listed, f"not listed by python -m demos: {sorted(EXPECTED - listed)}"
     assert listed == set(LESSONS), "python -m demos should list exactly the lesson modules"
+
+
+def test_python_m_demos_lists_the_lessons_in_the_readmes_order():
+    listing = subprocess.run(
+        [sys.executable, "-m", "demos"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    listed = [line.split()[2].removeprefix("demos.") for line in listing.splitlines()
+              if line.startswith("python -m demos.")]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    gallery = readme[readme.index("## Lessons"):]
+    taught = sorted(listed, key=lambda name: gallery.index(f"`python -m demos.{name}`"))
+    assert listed == taught, "python -m demos should list the lessons in the order the README's gallery teaches them"
+
+
+@pytest.mark.parametrize("name", ["moons", "lstm_gates"])
+def test_help_says_where_the_pictures_go(name):
+    usage = subprocess.run(
+        [sys.executable, "-m", f"demos.{name}", "--help"], cwd=ROOT, capture_output=True, text=True, check=True,
+        timeout=120,
+    ).stdout
+    assert f"out/{name}" in usage and "--quick" in usage
 
 
 def test_readme_gallery_shows_every_lesson_with_its_picture():
