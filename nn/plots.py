@@ -3,7 +3,7 @@
 Each function returns a matplotlib ``Figure`` (shown inline in Jupyter)
 and, given ``path``, also saves it there. Figures are made without pyplot,
 so nothing needs a display and no global state changes. Needs matplotlib:
-``pip install "autodiff[plots]"``.
+``pip install matplotlib``.
 """
 
 import numpy as np
@@ -17,7 +17,7 @@ def _figure(width, height):
     try:
         from matplotlib.figure import Figure
     except ImportError as error:
-        raise ImportError('nn.plots needs matplotlib: pip install "autodiff[plots]"') from error
+        raise ImportError('nn.plots needs matplotlib: pip install matplotlib') from error
     return Figure(figsize=(width, height), layout="constrained")
 
 

@@ -9,7 +9,7 @@ The bar (tqdm's) appears only where someone can watch it: it is off when
 the output is not a terminal (a log file, a test run) or with
 ``enabled=False``, and without tqdm installed it quietly does nothing
 unless asked for with ``enabled=True``. Off, the loop runs as if
-unwrapped. tqdm: ``pip install "autodiff[progress]"``.
+unwrapped. tqdm: ``pip install tqdm``.
 """
 
 import sys
@@ -35,7 +35,7 @@ class Progress:
             from tqdm import tqdm
         except ImportError as error:
             if enabled:
-                raise ImportError('progress bars need tqdm: pip install "autodiff[progress]"') from error
+                raise ImportError('progress bars need tqdm: pip install tqdm') from error
             return
         if enabled or _is_terminal(file):
             self._bar = tqdm(iterable, total=total, desc=desc, file=file, dynamic_ncols=True)

@@ -67,12 +67,12 @@ def backward_gif(trace, path, *, seconds_per_step=0.8, rankdir="LR", digits=4, m
     """Write the steps of ``trace`` as an animated GIF at ``path`` (one frame per step); returns the path.
 
     A large graph is scaled down to fit ``max_pixels`` on its longer side.
-    The last frame stays three times as long. Needs Pillow: ``pip install "autodiff[animation]"``.
+    The last frame stays three times as long. Needs Pillow: ``pip install pillow``.
     """
     try:
         from PIL import Image
     except ImportError as error:
-        raise ImportError('backward_gif needs Pillow: pip install "autodiff[animation]"') from error
+        raise ImportError('backward_gif needs Pillow: pip install pillow') from error
     drawings = frame_drawings(trace, "png", rankdir, digits, max_nodes, dpi, max_pixels)
     frames = [Image.open(io.BytesIO(png)).convert("RGB") for png in _rendered(drawings, "png")]
     size = (max(f.width for f in frames), max(f.height for f in frames))
