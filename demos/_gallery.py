@@ -1,10 +1,17 @@
 """Regenerate the README's pictures: run every lesson in full, keep one picture of each, small.
 
-    python -m demos._gallery      # writes docs/images/lessons/<lesson>.png and docs/images/backprop_*
+    python -m demos._gallery      # writes docs/images/lessons/<lesson>.png, backprop_* and ten_lines_neuron.svg
+
+The picture under "Ten lines" is drawn by running the README's own
+example, so the picture and the code cannot disagree.
 """
 
 import argparse
+import contextlib
 import importlib
+import io
+import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -29,7 +36,6 @@ PICTURES = {
 # the README's pictures of backpropagation, copied as the lessons wrote them
 BACKPROP_PICTURES = {
     "backprop": {
-        "neuron_backward.svg": "backprop_neuron_graph.svg",
         "neuron_frames/step_07.png": "backprop_frame_x1.png",  # the step where x1 receives its share
         "classifier_weights.png": "backprop_weights.png",
     },
@@ -49,6 +55,25 @@ def shrink(source, target):
         image.quantize(colors=256).save(target, optimize=True)
 
 
+def ten_lines_example(readme):
+    """The code of the README's "Ten lines" section."""
+    section = readme[readme.index("## Ten lines"):]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def draw_ten_lines(readme, target):
+    """Run the README's ten-line example in an empty folder and keep the picture it writes as ``target``."""
+    with tempfile.TemporaryDirectory() as folder:
+        here = Path.cwd()
+        os.chdir(folder)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                exec(compile(ten_lines_example(readme), "README.md", "exec"), {})
+        finally:
+            os.chdir(here)
+        shutil.copyfile(Path(folder) / "neuron.svg", target)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m demos._gallery", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("docs") / "images")
@@ -64,6 +89,8 @@ def main(argv=None):
             shrink(Path(folder) / picture, args.out / "lessons" / f"{name}.png")
             for source, target in BACKPROP_PICTURES.get(name, {}).items():
                 shutil.copyfile(Path(folder) / source, args.out / target)
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    draw_ten_lines(readme, args.out / "ten_lines_neuron.svg")
     print(f"\npictures in {args.out}/")
 
 

@@ -1,26 +1,113 @@
-"""The README's example runs as printed, and every picture it shows is in the repository."""
+"""The README works as printed: its examples run, its picture is what its code draws, its commands install
+from this checkout, and every picture it shows is in the repository."""
 
+import configparser
 import contextlib
 import io
 import re
+import subprocess
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
+from demos._gallery import ten_lines_example
+from needs_dot import needs_dot
+
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+SVG = "{http://www.w3.org/2000/svg}"
 
 
-def test_the_ten_line_example_runs_and_draws(tmp_path, monkeypatch):
-    section = README[README.index("## Ten lines"):]
-    example = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    assert len(example.strip().splitlines()) <= 12
-    monkeypatch.chdir(tmp_path)
+def python_block(heading):
+    section = README[README.index(heading):]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def marked_command(marker):
+    return re.search(rf"<!-- {marker} -->\n```bash\n(.*?)\n```", README).group(1)
+
+
+def run_printing(code):
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        exec(compile(example, "README.md", "exec"), {})
-    assert float(printed.getvalue().split()[0]) == pytest.approx(1.0, abs=1e-6)
-    assert "<svg" in (tmp_path / "neuron.svg").read_text(encoding="utf-8")
+        exec(compile(code, "README.md", "exec"), {})
+    return printed.getvalue()
+
+
+def svg_texts(svg):
+    return sorted(" ".join(t.text.split()) for t in ET.fromstring(svg).iter(f"{SVG}text") if t.text)
+
+
+@needs_dot
+def test_the_ten_line_example_runs_and_draws_the_picture_the_readme_shows(tmp_path, monkeypatch):
+    example = ten_lines_example(README)
+    assert len(example.strip().splitlines()) <= 12
+    monkeypatch.chdir(tmp_path)
+    printed = run_printing(example)
+    assert float(printed.split()[0]) == pytest.approx(1.0, abs=1e-6)
+    assert [p.name for p in tmp_path.iterdir()] == ["neuron.svg"], "the example should leave only its picture"
+    drawn = (tmp_path / "neuron.svg").read_bytes()
+    picture = re.search(r"## Ten lines.*?!\[[^\]]*\]\(([^)]+)\)", README, re.S).group(1)
+    shown = (ROOT / picture).read_bytes()
+    # every name, data and grad in the README's picture is what the code draws (python -m demos._gallery)
+    assert svg_texts(shown) == svg_texts(drawn)
+    for name in ("x1", "w1", "n", "o", "mul1", "add1"):
+        assert name in svg_texts(drawn)
+
+
+def test_the_network_example_trains(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    example = python_block("## A network in ten lines")
+    assert "from autodiff import Tensor, nn" in example
+    printed = run_printing(example)
+    loss, accuracy = re.fullmatch(r"loss ([\d.]+), accuracy (\d+)%\n", printed).groups()
+    assert float(loss) < 0.2 and int(accuracy) >= 90
+
+
+def test_the_install_section_covers_the_supported_pythons_and_every_system():
+    install = README[README.index("## Install"):README.index("## Two commands")]
+    metadata = configparser.ConfigParser()
+    metadata.read(ROOT / "setup.cfg")
+    assert metadata["options"]["python_requires"] == ">=3.10"
+    versions = re.findall(r"Python :: (3\.\d+)$", metadata["metadata"]["classifiers"], re.M)
+    assert versions == ["3.10", "3.11", "3.12", "3.13"]
+    assert "Python 3.10, 3.11, 3.12 or 3.13" in install
+    for command in ("python3 -m venv .venv", ". .venv/bin/activate", "apt-get install graphviz",
+                    "brew install graphviz", "conda install graphviz", "torch==2.13.0"):
+        assert command in install, command
+
+
+@pytest.mark.parametrize("marker", ["main-command", "test-command"])
+def test_the_marked_commands_use_a_venv_and_install_this_checkout(marker):
+    command = marked_command(marker)
+    steps = command.split(" && ")
+    assert steps[0] == "apt-get update"
+    assert "python3-venv" in steps[1] and "graphviz" in steps[1]
+    venv = steps.index("python3 -m venv .venv")
+    assert steps[venv + 1] == ". .venv/bin/activate"
+    installs = [s for s in steps if s.startswith("pip install")]
+    assert installs and all(steps.index(s) > venv + 1 for s in installs), "pip only inside the venv"
+    for install in installs:
+        for requirement in install.split()[2:]:
+            assert requirement in ("-e", '".[demos]"', '".[dev]"') or re.fullmatch(r"torch==2\.13\.0", requirement), \
+                f"{requirement}: install this checkout or a pinned plain dependency"
+    assert re.match(r"python (-m|-c)", steps[-1]), "python is the venv's, after activate"
+
+
+def test_no_install_hint_names_a_package_that_could_be_a_strangers():
+    """Nothing here is on PyPI: a hint names the plain dependency or this checkout, never autodiff[...]."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
+    if tracked.returncode != 0:
+        pytest.skip("not a git checkout: cannot list the tracked files")
+    hint = re.compile(r"""pip install (-U )?["']?autodiff(\[|["'\s]|$)""", re.M)
+    offending = []
+    for name in tracked.stdout.split():
+        path = ROOT / name
+        if path.suffix in (".py", ".md", ".cfg", ".toml", ".ipynb", "") and path.is_file():
+            if hint.search(path.read_text(encoding="utf-8", errors="replace")):
+                offending.append(name)
+    assert not offending, f"install hints naming the distribution 'autodiff' (a stranger's on PyPI): {offending}"
 
 
 def test_every_picture_the_readme_shows_exists():
