@@ -24,17 +24,23 @@ Then it trains a small network of Values (2 inputs, two hidden layers of
 gradient descent, p ← p - lr · dL/dp, and draws the loss, the decision
 boundary, and the weights of each layer at the start and at the end.
 
+It ends with one more training step, on the point nearest the decision
+boundary, written as a page to open in a browser (``autodiff.explore``):
+step forwards and back through its backward pass, one chain-rule step at
+a time, each layer a box that opens on a click.
+
 Writes to --out: neuron_forward.svg, neuron_backward.svg and .png,
-neuron_frames/ (one PNG per step), neuron_backward.gif, and
+neuron_frames/ (one PNG per step), neuron_backward.gif,
 classifier_training.png, classifier_boundary.png, classifier_weights.png,
-classifier_norms.png.
+classifier_norms.png, and classifier_step.html.
 """
 
 import math
 
 import nn
 from autodiff import Value
-from autodiff.viz import backward_frames, backward_gif, draw_dot, trace_backward
+from autodiff.viz import GraphvizNotFound, backward_frames, backward_gif, draw_dot, trace_backward
+from autodiff.viz.explore import explore
 from nn import plots
 from nn.datasets import make_moons
 from nn.monitor import TrainingMonitor
@@ -155,20 +161,40 @@ def the_classifier(out, steps):
         check(history["accuracy"][-1] >= 0.9, "the network classifies at least 90% of the points correctly")
     else:
         check(history["accuracy"][-1] == 1.0, "the network classifies every point correctly")
-    return history, files
+    return history, files, (model, rows, y.tolist())
+
+
+def the_page(out, model, rows, y):
+    """One more training step, on the point nearest the boundary, as a page to step through; its path, or None without dot."""
+    margins = [label * model(row).data for row, label in zip(rows, y)]
+    nearest = min(range(len(rows)), key=margins.__getitem__)
+    loss = nn.hinge_loss([model(rows[nearest])], [y[nearest]])
+    loss.label = "loss"
+    held = [p.grad for p in model.parameters()]  # the last training step's gradients
+    try:
+        page = explore(loss, out / "classifier_step.html", module=model)
+    except GraphvizNotFound as error:
+        print(f"left out the page classifier_step.html: {error}")
+        return None
+    print(f"\none more training step, on point {nearest} (margin {margins[nearest]:.3f}), to step through in a browser:"
+          f"\n  {page.path}")
+    check([p.grad for p in model.parameters()] == held,
+          "writing the page changed no gradient: it steps through backward on its own copies")
+    return page.path
 
 
 def main(argv=None):
     args = parse_args("backprop", __doc__.splitlines()[0], argv)
     trace, gradients, estimates, neuron_files = the_neuron(args.out)
     square_trace = used_twice()
-    history, classifier_files = the_classifier(args.out, QUICK_STEPS if args.quick else STEPS)
-    files = neuron_files + classifier_files
+    history, classifier_files, (model, rows, y) = the_classifier(args.out, QUICK_STEPS if args.quick else STEPS)
+    page = the_page(args.out, model, rows, y)
+    files = neuron_files + classifier_files + ([page] if page is not None else [])
     pictures = ", ".join(f.name for f in files if f.parent == args.out)
     print(f"\npictures in {args.out}/: {pictures}, and {len(trace)} frames in neuron_frames/")
     return {
         "trace": trace, "gradients": gradients, "finite_differences": estimates,
-        "square_trace": square_trace, "history": history, "files": files,
+        "square_trace": square_trace, "history": history, "files": files, "page": page,
     }
 
 

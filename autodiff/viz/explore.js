@@ -347,10 +347,10 @@
   };
 
   viewElements[0].hidden = false;
-  // a drawing wider than the window starts scaled to fit, though never below half size: past that, scroll
+  // a drawing wider than the window starts scaled to fit, though never below 40%: past that, scroll
   const natural = parseFloat(viewElements[0].querySelector("svg").getAttribute("width")) * 4 / 3;
   const room = document.getElementById("views").clientWidth - 32;
-  if (natural > room) { zoom = Math.max(0.5, room / natural); applyZoom(); }
+  if (natural > room) { zoom = Math.max(0.4, room / natural); applyZoom(); }
   const buttons = document.querySelectorAll("#view-buttons button");
   if (buttons.length) buttons[0].classList.add("current");
   go(0);
