@@ -1,11 +1,12 @@
 """Neural networks whose weights and biases are learned by gradient descent."""
 
 from . import init, optim
-from .losses import binary_cross_entropy, cross_entropy, hinge_loss, l1_penalty, l2_penalty, mse_loss
+from .losses import binary_cross_entropy, cross_entropy, hinge_loss, l1_penalty, l2_penalty, mse_loss, nll_loss
 from .metrics import accuracy
 from . import functional
 from .conv import Conv2d, MaxPool2d
-from .layers import Dropout, Flatten, Linear, ReLU, Sequential, Sigmoid, Tanh
+from .layers import GELU, Dropout, Embedding, Flatten, Linear, LogSoftmax, ReLU, Sequential, Sigmoid, Softmax, Tanh
+from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .micro import MLP, Layer, Neuron
 from .recurrent import LSTM, RNN
 from .module import Module, StateDictError
@@ -16,13 +17,14 @@ from .monitor import TrainingMonitor
 from .progress import Progress
 from .serialization import load, save
 
-__all__ = ["Module", "Parameter", "StateDictError", "Neuron", "Layer", "MLP", "init", "manual_seed"]
+__all__ = ["Module", "StateDictError", "Neuron", "Layer", "MLP", "init", "manual_seed"]
 __all__ += [
-    "optim", "mse_loss", "binary_cross_entropy", "cross_entropy", "hinge_loss",
+    "optim", "mse_loss", "binary_cross_entropy", "cross_entropy", "nll_loss", "hinge_loss",
     "l1_penalty", "l2_penalty", "accuracy", "save", "load",
 ]
 __all__ += [
     "functional", "Linear", "Sequential", "ReLU", "Tanh", "Sigmoid", "Flatten", "Dropout",
     "Conv2d", "MaxPool2d", "RNN", "LSTM",
 ]
+__all__ += ["Parameter", "Embedding", "GELU", "Softmax", "LogSoftmax", "LayerNorm", "BatchNorm1d", "BatchNorm2d"]
 __all__ += ["plots", "TrainingMonitor", "Progress"]

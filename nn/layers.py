@@ -154,3 +154,72 @@ class Dropout(Module):
 
     def __repr__(self):
         return f"Dropout(p={self.p})"
+
+
+class GELU(Module):
+    """x Φ(x), Φ the standard normal CDF: exact (erf) by default, or PyTorch's tanh approximation."""
+
+    def __init__(self, approximate="none"):
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x):
+        return F.gelu(x, self.approximate)
+
+    def __repr__(self):
+        return "GELU()" if self.approximate == "none" else f"GELU(approximate={self.approximate!r})"
+
+
+class Softmax(Module):
+    """e^x / Σ e^x along ``dim``: each slice along it becomes a probability distribution."""
+
+    def __init__(self, dim):
+        self.dim = dim
+
+    def forward(self, x):
+        return F.softmax(x, self.dim)
+
+    def __repr__(self):
+        return f"Softmax(dim={self.dim})"
+
+
+class LogSoftmax(Module):
+    """x - logsumexp(x) along ``dim``: log-probabilities, the input ``nll_loss`` expects."""
+
+    def __init__(self, dim):
+        self.dim = dim
+
+    def forward(self, x):
+        return F.log_softmax(x, self.dim)
+
+    def __repr__(self):
+        return f"LogSoftmax(dim={self.dim})"
+
+
+class Embedding(Module):
+    """A lookup table: ``weight`` (num_embeddings, embedding_dim), one learned row per index, N(0, 1) at first.
+
+    Called with integer indices of any shape, it returns their rows, of
+    shape indices.shape + (embedding_dim,). The row ``padding_idx`` (if
+    given) starts at zero and receives no gradient.
+    """
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None):
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError(f"Embedding: padding_idx {padding_idx} is out of range for {num_embeddings} embeddings")
+            padding_idx %= num_embeddings
+        self.padding_idx = padding_idx
+        self.weight = parameter(num_embeddings, embedding_dim)
+        init.normal_(self.weight)
+        if padding_idx is not None:
+            self.weight.data[padding_idx] = 0
+
+    def forward(self, indices):
+        return F.embedding(indices, self.weight, self.padding_idx)
+
+    def __repr__(self):
+        padding = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"Embedding({self.num_embeddings}, {self.embedding_dim}{padding})"

@@ -1,14 +1,19 @@
 """Losses: one number that says how wrong a model's outputs are, and penalties on its weights.
 
 Training lowers the loss by gradient descent, so each loss is
-differentiable in the model's outputs. Losses average over the batch, so
-the step size does not depend on the batch size.
+differentiable in the model's outputs. Losses average over the batch by
+default, so the step size does not depend on the batch size; as in
+PyTorch, ``reduction="sum"`` adds the per-example losses up instead and
+``reduction="none"`` returns them one by one.
 
 - ``mse_loss``: mean squared error, for regression.
 - ``binary_cross_entropy``: the negative log-likelihood of 0/1 targets
   under predicted probabilities, for two classes.
 - ``cross_entropy``: the negative log-likelihood of integer class labels
   under softmax(logits), for any number of classes.
+- ``nll_loss``: the same from log-probabilities (the output of
+  ``log_softmax``), so ``nll_loss(log_softmax(x, 1), y)`` is
+  ``cross_entropy(x, y)``.
 - ``hinge_loss``: the max-margin loss of a support vector machine, for
   labels -1 and +1.
 - ``l1_penalty`` and ``l2_penalty``: the size of the weights, added to a
@@ -77,35 +82,74 @@ def _sign_labels(name, labels):
     return y
 
 
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_reduction(name, reduction):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _reduced(losses, reduction):
+    """Per-example losses (a Tensor) averaged, summed or left as they are."""
+    if reduction == "mean":
+        return losses.mean()
+    return losses.sum() if reduction == "sum" else losses
+
+
+def _reduced_values(name, losses, reduction):
+    """Per-example losses (Values) averaged or summed into one Value, or left as a list."""
+    if reduction == "none":
+        return losses
+    if not losses:
+        raise ValueError(f"{name}: no examples to {reduction} over")
+    total = Value.sum(losses)
+    return total * (1.0 / len(losses)) if reduction == "mean" else total
+
+
+def _reduced_array(per_example, reduction):
+    """Per-example losses (an array) reduced, and the factor each one's gradient carries: 1/n for a mean."""
+    if reduction == "none":
+        return per_example, 1
+    total = np.add.reduce(per_example, None)
+    if reduction == "sum":
+        return total, 1
+    return total / per_example.size, 1 / per_example.size
+
+
 # -- losses --------------------------------------------------------------------
 
 
-def mse_loss(pred, target):
+def mse_loss(pred, target, reduction="mean"):
     """Mean squared error: L = (1/n) Σ (pred - target)²;  dL/dpred = 2 (pred - target) / n.
 
     ``pred`` is a Tensor (``target`` of the same shape; a Tensor result) or a
-    Value or list of Values (a Value result).
+    Value or list of Values (a Value result, or a list for ``reduction="none"``).
     """
+    _check_reduction("mse_loss", reduction)
     if _holds_values(pred):
         preds = _as_value_list(pred)
         targets = _as_value_list(target) if _holds_values(target) else _as_array(target).reshape(-1).tolist()
         _check_same_shape("mse_loss", "prediction", (len(preds),), "target", (len(targets),))
-        return Value.sum([(p - t) ** 2 for p, t in zip(preds, targets)]) * (1.0 / len(preds))
+        return _reduced_values("mse_loss", [(p - t) ** 2 for p, t in zip(preds, targets)], reduction)
     pred = as_tensor(pred)
     target = as_tensor(target, pred)
     _check_same_shape("mse_loss", "prediction", pred.shape, "target", target.shape)
-    return ((pred - target) ** 2).mean()
+    return _reduced((pred - target) ** 2, reduction)
 
 
-def binary_cross_entropy(prob, target):
+def binary_cross_entropy(prob, target, reduction="mean"):
     """L = -(1/n) Σ [t ln p + (1 - t) ln(1 - p)] for probabilities p in [0, 1] and targets t.
 
     Each logarithm is clamped at -100, as PyTorch does, so p = 0 or p = 1
     gives a finite loss. One node, with the gradients PyTorch uses:
 
         dL/dp = g (p - t) / max(p (1 - p), 1e-12) / n,
-        dL/dt = g (ln(1 - p) - ln p) / n   (the clamped logarithms).
+        dL/dt = g (ln(1 - p) - ln p) / n   (the clamped logarithms),
+
+    with n = 1 for ``reduction="sum"`` and g per element for ``"none"``.
     """
+    _check_reduction("binary_cross_entropy", reduction)
     prob = as_tensor(prob)
     target = as_tensor(target, prob)
     _check_same_shape("binary_cross_entropy", "probabilities", prob.shape, "target", target.shape)
@@ -116,39 +160,55 @@ def binary_cross_entropy(prob, target):
             f"binary_cross_entropy: probabilities must lie in [0, 1], got values from {low} to {high}"
             " (for raw scores, apply sigmoid first)"
         )
-    n = p.size
     with np.errstate(divide="ignore"):
         log_p = np.maximum(np.log(p), LOG_FLOOR)
         log_not_p = np.maximum(np.log1p(-p), LOG_FLOOR)
     log_odds = log_p - log_not_p
-    # t ln p + (1 - t) ln(1 - p) = ln(1 - p) + t (ln p - ln(1 - p))
-    loss = -np.add.reduce(t * log_odds + log_not_p, None) / n
+    # -[t ln p + (1 - t) ln(1 - p)] = -[ln(1 - p) + t (ln p - ln(1 - p))]
+    loss, scale = _reduced_array(np.asarray(-(t * log_odds + log_not_p)), reduction)
 
     def prob_vjp(g):
-        return (p - t) * (g / n) / np.maximum(p * (1 - p), BCE_EPSILON)
+        return (p - t) * (g * scale) / np.maximum(p * (1 - p), BCE_EPSILON)
 
     def target_vjp(g):
-        return log_odds * (-g / n)
+        return log_odds * (g * -scale)
 
     return Tensor._result(loss, "binary_cross_entropy", (prob, target), (prob_vjp, target_vjp))
 
 
-def _class_labels(labels, batch, classes):
+def _class_scores(name, scores, what):
+    """``scores`` as a Tensor of shape (batch, classes), holding at least one of each."""
+    scores = as_tensor(scores)
+    x = scores.data
+    if x.ndim != 2:
+        raise ValueError(f"{name}: {what} must have shape (batch, classes), got shape {x.shape}")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"{name}: {what} of shape {x.shape} hold no examples or no classes")
+    return scores
+
+
+def _class_labels(name, labels, batch, classes):
     """``labels`` as an integer array of shape (batch,), each in [0, classes)."""
     y = _as_array(labels)
     if y.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: labels must be integers (class indices), got dtype {y.dtype}")
-    _check_same_shape("cross_entropy", "labels", y.shape, "a batch of logits", (batch,))
+        raise TypeError(f"{name}: labels must be integers (class indices), got dtype {y.dtype}")
+    _check_same_shape(name, "labels", y.shape, "a batch of scores", (batch,))
     if y.min() < 0 or y.max() >= classes:
         outside = y[(y < 0) | (y >= classes)]
         raise ValueError(
-            f"cross_entropy: label {outside[0].item()} is out of range for {classes} classes"
+            f"{name}: label {outside[0].item()} is out of range for {classes} classes"
             f" (labels are 0 to {classes - 1})"
         )
     return y
 
 
-def cross_entropy(logits, labels):
+def _row_scale(g, scale):
+    """The factor each row's gradient carries: g · scale, as a column for per-example g."""
+    g = g * scale
+    return g[:, None] if g.ndim else g
+
+
+def cross_entropy(logits, labels, reduction="mean"):
     """Softmax cross-entropy of integer class labels, averaged over the batch.
 
     For logits x of shape (N, C) and labels y of shape (N,),
@@ -156,47 +216,69 @@ def cross_entropy(logits, labels):
         L = (1/N) Σᵢ [logsumexp(xᵢ) - xᵢ,yᵢ],
 
     with logsumexp shifted by the row maximum so that logits of 1000 do not
-    overflow. One node:  dL/dx = g (softmax(x) - onehot(y)) / N.
+    overflow. One node:  dL/dx = g (softmax(x) - onehot(y)) / N (without the
+    1/N for ``reduction="sum"``; per row for ``"none"``).
     """
-    logits = as_tensor(logits)
+    _check_reduction("cross_entropy", reduction)
+    logits = _class_scores("cross_entropy", logits, "logits")
     x = logits.data
-    if x.ndim != 2:
-        raise ValueError(f"cross_entropy: logits must have shape (batch, classes), got shape {x.shape}")
     batch, classes = x.shape
-    if batch == 0 or classes == 0:
-        raise ValueError(f"cross_entropy: logits of shape {x.shape} hold no examples or no classes")
-    y = _class_labels(labels, batch, classes)
+    y = _class_labels("cross_entropy", labels, batch, classes)
     rows = np.arange(batch)
     shifted = x - x.max(axis=1, keepdims=True)
     exps = np.exp(shifted)
     sums = exps.sum(axis=1, keepdims=True)
-    loss = (np.log(sums[:, 0]) - shifted[rows, y]).sum() / batch
+    loss, scale = _reduced_array(np.log(sums[:, 0]) - shifted[rows, y], reduction)
 
     def vjp(g):
         grad = exps / sums
         grad[rows, y] -= 1
-        grad *= g / batch
+        grad *= _row_scale(g, scale)
         return grad
 
     return Tensor._result(loss, "cross_entropy", (logits,), (vjp,))
 
 
-def hinge_loss(scores, labels):
+def nll_loss(log_probs, labels, reduction="mean"):
+    """Negative log-likelihood of integer class labels given log-probabilities, averaged over the batch.
+
+    For log_probs z of shape (N, C) (from ``log_softmax``) and labels y of
+    shape (N,):  L = -(1/N) Σᵢ zᵢ,yᵢ.  One node:  dL/dz is -g/N at each
+    (i, yᵢ) and 0 elsewhere (-g for ``reduction="sum"``, per row for "none").
+    """
+    _check_reduction("nll_loss", reduction)
+    log_probs = _class_scores("nll_loss", log_probs, "log-probabilities")
+    z = log_probs.data
+    batch, classes = z.shape
+    y = _class_labels("nll_loss", labels, batch, classes)
+    rows = np.arange(batch)
+    loss, scale = _reduced_array(-z[rows, y], reduction)
+
+    def vjp(g):
+        grad = np.zeros_like(z, dtype=np.result_type(g, z))
+        grad[rows, y] = -(g * scale)
+        return grad
+
+    return Tensor._result(loss, "nll_loss", (log_probs,), (vjp,))
+
+
+def hinge_loss(scores, labels, reduction="mean"):
     """The max-margin loss: L = (1/n) Σ max(0, 1 - y s) for scores s and labels y in {-1, +1}.
 
     A score on the right side of zero by a margin of at least 1 costs
     nothing; dL/ds = -y / n where the margin is short, else 0. ``scores`` is
     a Tensor (``labels`` of the same shape; a Tensor result) or a Value or
-    list of Values (a Value result).
+    list of Values (a Value result, or a list for ``reduction="none"``).
     """
+    _check_reduction("hinge_loss", reduction)
     y = _sign_labels("hinge_loss", labels)
     if _holds_values(scores):
         scores = _as_value_list(scores)
         _check_same_shape("hinge_loss", "scores", (len(scores),), "labels", y.shape)
-        return Value.sum([(1 - s * yi).relu() for s, yi in zip(scores, y.tolist())]) * (1.0 / len(scores))
+        return _reduced_values("hinge_loss", [(1 - s * yi).relu() for s, yi in zip(scores, y.tolist())], reduction)
     scores = as_tensor(scores)
     _check_same_shape("hinge_loss", "scores", scores.shape, "labels", y.shape)
-    return (1 - scores * as_tensor(y, scores)).relu().mean()
+    return _reduced((1 - scores * as_tensor(y, scores)).relu(), reduction)
 
 
 # -- penalties on the weights --------------------------------------------------

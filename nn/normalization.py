@@ -1,0 +1,99 @@
+"""Normalisation layers with PyTorch's names, defaults, parameters and buffers.
+
+Both rescale activations to zero mean and unit variance and then apply a
+learned scale ``weight`` (ones at first) and shift ``bias`` (zeros), which
+keeps the inputs of later layers in a range where they learn well:
+
+- ``LayerNorm`` normalises each sample over its last axes (its features),
+  the same in training and evaluation;
+- ``BatchNorm1d`` / ``BatchNorm2d`` normalise each channel over the batch
+  (and positions). In training they use the batch's statistics and keep
+  running averages of them in buffers (``running_mean``, ``running_var``,
+  ``num_batches_tracked``), which evaluation then uses, so a prediction
+  does not depend on the rest of its batch.
+"""
+
+import numpy as np
+
+from autodiff import Tensor, get_default_dtype
+
+from . import functional as F
+from .layers import parameter
+from .module import Module
+
+
+def _filled(shape, value):
+    return np.full(shape, value, dtype=get_default_dtype())
+
+
+class LayerNorm(Module):
+    """(x - mean) / √(var + eps) · weight + bias over the last axes, ``normalized_shape`` (an int or a tuple)."""
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True):
+        shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+        self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
+        self.weight = self.bias = None
+        if elementwise_affine:
+            self.weight = parameter(*shape)
+            self.weight.data[...] = 1
+            self.bias = parameter(*shape) if bias else None
+
+    def forward(self, x):
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def __repr__(self):
+        return f"LayerNorm({self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine})"
+
+
+class _BatchNorm(Module):
+    """Batch normalisation over axis 1 of inputs with ``dims`` (a tuple of allowed ndims)."""
+
+    dims = ()
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        self.weight = self.bias = None
+        if affine:
+            self.weight = parameter(num_features)
+            self.weight.data[...] = 1
+            self.bias = parameter(num_features)
+        if track_running_stats:
+            self.register_buffer("running_mean", Tensor(_filled(num_features, 0.0)))
+            self.register_buffer("running_var", Tensor(_filled(num_features, 1.0)))
+            self.register_buffer("num_batches_tracked", Tensor(np.array(0, dtype=np.int64)))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+
+    def forward(self, x):
+        if x.ndim not in self.dims:
+            expected = " or ".join(f"{n}-D" for n in self.dims)
+            raise ValueError(f"{type(self).__name__}: expected {expected} input, got shape {tuple(x.shape)}")
+        momentum = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.data += 1
+            self.num_batches_tracked._bump_version()
+            if self.momentum is None:  # a plain average of every batch so far
+                momentum = 1.0 / int(self.num_batches_tracked.data)
+        # without running statistics, evaluation normalises by the batch's own, as in PyTorch
+        batch_statistics = self.training or self.running_mean is None
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            batch_statistics, momentum, self.eps)
+
+    def __repr__(self):
+        return (f"{type(self).__name__}({self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, track_running_stats={self.track_running_stats})")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation of (N, C) or (N, C, L) inputs, per channel C."""
+
+    dims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation of (N, C, H, W) images, per channel C."""
+
+    dims = (4,)
