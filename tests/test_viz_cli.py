@@ -16,6 +16,7 @@ from PIL import Image
 from autodiff import Value
 from autodiff.viz import __main__ as cli
 from autodiff.viz.expression import ExpressionError, build, parse_assignments
+from explore_graphs import page_data
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,6 +41,22 @@ def test_renders_forward_and_backward_and_prints_the_trace(tmp_path):
         texts = {t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")}
         assert {"a", "b", "c", "tanh1", "data 2.0", "data -3.0"} <= texts
         assert ("grad 0.0" in texts) == (name == "forward")  # only the second picture has gradients
+
+
+def test_html_writes_the_page_of_backward_from_the_start(tmp_path):
+    result = run("(a*b + c).tanh()", "a=2", "b=-3", "c=10", "--html", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert f"wrote {tmp_path / 'explore.html'}" in result.stdout
+    data = page_data((tmp_path / "explore.html").read_text(encoding="utf-8"))
+    a, b, c = Value(2.0), Value(-3.0), Value(10.0)
+    (a * b + c).tanh().backward()
+    final = {}
+    for step in data["steps"]:
+        final[data["nodes"][step["target"]]["name"]] = step["grad"]["value"]
+    # the page is written before the command's own backward, so it shows one pass, not two added up
+    assert {name: final[name] for name in "abc"} == {"a": a.grad, "b": b.grad, "c": c.grad}
+    assert [step["text"] for step in data["steps"]] == [
+        re.sub(r"^\s*\d+\. ", "", line) for line in result.stdout.splitlines() if re.match(r"\s*\d+\. ", line)]
 
 
 def test_png_and_frames(tmp_path):
@@ -94,6 +111,8 @@ def test_refusals_exit_non_zero_from_the_command_line(tmp_path):
 
 
 def test_the_expression_is_never_evaluated_by_python(monkeypatch, tmp_path):
+    import graphviz  # noqa: F401  (drawing imports it; importing a module runs its code, which is not the user's text)
+
     def forbidden(*args, **kwargs):
         raise AssertionError("user text reached eval or exec")
 
@@ -152,8 +171,9 @@ def test_deep_or_long_expressions_are_refused_cleanly():
 
 def test_without_dot_the_sources_are_written_and_the_fix_explained(tmp_path):
     env = {**os.environ, "PATH": str(tmp_path / "nowhere")}
-    result = run("a*b", "a=2", "b=3", "--out", str(tmp_path), env=env)
+    result = run("a*b", "a=2", "b=3", "--html", "--out", str(tmp_path), env=env)
     assert result.returncode == 1
     assert "apt-get install graphviz" in result.stderr and "brew install graphviz" in result.stderr
     assert (tmp_path / "backward.gv").read_text().startswith("digraph")
+    assert not (tmp_path / "explore.html").exists()
     assert "a.grad += b.data * mul1.grad = 3.0 * 1.0 = 3.0" in result.stdout

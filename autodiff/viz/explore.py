@@ -74,7 +74,7 @@ def explore(root, path=None, module=None):
     Returns an ``Exploration``.
     """
     views, notices = _views(root, module)
-    trace = _trace(root, module)
+    trace = trace_backward(root, module=module, digits=DIGITS, record_only=True)
     order = views[0].picture.order
     index = {id(node): i for i, node in enumerate(order)}
     steps = [_step(step, index) for step in trace]
@@ -96,19 +96,6 @@ def explore(root, path=None, module=None):
     }
     page = _page(data, svgs)
     return Exploration(_write(page, path), page)
-
-
-def _trace(root, module):
-    # TEMPORARY, until trace_backward(record_only=True) lands: trace this pass alone, then put every gradient back
-    order = forward_order(root)
-    saved = [(node, node.grad) for node in order]
-    try:
-        for node in order:
-            node.grad = node._EMPTY_GRAD
-        return trace_backward(root, module=module, digits=DIGITS)
-    finally:
-        for node, grad in saved:
-            node.grad = grad
 
 
 class _View:
