@@ -1,36 +1,61 @@
 """Optimisers: how parameters move, given their gradients; and schedules for the learning rate.
 
-Each optimiser follows the update rule of its ``torch.optim`` namesake, so
-that the same starting weights and gradients give the same trajectory:
+Each optimiser has the name, arguments, defaults and update rule of its
+``torch.optim`` namesake, so that the same starting weights and gradients
+give the same trajectory:
 
-- ``SGD``: plain gradient descent, optionally with momentum (a running
-  sum of past gradients that keeps the step going in a consistent
-  direction) and Nesterov momentum (the gradient looked up one momentum
-  step ahead).
-- ``Adam``: a step per element scaled by running averages of the
-  gradient and of its square, so every parameter moves at about the
-  learning rate whatever its gradient's scale.
-- ``AdamW``: Adam with the weight decay taken out of the gradient and
+- ``SGD``: gradient descent, optionally with momentum (a running sum of
+  past gradients that keeps the step going in a consistent direction) and
+  Nesterov momentum (the gradient looked up one momentum step ahead).
+- ``Adam``: a step per element scaled by running averages of the gradient
+  and of its square, so every parameter moves at about the learning rate
+  whatever its gradient's scale. ``AdamW``: Adam with the weight decay
   applied to the weights directly (decoupled), as Loshchilov and Hutter
   propose.
+- ``RMSprop``: the gradient divided by the root of a running average of
+  its square (Hinton's lecture 6e).
+- ``Adagrad``: the gradient divided by the root of the sum of all its past
+  squares, so often-updated elements slow down (Duchi et al.).
+- ``Adadelta``: steps whose size is the ratio of the running root mean
+  squares of past steps and of gradients, so the units match (Zeiler).
 
-Parameters may be Tensors, Values, or both in one list. Updates happen in
-place, outside the graph: a Tensor's array is modified by numpy in-place
-operations (other references to it stay valid), a Value's ``data`` float
-is replaced. A Tensor with ``requires_grad=False`` or no ``grad`` is left
-alone, which is how layers are frozen; a Value always updates (its
-``grad`` is a number, 0.0 at rest).
+**Param groups.** ``optimizer.param_groups`` is a list of dicts, each with
+``"params"`` (its parameters) and every setting (``"lr"``, ``"momentum"``,
+...). A constructor given a list of dicts makes one group per dict, the
+keyword arguments filling in what a dict leaves out, as in PyTorch::
 
-The Values are updated together as one numpy vector (their data and
-gradients are gathered, updated, and written back), so the rules below
-are written once, for arrays.
+    SGD([{"params": body.parameters()}, {"params": head.parameters(), "lr": 1e-3}], lr=1e-2, momentum=0.9)
 
-Schedules (``StepLR``, ``CosineAnnealingLR``, ``LambdaLR``) set the
-public ``optimizer.lr`` each time their ``step()`` is called, usually once
-per epoch, with the values ``torch.optim.lr_scheduler`` gives.
+Every step reads the settings from the groups, so a schedule or the user
+may change them between steps. ``optimizer.lr`` reads and sets the one
+group's learning rate; with several groups it is ambiguous and raises.
+
+**State.** ``state_dict()`` returns ``{"state": {index: {name: array}},
+"param_groups": [{settings..., "params": [index, ...]}]}``, the layout of
+``torch.optim``: parameters are numbered across the groups in order, and a
+parameter appears in ``"state"`` once the optimiser keeps something for it
+(``"step"`` as a 0-d float64 array, the rest as arrays of the parameter's
+shape, all copies). ``load_state_dict`` checks all of it against this
+optimiser's parameters before changing anything, and training resumed from
+it follows the uninterrupted run exactly.
+
+**Parameters** may be Tensors, Values, or both. A Tensor's array is
+updated in place by numpy (other references to it stay valid, and its
+version counter moves on, so a graph recorded before the step refuses a
+later backward); the gradient is never written into. A Tensor with
+``requires_grad=False`` or no ``grad`` is skipped, as PyTorch skips it,
+which is how layers are frozen. The Values of a group are updated together
+as one float64 vector (a Value always has a gradient, 0.0 at rest, so they
+all step together); in ``state_dict`` each appears with 0-d arrays of its
+own.
+
+Schedules (``StepLR``, ``CosineAnnealingLR``, ``LambdaLR``,
+``ReduceLROnPlateau``) set ``group["lr"]`` of every group, with the values
+``torch.optim.lr_scheduler`` gives.
 """
 
 import math
+import numbers
 
 import numpy as np
 
@@ -38,85 +63,336 @@ from autodiff import Tensor, Value
 
 from .module import Module
 
+# Settings that torch.optim keeps in its groups to choose an implementation (devices, kernels), which
+# do not change the arithmetic; a state dict from PyTorch carries them, and loading it leaves them out.
+TORCH_IMPLEMENTATION_SETTINGS = ("foreach", "fused", "capturable", "differentiable", "param_names")
+
 
 class Optimizer:
-    """The parameters, the learning rate ``lr``, and the state kept between steps.
+    """Param groups, the state kept between steps, and the loop that applies an update rule.
 
-    Subclasses define ``_update(p, g, state)``: change the array ``p`` in
-    place given its gradient ``g`` (never written into: it stays what
-    backward computed, for the user to read) and ``state``, a dict the
-    optimiser keeps for that array.
+    Subclasses define ``defaults`` (their settings), ``_check_settings``,
+    ``_state_names(group)`` (what the state of one parameter holds with
+    these settings; ``_state_kinds`` lists what it may hold with any) and
+    ``_update(p, g, state, group)``: change the array ``p`` in place given
+    its gradient ``g`` (never written into: it stays what backward
+    computed) and ``state``, the dict kept for that array, which
+    ``_initial_state`` makes. A setting switched on between steps (amsgrad,
+    say) starts its part of the state then.
     """
 
-    def __init__(self, params, lr):
-        self.params = _parameter_list(params)
-        self.lr = _non_negative("learning rate", lr)
-        self._tensors = [p for p in self.params if isinstance(p, Tensor)]
-        self._values = [p for p in self.params if isinstance(p, Value)]
-        self._tensor_states = [{} for _ in self._tensors]
-        self._value_state = {}
+    # whether the state of a parameter is made when it joins (Adagrad), rather than at its first step
+    _state_from_the_start = False
 
-    def step(self):
-        """Update every parameter that has a gradient, once."""
-        for p, state in zip(self._tensors, self._tensor_states):
-            if p.requires_grad and p.grad is not None:
-                self._update(p.data, p.grad, state)
-        if self._values:
-            count = len(self._values)
-            data = np.fromiter((v.data for v in self._values), dtype=np.float64, count=count)
-            grad = np.fromiter((v.grad for v in self._values), dtype=np.float64, count=count)
-            self._update(data, grad, self._value_state)
-            for v, x in zip(self._values, data.tolist()):
-                v.data = x
+    def __init__(self, params, defaults):
+        self.defaults = dict(defaults)
+        self.param_groups = []
+        self._tensor_states = {}  # Tensor -> its state
+        self._value_vectors = []  # one _ValueVector per group
+        for group in _groups_given(params):
+            self.add_param_group(group)
 
-    def zero_grad(self):
-        """Reset the gradients: a Value's to 0.0, a Tensor's to None."""
-        for p in self.params:
-            p.grad = 0.0 if isinstance(p, Value) else None
+    def add_param_group(self, param_group):
+        """Add a group: a dict with ``"params"`` and any settings; the rest come from ``defaults``."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"a param group is a dict with 'params', got {type(param_group).__name__}")
+        if "params" not in param_group:
+            raise ValueError("a param group needs 'params', the list of its parameters")
+        group = {**self.defaults, **param_group}
+        group["params"] = _parameter_list(param_group["params"])
+        where = f"param group {len(self.param_groups)}"
+        self._check_settings(group, where)
+        taken = {id(p) for other in self.param_groups for p in other["params"]}
+        for i, p in enumerate(group["params"]):
+            if id(p) in taken:
+                raise ValueError(f"{where}: parameter {i} is in an earlier param group too")
+        vector = _ValueVector([p for p in group["params"] if isinstance(p, Value)])
+        if self._state_from_the_start:
+            for p in group["params"]:
+                if isinstance(p, Tensor):
+                    self._tensor_states[p] = self._initial_state(p.data, group)
+            if vector.values:
+                vector.state = self._initial_state(vector.gather_data(), group)
+        self.param_groups.append(group)
+        self._value_vectors.append(vector)
 
-    def _update(self, p, g, state):
-        raise NotImplementedError
+    @property
+    def lr(self):
+        """The learning rate when there is one param group (else read ``param_groups[i]["lr"]``)."""
+        return self._only_group("read")["lr"]
+
+    @lr.setter
+    def lr(self, lr):
+        self._only_group("set")["lr"] = _at_least_zero("learning rate", lr)
+
+    def _only_group(self, verb):
+        if len(self.param_groups) != 1:
+            raise AttributeError(
+                f"optimizer.lr is ambiguous with {len(self.param_groups)} param groups: "
+                f"{verb} optimizer.param_groups[i]['lr'] instead"
+            )
+        return self.param_groups[0]
+
+    def step(self, closure=None):
+        """Update every parameter that has a gradient, once; returns ``closure()`` when given (it recomputes the loss)."""
+        loss = None if closure is None else closure()
+        for number, (group, vector) in enumerate(zip(self.param_groups, self._value_vectors)):
+            for p in group["params"]:
+                if isinstance(p, Tensor) and p.requires_grad and p.grad is not None:
+                    state = self._tensor_states.get(p)
+                    if state is None:
+                        state = self._tensor_states[p] = self._initial_state(p.data, group)
+                    self._update(p.data, p.grad, state, group)
+                    p._bump_version()
+            if vector.values:
+                self._step_values(group, vector, number)
+        return loss
+
+    def _step_values(self, group, vector, number):
+        vector.check(group, number)
+        data = vector.gather_data()
+        grad = np.fromiter((v.grad for v in vector.values), dtype=np.float64, count=len(vector.values))
+        if not vector.state:
+            vector.state = self._initial_state(data, group)
+        self._update(data, grad, vector.state, group)
+        for v, x in zip(vector.values, data.tolist()):
+            v.data = x
+
+    def zero_grad(self, set_to_none=True):
+        """Reset the gradients: a Value's to 0.0; a Tensor's to None (or, with ``set_to_none=False``, to zeros)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if isinstance(p, Value):
+                    p.grad = 0.0
+                elif set_to_none or p.grad is None:
+                    p.grad = None
+                else:
+                    p.grad = np.zeros_like(p.data)
+
+    # -- state dicts -------------------------------------------------------
+
+    def state_dict(self):
+        """The settings and state in ``torch.optim``'s layout (copies; see the module's docstring)."""
+        state, groups, index = {}, [], 0
+        for number, (group, vector) in enumerate(zip(self.param_groups, self._value_vectors)):
+            vector.check(group, number)
+            indices = []
+            position = 0  # of a Value among the group's Values
+            for p in group["params"]:
+                if isinstance(p, Tensor):
+                    own = self._tensor_states.get(p)
+                    if own:
+                        state[index] = {name: _exported(value) for name, value in own.items()}
+                elif vector.state:
+                    state[index] = {name: _exported(value, position) for name, value in vector.state.items()}
+                    position += 1
+                indices.append(index)
+                index += 1
+            settings = {name: value for name, value in group.items() if name != "params"}
+            groups.append({**settings, "params": indices})
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Take the settings and state of ``state_dict`` (as ``state_dict()`` returns it, or PyTorch's).
+
+        Parameters are matched by position: the i-th parameter of each
+        saved group is this optimiser's i-th of the same group. Everything
+        is checked first (the number of groups and of their parameters, each
+        setting, every state name, shape and dtype); on any error nothing
+        changes. Arrays are copied, in each parameter's dtype.
+        """
+        saved_groups, saved_state = _layout_of(state_dict)
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(
+                f"the state dict has {len(saved_groups)} param groups, this optimiser has {len(self.param_groups)}"
+            )
+        groups, owners = [], {}
+        for number, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
+            where = f"param group {number}"
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(
+                    f"{where} of the state dict has {len(saved['params'])} parameters, this optimiser's has "
+                    f"{len(group['params'])}"
+                )
+            settings = {name: value for name, value in saved.items()
+                        if name != "params" and name not in TORCH_IMPLEMENTATION_SETTINGS}
+            loaded = {**self.defaults, **settings, "params": group["params"]}
+            self._check_settings(loaded, f"{where} of the state dict")
+            groups.append(loaded)
+            for index, p in zip(saved["params"], group["params"]):
+                owners[_index(index)] = (p, loaded)
+        unknown = [index for index in saved_state if _index(index) not in owners]
+        if unknown:
+            raise ValueError(f"the state dict has state for parameters {unknown}, which no param group lists")
+        states = {_index(index): entry for index, entry in saved_state.items() if entry}
+
+        tensor_states, vectors = {}, []
+        for number, group in enumerate(groups):
+            index_of = {id(p): index for index, (p, owner) in owners.items() if owner is group}
+            values = []
+            value_states = []
+            for p in group["params"]:
+                entry = states.get(index_of[id(p)])
+                where = f"the state of parameter {index_of[id(p)]} (param group {number})"
+                if isinstance(p, Tensor):
+                    if entry is not None:
+                        tensor_states[p] = self._checked_state(entry, p.data.shape, p.data.dtype, group, where)
+                else:
+                    values.append(p)
+                    value_states.append(entry and self._checked_state(entry, (), np.dtype(np.float64), group, where))
+            vectors.append(_ValueVector.from_states(values, value_states, number))
+
+        for group, loaded in zip(self.param_groups, groups):
+            group.clear()
+            group.update(loaded)
+        self._tensor_states = tensor_states
+        self._value_vectors = vectors
+
+    def _checked_state(self, entry, shape, dtype, group, where):
+        """The state ``entry`` of one parameter, checked against this optimiser and copied in ``dtype``."""
+        if not isinstance(entry, dict):
+            raise TypeError(f"{where} must be a dict of name to array, got {type(entry).__name__}")
+        names = [name for name, value in entry.items() if value is not None]
+        missing = [name for name in self._state_names(group) if name not in names]
+        unexpected = [name for name in names if name not in self._state_kinds]
+        if missing or unexpected:
+            raise ValueError(
+                f"{where} does not fit {type(self).__name__} with these settings: it lacks {missing or 'nothing'}, "
+                f"and has {unexpected or 'nothing'} too many"
+            )
+        checked = {}
+        for name in names:
+            array = np.asarray(entry[name])
+            if array.dtype.kind not in "fiu":
+                raise TypeError(f"{where}: {name!r} must hold real numbers, got dtype {array.dtype}")
+            if name == "step":
+                if array.shape != () or not (np.isfinite(array) and array >= 0 and array == np.round(array)):
+                    raise ValueError(f"{where}: 'step' must be one whole number at least 0, got {entry[name]!r}")
+                checked[name] = float(array)
+            else:
+                if array.shape != shape:
+                    raise ValueError(f"{where}: {name!r} has shape {array.shape}, the parameter has shape {shape}")
+                checked[name] = np.array(array, dtype=dtype)
+        return checked
+
+    def _initial_state(self, p, group):
+        """The state of the array ``p`` before its first step (the names of ``_state_names``)."""
+        zeros = {name: np.zeros_like(p) for name in self._state_names(group) if name != "step"}
+        return {"step": 0.0, **zeros} if "step" in self._state_names(group) else zeros
 
     def __repr__(self):
-        settings = ", ".join(f"{name}={value!r}" for name, value in self._settings().items())
-        return f"{type(self).__name__}({len(self.params)} parameters, {settings})"
+        groups = "; ".join(
+            f"group {i}: {len(group['params'])} parameters, "
+            + ", ".join(f"{name}={value!r}" for name, value in group.items() if name != "params")
+            for i, group in enumerate(self.param_groups)
+        )
+        return f"{type(self).__name__}({groups})"
+
+
+class _ValueVector:
+    """The Values of one param group, updated as one float64 vector, and their state as vectors.
+
+    ``state`` is empty until the first step; ``"step"`` in it is one
+    number, since the Values of a group always step together.
+    """
+
+    def __init__(self, values, state=None):
+        self.values = values
+        self.state = state or {}
+
+    @classmethod
+    def from_states(cls, values, states, group_number):
+        """The vector of ``values`` from one loaded state (or None) per Value; all or none must have one."""
+        present = [state is not None for state in states]
+        if not any(present):
+            return cls(values)
+        if not all(present):
+            raise ValueError(
+                f"param group {group_number}: some of its Values have optimiser state and some do not; "
+                "the Values of a group step together, so all or none must"
+            )
+        if any(state.keys() != states[0].keys() for state in states):
+            raise ValueError(
+                f"param group {group_number}: its Values hold different kinds of optimiser state "
+                f"{sorted({tuple(state) for state in states})}; the Values of a group step together, so they must match"
+            )
+        steps = {state["step"] for state in states if "step" in state}
+        if len(steps) > 1:
+            raise ValueError(
+                f"param group {group_number}: its Values have different step counts {sorted(steps)}; "
+                "the Values of a group step together, so they must share one"
+            )
+        vectors = {
+            name: np.array([float(state[name]) for state in states]) for name in states[0] if name != "step"
+        }
+        if steps:
+            vectors["step"] = steps.pop()
+        return cls(values, vectors)
+
+    def check(self, group, number):
+        """Refuse to go on if the group's Values are no longer those this state belongs to."""
+        values = [p for p in group["params"] if isinstance(p, Value)]
+        if len(values) == len(self.values) and all(a is b for a, b in zip(values, self.values)):
+            return
+        if self.state:
+            raise RuntimeError(
+                f"the Values of param group {number} changed since the optimiser's state was made for them; "
+                "make a new optimiser for the new parameters"
+            )
+        self.values = values
+
+    def gather_data(self):
+        return np.fromiter((v.data for v in self.values), dtype=np.float64, count=len(self.values))
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent, as ``torch.optim.SGD`` (no dampening).
+    """Stochastic gradient descent, as ``torch.optim.SGD``.
 
-    With weight decay λ, momentum μ and learning rate η, each step does
+    With weight decay λ, momentum μ, dampening τ and learning rate η, each step does
 
+        g ← -g                                  (when maximize)
         g ← g + λ p
-        b ← g at the first step, then μ b + g     (when μ > 0)
-        g ← g + μ b with Nesterov, else b         (when μ > 0)
+        b ← g at the first step, then μ b + (1 - τ) g     (when μ > 0)
+        g ← g + μ b with Nesterov, else b                 (when μ > 0)
         p ← p - η g
     """
 
-    def __init__(self, params, lr, momentum=0.0, weight_decay=0.0, nesterov=False):
-        super().__init__(params, lr)
-        self.momentum = _non_negative("momentum", momentum)
-        self.weight_decay = _non_negative("weight_decay", weight_decay)
-        if nesterov and self.momentum == 0:
-            raise ValueError("Nesterov momentum needs momentum > 0")
-        self.nesterov = bool(nesterov)
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
+                 maximize=False):
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                        nesterov=nesterov, maximize=maximize)
+        super().__init__(params, defaults)
 
-    def _update(self, p, g, state):
-        if self.weight_decay:
-            g = g + self.weight_decay * p
-        if self.momentum:
+    def _check_settings(self, group, where):
+        _check_numbers(group, where, lr="learning rate", momentum="momentum", dampening="dampening",
+                       weight_decay="weight_decay")
+        _check_flags(group, where, "nesterov", "maximize")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError(f"{where}: Nesterov momentum needs momentum > 0 and dampening 0")
+
+    _state_kinds = ("momentum_buffer",)
+
+    def _state_names(self, group):
+        return ("momentum_buffer",) if group["momentum"] else ()
+
+    def _initial_state(self, p, group):
+        return {}  # the momentum buffer starts as the first gradient
+
+    def _update(self, p, g, state, group):
+        momentum, dampening, weight_decay = group["momentum"], group["dampening"], group["weight_decay"]
+        if group["maximize"]:
+            g = -g
+        if weight_decay:
+            g = g + weight_decay * p
+        if momentum:
             buffer = state.get("momentum_buffer")
             if buffer is None:
                 buffer = state["momentum_buffer"] = np.array(g)
             else:
-                buffer *= self.momentum
-                buffer += g
-            g = g + self.momentum * buffer if self.nesterov else buffer
-        p -= self.lr * g
-
-    def _settings(self):
-        return {"lr": self.lr, "momentum": self.momentum, "weight_decay": self.weight_decay,
-                "nesterov": self.nesterov}
+                buffer *= momentum
+                buffer += g if dampening == 0 else (1 - dampening) * g
+            g = g + momentum * buffer if group["nesterov"] else buffer
+        p -= group["lr"] * g
 
 
 class Adam(Optimizer):
@@ -124,50 +400,65 @@ class Adam(Optimizer):
 
     At step t, with β₁, β₂, ε and learning rate η,
 
-        g ← g + λ p
+        g ← -g                              (when maximize)
+        g ← g + λ p                         (p ← p (1 - η λ) instead, with decoupled_weight_decay)
         m ← β₁ m + (1 - β₁) g              (running mean of the gradient)
         v ← β₂ v + (1 - β₂) g²             (running mean of its square)
-        p ← p - η / (1 - β₁ᵗ) · m / (√v / √(1 - β₂ᵗ) + ε)
+        v̂ ← max(v̂, v) with amsgrad, else v
+        p ← p - η / (1 - β₁ᵗ) · m / (√v̂ / √(1 - β₂ᵗ) + ε)
 
     m and v start at 0, so early on they are too small; the factors
-    1 / (1 - βᵗ) (bias corrections) make up for it.
+    1 / (1 - βᵗ) (bias corrections) make up for it. The state of a
+    parameter: ``step`` (t), ``exp_avg`` (m), ``exp_avg_sq`` (v) and, with
+    amsgrad, ``max_exp_avg_sq`` (the largest v so far).
     """
 
-    _decoupled = False
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
+                 maximize=False, decoupled_weight_decay=False):
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                        maximize=maximize, decoupled_weight_decay=decoupled_weight_decay)
+        super().__init__(params, defaults)
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        super().__init__(params, lr)
-        beta1, beta2 = betas
-        for i, beta in enumerate((beta1, beta2)):
-            if not 0.0 <= beta < 1.0:
-                raise ValueError(f"betas[{i}] must lie in [0, 1), got {beta!r}")
-        self.betas = (float(beta1), float(beta2))
-        self.eps = _non_negative("eps", eps)
-        self.weight_decay = _non_negative("weight_decay", weight_decay)
+    def _check_settings(self, group, where):
+        _check_numbers(group, where, lr="learning rate", eps="eps", weight_decay="weight_decay")
+        _check_flags(group, where, "amsgrad", "maximize", "decoupled_weight_decay")
+        betas = group["betas"]
+        if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
+            raise ValueError(f"{where}: betas must be a pair (beta1, beta2), got {betas!r}")
+        for i, beta in enumerate(betas):
+            if not (isinstance(beta, numbers.Real) and 0.0 <= beta < 1.0):
+                raise ValueError(f"{where}: betas[{i}] must lie in [0, 1), got {beta!r}")
+        group["betas"] = (float(betas[0]), float(betas[1]))
 
-    def _update(self, p, g, state):
-        beta1, beta2 = self.betas
-        if not state:
-            state["step"] = 0
-            state["mean"] = np.zeros_like(p)
-            state["mean_square"] = np.zeros_like(p)
+    _state_kinds = ("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+
+    def _state_names(self, group):
+        names = ("step", "exp_avg", "exp_avg_sq")
+        return names + ("max_exp_avg_sq",) if group["amsgrad"] else names
+
+    def _update(self, p, g, state, group):
+        lr, weight_decay, (beta1, beta2) = group["lr"], group["weight_decay"], group["betas"]
+        if group["maximize"]:
+            g = -g
         state["step"] += 1
         t = state["step"]
-        if self.weight_decay:
-            if self._decoupled:
-                p *= 1 - self.lr * self.weight_decay
+        if weight_decay:
+            if group["decoupled_weight_decay"]:
+                p *= 1 - lr * weight_decay
             else:
-                g = g + self.weight_decay * p
-        mean, mean_square = state["mean"], state["mean_square"]
-        mean *= beta1
-        mean += (1 - beta1) * g
+                g = g + weight_decay * p
+        mean, mean_square = state["exp_avg"], state["exp_avg_sq"]
+        _lerp(mean, g, 1 - beta1)
         mean_square *= beta2
-        mean_square += (1 - beta2) * (g * g)
-        denominator = np.sqrt(mean_square) / math.sqrt(1 - beta2**t) + self.eps
-        p -= (self.lr / (1 - beta1**t)) * mean / denominator
-
-    def _settings(self):
-        return {"lr": self.lr, "betas": self.betas, "eps": self.eps, "weight_decay": self.weight_decay}
+        mean_square += (1 - beta2) * g * g
+        if group["amsgrad"]:
+            if "max_exp_avg_sq" in state:
+                np.maximum(state["max_exp_avg_sq"], mean_square, out=state["max_exp_avg_sq"])
+            else:
+                state["max_exp_avg_sq"] = mean_square.copy()
+            mean_square = state["max_exp_avg_sq"]
+        denominator = np.sqrt(mean_square) / (1 - beta2**t) ** 0.5 + group["eps"]
+        p -= (lr / (1 - beta1**t)) * mean / denominator
 
 
 class AdamW(Adam):
@@ -181,79 +472,370 @@ class AdamW(Adam):
     its gradients are; in ``Adam`` the decay would be divided by √v too.
     """
 
-    _decoupled = True
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
+                 maximize=False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                         decoupled_weight_decay=True)
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
-        super().__init__(params, lr, betas, eps, weight_decay)
+
+class RMSprop(Optimizer):
+    """RMSprop, as ``torch.optim.RMSprop``.
+
+    With smoothing α, ε, weight decay λ, momentum μ and learning rate η,
+
+        g ← -g                               (when maximize)
+        g ← g + λ p
+        v ← α v + (1 - α) g²                (running mean of the squared gradient)
+        a ← α a + (1 - α) g, s ← √(v - a²)  with centered (the running variance), else s ← √v
+        b ← μ b + g / (s + ε), p ← p - η b  with momentum μ > 0,
+        else p ← p - η g / (s + ε)
+
+    State: ``step``, ``square_avg`` (v), ``momentum_buffer`` (b, when
+    μ > 0), ``grad_avg`` (a, when centered).
+    """
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, *,
+                 maximize=False):
+        defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                        centered=centered, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _check_settings(self, group, where):
+        _check_numbers(group, where, lr="learning rate", alpha="alpha", eps="eps", weight_decay="weight_decay",
+                       momentum="momentum")
+        _check_flags(group, where, "centered", "maximize")
+
+    _state_kinds = ("step", "square_avg", "momentum_buffer", "grad_avg")
+
+    def _state_names(self, group):
+        names = ("step", "square_avg")
+        if group["momentum"] > 0:
+            names += ("momentum_buffer",)
+        return names + ("grad_avg",) if group["centered"] else names
+
+    def _update(self, p, g, state, group):
+        alpha, weight_decay, momentum = group["alpha"], group["weight_decay"], group["momentum"]
+        if group["maximize"]:
+            g = -g
+        state["step"] += 1
+        if weight_decay:
+            g = g + weight_decay * p
+        square_avg = state["square_avg"]
+        square_avg *= alpha
+        square_avg += (1 - alpha) * g * g
+        if group["centered"]:
+            if "grad_avg" not in state:
+                state["grad_avg"] = np.zeros_like(p)
+            grad_avg = state["grad_avg"]
+            _lerp(grad_avg, g, 1 - alpha)
+            average = np.sqrt(square_avg - grad_avg * grad_avg)
+        else:
+            average = np.sqrt(square_avg)
+        average += group["eps"]
+        if momentum > 0:
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = np.zeros_like(p)
+            buffer = state["momentum_buffer"]
+            buffer *= momentum
+            buffer += g / average
+            p -= group["lr"] * buffer
+        else:
+            p -= group["lr"] * g / average
 
 
-def _parameter_list(params):
+class Adagrad(Optimizer):
+    """Adagrad, as ``torch.optim.Adagrad``.
+
+    At step t, with learning-rate decay δ, weight decay λ, ε and learning rate η,
+
+        g ← -g                          (when maximize)
+        g ← g + λ p
+        s ← s + g²                      (the sum of every squared gradient so far)
+        p ← p - η / (1 + (t - 1) δ) · g / (√s + ε)
+
+    s starts at ``initial_accumulator_value``. State: ``step``, ``sum``
+    (s), made when a parameter joins the optimiser, as PyTorch does.
+    """
+
+    _state_from_the_start = True
+
+    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10,
+                 *, maximize=False):
+        defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
+                        initial_accumulator_value=initial_accumulator_value, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _check_settings(self, group, where):
+        _check_numbers(group, where, lr="learning rate", lr_decay="lr_decay", eps="eps",
+                       weight_decay="weight_decay", initial_accumulator_value="initial_accumulator_value")
+        _check_flags(group, where, "maximize")
+
+    _state_kinds = ("step", "sum")
+
+    def _state_names(self, group):
+        return self._state_kinds
+
+    def _initial_state(self, p, group):
+        return {"step": 0.0, "sum": np.full_like(p, group["initial_accumulator_value"])}
+
+    def _update(self, p, g, state, group):
+        weight_decay = group["weight_decay"]
+        state["step"] += 1
+        if group["maximize"]:
+            g = -g
+        if weight_decay:
+            g = g + weight_decay * p
+        rate = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
+        total = state["sum"]
+        total += g * g
+        p -= rate * g / (np.sqrt(total) + group["eps"])
+
+
+class Adadelta(Optimizer):
+    """Adadelta, as ``torch.optim.Adadelta``.
+
+    With smoothing ρ, ε, weight decay λ and learning rate η (1.0 by default),
+
+        g ← -g                                  (when maximize)
+        g ← g + λ p
+        v ← ρ v + (1 - ρ) g²                   (running mean of the squared gradient)
+        Δ ← √(u + ε) / √(v + ε) · g            (u: running mean of the squared steps)
+        u ← ρ u + (1 - ρ) Δ²
+        p ← p - η Δ
+
+    State: ``step``, ``square_avg`` (v), ``acc_delta`` (u).
+    """
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *, maximize=False):
+        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _check_settings(self, group, where):
+        _check_numbers(group, where, lr="learning rate", eps="eps", weight_decay="weight_decay")
+        _check_flags(group, where, "maximize")
+        if not (isinstance(group["rho"], numbers.Real) and 0.0 <= group["rho"] <= 1.0):
+            raise ValueError(f"{where}: rho must lie in [0, 1], got {group['rho']!r}")
+        group["rho"] = float(group["rho"])
+
+    _state_kinds = ("step", "square_avg", "acc_delta")
+
+    def _state_names(self, group):
+        return self._state_kinds
+
+    def _update(self, p, g, state, group):
+        rho, eps, weight_decay = group["rho"], group["eps"], group["weight_decay"]
+        state["step"] += 1
+        if group["maximize"]:
+            g = -g
+        if weight_decay:
+            g = g + weight_decay * p
+        square_avg, acc_delta = state["square_avg"], state["acc_delta"]
+        square_avg *= rho
+        square_avg += (1 - rho) * g * g
+        delta = np.sqrt(acc_delta + eps) / np.sqrt(square_avg + eps) * g
+        acc_delta *= rho
+        acc_delta += (1 - rho) * delta * delta
+        p -= group["lr"] * delta
+
+
+def _lerp(start, end, weight):
+    """start ← start + weight (end - start), in place, rounded as PyTorch's ``lerp_`` rounds it.
+
+    For a weight of 0.5 or more it computes end - (end - start)(1 - weight),
+    which is exact at weight 1.
+    """
+    if weight < 0.5:
+        start += weight * (end - start)
+    else:
+        np.subtract(end, (end - start) * (1 - weight), out=start)
+
+
+def _groups_given(params):
+    """The param groups of an optimiser's first argument: a list of parameters, or of dicts."""
     if isinstance(params, Module):
         raise TypeError("optimisers take a list of parameters: pass model.parameters(), not the model")
     if isinstance(params, (Tensor, Value)):
         raise TypeError(f"optimisers take a list of parameters, got a single {type(params).__name__}; wrap it in [ ]")
-    params = list(params)
+    if isinstance(params, dict):
+        raise TypeError("optimisers take a list of parameters or a list of param-group dicts, got one dict; wrap it in [ ]")
+    params = _ordered(params, "the optimiser's parameters")
     if not params:
         raise ValueError("the optimiser got an empty list of parameters")
+    dicts = [isinstance(p, dict) for p in params]
+    if all(dicts):
+        return params
+    if any(dicts):
+        raise TypeError("the optimiser got a list mixing parameters and param-group dicts; give one kind")
+    return [{"params": params}]
+
+
+def _parameter_list(params):
+    """The parameters of one group as a list, each a leaf Tensor or a Value, each once."""
+    if isinstance(params, (Tensor, Value)):
+        params = [params]
+    params = _ordered(params, "a param group's 'params'")
     seen = set()
     for i, p in enumerate(params):
         if not isinstance(p, (Tensor, Value)):
             raise TypeError(f"parameter {i} is a {type(p).__name__}, not a Tensor or a Value")
+        if isinstance(p, Tensor) and p.children:
+            raise ValueError(
+                f"parameter {i} is the result of {p.op!r}, not a leaf: an optimiser updates leaves "
+                "(use .detach() and requires_grad_() for a new one)"
+            )
         if id(p) in seen:
             raise ValueError(f"parameter {i} appears more than once in the list")
         seen.add(id(p))
     return params
 
 
-def _non_negative(name, x):
+def _ordered(items, what):
+    if isinstance(items, (set, frozenset)):
+        raise TypeError(f"{what} must be in a fixed order (a list), not a set, so that the state dict's numbering holds")
+    try:
+        return list(items)
+    except TypeError:
+        raise TypeError(f"{what} must be a list of parameters, got {type(items).__name__}") from None
+
+
+def _check_numbers(group, where, **labels):
+    """Each named setting a real number at least 0, stored as a float."""
+    for name, label in labels.items():
+        group[name] = _at_least_zero(label, group[name], where)
+
+
+def _check_flags(group, where, *names):
+    for name in names:
+        if not isinstance(group[name], (bool, np.bool_)):
+            raise TypeError(f"{where}: {name} must be True or False, got {group[name]!r}")
+        group[name] = bool(group[name])
+
+
+def _at_least_zero(label, x, where=None):
+    prefix = f"{where}: " if where else ""
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{prefix}{label} must be a number, got {type(x).__name__} {x!r}")
     x = float(x)
     if not x >= 0:
-        raise ValueError(f"{name} must be at least 0, got {x!r}")
+        raise ValueError(f"{prefix}{label} must be at least 0, got {x!r}")
     return x
+
+
+def _exported(value, position=None):
+    """A state entry as ``state_dict`` gives it: an array of its own (a 0-d float64 one for ``step``)."""
+    if position is not None and isinstance(value, np.ndarray):
+        value = value[position]
+    return np.array(value, dtype=np.float64) if isinstance(value, float) else np.array(value)
+
+
+def _layout_of(state_dict):
+    """The groups and state of a state dict, after checking its outer structure."""
+    if not (isinstance(state_dict, dict) and {"state", "param_groups"} <= state_dict.keys()):
+        raise TypeError("an optimiser state dict is a dict with 'state' and 'param_groups', as state_dict() returns")
+    groups, state = state_dict["param_groups"], state_dict["state"]
+    if not isinstance(state, dict):
+        raise TypeError(f"the state dict's 'state' must be a dict of parameter index to state, got {type(state).__name__}")
+    if not (isinstance(groups, (list, tuple)) and all(isinstance(g, dict) and "params" in g for g in groups)):
+        raise TypeError("the state dict's 'param_groups' must be a list of dicts, each with 'params'")
+    for number, group in enumerate(groups):
+        indices = [_index(i) for i in group["params"]]
+        if len(set(indices)) != len(indices):
+            raise ValueError(f"param group {number} of the state dict lists a parameter index twice")
+    return groups, state
+
+
+def _index(index):
+    if isinstance(index, bool) or not isinstance(index, (numbers.Integral, str)):
+        raise TypeError(f"parameter indices in a state dict are integers, got {index!r}")
+    try:
+        return int(index)
+    except ValueError:
+        raise TypeError(f"parameter indices in a state dict are integers, got {index!r}") from None
 
 
 # -- learning-rate schedules ---------------------------------------------------
 
 
-class LRScheduler:
-    """Sets ``optimizer.lr`` to ``lr_at(epoch)`` at construction (epoch 0) and at every ``step()``.
+class _Schedule:
+    """What every schedule shares: the optimiser, the rates set last, and its state dict."""
 
-    ``base_lr`` is the optimiser's learning rate when the schedule was made.
-    """
-
-    def __init__(self, optimizer):
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"a schedule needs an optimiser, got {type(optimizer).__name__}")
-        self.optimizer = optimizer
-        self.base_lr = optimizer.lr
-        self.last_epoch = 0
-        optimizer.lr = self.lr_at(0)
-
-    def step(self):
-        """Move to the next epoch and set its learning rate."""
-        self.last_epoch += 1
-        self.optimizer.lr = self.lr_at(self.last_epoch)
+    _not_saved = ("optimizer",)
 
     def get_last_lr(self):
-        """The learning rate set last, in a list as PyTorch returns it (one entry per group)."""
-        return [self.optimizer.lr]
+        """The learning rate of each param group, as set last."""
+        return list(self._last_lr)
 
-    def lr_at(self, epoch):
+    def state_dict(self):
+        """Every attribute except the optimiser (and functions, which cannot be saved), as PyTorch's schedules do."""
+        return {name: value for name, value in vars(self).items() if name not in self._not_saved}
+
+    def load_state_dict(self, state_dict):
+        """Take the attributes of ``state_dict`` (from ``state_dict()`` of the same kind of schedule)."""
+        unknown = [name for name in state_dict if name not in vars(self) or name in self._not_saved]
+        if unknown:
+            raise ValueError(f"{type(self).__name__} has no state named {unknown}")
+        vars(self).update(state_dict)
+
+
+class LRScheduler(_Schedule):
+    """Sets ``group["lr"]`` of every param group at construction (epoch 0) and at each ``step()``.
+
+    ``base_lrs`` are the groups' rates when the schedule was made, kept in
+    each group as ``"initial_lr"`` (as PyTorch keeps them), so that a
+    schedule made with ``last_epoch=n`` after ``load_state_dict`` resumes.
+    Subclasses define ``_rates()``, the rates of epoch ``last_epoch``.
+    """
+
+    def __init__(self, optimizer, last_epoch=-1):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"a schedule needs an optimiser, got {type(optimizer).__name__}")
+        if isinstance(last_epoch, bool) or not isinstance(last_epoch, int) or last_epoch < -1:
+            raise ValueError(f"last_epoch must be an integer at least -1, got {last_epoch!r}")
+        self.optimizer = optimizer
+        for number, group in enumerate(optimizer.param_groups):
+            if last_epoch != -1 and "initial_lr" not in group:
+                raise KeyError(
+                    f"param group {number} has no 'initial_lr', which a schedule resumed with last_epoch="
+                    f"{last_epoch} needs: load the optimiser's state dict first"
+                )
+        for group in optimizer.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+        self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+        self.last_epoch = last_epoch
+        self._step_count = 0
+        self.step()
+
+    def step(self):
+        """Move to the next epoch and set its learning rates."""
+        self._step_count += 1
+        self.last_epoch += 1
+        for group, lr in zip(self.optimizer.param_groups, self._rates(), strict=True):
+            group["lr"] = lr
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def _rates(self):
         raise NotImplementedError
 
 
 class StepLR(LRScheduler):
-    """η = η₀ · γ^⌊epoch / step_size⌋: the rate drops by a factor γ every ``step_size`` epochs."""
+    """η = η₀ · γ^⌊epoch / step_size⌋: the rate drops by a factor γ every ``step_size`` epochs.
 
-    def __init__(self, optimizer, step_size, gamma=0.1):
-        if not (isinstance(step_size, int) and step_size >= 1):
+    As in PyTorch, each drop multiplies the group's current rate, so a
+    rate changed by hand carries on from where it was set.
+    """
+
+    def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
+        if isinstance(step_size, bool) or not (isinstance(step_size, int) and step_size >= 1):
             raise ValueError(f"step_size must be a positive integer, got {step_size!r}")
         self.step_size = step_size
         self.gamma = gamma
-        super().__init__(optimizer)
+        super().__init__(optimizer, last_epoch)
 
-    def lr_at(self, epoch):
-        return self.base_lr * self.gamma ** (epoch // self.step_size)
+    def _rates(self):
+        groups = self.optimizer.param_groups
+        if self.last_epoch == 0 or self.last_epoch % self.step_size:
+            return [group["lr"] for group in groups]
+        return [group["lr"] * self.gamma for group in groups]
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -261,27 +843,145 @@ class CosineAnnealingLR(LRScheduler):
 
     The rate falls from η₀ to η_min along half a cosine over ``T_max``
     epochs (then rises again, as in PyTorch, which does not restart).
+    As in PyTorch, each step scales the distance of the current rate from
+    η_min by the ratio of consecutive cosine terms,
+
+        η ← η_min + (η - η_min) (1 + cos(π e / T)) / (1 + cos(π (e - 1) / T)),
+
+    which is the formula above for a rate nobody else changes (at the
+    bottom, where that ratio is 0/0, it adds (η₀ - η_min)(1 - cos(π / T)) / 2).
+    Made with ``last_epoch=n`` to resume, it leaves the rates as loaded.
     """
 
-    def __init__(self, optimizer, T_max, eta_min=0.0):
+    def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
         if not T_max > 0:
             raise ValueError(f"T_max must be positive, got {T_max!r}")
         self.T_max = T_max
         self.eta_min = eta_min
-        super().__init__(optimizer)
+        super().__init__(optimizer, last_epoch)
 
-    def lr_at(self, epoch):
-        return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
+    def _rates(self):
+        epoch, T, low = self.last_epoch, self.T_max, self.eta_min
+        groups = self.optimizer.param_groups
+        if self._step_count == 1:  # made just now
+            return [group["lr"] for group in groups]
+        if (epoch - 1 - T) % (2 * T) == 0:
+            return [group["lr"] + (base - low) * (1 - math.cos(math.pi / T)) / 2
+                    for base, group in zip(self.base_lrs, groups)]
+        ratio = (1 + math.cos(math.pi * epoch / T)) / (1 + math.cos(math.pi * (epoch - 1) / T))
+        return [ratio * (group["lr"] - low) + low for group in groups]
 
 
 class LambdaLR(LRScheduler):
-    """η = η₀ · lr_lambda(epoch), for any function ``lr_lambda`` of the epoch number."""
+    """η = η₀ · lr_lambda(epoch), for any function ``lr_lambda`` of the epoch number.
 
-    def __init__(self, optimizer, lr_lambda):
-        if not callable(lr_lambda):
-            raise TypeError(f"lr_lambda must be a function of the epoch, got {type(lr_lambda).__name__}")
-        self.lr_lambda = lr_lambda
-        super().__init__(optimizer)
+    ``lr_lambda`` may be one function for every group or a list of one
+    per group. The functions are not part of ``state_dict()``.
+    """
 
-    def lr_at(self, epoch):
-        return self.base_lr * self.lr_lambda(epoch)
+    _not_saved = ("optimizer", "lr_lambdas")
+
+    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"a schedule needs an optimiser, got {type(optimizer).__name__}")
+        groups = len(optimizer.param_groups)
+        functions = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * groups
+        if len(functions) != groups:
+            raise ValueError(f"LambdaLR needs one lr_lambda per param group ({groups}), got {len(functions)}")
+        for function in functions:
+            if not callable(function):
+                raise TypeError(f"lr_lambda must be a function of the epoch, got {type(function).__name__}")
+        self.lr_lambdas = functions
+        super().__init__(optimizer, last_epoch)
+
+    def _rates(self):
+        return [base * function(self.last_epoch) for function, base in zip(self.lr_lambdas, self.base_lrs)]
+
+
+class ReduceLROnPlateau(_Schedule):
+    """Divides the rate when a metric stops improving, as ``torch.optim.lr_scheduler.ReduceLROnPlateau``.
+
+    ``step(metric)`` after each epoch: a metric better than the best so far
+    (in ``mode="min"``, below best·(1 - threshold) with
+    ``threshold_mode="rel"``, below best - threshold with ``"abs"``; mirrored
+    for ``"max"``) resets the count of bad epochs. After more than
+    ``patience`` bad epochs in a row, every group's rate becomes
+    max(lr · factor, min_lr) (unless that changes it by ``eps`` or less) and
+    the next ``cooldown`` epochs count as good.
+    """
+
+    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4, threshold_mode="rel",
+                 cooldown=0, min_lr=0.0, eps=1e-8):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"a schedule needs an optimiser, got {type(optimizer).__name__}")
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
+        if not 0 <= factor < 1:
+            raise ValueError(f"factor must lie in [0, 1) (it multiplies the rate), got {factor!r}")
+        for name, count in (("patience", patience), ("cooldown", cooldown)):
+            if isinstance(count, bool) or not (isinstance(count, int) and count >= 0):
+                raise ValueError(f"{name} must be a whole number at least 0, got {count!r}")
+        groups = len(optimizer.param_groups)
+        if isinstance(min_lr, (list, tuple)):
+            if len(min_lr) != groups:
+                raise ValueError(f"min_lr needs one rate per param group ({groups}), got {len(min_lr)}")
+            self.min_lrs = list(min_lr)
+        else:
+            self.min_lrs = [min_lr] * groups
+        self.optimizer = optimizer
+        self.mode, self.factor, self.patience = mode, factor, patience
+        self.threshold, self.threshold_mode = threshold, threshold_mode
+        self.cooldown, self.eps = cooldown, eps
+        self.best = math.inf if mode == "min" else -math.inf
+        self.num_bad_epochs = 0
+        self.cooldown_counter = 0
+        self.last_epoch = 0
+        self._last_lr = [group["lr"] for group in optimizer.param_groups]
+
+    def step(self, metrics):
+        """Record this epoch's metric (a number, a one-element Tensor or a Value) and lower the rates if it is time."""
+        current = _number(metrics)
+        self.last_epoch += 1
+        if self._is_better(current):
+            self.best = current
+            self.num_bad_epochs = 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            groups = self.optimizer.param_groups
+            if len(groups) != len(self.min_lrs):
+                raise RuntimeError(
+                    f"the optimiser has {len(groups)} param groups, {len(self.min_lrs)} when the schedule was made: "
+                    "set its min_lrs to one rate per group"
+                )
+            for group, min_lr in zip(groups, self.min_lrs):
+                old = float(group["lr"])
+                new = max(old * self.factor, min_lr)
+                if old - new > self.eps:
+                    group["lr"] = new
+            self.cooldown_counter = self.cooldown
+            self.num_bad_epochs = 0
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def _is_better(self, current):
+        if self.mode == "min":
+            bar = self.best * (1 - self.threshold) if self.threshold_mode == "rel" else self.best - self.threshold
+            return current < bar
+        bar = self.best * (1 + self.threshold) if self.threshold_mode == "rel" else self.best + self.threshold
+        return current > bar
+
+
+def _number(metric):
+    if isinstance(metric, Value):
+        return float(metric.data)
+    if isinstance(metric, Tensor):
+        return float(metric.item())
+    try:
+        return float(metric)
+    except (TypeError, ValueError):
+        raise TypeError(f"the metric must be a number, a one-element Tensor or a Value, got {metric!r}") from None

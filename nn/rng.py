@@ -1,19 +1,15 @@
-"""The random numbers behind initialisation and dropout, seeded in one place."""
+"""The random numbers behind initialisation and dropout: autodiff's seeded generator.
 
-import random
+``nn.manual_seed`` is ``autodiff.manual_seed``: one seed for the factories,
+initialisation (``nn.init`` on Tensors, Python's ``random`` for Value
+neurons), dropout and DataLoader shuffling.
+"""
 
-import numpy as np
+from autodiff.random import default_generator, manual_seed
 
-_generator = np.random.default_rng()
-
-
-def manual_seed(seed):
-    """Seed every source of randomness nn uses: numpy's (Tensor layers, Dropout) and Python's (Value neurons)."""
-    global _generator
-    _generator = np.random.default_rng(seed)
-    random.seed(seed)
+__all__ = ["manual_seed", "generator"]
 
 
 def generator():
-    """The numpy generator that initialisation and dropout draw from."""
-    return _generator
+    """The numpy generator that initialisation and dropout draw from (``autodiff.random.default_generator``)."""
+    return default_generator

@@ -1,0 +1,48 @@
+"""The one source of random numbers that ``manual_seed`` seeds, as ``torch.random`` is in PyTorch.
+
+``default_generator`` is a ``numpy.random.Generator`` (PCG64). Everything
+random in the project draws from it unless given a generator of its own:
+the factories (``randn``, ``rand``, ``randint``), ``nn.init``, dropout and
+the shuffling of ``nn.data.DataLoader``. Micrograd's neurons (``nn.Neuron``)
+draw from Python's ``random`` module instead, as micrograd does, so
+``manual_seed`` seeds that too.
+
+``manual_seed`` reseeds the same Generator object rather than replacing
+it, so code holding a reference to it keeps drawing from the seeded stream.
+"""
+
+import random as _python_random
+
+import numpy as np
+
+default_generator = np.random.Generator(np.random.PCG64())
+
+
+def manual_seed(seed):
+    """Seed every source of randomness: ``default_generator`` and Python's ``random``; returns the generator.
+
+    After ``manual_seed(s)`` the generator draws exactly what
+    ``numpy.random.default_rng(s)`` would. As in PyTorch, a negative seed
+    counts from 2⁶⁴ (``-1`` is 2⁶⁴ - 1).
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"manual_seed takes an integer, got {type(seed).__name__} {seed!r}")
+    seed = int(seed)
+    if not -(2**63) <= seed < 2**64:
+        raise ValueError(f"a seed must lie in [-2**63, 2**64), got {seed}")
+    seed %= 2**64
+    default_generator.bit_generator.state = np.random.PCG64(seed).state
+    _python_random.seed(seed)
+    return default_generator
+
+
+def generator_or_default(generator):
+    """``generator`` itself if given (it must be a ``numpy.random.Generator``), else ``default_generator``."""
+    if generator is None:
+        return default_generator
+    if not isinstance(generator, np.random.Generator):
+        raise TypeError(
+            f"generator must be a numpy.random.Generator (numpy.random.default_rng(seed)), "
+            f"got {type(generator).__name__}"
+        )
+    return generator
