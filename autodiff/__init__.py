@@ -8,10 +8,12 @@
 - ``viz``: pictures and traces of backpropagation (``draw_dot``, ``trace_backward``).
 """
 
+from .factories import arange, full, ones, ones_like, rand, randint, randn, tensor, zeros, zeros_like
 from .functions import concatenate, stack, where
 from .gradcheck import GradcheckError, gradcheck
 from .graph import detect_anomaly, is_grad_enabled, no_grad
 from .memory import keep_freed_memory
+from .random import manual_seed
 from .tensor import BackwardError, Tensor, get_default_dtype, set_default_dtype
 from .value import Value
 from .viz import draw_dot, trace_backward
@@ -26,3 +28,4 @@ __all__ = [
     "get_default_dtype", "set_default_dtype",
     "draw_dot", "trace_backward",
 ]
+__all__ += ["tensor", "zeros", "ones", "full", "arange", "zeros_like", "ones_like", "randn", "rand", "randint", "manual_seed"]

@@ -323,6 +323,11 @@ class Module:
         return f"{type(self).__name__}(\n{inner}\n)"
 
 
+def state_items(module):
+    """(dotted name, parameter or buffer) for each entry of ``module.state_dict()``, the objects themselves."""
+    return list(module._named_state())
+
+
 def check_state_names(module, names, source):
     """Raise ``StateDictError`` unless ``names`` are exactly the names of ``module.state_dict()``.
 
@@ -345,8 +350,8 @@ def check_state_names(module, names, source):
         message += (
             f"; {', '.join(map(repr, demoted))} {'is no longer a parameter' if len(demoted) == 1 else 'are no longer parameters'}: "
             "a Tensor attribute that requires no gradient (a mask, a constant, an activation kept from forward) "
-            "is not saved, as it was before nn.Parameter; load with strict=False to skip it, or make it an "
-            "nn.Parameter (learned) or register_buffer it (saved, not learned)"
+            "is not saved, as it was before nn.Parameter; load_state_dict(state, strict=False) skips it, or make it "
+            "an nn.Parameter (learned) or register_buffer it (saved, not learned)"
         )
     if any(part.startswith("_") for name in missing for part in name.split(".")):
         message += "; attributes whose names start with '_' hold parameters too now, and files saved before lack them"

@@ -345,3 +345,12 @@ def test_summary_counts_parameters_only():
     model = nn.Sequential(Masked(), nn.BatchNorm1d(3))
     text = model.summary()
     assert text.splitlines()[-1] == f"{model.num_parameters()} parameters ({3 + 9 + 3} weights, {3 + 3} biases)"
+
+
+def test_state_items_are_the_objects_behind_the_state_dict():
+    from nn.module import state_items
+
+    model = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    items = state_items(model)
+    assert [name for name, _ in items] == list(model.state_dict())
+    assert dict(items)["1.running_var"] is model[1].running_var and dict(items)["0.weight"] is model[0].weight
