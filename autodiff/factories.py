@@ -1,0 +1,215 @@
+"""Tensors made from scratch, with PyTorch's names, arguments and dtypes.
+
+Shapes may be given as separate integers or as one tuple or list
+(``zeros(2, 3)`` or ``zeros((2, 3))``), or as ``size=(2, 3)``. ``dtype=`` takes
+a numpy dtype (``numpy.float64``, ``"float32"``, ``numpy.int64``). Without
+one, the dtype follows PyTorch's rules: floating-point results take
+``get_default_dtype()``; ``arange`` of integers, ``randint`` and ``full``
+of an integer give int64, ``full`` of a bool gives bool.
+
+The random factories draw from ``generator`` when one is given (a
+``numpy.random.Generator``), else from ``autodiff.random.default_generator``,
+which ``manual_seed`` seeds: ``randn`` draws ``Generator.standard_normal``,
+``rand`` ``Generator.random`` (uniform on [0, 1)), ``randint``
+``Generator.integers``; the numbers are numpy's, not PyTorch's.
+"""
+
+import math
+import operator
+
+import numpy as np
+
+from .random import generator_or_default
+from .tensor import Tensor, get_default_dtype
+
+
+def tensor(data, dtype=None, requires_grad=False):
+    """A new leaf holding a copy of ``data`` (numbers, nested lists, a numpy array or a Tensor).
+
+    Python floats become ``get_default_dtype()``, Python ints int64 and
+    bools bool; numpy arrays and Tensors keep their dtype unless ``dtype``
+    is given.
+    """
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+def zeros(*shape, size=None, dtype=None, requires_grad=False):
+    """A tensor of zeros of shape ``size``."""
+    return full(_shape(shape, size, "zeros"), 0.0, dtype=_float_or(dtype), requires_grad=requires_grad)
+
+
+def ones(*shape, size=None, dtype=None, requires_grad=False):
+    """A tensor of ones of shape ``size``."""
+    return full(_shape(shape, size, "ones"), 1.0, dtype=_float_or(dtype), requires_grad=requires_grad)
+
+
+def full(size, fill_value, dtype=None, requires_grad=False):
+    """A tensor of shape ``size`` with every element ``fill_value``.
+
+    Without ``dtype``, a bool fills a bool tensor, an integer an int64 one
+    and a float one of ``get_default_dtype()``, as in PyTorch.
+    """
+    if dtype is None:
+        if isinstance(fill_value, (bool, np.bool_)):
+            dtype = np.bool_
+        elif isinstance(fill_value, (int, np.integer)):
+            dtype = np.int64
+        else:
+            dtype = get_default_dtype()
+    array = np.full(_shape((size,), None, "full"), fill_value, dtype=dtype)
+    return Tensor(array, requires_grad=requires_grad)
+
+
+def zeros_like(input, dtype=None, requires_grad=False):
+    """Zeros of the shape of ``input`` (a Tensor or an array), and of its dtype unless ``dtype`` is given."""
+    shape, own_dtype = _shape_and_dtype_of(input, "zeros_like")
+    return full(shape, 0, dtype=own_dtype if dtype is None else dtype, requires_grad=requires_grad)
+
+
+def ones_like(input, dtype=None, requires_grad=False):
+    """Ones of the shape of ``input`` (a Tensor or an array), and of its dtype unless ``dtype`` is given."""
+    shape, own_dtype = _shape_and_dtype_of(input, "ones_like")
+    return full(shape, 1, dtype=own_dtype if dtype is None else dtype, requires_grad=requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, requires_grad=False):
+    """``start, start + step, ...`` up to but not including ``end``; ``arange(n)`` is ``0, 1, ..., n - 1``.
+
+    There are ⌈(end - start) / step⌉ elements, the i-th computed as
+    ``start + i · step`` in float64 and then rounded to the dtype (PyTorch
+    computes them so too). Without ``dtype`` the result is int64 when
+    ``start``, ``end`` and ``step`` are all integers, else
+    ``get_default_dtype()``.
+    """
+    if end is None:
+        start, end = 0, start
+    bounds = {"start": start, "end": end, "step": step}
+    for name, x in bounds.items():
+        if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+            raise TypeError(f"arange's {name} must be a number, got {type(x).__name__} {x!r}")
+        if not math.isfinite(x):
+            raise ValueError(f"arange's {name} must be finite, got {x!r}")
+    integers = all(isinstance(x, (int, np.integer)) for x in bounds.values())
+    if dtype is None:
+        dtype = np.int64 if integers else get_default_dtype()
+    dtype = np.dtype(dtype)
+    if step == 0:
+        raise ValueError("arange's step must not be zero")
+    if (end - start) * step < 0:
+        raise ValueError(f"arange's step {step!r} points away from end {end!r} (start {start!r})")
+    if integers:
+        count = -((start - end) // step)  # the ceiling, exact for integers of any size
+        array = (start + step * np.arange(count, dtype=np.int64)).astype(dtype)
+    else:
+        if dtype.kind != "f":
+            raise TypeError(f"arange with dtype {dtype} needs integer start, end and step, got {start!r}, {end!r}, {step!r}")
+        count = math.ceil((end - start) / step)
+        array = (float(start) + float(step) * np.arange(count, dtype=np.float64)).astype(dtype)
+    return Tensor(array, requires_grad=requires_grad)
+
+
+def randn(*shape, size=None, generator=None, dtype=None, requires_grad=False):
+    """Samples of the standard normal distribution N(0, 1), of shape ``size``."""
+    shape = _shape(shape, size, "randn")
+    array = generator_or_default(generator).standard_normal(shape, dtype=_random_float_dtype(dtype, "randn"))
+    return Tensor(array, requires_grad=requires_grad)
+
+
+def rand(*shape, size=None, generator=None, dtype=None, requires_grad=False):
+    """Samples of the uniform distribution on [0, 1), of shape ``size``."""
+    shape = _shape(shape, size, "rand")
+    array = generator_or_default(generator).random(shape, dtype=_random_float_dtype(dtype, "rand"))
+    return Tensor(array, requires_grad=requires_grad)
+
+
+def randint(*args, generator=None, dtype=np.int64, requires_grad=False, **bounds):
+    """Integers drawn uniformly from [low, high), of shape ``size``.
+
+    Called as PyTorch calls it: ``randint(high, size)``,
+    ``randint(low, high, size)``, or with ``low=``, ``high=``, ``size=``
+    (``low`` is 0 unless given).
+    """
+    if len(args) > 3:
+        raise TypeError(f"randint takes at most 3 positional arguments (low, high, size), got {len(args)}")
+    if len(args) == 3:
+        names = ("low", "high", "size")
+    elif len(args) == 2:
+        names = ("low", "high") if "size" in bounds else ("high", "size")
+    else:
+        names = ("low",) if "high" in bounds else ("high",)
+    for name, value in zip(names, args):
+        if name in bounds:
+            raise TypeError(f"randint got {name} twice, by position and by keyword")
+        bounds[name] = value
+    unknown = set(bounds) - {"low", "high", "size"}
+    if unknown:
+        raise TypeError(f"randint got unexpected keyword arguments {sorted(unknown)}")
+    if "high" not in bounds or "size" not in bounds:
+        raise TypeError("randint needs high and size: randint(high, size) or randint(low, high, size)")
+    low, high = _integer(bounds.get("low", 0), "low"), _integer(bounds["high"], "high")
+    if not low < high:
+        raise ValueError(f"randint needs low < high, got low={low}, high={high}")
+    shape = _shape((bounds["size"],), None, "randint")
+    array = generator_or_default(generator).integers(low, high, shape, dtype=np.int64).astype(dtype, copy=False)
+    return Tensor(array, requires_grad=requires_grad)
+
+
+# -- helpers -----------------------------------------------------------------------
+
+
+def _shape(size, keyword, function):
+    """A tuple of non-negative ints from PyTorch's ways of giving a shape.
+
+    ``size`` holds the positional arguments: ``(2, 3)``, ``((2, 3),)`` or
+    ``([2, 3],)``; ``keyword`` is ``size=`` (None when not given).
+    """
+    if keyword is not None:
+        if size:
+            raise TypeError(f"{function} got a size both by position {size!r} and as size={keyword!r}")
+        size = (keyword,)
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = size[0]
+    elif len(size) == 1 and isinstance(size[0], np.ndarray) and size[0].ndim == 1:
+        size = size[0].tolist()
+    shape = []
+    for n in size:
+        if isinstance(n, bool):
+            raise TypeError(f"{function}: a size must be a tuple of ints, got {n!r} in {tuple(size)!r}")
+        try:
+            n = operator.index(n)
+        except TypeError:
+            raise TypeError(
+                f"{function}: a size must be a tuple of ints, got {type(n).__name__} {n!r} in {tuple(size)!r}"
+            ) from None
+        if n < 0:
+            raise ValueError(f"{function}: sizes must be at least 0, got {tuple(size)!r}")
+        shape.append(n)
+    return tuple(shape)
+
+
+def _float_or(dtype):
+    return get_default_dtype() if dtype is None else dtype
+
+
+def _random_float_dtype(dtype, function):
+    dtype = np.dtype(_float_or(dtype))
+    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"{function} draws float32 or float64, got dtype {dtype}")
+    return dtype
+
+
+def _integer(x, name):
+    if isinstance(x, bool):
+        raise TypeError(f"randint's {name} must be an integer, got {x!r}")
+    try:
+        return operator.index(x)
+    except TypeError:
+        raise TypeError(f"randint's {name} must be an integer, got {type(x).__name__} {x!r}") from None
+
+
+def _shape_and_dtype_of(input, function):
+    if isinstance(input, Tensor):
+        return input.shape, input.dtype
+    if isinstance(input, np.ndarray):
+        return input.shape, input.dtype
+    raise TypeError(f"{function} takes a Tensor or a numpy array, got {type(input).__name__}")
