@@ -46,7 +46,7 @@ from nn.datasets import make_moons
 from nn.monitor import TrainingMonitor
 from nn.progress import Progress
 
-from ._common import check, parse_args
+from ._common import check, parse_args, render_graph
 
 NEURON = {"x1": 2.0, "x2": 0.0, "w1": -3.0, "w2": 1.0, "b": 6.8813735870195432}
 STEPS, QUICK_STEPS = 40, 20
@@ -82,21 +82,20 @@ def finite_differences(values, h=1e-6):
 def the_neuron(out):
     """Trace, check and draw backward through the neuron; returns the trace, the gradients and the files."""
     o, leaves = neuron(NEURON)
-    files = [out / "neuron_forward.svg"]
-    draw_dot(o).render(outfile=files[-1], cleanup=True)
+    files = render_graph(draw_dot(o), out / "neuron_forward", formats=("svg",))
 
     trace = trace_backward(o)
     print("\nbackward through o = tanh(x1*w1 + x2*w2 + b), one chain-rule step per line:")
     print(trace)
     traced = {name: leaf.grad for name, leaf in leaves.items()}
 
-    after = draw_dot(o)
-    for suffix in ("svg", "png"):
-        files.append(out / f"neuron_backward.{suffix}")
-        after.render(outfile=files[-1], cleanup=True)
-    frames = backward_frames(trace, out / "neuron_frames", format="png")
-    gif = backward_gif(trace, out / "neuron_backward.gif")
-    files += frames + [gif]
+    files += render_graph(draw_dot(o), out / "neuron_backward")
+    try:
+        frames = backward_frames(trace, out / "neuron_frames", format="png")
+        files += frames + [backward_gif(trace, out / "neuron_backward.gif")]
+    except GraphvizNotFound as error:
+        print(f"left out the frames and the GIF: {error}")
+        frames = None
 
     fresh, fresh_leaves = neuron(NEURON)
     fresh.backward()
@@ -107,7 +106,8 @@ def the_neuron(out):
           "each gradient agrees with its finite-difference estimate to 1e-6")
     check(math.isclose(traced["w1"], NEURON["x1"] * (1 - o.data**2), rel_tol=1e-12),
           "do/dw1 = x1 · (1 - tanh(n)²): the local derivatives multiplied along the path")
-    check(len(frames) == len(trace), f"one frame per backward step ({len(trace)})")
+    if frames is not None:
+        check(len(frames) == len(trace), f"one frame per backward step ({len(trace)})")
     return trace, traced, estimates, files
 
 
@@ -191,7 +191,8 @@ def main(argv=None):
     page = the_page(args.out, model, rows, y)
     files = neuron_files + classifier_files + ([page] if page is not None else [])
     pictures = ", ".join(f.name for f in files if f.parent == args.out)
-    print(f"\npictures in {args.out}/: {pictures}, and {len(trace)} frames in neuron_frames/")
+    frames = sum(1 for f in files if f.parent == args.out / "neuron_frames")
+    print(f"\npictures in {args.out}/: {pictures}" + (f", and {frames} frames in neuron_frames/" if frames else ""))
     return {
         "trace": trace, "gradients": gradients, "finite_differences": estimates,
         "square_trace": square_trace, "history": history, "files": files, "page": page,

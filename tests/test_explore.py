@@ -305,3 +305,15 @@ def test_an_exploration_is_a_path_and_a_page():
     exploration = Exploration("/tmp/x.html", "<p>page</p>")
     assert exploration.path == "/tmp/x.html"
     assert html.unescape(re.search(r'srcdoc="([^"]*)"', exploration._repr_html_()).group(1)) == "<p>page</p>"
+
+
+def test_the_lesson_leaves_out_its_page_without_dot_and_says_so(tmp_path, monkeypatch, capsys):
+    from demos.backprop import the_page
+
+    nn.manual_seed(0)
+    model = nn.MLP(2, [3, 1])
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    assert the_page(tmp_path, model, [[0.5, -1.0], [1.0, 2.0]], [1, -1]) is None
+    printed = capsys.readouterr().out
+    assert "left out the page classifier_step.html" in printed and "apt-get install graphviz" in printed
+    assert not list(tmp_path.iterdir())
