@@ -165,7 +165,10 @@ def the_classifier(out, steps):
 
 
 def the_page(out, model, rows, y):
-    """One more training step, on the point nearest the boundary, as a page to step through; its path, or None without dot."""
+    """One more training step, on the point nearest the boundary, as a page to step through.
+
+    Returns the page's path, or None without Graphviz's dot.
+    """
     margins = [label * model(row).data for row, label in zip(rows, y)]
     nearest = min(range(len(rows)), key=margins.__getitem__)
     loss = nn.hinge_loss([model(rows[nearest])], [y[nearest]])

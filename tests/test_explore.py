@@ -171,6 +171,15 @@ def test_module_layers_are_boxes_with_a_view_for_each_opened():
 
 
 @needs_dot
+def test_a_module_without_parameters_draws_no_boxes_and_says_why():
+    x = Tensor([0.5, -1.0], requires_grad=True, label="x")
+    model = nn.Sequential(nn.Tanh())
+    data = page_data(explore(model(x).sum(), module=model).html)
+    assert [view["name"] for view in data["views"]] == ["graph"] and data["boxes"] == [] and data["owner"] == {}
+    assert any("not drawn as boxes" in notice and "parameters" in notice for notice in data["notices"])
+
+
+@needs_dot
 def test_a_large_graph_is_drawn_with_its_layers_closed_and_says_so():
     nn.manual_seed(0)
     model = nn.MLP(2, [8, 8, 1])

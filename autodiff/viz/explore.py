@@ -33,7 +33,7 @@ import numpy as np
 from ..tensor import Tensor
 from .draw import GraphPicture, Highlight, record_text
 from .html import array_table
-from .modules import CollapseError, boxes_to_draw
+from .modules import CollapseError
 from .nodes import GraphTooLarge, describe_grad, format_number, forward_order
 from .trace import local_derivative_formula, trace_backward
 
@@ -156,7 +156,8 @@ def _views(root, module):
         if size > MAX_NODES:
             raise GraphTooLarge(f"the graph has {size} nodes, more than {MAX_NODES}, and its layers cannot "
                                 f"be drawn as boxes: {error}") from None
-        return [_View("graph", GraphPicture(root, module=module), [], [])], [f"Layers are not drawn as boxes: {error}."]
+        flat = GraphPicture(root, module=module, max_nodes=MAX_NODES)
+        return [_View("graph", flat, [], [])], [f"Layers are not drawn as boxes: {error}."]
     boxes = collapsed.boxes
     views = [_View("layers closed", collapsed, list(range(len(boxes))), boxes)]
     for opened, (name, _) in enumerate(boxes):
@@ -169,7 +170,7 @@ def _views(root, module):
         views.append(_View(f"{name} open", picture, closed, boxes))
     notices = []
     if len(boxes) > 1 and size <= MAX_NODES:
-        views.append(_View("all open", GraphPicture(root, module=module), [], boxes))
+        views.append(_View("all open", GraphPicture(root, module=module, max_nodes=MAX_NODES), [], boxes))
     if size > MAX_NODES:
         notices.append(f"The graph has {size} nodes, more than the {MAX_NODES} a page shows readably, so each "
                        f"layer of the {type(module).__name__} is drawn as one box. Click a box to open it "
@@ -208,7 +209,7 @@ def _grad_record(grad):
 
 
 def _exact(x):
-    """Numbers for JSON, exactly (Python's float repr round-trips); non-finite ones as the strings JS's Number() reads."""
+    """Numbers for JSON, exactly (a float's repr round-trips); non-finite ones as strings JS's Number() reads."""
     if isinstance(x, np.ndarray):
         return _exact(x.tolist())
     if isinstance(x, list):
