@@ -21,6 +21,8 @@ import numpy as np
 
 from autodiff import Tensor, Value
 
+__all__ = ["TrainingMonitor", "layer_parameters", "as_float"]
+
 
 def layer_parameters(model):
     """(layer name, [(parameter name, parameter), ...]) in order, grouped as ``Module.summary`` groups rows.
@@ -29,6 +31,11 @@ def layer_parameters(model):
     single layer (an ``nn.Layer`` of neurons); a container's own
     parameters form a layer under the container's name. The whole model,
     when it is one layer, is named "(model)".
+
+    >>> import nn
+    >>> model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    >>> [(layer, [name for name, _ in named]) for layer, named in layer_parameters(model)]
+    [('0', ['0.weight', '0.bias']), ('2', ['2.weight', '2.bias'])]
     """
     modules = dict(model.named_modules())
 
@@ -137,7 +144,12 @@ def _title(name, module):
 
 
 def as_float(x):
-    """A loss or metric as a Python float, whether a number, a Value or a one-element Tensor."""
+    """A loss or metric as a Python float, whether a number, a Value or a one-element Tensor.
+
+    >>> from autodiff import Tensor, Value
+    >>> as_float(Value(0.5)), as_float(Tensor([0.25])), as_float(1)
+    (0.5, 0.25, 1.0)
+    """
     if isinstance(x, Value):
         return x.data
     if isinstance(x, Tensor):

@@ -1,10 +1,13 @@
 """Pictures of training: loss and accuracy, decision boundaries, weights and their gradients.
 
-Each function returns a matplotlib ``Figure`` (shown inline in Jupyter)
-and, given ``path``, also saves it there. Figures are made without pyplot,
+Each function returns a matplotlib ``Figure`` (shown inline in Jupyter,
+pyplot or not) and, given ``path``, also saves it there. Figures are made without pyplot,
 so nothing needs a display and no global state changes. Needs matplotlib:
 ``pip install matplotlib``.
 """
+
+import functools
+import io
 
 import numpy as np
 
@@ -12,13 +15,32 @@ from autodiff import Tensor, Value, no_grad
 
 from .monitor import TrainingMonitor, layer_parameters
 
+__all__ = ["training_curves", "decision_boundary", "weight_histograms", "layer_norms", "weight_heatmap"]
+
 
 def _figure(width, height):
+    return _figure_class()(figsize=(width, height), layout="constrained")
+
+
+@functools.cache
+def _figure_class():
+    """matplotlib's ``Figure`` that also shows itself in Jupyter, made once, when the first picture is drawn.
+
+    Jupyter shows a plain ``Figure`` only once pyplot's inline backend is
+    on; figures made without pyplot carry their own PNG instead.
+    """
     try:
         from matplotlib.figure import Figure
     except ImportError as error:
         raise ImportError('nn.plots needs matplotlib: pip install matplotlib') from error
-    return Figure(figsize=(width, height), layout="constrained")
+
+    class PlotFigure(Figure):
+        def _repr_png_(self):
+            buffer = io.BytesIO()
+            self.savefig(buffer, format="png", dpi=100)
+            return buffer.getvalue()
+
+    return PlotFigure
 
 
 def _finish(figure, path):
@@ -34,6 +56,10 @@ def training_curves(history, *, steps=None, path=None, title="Training"):
     measured), such as {"loss": [...], "accuracy": [...], "validation loss": [...]},
     or a ``TrainingMonitor``. Names containing "loss" share the first panel,
     names containing "acc" the second; any other series gets a panel of its own.
+
+    >>> figure = training_curves({"loss": [1.0, 0.5, 0.25], "accuracy": [0.5, 0.75, 1.0]})
+    >>> [axes.get_ylabel() for axes in figure.axes]
+    ['loss', 'accuracy']
     """
     if isinstance(history, TrainingMonitor):
         history, steps = {"loss": history.loss, "accuracy": history.accuracy}, history.steps
@@ -69,6 +95,12 @@ def decision_boundary(model, X, y, *, path=None, resolution=100, margin=0.5, thr
     ``no_grad``. One output: a score, class 1 above ``threshold``, drawn
     as a shaded score with the boundary where it equals ``threshold``.
     Several outputs: the class of the largest.
+
+    >>> import numpy as np, nn
+    >>> X = np.array([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0], [1.0, 0.0]])
+    >>> figure = decision_boundary(nn.MLP(2, [4, 1]), X, np.array([0, 0, 1, 1]), resolution=20)
+    >>> figure.axes[0].get_title()
+    'Decision boundary'
     """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
@@ -127,6 +159,11 @@ def weight_histograms(source, *, path=None, bins=30, title="Weights by layer"):
     ``source``: a model (its weights now), or a ``TrainingMonitor`` with
     weight snapshots (one outline per recorded step, so the spread of the
     weights can be watched changing through training).
+
+    >>> import nn
+    >>> figure = weight_histograms(nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1)))
+    >>> [axes.get_title() for axes in figure.axes if axes.get_visible()]
+    ['0', '2']
     """
     if isinstance(source, TrainingMonitor):
         if not source.weight_snapshots:
@@ -176,6 +213,19 @@ def layer_norms(monitor, *, path=None, title="Weights and gradients by layer"):
     layer whose gradient is exactly zero (every unit dead) shows as a line
     at 0 instead of vanishing from the picture. A third panel shows the
     dead ReLU units, when the monitor counted them.
+
+    >>> import nn
+    >>> from autodiff import Tensor
+    >>> model = nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 1))
+    >>> monitor = nn.TrainingMonitor(model)
+    >>> for step in range(3):
+    ...     model.zero_grad()
+    ...     loss = (model(Tensor([[1.0, 2.0]])) ** 2).sum()
+    ...     loss.backward()
+    ...     monitor.record(loss=loss)
+    >>> figure = layer_norms(monitor)
+    >>> [axes.get_ylabel() for axes in figure.axes]
+    ['‖W‖', '‖∂L/∂W‖']
     """
     panels = 3 if monitor.dead_units else 2
     figure = _figure(4.5 * panels, 3.6)
@@ -206,6 +256,11 @@ def weight_heatmap(weights, *, path=None, title="Weights"):
 
     ``weights``: a 2-D array or Tensor, a module with a ``weight`` (``nn.Linear``),
     or an ``nn.Layer`` of Values (its neurons' weights, one row each).
+
+    >>> import nn
+    >>> figure = weight_heatmap(nn.Linear(5, 3))
+    >>> figure.axes[0].images[0].get_array().shape
+    (3, 5)
     """
     matrix = _weight_matrix(weights)
     reach = np.abs(matrix).max() or 1.0

@@ -16,6 +16,8 @@ import sys
 
 from .monitor import as_float
 
+__all__ = ["Progress"]
+
 
 class Progress:
     """Iterate over ``iterable`` with a progress bar; ``show(loss=..., accuracy=...)`` updates its text.
@@ -23,6 +25,12 @@ class Progress:
     ``enabled``: None (the default) shows the bar when tqdm is installed
     and ``file`` (standard error by default) is a terminal; True always
     shows it (and needs tqdm); False never does.
+
+    >>> bar = Progress(range(3), desc="training", enabled=False)
+    >>> for step in bar:
+    ...     bar.show(loss=1.0 / (step + 1), accuracy=0.5)
+    >>> bar.enabled, len(bar)
+    (False, 3)
     """
 
     def __init__(self, iterable, *, total=None, desc=None, enabled=None, file=None):

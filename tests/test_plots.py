@@ -152,8 +152,14 @@ def test_weight_heatmap_reads_layers_of_values_and_tensor_modules():
         plots.weight_heatmap(np.zeros(3))
 
 
+def test_figures_show_themselves_in_jupyter_as_png():
+    figure = plots.training_curves({"loss": [1.0, 0.5]})
+    assert figure._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_plots_without_matplotlib_name_the_plain_dependency(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    monkeypatch.setattr(plots, "_figure_class", plots._figure_class.__wrapped__)  # not the class made already
     with pytest.raises(ImportError, match="pip install matplotlib$"):
         plots.training_curves({"loss": [1.0]})
 

@@ -17,6 +17,8 @@ from pathlib import Path
 from .draw import GraphPicture, Highlight, record_text
 from .nodes import describe_grad
 
+__all__ = ["backward_frames", "backward_gif"]
+
 UNKNOWN = "?"
 STEP_COLOURS = {"seed": "#d62728", "chain": "#d62728", "accumulate": "#7b3294"}
 PADDING = "\\ "  # an escaped space: Graphviz would drop plain trailing spaces in a record
@@ -49,7 +51,15 @@ def frame_drawings(trace, format="svg", rankdir="LR", digits=4, max_nodes=300, d
 
 
 def backward_frames(trace, directory, format="png", *, rankdir="LR", digits=4, max_nodes=300, dpi=None):
-    """Write one picture per step of ``trace`` into ``directory`` (step_001.png, ...); returns their paths."""
+    """Write one picture per step of ``trace`` into ``directory`` (step_001.png, ...); returns their paths.
+
+    >>> import tempfile
+    >>> from autodiff import Value, trace_backward
+    >>> x = Value(3.0, label="x")
+    >>> trace = trace_backward(x * x)  # seed, then x's two shares
+    >>> [path.name for path in backward_frames(trace, tempfile.mkdtemp(), format="svg")]
+    ['step_1.svg', 'step_2.svg', 'step_3.svg', 'step_4.svg']
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     width = len(str(len(trace)))
@@ -68,6 +78,13 @@ def backward_gif(trace, path, *, seconds_per_step=0.8, rankdir="LR", digits=4, m
 
     A large graph is scaled down to fit ``max_pixels`` on its longer side.
     The last frame stays three times as long. Needs Pillow: ``pip install pillow``.
+
+    >>> import tempfile, pathlib
+    >>> from autodiff import Value, trace_backward
+    >>> x = Value(3.0, label="x")
+    >>> path = backward_gif(trace_backward(x * x), pathlib.Path(tempfile.mkdtemp()) / "backward.gif")
+    >>> path.read_bytes()[:6]
+    b'GIF89a'
     """
     try:
         from PIL import Image

@@ -18,9 +18,20 @@ box of its own.
 
 from collections import Counter
 
+__all__ = ["CollapseError"]
+
 
 class CollapseError(ValueError):
-    """Modules cannot be drawn as separate boxes."""
+    """Modules cannot be drawn as separate boxes.
+
+    >>> import nn
+    >>> from autodiff import Value, draw_dot
+    >>> try:
+    ...     draw_dot(Value(1.0) * 2, collapse=nn.Sequential(nn.ReLU()))
+    ... except CollapseError as error:
+    ...     print(error)
+    no module to collapse has parameters, and only parameters mark a module's nodes
+    """
 
 
 def boxes_to_draw(collapse, module=None):

@@ -21,6 +21,8 @@ import numpy as np
 
 from ..tensor import Tensor
 
+__all__ = ["GraphTooLarge", "forward_order", "node_names", "format_number"]
+
 KINDS = ("input", "parameter", "intermediate", "output")
 
 # Readable stems for the names of unlabelled results, by operation.
@@ -31,7 +33,18 @@ _CHILDREN_PLACED = object()
 
 
 class GraphTooLarge(ValueError):
-    """The graph has more nodes than a picture was asked to hold."""
+    """The graph has more nodes than a picture was asked to hold.
+
+    >>> from autodiff import Value, draw_dot
+    >>> x = Value(1.0)
+    >>> for _ in range(100):
+    ...     x = x + 1
+    >>> try:
+    ...     draw_dot(x, max_nodes=50)
+    ... except GraphTooLarge as error:
+    ...     print(str(error)[:59])
+    the graph has more than max_nodes=50 nodes, more than a pic
+    """
 
 
 def forward_order(root, limit=None):
@@ -40,6 +53,11 @@ def forward_order(root, limit=None):
     Children come in the order the operation took them, so leaves are met
     in the order the forward pass used them. Past ``limit`` nodes, raises
     ``GraphTooLarge``.
+
+    >>> from autodiff import Value
+    >>> a, b = Value(2.0, label="a"), Value(3.0, label="b")
+    >>> [node.label or node.op for node in forward_order((a * b + a).tanh())]
+    ['a', 'b', '*', '+', 'tanh']
     """
     order = []
     seen = set()
@@ -133,7 +151,11 @@ def _stem(node):
 
 
 def format_number(x, digits=4):
-    """``x`` to ``digits`` significant digits, whole numbers keeping their ".0" (-3.0, 0.7071, 6.881)."""
+    """``x`` to ``digits`` significant digits, whole numbers keeping their ".0" (-3.0, 0.7071, 6.881).
+
+    >>> format_number(-3), format_number(2 ** -0.5), format_number(6.8813735870195432)
+    ('-3.0', '0.7071', '6.881')
+    """
     x = float(x)
     text = f"{x:.{digits}g}"
     if math.isfinite(x) and "e" not in text and "." not in text:
