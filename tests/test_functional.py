@@ -1,7 +1,6 @@
 """nn.functional under PyTorch's names: activations, erf and GELU, softmax, embedding, the normalisations
 and the losses' reductions, against PyTorch (float64 to 1e-10, float32 to 1e-5) and finite differences."""
 
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
