@@ -1,6 +1,7 @@
 """Neural networks whose weights and biases are learned by gradient descent."""
 
 from . import init, optim
+from . import data, utils
 from .losses import binary_cross_entropy, cross_entropy, hinge_loss, l1_penalty, l2_penalty, mse_loss, nll_loss
 from .metrics import accuracy
 from . import functional
@@ -28,3 +29,4 @@ __all__ += [
 ]
 __all__ += ["Parameter", "Embedding", "GELU", "Softmax", "LogSoftmax", "LayerNorm", "BatchNorm1d", "BatchNorm2d"]
 __all__ += ["plots", "TrainingMonitor", "Progress"]
+__all__ += ["data", "utils"]
