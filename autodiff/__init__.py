@@ -1,31 +1,43 @@
 """Reverse-mode automatic differentiation on scalars (``Value``) and numpy arrays (``Tensor``).
 
-- ``graph``: the backward driver both node types share, ``no_grad``, ``detect_anomaly``;
+- ``graph``: the node protocol ``Value`` and ``Tensor`` share, the one backward driver, ``grad``;
+- ``mode``: grad mode per thread (``no_grad``, ``enable_grad``, ``set_grad_enabled``, ``detect_anomaly``);
 - ``value``: the scalar engine, micrograd's ``Value``;
 - ``tensor`` and ``functions``: the n-dimensional engine and its operations;
 - ``gradcheck``: gradients checked against finite differences;
 - ``memory``: freed arrays kept in the process between training steps (glibc);
 - ``viz``: pictures and traces of backpropagation (``draw_dot``, ``trace_backward``).
+
+``autodiff.nn`` is the package ``nn`` (``from autodiff import nn``, as ``from torch import nn``).
 """
 
+__version__ = "0.2.0"
+
 from .factories import arange, full, ones, ones_like, rand, randint, randn, tensor, zeros, zeros_like
-from .functions import concatenate, stack, where
+from .functions import cat, concatenate, flatten, stack, where
 from .gradcheck import GradcheckError, gradcheck
-from .graph import detect_anomaly, is_grad_enabled, no_grad
+from .graph import BackwardError, grad
 from .memory import keep_freed_memory
+from .mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .random import manual_seed
-from .tensor import BackwardError, Tensor, get_default_dtype, set_default_dtype
+from .tensor import Tensor, get_default_dtype, set_default_dtype
 from .value import Value
 from .viz import draw_dot, trace_backward
 
-# Without this, each training step hands its arrays back to the system and faults them in again.
-keep_freed_memory()
-
 __all__ = [
-    "Value", "Tensor", "concatenate", "stack", "where",
-    "no_grad", "detect_anomaly", "is_grad_enabled",
-    "gradcheck", "GradcheckError", "BackwardError",
+    "Value", "Tensor", "concatenate", "cat", "stack", "where", "flatten", "grad",
+    "no_grad", "enable_grad", "set_grad_enabled", "detect_anomaly", "is_grad_enabled",
+    "gradcheck", "GradcheckError", "BackwardError", "keep_freed_memory",
     "get_default_dtype", "set_default_dtype",
     "draw_dot", "trace_backward",
 ]
 __all__ += ["tensor", "zeros", "ones", "full", "arange", "zeros_like", "ones_like", "randn", "rand", "randint", "manual_seed"]
+
+
+def __getattr__(name):
+    # ``nn`` imports autodiff, so it can only be reached once autodiff is whole: on first use
+    if name == "nn":
+        import nn
+
+        return nn
+    raise AttributeError(f"module 'autodiff' has no attribute {name!r}")

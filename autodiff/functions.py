@@ -1,35 +1,55 @@
 """The differentiable operations on Tensors.
 
 Each primitive computes its forward result with numpy and hands
-``Tensor._result`` one vector-Jacobian product (VJP) per input: a function
-from g = dL/d(out) to dL/d(input). For an elementwise function f, the VJP is
-g * f'(x); for the rest, the docstring states the rule. A VJP may return an
-array of the broadcast output's shape: ``Tensor._accumulate`` sums it back
-to the input's shape. The VJPs close over numpy arrays, never over the
-output node, so a graph holds no reference cycles.
+``Tensor._record`` one vector-Jacobian product (VJP) per input: a rule
+``vjp(xp, g, out, *inputs)`` from g = dL/d(out) to dL/d(input). For an
+elementwise function f, the rule is g * f'(x); for the rest, the docstring
+states it. A rule may return an array of the broadcast output's shape:
+``Tensor._pullback`` sums it back to the input's shape.
 
-Every VJP computes in the dtype of g and of the arrays it closes over, so
-a float32 graph has float32 gradients: Python numbers in the formulas are
-"weak" in numpy's promotion rules and never widen an array.
+Each rule is written once, for two uses. Ordinary backward calls it with
+numpy arrays and ``xp = numpy_ops``: plain array arithmetic. Backward with
+``create_graph`` calls it with the Tensors themselves and ``xp`` = this
+module, so every step of the rule is a recorded operation and the
+gradient can be differentiated again. That is why the rules use only
+operators, the methods arrays and Tensors share (``reshape``,
+``transpose``, ``sum``, indexing) and functions that both namespaces have
+(``exp``, ``log``, ``where``, ``sign``, ``broadcast_to``, ``swapaxes``,
+``zeros_like``, ``unindex``).
 
-Composite operations (subtraction's reflection, ``softmax``, ``stack``,
-``flatten``, ...) are written in terms of the primitives and need no
-backward code of their own.
+Rules compute in the dtype of g and of the arrays they read, so a float32
+graph has float32 gradients: Python numbers in the formulas are "weak" in
+numpy's promotion rules and never widen an array.
+
+Composite operations (``softmax``, ``stack``, ``flatten``, ``log10``,
+...) are written in terms of the primitives and need no backward code of
+their own. Arguments take numpy's names (``axis``, ``keepdims``) and
+PyTorch's (``dim``, ``keepdim``).
 """
+
+import builtins
+import math
+from typing import NamedTuple
 
 import numpy as np
 
-from .tensor import Tensor, as_tensor
+from .numpy_ops import unindex as _numpy_unindex
+from .tensor import READS_INPUTS, READS_OUTPUT, Tensor, as_tensor, unbroadcast
 
-_result = Tensor._result
-
-
-def _identity(g):
-    return g
+_record = Tensor._record
+_BOTH = READS_INPUTS | READS_OUTPUT
 
 
 def _broadcast_error(op, x, y):
     return ValueError(f"{op}: shapes {x.shape} and {y.shape} cannot be broadcast together")
+
+
+def _pass(xp, g, out, *inputs):
+    return g
+
+
+def _negated(xp, g, out, *inputs):
+    return -g
 
 
 # -- arithmetic, with numpy broadcasting ----------------------------------
@@ -41,7 +61,7 @@ def _operands(a, b):
     Numbers, arrays and integer or boolean tensors meeting a floating-point
     tensor take its dtype, so float32 work is never widened to float64.
     """
-    if type(b) is not Tensor or (b.data.dtype.kind != "f" and a.data.dtype.kind == "f"):
+    if not isinstance(b, Tensor) or (b.data.dtype.kind != "f" and a.data.dtype.kind == "f"):
         return a, as_tensor(b, a)
     if a.data.dtype.kind != "f" and b.data.dtype.kind == "f":
         return as_tensor(a, b), b
@@ -55,7 +75,7 @@ def add(a, b):
         out = a.data + b.data
     except ValueError:
         raise _broadcast_error("+", a.data, b.data) from None
-    return _result(out, "+", (a, b), (_identity, _identity))
+    return _record(out, "+", (a, b), (_pass, _pass), reads=0)
 
 
 def sub(a, b):
@@ -65,34 +85,50 @@ def sub(a, b):
         out = a.data - b.data
     except ValueError:
         raise _broadcast_error("-", a.data, b.data) from None
-    return _result(out, "-", (a, b), (_identity, np.negative))
+    return _record(out, "-", (a, b), (_pass, _negated), reads=0)
+
+
+_MUL_VJPS = (lambda xp, g, out, a, b: g * b, lambda xp, g, out, a, b: g * a)
 
 
 def mul(a, b):
     """a * b;  dL/da = g * b,  dL/db = g * a."""
     a, b = _operands(a, b)
-    x, y = a.data, b.data
     try:
-        out = x * y
+        out = a.data * b.data
     except ValueError:
-        raise _broadcast_error("*", x, y) from None
-    return _result(out, "*", (a, b), (lambda g: g * y, lambda g: g * x))
+        raise _broadcast_error("*", a.data, b.data) from None
+    return _record(out, "*", (a, b), _MUL_VJPS)
+
+
+_DIV_VJPS = (lambda xp, g, out, a, b: g / b, lambda xp, g, out, a, b: -g * a / (b * b))
 
 
 def div(a, b):
     """a / b;  dL/da = g / b,  dL/db = -g * a / b**2."""
     a, b = _operands(a, b)
-    x, y = a.data, b.data
     try:
-        out = x / y
+        out = a.data / b.data
     except ValueError:
-        raise _broadcast_error("/", x, y) from None
-    return _result(out, "/", (a, b), (lambda g: g / y, lambda g: -g * x / (y * y)))
+        raise _broadcast_error("/", a.data, b.data) from None
+    return _record(out, "/", (a, b), _DIV_VJPS)
 
 
 def neg(a):
     """-a;  dL/da = -g."""
-    return _result(-a.data, "neg", (a,), (np.negative,))
+    return _record(-a.data, "neg", (a,), (_negated,), reads=0)
+
+
+def _base_vjp(xp, g, out, a, b):
+    # a zero exponent makes a**b constant in a, even where a**(b-1) is infinite
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return g * xp.where(b == 0, 0, b * a ** (b - 1))
+
+
+def _exponent_vjp(xp, g, out, a, b):
+    # 0**b does not move with b >= 0, though ln 0 is -inf
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return g * xp.where((a == 0) & (b >= 0), 0, out * xp.log(a))
 
 
 def pow(a, b):
@@ -102,43 +138,28 @@ def pow(a, b):
     move with b), dL/da is 0 where b == 0, and a negative base with a
     fractional exponent is nan.
     """
-    if not isinstance(b, (Tensor, np.ndarray)):
-        # a constant exponent needs no second derivative rule
-        x = a.data
-        p = float(b)
-        if p == 0:
-            return _result(np.ones_like(x), "**0", (a,), (np.zeros_like,))
-        # a Python number never widens the array's dtype; a numpy scalar could
-        out = x ** (b if isinstance(b, int) else p)
-        return _result(out, f"**{p:g}", (a,), (lambda g: g * (p * x ** (p - 1)),))
-    a, b = _operands(a, b)
-    x, y = a.data, b.data
-    try:
-        out = x**y
-    except ValueError:
-        raise _broadcast_error("**", x, y) from None
-
-    def base_vjp(g):
-        # a zero exponent makes a**b constant in a, even where a**(b-1) is infinite
-        with np.errstate(divide="ignore", invalid="ignore"):
-            slope = np.where(y == 0, 0, y * x ** (y - 1))
-        return g * slope
-
-    def exponent_vjp(g):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            slope = np.where((x == 0) & (y >= 0), 0, out * np.log(x))
-        return g * slope
-
-    return _result(out, "**", (a, b), (base_vjp, exponent_vjp))
+    if isinstance(b, Tensor) or isinstance(b, np.ndarray):
+        a, b = _operands(a, b)
+        try:
+            out = a.data ** b.data
+        except ValueError:
+            raise _broadcast_error("**", a.data, b.data) from None
+        return _record(out, "**", (a, b), (_base_vjp, _exponent_vjp), reads=_BOTH)
+    p = float(b)
+    if p == 0:
+        return _record(np.ones_like(a.data), "**0", (a,), (lambda xp, g, out, a: xp.zeros_like(a),), reads=0)
+    # a Python number never widens the array's dtype; a numpy scalar could
+    out = a.data ** (b if isinstance(b, int) else p)
+    return _record(out, f"**{p:g}", (a,), (lambda xp, g, out, a: g * (p * a ** (p - 1)),))
 
 
 def matmul(a, b):
     """a @ b for 1-D, 2-D and batched operands, as numpy's matmul.
 
-    For 2-D operands: dL/da = g @ b.T,  dL/db = a.T @ g. A 1-D operand is
+    For 2-D operands: dL/da = g @ bᵀ,  dL/db = aᵀ @ g. A 1-D operand is
     treated as a row (on the left) or a column (on the right) whose extra
-    axis is removed from the result; batch axes broadcast, and
-    ``_accumulate`` sums the gradient over the batch axes an operand lacks.
+    axis is removed from the result; batch axes broadcast, and backward
+    sums the gradient over the batch axes an operand lacks.
     """
     a, b = _operands(a, b)
     x, y = a.data, b.data
@@ -153,51 +174,29 @@ def matmul(a, b):
         )
         raise ValueError(f"matmul of shapes {x.shape} and {y.shape}: {problem}") from None
     if x.ndim == 2 and y.ndim == 2:
-        return _result(out, "@", (a, b), (lambda g: g @ y.T, lambda g: x.T @ g))
-    # Give 1-D operands their missing axis back, so every case is a (batched) 2-D product.
-    x2 = x[None, :] if x.ndim == 1 else x
-    y2 = y[:, None] if y.ndim == 1 else y
+        return _record(out, "@", (a, b), _MATMUL_2D_VJPS)
+    vector_left, vector_right = x.ndim == 1, y.ndim == 1
 
+    # Give 1-D operands their missing axis back, so every case is a (batched) 2-D product.
     def as_2d(g):
-        if y.ndim == 1:
+        if vector_right:
             g = g[..., None]
-        if x.ndim == 1:
+        if vector_left:
             g = g[..., None, :]
         return g
 
-    def x_vjp(g):
-        grad = as_2d(g) @ np.swapaxes(y2, -1, -2)
-        return grad[..., 0, :] if x.ndim == 1 else grad
+    def a_vjp(xp, g, out, a, b):
+        grad = as_2d(g) @ xp.swapaxes(b[:, None] if vector_right else b, -1, -2)
+        return grad[..., 0, :] if vector_left else grad
 
-    def y_vjp(g):
-        grad = np.swapaxes(x2, -1, -2) @ as_2d(g)
-        return grad[..., 0] if y.ndim == 1 else grad
+    def b_vjp(xp, g, out, a, b):
+        grad = xp.swapaxes(a[None, :] if vector_left else a, -1, -2) @ as_2d(g)
+        return grad[..., 0] if vector_right else grad
 
-    return _result(out, "@", (a, b), (x_vjp, y_vjp))
-
-
-def radd(a, b):
-    return add(as_tensor(b, a), a)
+    return _record(out, "@", (a, b), (a_vjp, b_vjp))
 
 
-def rsub(a, b):
-    return sub(as_tensor(b, a), a)
-
-
-def rmul(a, b):
-    return mul(as_tensor(b, a), a)
-
-
-def rdiv(a, b):
-    return div(as_tensor(b, a), a)
-
-
-def rpow(a, b):
-    return pow(as_tensor(b, a), a)
-
-
-def rmatmul(a, b):
-    return matmul(as_tensor(b, a), a)
+_MATMUL_2D_VJPS = (lambda xp, g, out, a, b: g @ b.T, lambda xp, g, out, a, b: a.T @ g)
 
 
 # -- elementwise functions -------------------------------------------------
@@ -205,40 +204,44 @@ def rmatmul(a, b):
 
 def exp(a):
     """e**a;  dL/da = g * e**a."""
-    out = np.exp(a.data)
-    return _result(out, "exp", (a,), (lambda g: g * out,))
+    return _record(np.exp(a.data), "exp", (a,), (lambda xp, g, out, a: g * out,), reads=READS_OUTPUT)
 
 
 def log(a):
     """ln a;  dL/da = g / a."""
-    x = a.data
-    return _result(np.log(x), "log", (a,), (lambda g: g / x,))
+    return _record(np.log(a.data), "log", (a,), (lambda xp, g, out, a: g / a,))
+
+
+def log2(a):
+    """log₂ a = ln a / ln 2."""
+    return div(log(a), math.log(2))
+
+
+def log10(a):
+    """log₁₀ a = ln a / ln 10."""
+    return div(log(a), math.log(10))
 
 
 def sqrt(a):
     """√a;  dL/da = g / (2√a)."""
-    out = np.sqrt(a.data)
-    return _result(out, "sqrt", (a,), (lambda g: g / (2 * out),))
+    return _record(np.sqrt(a.data), "sqrt", (a,), (lambda xp, g, out, a: g / (2 * out),), reads=READS_OUTPUT)
 
 
 def abs(a):
     """|a|;  dL/da = g * sign(a), which is 0 at a = 0 as in PyTorch."""
-    x = a.data
-    return _result(np.abs(x), "abs", (a,), (lambda g: g * np.sign(x),))
+    return _record(np.abs(a.data), "abs", (a,), (lambda xp, g, out, a: g * xp.sign(a),))
 
 
 def tanh(a):
     """tanh a;  dL/da = g * (1 - tanh(a)**2)."""
-    out = np.tanh(a.data)
-    return _result(out, "tanh", (a,), (lambda g: g * (1 - out * out),))
+    return _record(np.tanh(a.data), "tanh", (a,), (lambda xp, g, out, a: g * (1 - out * out),), reads=READS_OUTPUT)
 
 
 def relu(a):
     """max(a, 0);  dL/da = g where a > 0, else 0."""
     x = a.data
-    zero = np.zeros((), x.dtype)  # numpy meets a 0-d array of the same dtype faster than the number 0
-    out = np.maximum(x, zero)
-    return _result(out, "relu", (a,), (lambda g: g * (out > zero),))
+    out = np.maximum(x, np.zeros((), x.dtype))  # numpy meets a 0-d array of the same dtype faster than the number 0
+    return _record(out, "relu", (a,), (lambda xp, g, out, a: g * (out > 0),), reads=READS_OUTPUT)
 
 
 def sigmoid(a):
@@ -250,85 +253,143 @@ def sigmoid(a):
     """
     with np.errstate(over="ignore"):
         out = 1 / (1 + np.exp(-a.data))
-    return _result(out, "sigmoid", (a,), (lambda g: g * (out * (1 - out)),))
+    return _record(out, "sigmoid", (a,), (lambda xp, g, out, a: g * (out * (1 - out)),), reads=READS_OUTPUT)
 
 
 def clip(a, low=None, high=None):
     """a limited to [low, high] (either may be None);  dL/da = g where low <= a <= high, else 0."""
-    x = a.data
     if low is None and high is None:
         raise ValueError("clip needs a lower bound, an upper bound, or both")
-    out = np.clip(x, low, high)
-    if low is None:
-        inside = x <= high
-    elif high is None:
-        inside = x >= low
-    else:
-        inside = (x >= low) & (x <= high)
-    return _result(out, "clip", (a,), (lambda g: g * inside,))
+
+    def vjp(xp, g, out, a):
+        if low is None:
+            return g * (a <= high)
+        if high is None:
+            return g * (a >= low)
+        return g * ((a >= low) & (a <= high))
+
+    return _record(np.clip(a.data, low, high), "clip", (a,), (vjp,))
+
+
+def cast(a, dtype):
+    """a in another floating-point ``dtype`` (a itself if it has it);  dL/da = g, cast back by backward."""
+    dtype = np.dtype(dtype)
+    if a.data.dtype == dtype:
+        return a
+    return _record(a.data.astype(dtype), "cast", (a,), (_pass,), reads=0)
+
+
+# -- constants: results outside the graph ------------------------------------
+
+
+def sign(a):
+    """-1, 0 or 1 by the sign of each element; not differentiable (its derivative is 0 almost everywhere)."""
+    return Tensor._constant(np.sign(a.data))
+
+
+def zeros_like(a):
+    """Zeros of a's shape and dtype, outside the graph."""
+    return Tensor._constant(np.zeros_like(a.data))
+
+
+def _comparison(compare, symbol):
+    def comparison(a, b):
+        a, b = _operands(a, b)
+        try:
+            return Tensor._constant(compare(a.data, b.data))
+        except ValueError:
+            raise _broadcast_error(symbol, a.data, b.data) from None
+
+    comparison.__name__ = compare.__name__
+    comparison.__doc__ = f"a {symbol} b elementwise, as a boolean tensor outside the graph."
+    return comparison
+
+
+lt = _comparison(np.less, "<")
+le = _comparison(np.less_equal, "<=")
+gt = _comparison(np.greater, ">")
+ge = _comparison(np.greater_equal, ">=")
+eq = _comparison(np.equal, "==")
+ne = _comparison(np.not_equal, "!=")
+logical_and = _comparison(np.logical_and, "&")
+logical_or = _comparison(np.logical_or, "|")
+logical_xor = _comparison(np.logical_xor, "^")
+
+
+def logical_not(a):
+    """not a, elementwise, as a boolean tensor outside the graph."""
+    return Tensor._constant(np.logical_not(a.data))
 
 
 # -- reductions ------------------------------------------------------------
+
+
+def _axis_and_keep(axis, keepdims, dim, keepdim):
+    """numpy's ``axis``/``keepdims`` or PyTorch's ``dim``/``keepdim``, whichever was given."""
+    if dim is not None:
+        if axis is not None:
+            raise TypeError("give the axes as axis= or as dim=, not both")
+        axis = dim
+    if keepdim is not None:
+        keepdims = keepdim
+    return axis, bool(keepdims)
 
 
 def _reduced_axes(axis, ndim):
     """``axis`` (an int or a tuple, negatives allowed) as a sorted tuple of non-negative axes; None stays None."""
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else axis
+    if not isinstance(axes, (tuple, list)) or not all(isinstance(ax, (int, np.integer)) for ax in axes):
+        raise TypeError(f"an axis is an int or a tuple of ints, got {axis!r}")
     normalized = set()
     for ax in axes:
-        if not -ndim <= ax < ndim:
+        if not -builtins.max(ndim, 1) <= ax < builtins.max(ndim, 1):
             raise ValueError(f"axis {ax} is out of range for a tensor of {ndim} dimensions")
-        if int(ax) % ndim in normalized:
+        if int(ax) % builtins.max(ndim, 1) in normalized:
             raise ValueError(f"axis {ax} appears twice in {axis}")
-        normalized.add(int(ax) % ndim)
+        normalized.add(int(ax) % builtins.max(ndim, 1))
+    if ndim == 0:
+        return ()  # numpy and PyTorch accept axis 0 or -1 of a 0-d tensor, and leave it as it is
     return tuple(sorted(normalized))
 
 
 def _kept_shape(shape, axes):
-    """``shape`` with the reduced ``axes`` kept as length 1."""
-    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+    """``shape`` with the reduced ``axes`` kept as length 1 (all of them when ``axes`` is None)."""
+    return tuple([1 if axes is None or i in axes else n for i, n in enumerate(shape)])
 
 
-def _spread(g, kept_shape, shape):
-    """g, reduced along some axes, repeated along them to ``shape`` (a fresh array).
-
-    ``kept_shape`` is g's shape with the reduced axes put back as length 1,
-    or None when g already broadcasts to ``shape``.
-    """
-    grad = np.empty(shape, dtype=g.dtype)
-    grad[...] = g if kept_shape is None else g.reshape(kept_shape)
-    return grad
-
-
-def sum(a, axis=None, keepdims=False):
-    """Sum over ``axis``;  dL/da = g repeated along the summed axes."""
+def sum(a, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
+    """Sum over ``axis`` (in ``dtype``, if given);  dL/da = g repeated along the summed axes."""
+    axis, keepdims = _axis_and_keep(axis, keepdims, dim, keepdim)
     x = a.data
     axes = _reduced_axes(axis, x.ndim)
     shape = x.shape
-    kept = None if keepdims or axes is None else _kept_shape(shape, axes)
+    kept = _kept_shape(shape, axes)
     # np.add.reduce is ndarray.sum without its Python wrapper, which costs as much again on small arrays
-    out = np.add.reduce(x, axis=axes, keepdims=keepdims)
-    return _result(out, "sum", (a,), (lambda g: _spread(g, kept, shape),))
+    out = np.add.reduce(x, axis=axes, keepdims=keepdims, dtype=dtype)
+    return _record(out, "sum", (a,), (lambda xp, g, out, a: xp.broadcast_to(g.reshape(kept), shape),), reads=0)
 
 
-def mean(a, axis=None, keepdims=False):
+def mean(a, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """Mean over ``axis``: the sum divided by the count n;  dL/da = g / n repeated along the averaged axes."""
+    axis, keepdims = _axis_and_keep(axis, keepdims, dim, keepdim)
     x = a.data
     axes = _reduced_axes(axis, x.ndim)
     shape = x.shape
     count = x.size if axes is None else int(np.prod([shape[i] for i in axes]))
-    kept = None if keepdims or axes is None else _kept_shape(shape, axes)
+    kept = _kept_shape(shape, axes)
     out = np.add.reduce(x, axis=axes, keepdims=keepdims) / count
-    return _result(out, "mean", (a,), (lambda g: _spread(g / count, kept, shape),))
+    return _record(
+        out, "mean", (a,), (lambda xp, g, out, a: xp.broadcast_to(g.reshape(kept) / count, shape),), reads=0,
+    )
 
 
-def _keep_or_drop(out_kept, axes, keepdims):
-    """A reduction computed with keepdims=True, with the reduced axes dropped unless they are to be kept."""
-    if keepdims:
-        return out_kept
-    return out_kept.reshape(()) if axes is None else out_kept.squeeze(axis=axes)
+class ValuesIndices(NamedTuple):
+    """What ``max(dim)`` and ``min(dim)`` return, as in PyTorch: the extremes and where they are."""
+
+    values: Tensor
+    indices: Tensor
 
 
 def _extremum(a, axis, keepdims, reduce, name):
@@ -337,99 +398,197 @@ def _extremum(a, axis, keepdims, reduce, name):
     if x.size == 0:
         raise ValueError(f"{name}() of an empty tensor of shape {x.shape}")
     axes = _reduced_axes(axis, x.ndim)
-    out = reduce(x, axis=axes, keepdims=True)
+    kept = _kept_shape(x.shape, axes)
+    out = reduce(x, axis=axes, keepdims=keepdims)
 
-    def vjp(g):
-        attains = x == out
-        ties = attains.sum(axis=axes, keepdims=True, dtype=x.dtype)
-        return attains * (g.reshape(out.shape) / ties)
+    def vjp(xp, g, out, a):
+        attains = a == out.reshape(kept)
+        ties = attains.sum(axis=axes, keepdims=True, dtype=g.dtype)
+        return attains * (g.reshape(kept) / ties)
 
-    return _result(_keep_or_drop(out, axes, keepdims), name, (a,), (vjp,))
-
-
-def max(a, axis=None, keepdims=False):
-    """Largest element over ``axis``;  dL/da = g at the maximum (split evenly among ties, as torch.amax)."""
-    return _extremum(a, axis, keepdims, np.max, "max")
+    return _record(out, name, (a,), (vjp,), reads=_BOTH)
 
 
-def min(a, axis=None, keepdims=False):
-    """Smallest element over ``axis``;  dL/da = g at the minimum (split evenly among ties, as torch.amin)."""
-    return _extremum(a, axis, keepdims, np.min, "min")
+def _max_or_min(a, dim, keepdim, axis, keepdims, reduce, arg, name):
+    if dim is None:
+        return _extremum(a, axis, keepdims if keepdims is not None else keepdim, reduce, name)
+    if axis is not None:
+        raise TypeError(f"{name}: give the dimension as dim (values and indices) or as axis= (values), not both")
+    if not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{name}(dim) takes one dimension, got {dim!r}; for several, use {name}(axis=...)")
+    keep = keepdims if keepdims is not None else keepdim
+    return ValuesIndices(_extremum(a, dim, keep, reduce, name), arg(a, dim, keep))
 
 
-def argmax(a, axis=None):
-    """Index of the largest element (of the flattened tensor when ``axis`` is None); not differentiable."""
-    return Tensor._constant(np.asarray(np.argmax(a.data, axis=axis)))
+def max(a, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """The largest elements;  dL/da = g at the maximum (split evenly among ties, as torch.amax).
+
+    ``max()`` and ``max(axis=...)`` return the values; ``max(dim)``, as in
+    PyTorch, returns ``(values, indices)``.
+    """
+    return _max_or_min(a, dim, keepdim, axis, keepdims, np.max, argmax, "max")
 
 
-def logsumexp(a, axis=None, keepdims=False):
+def min(a, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """The smallest elements;  dL/da = g at the minimum (split evenly among ties, as torch.amin).
+
+    ``min()`` and ``min(axis=...)`` return the values; ``min(dim)``, as in
+    PyTorch, returns ``(values, indices)``.
+    """
+    return _max_or_min(a, dim, keepdim, axis, keepdims, np.min, argmin, "min")
+
+
+def argmax(a, dim=None, keepdim=False, *, axis=None):
+    """Index of the largest element along ``dim`` (of the flattened tensor when None); not differentiable."""
+    axis, keepdim = _axis_and_keep(axis, keepdim, dim, None)
+    return Tensor._constant(np.asarray(np.argmax(a.data, axis=axis, keepdims=keepdim)))
+
+
+def argmin(a, dim=None, keepdim=False, *, axis=None):
+    """Index of the smallest element along ``dim`` (of the flattened tensor when None); not differentiable."""
+    axis, keepdim = _axis_and_keep(axis, keepdim, dim, None)
+    return Tensor._constant(np.asarray(np.argmin(a.data, axis=axis, keepdims=keepdim)))
+
+
+def logsumexp(a, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """ln Σ e**a over ``axis``, shifted by the maximum so it never overflows;  dL/da = g * softmax(a)."""
+    axis, keepdims = _axis_and_keep(axis, keepdims, dim, keepdim)
     x = a.data
     axes = _reduced_axes(axis, x.ndim)
+    kept = _kept_shape(x.shape, axes)
     shift = x.max(axis=axes, keepdims=True)
     # a row of -inf (or one holding +inf) is not shifted: its result is -inf (or +inf) as it stands
     shift = np.where(np.isfinite(shift), shift, 0)
     with np.errstate(divide="ignore"):
         out = shift + np.log(np.exp(x - shift).sum(axis=axes, keepdims=True))
-    return _result(
-        _keep_or_drop(out, axes, keepdims), "logsumexp", (a,),
-        (lambda g: g.reshape(out.shape) * np.exp(x - out),),
+    if not keepdims:
+        out = out.reshape(()) if axes is None else out.squeeze(axis=axes)
+    return _record(
+        out, "logsumexp", (a,),
+        (lambda xp, g, out, a: g.reshape(kept) * xp.exp(a - out.reshape(kept)),), reads=_BOTH,
     )
 
 
-def log_softmax(a, axis=-1):
+def log_softmax(a, axis=-1, *, dim=None):
     """a - logsumexp(a) along ``axis``, shifted by the maximum;  dL/da = g - softmax(a) * Σ g."""
+    axis, _ = _axis_and_keep(axis, False, dim, None)
     x = a.data
     shifted = x - x.max(axis=axis, keepdims=True)
     out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-    return _result(
+    return _record(
         out, "log_softmax", (a,),
-        (lambda g: g - np.exp(out) * g.sum(axis=axis, keepdims=True),),
+        (lambda xp, g, out, a: g - xp.exp(out) * g.sum(axis=axis, keepdims=True),), reads=READS_OUTPUT,
     )
 
 
-def softmax(a, axis=-1):
+def softmax(a, axis=-1, *, dim=None):
     """e**a / Σ e**a along ``axis``, as exp(log_softmax(a)), stable for large inputs."""
-    return exp(log_softmax(a, axis))
+    return exp(log_softmax(a, axis, dim=dim))
 
 
 # -- shape -----------------------------------------------------------------
 
 
+def _shape_argument(shape):
+    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+
+
 def reshape(a, *shape):
     """The same elements in a new shape (one entry may be -1);  dL/da = g in a's shape."""
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
+    shape = _shape_argument(shape)
     x = a.data
     try:
         out = x.reshape(shape)
-    except ValueError:
+    except (ValueError, TypeError):
         raise ValueError(f"cannot reshape a tensor of shape {x.shape} into shape {shape}") from None
     original = x.shape
-    return _result(out, "reshape", (a,), (lambda g: g.reshape(original),))
+    return _record(out, "reshape", (a,), (lambda xp, g, out, a: g.reshape(original),), reads=0, view_of=a)
 
 
 def transpose(a, *axes):
-    """Axes permuted (reversed when none are given);  dL/da = g with the inverse permutation."""
-    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-        axes = tuple(axes[0])
+    """Axes permuted (reversed when none are given);  dL/da = g with the inverse permutation.
+
+    Two axes of a tensor of more than two dimensions are swapped, as
+    PyTorch's ``transpose(dim0, dim1)`` does. ``transpose(0, 1)`` of a
+    matrix is refused: numpy would keep the axes, PyTorch swap them.
+    """
+    axes = _shape_argument(axes)
+    ndim = a.data.ndim
+    if len(axes) == 2 and ndim != 2:
+        return swapaxes(a, *axes)
+    if ndim == 2 and tuple(ax % 2 for ax in axes) == (0, 1):
+        raise ValueError(
+            "transpose(0, 1) of a matrix means no change in numpy and a swap in PyTorch: "
+            "write .T or transpose() for the swap"
+        )
+    return permute(a, *axes) if axes else permute(a, *reversed(range(ndim)))
+
+
+def permute(a, *dims):
+    """The axes in the order ``dims``;  dL/da = g with the inverse permutation."""
+    dims = _shape_argument(dims)
     x = a.data
-    if not axes:
-        axes = tuple(reversed(range(x.ndim)))
     try:
-        out = x.transpose(axes)
+        out = x.transpose(dims)
+    except (ValueError, TypeError):
+        raise ValueError(f"axes {dims} are not a permutation of the axes of shape {x.shape}") from None
+    inverse = tuple(np.argsort([d % x.ndim for d in dims]).tolist())
+    return _record(out, "transpose", (a,), (lambda xp, g, out, a: g.transpose(inverse),), reads=0, view_of=a)
+
+
+def swapaxes(a, axis1, axis2):
+    """Axes ``axis1`` and ``axis2`` exchanged."""
+    ndim = a.data.ndim
+    for ax in (axis1, axis2):
+        if not -ndim <= ax < ndim:
+            raise ValueError(f"axis {ax} is out of range for a tensor of {ndim} dimensions")
+    order = list(range(ndim))
+    order[axis1], order[axis2] = order[axis2], order[axis1]
+    return permute(a, *order)
+
+
+def flatten(a, start_dim=0, end_dim=-1):
+    """Dimensions ``start_dim`` to ``end_dim`` (all, by default) merged into one."""
+    shape = a.shape
+    if not shape:
+        return reshape(a, 1)
+    start, end = start_dim % len(shape), end_dim % len(shape)
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for shape {shape}")
+    return reshape(a, *shape[:start], -1, *shape[end + 1:])
+
+
+def unsqueeze(a, dim):
+    """A new axis of length 1 at ``dim`` (counted in the result's dimensions, as in PyTorch)."""
+    ndim = a.data.ndim + 1
+    if not -ndim <= dim < ndim:
+        raise ValueError(f"unsqueeze: dim {dim} is out of range for a result of {ndim} dimensions")
+    dim %= ndim
+    return reshape(a, *a.shape[:dim], 1, *a.shape[dim:])
+
+
+def squeeze(a, dim=None):
+    """Axes of length 1 removed: all of them, or only ``dim`` (left alone if its length is not 1, as in PyTorch)."""
+    shape = a.shape
+    if dim is None:
+        return reshape(a, *[n for n in shape if n != 1])
+    dims = _reduced_axes(dim, len(shape))
+    return reshape(a, *[n for i, n in enumerate(shape) if not (i in dims and n == 1)])
+
+
+def broadcast_to(a, *shape):
+    """a repeated along the axes where it has length 1 (or lacks) to ``shape``;  dL/da = g summed over them."""
+    shape = _shape_argument(shape)
+    x = a.data
+    try:
+        out = np.broadcast_to(x, shape)
     except ValueError:
-        raise ValueError(f"transpose axes {axes} are not a permutation of the axes of shape {x.shape}") from None
-    inverse = tuple(int(i) for i in np.argsort([ax % x.ndim for ax in axes]))
-    return _result(out, "transpose", (a,), (lambda g: g.transpose(inverse),))
+        raise ValueError(f"cannot broadcast a tensor of shape {x.shape} to shape {shape}") from None
+    original = x.shape
+    return _record(out, "broadcast_to", (a,), (lambda xp, g, out, a: unbroadcast(g, original),), reads=0)
 
 
-def flatten(a):
-    """All elements in one dimension."""
-    return reshape(a, -1)
-
-
-def _plain_index(index):
+def plain_index(index):
     """``index`` with Tensors and lists replaced by arrays, and whether it uses integer arrays."""
     parts = index if isinstance(index, tuple) else (index,)
     plain = []
@@ -451,19 +610,22 @@ def getitem(a, index):
     dL/da is zero except at the selected elements, which receive g; an
     element selected several times by integer arrays receives the sum.
     """
-    index, gathers = _plain_index(index)
+    index, gathers = plain_index(index)
     out = a.data[index]
     shape = a.data.shape
+    return _record(
+        out, "getitem", (a,), (lambda xp, g, out, a: xp.unindex(g, index, shape, gathers),),
+        reads=0, view_of=None if gathers else a,
+    )
 
-    def vjp(g):
-        grad = np.zeros(shape, dtype=g.dtype)
-        if gathers:
-            np.add.at(grad, index, g)
-        else:
-            grad[index] = g
-        return grad
 
-    return _result(out, "getitem", (a,), (vjp,))
+def unindex(g, index, shape, gathers):
+    """A tensor of ``shape``, zero except at ``index``, where it holds g: what getitem sends back.
+
+    Its own derivative picks the selected elements again: dL/dg = G[index].
+    """
+    out = _numpy_unindex(g.data, index, shape, gathers)
+    return _record(out, "unindex", (g,), (lambda xp, G, out, g: G[index],), reads=0)
 
 
 def _like_first_tensor(items):
@@ -473,8 +635,9 @@ def _like_first_tensor(items):
     return [as_tensor(t, like) for t in items]
 
 
-def concatenate(tensors, axis=0):
+def concatenate(tensors, axis=0, *, dim=None):
     """The tensors joined along ``axis``;  each input's gradient is its slice of g."""
+    axis, _ = _axis_and_keep(axis, False, dim, None)
     tensors = _like_first_tensor(tensors)
     if not tensors:
         raise ValueError("concatenate needs at least one tensor")
@@ -487,16 +650,20 @@ def concatenate(tensors, axis=0):
     axis = axis % out.ndim
     bounds = np.cumsum([0] + [x.shape[axis] for x in arrays]).tolist()
     vjps = tuple(_slice_vjp(axis, start, stop) for start, stop in zip(bounds[:-1], bounds[1:]))
-    return _result(out, "concatenate", tuple(tensors), vjps)
+    return _record(out, "concatenate", tuple(tensors), vjps, reads=0)
+
+
+cat = concatenate
 
 
 def _slice_vjp(axis, start, stop):
     where = (slice(None),) * axis + (slice(start, stop),)
-    return lambda g: g[where]
+    return lambda xp, g, out, *inputs: g[where]
 
 
-def stack(tensors, axis=0):
+def stack(tensors, axis=0, *, dim=None):
     """The tensors (all of one shape) joined along a new ``axis``."""
+    axis, _ = _axis_and_keep(axis, False, dim, None)
     tensors = _like_first_tensor(tensors)
     if not tensors:
         raise ValueError("stack needs at least one tensor")
@@ -528,43 +695,9 @@ def where(condition, a, b):
             f"where: condition of shape {chosen.shape} and values of shapes {a.shape} and {b.shape} "
             "cannot be broadcast together"
         ) from None
-    return _result(
+    return _record(
         out, "where", (a, b),
-        (lambda g: np.where(chosen, g, 0), lambda g: np.where(chosen, 0, g)),
+        (lambda xp, g, out, a, b: xp.where(chosen, g, 0), lambda xp, g, out, a, b: xp.where(chosen, 0, g)),
+        reads=0,
     )
 
-
-# -- comparisons: plain boolean tensors, outside the graph ----------------------
-
-
-def _comparison(compare, symbol):
-    def comparison(a, b):
-        a, b = _operands(a, b)
-        try:
-            return Tensor._constant(compare(a.data, b.data))
-        except ValueError:
-            raise _broadcast_error(symbol, a.data, b.data) from None
-
-    return comparison
-
-
-# The functions that are also Tensor methods and operators.
-METHODS = (
-    "exp", "log", "sqrt", "abs", "tanh", "relu", "sigmoid", "clip",
-    "sum", "mean", "max", "min", "argmax", "logsumexp", "log_softmax", "softmax",
-    "reshape", "transpose", "flatten",
-)
-OPERATORS = {
-    "__add__": add, "__radd__": radd, "__sub__": sub, "__rsub__": rsub,
-    "__mul__": mul, "__rmul__": rmul, "__truediv__": div, "__rtruediv__": rdiv,
-    "__pow__": pow, "__rpow__": rpow, "__matmul__": matmul, "__rmatmul__": rmatmul,
-    "__neg__": neg, "__getitem__": getitem,
-    "__lt__": _comparison(np.less, "<"), "__le__": _comparison(np.less_equal, "<="),
-    "__gt__": _comparison(np.greater, ">"), "__ge__": _comparison(np.greater_equal, ">="),
-    "__eq__": _comparison(np.equal, "=="), "__ne__": _comparison(np.not_equal, "!="),
-}
-
-for _name in METHODS:
-    setattr(Tensor, _name, globals()[_name])
-for _name, _function in OPERATORS.items():
-    setattr(Tensor, _name, _function)

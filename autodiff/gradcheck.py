@@ -10,7 +10,7 @@ cancel). ``gradcheck`` compares this estimate with what backward computes.
 
 import numpy as np
 
-from .graph import no_grad
+from .mode import no_grad
 from .tensor import Tensor
 from .value import Value
 

@@ -1,14 +1,4 @@
-"""The backward driver shared by every kind of node.
-
-A node is any object with these attributes:
-
-- ``children``: the tuple of nodes it was computed from (empty for a leaf);
-- ``grad``: the gradient of the final output with respect to this node;
-- ``_accumulate(seed)``: adds a gradient into this node's ``grad``;
-- ``_EMPTY_GRAD``: what ``grad`` holds before anything has flowed in;
-- ``_chain_rule(nodes)``: for each of ``nodes`` in turn, adds its ``grad``
-  times its local derivatives into its children's ``grad`` (one function
-  per node type, so that the loop over a large graph is a single call).
+"""The node protocol that ``Value`` and ``Tensor`` share, and the one backward driver.
 
 Reverse mode computes dL/dx for every node x of a graph that ends in L:
 visit the nodes so that each node comes after every node that uses it
@@ -20,69 +10,64 @@ When a node is reached, every use of it has already been visited, so its
 gradient is complete before it is passed on. The order is built with an
 explicit stack, not recursion, so a chain of a million operations is fine.
 
-Gradients of intermediate nodes are recomputed from zero on every call;
-the gradients of leaves (the inputs and parameters) add up across calls, as
-in PyTorch, until the user resets them.
+While backward runs, the gradients in flight live in a dictionary of the
+driver's own, never in the nodes. Each gradient there is either *borrowed*
+(an array some other node or the caller may also hold: what a
+vector-Jacobian product returned, the seed) or *owned* (a sum the driver
+made itself). The driver adds into an owned array in place and never
+writes into a borrowed one; that is the whole of gradient ownership, as
+HIPS autograd tracks it with ``(g, mutable)``. Only at the end is each
+result handed to its node, and the node decides how to keep it
+(``_store_grad``): an intermediate node simply holds it, a leaf adds it to
+what it held before, as in PyTorch, until the user resets it.
 """
 
 import math
-from contextlib import ContextDecorator
 
 import numpy as np
 
-
-class _GradMode:
-    """Whether new operations record the graph needed for backward."""
-
-    enabled = True
-    check_finite = False
+from .mode import enable_grad, grad_mode
 
 
-grad_mode = _GradMode()
+class BackwardError(RuntimeError, ValueError):
+    """``backward()`` was called in a way that cannot define a gradient."""
+
+
+class Node:
+    """What the backward driver needs from a node; ``Value`` and ``Tensor`` implement it.
+
+    Every node has
+
+    - ``children``: the nodes it was computed from, in order (empty for a leaf);
+    - ``op``: the name of the operation that made it ("" for a leaf);
+    - ``label``: a name for pictures and traces ("" for none);
+    - ``grad``: d(root)/d(node) after ``root.backward()``.
+
+    and three methods:
+
+    - ``_backward_seed(grad, create_graph)``: d(node)/d(node) to start
+      backward with: ``grad`` checked against the node, or 1 for a scalar;
+    - ``_pullback(g, create_graph)``: the chain rule at this node. Given
+      g = d(root)/d(node), return for each child g · d(node)/d(child), in the
+      child's shape and dtype, or None for a child that needs no gradient.
+      With ``create_graph`` the results are nodes themselves (Values for a
+      Value, Tensors for a Tensor), computed by recorded operations.
+    - ``_store_grad(g, owned, accumulate)``: keep ``g`` as this node's
+      gradient; add it to the gradient held before when ``accumulate`` (a
+      leaf). ``owned`` says that nothing else holds the array ``g``.
+    """
+
+    __slots__ = ()
+
+    def _pullback(self, g, create_graph):
+        raise NotImplementedError
+
+    def _store_grad(self, g, owned, accumulate):
+        raise NotImplementedError
+
 
 # Marks, on the stack of topological_order, that a node's children are done.
 _CHILDREN_DONE = object()
-
-
-class no_grad(ContextDecorator):
-    """Context manager and decorator under which no graph is recorded.
-
-    Results computed inside have no children and cannot be differentiated,
-    which saves the time and memory of recording them (evaluation, weight
-    updates, finite differences).
-    """
-
-    def __enter__(self):
-        self._previous = grad_mode.enabled
-        grad_mode.enabled = False
-        return self
-
-    def __exit__(self, *exc_info):
-        grad_mode.enabled = self._previous
-        return False
-
-
-class detect_anomaly(ContextDecorator):
-    """Context manager and decorator that checks every gradient backward makes.
-
-    The first operation whose backward step produces a NaN or an infinity
-    raises ``FloatingPointError`` naming that operation. Off by default: the
-    check reads every gradient once more.
-    """
-
-    def __enter__(self):
-        self._previous = grad_mode.check_finite
-        grad_mode.check_finite = True
-        return self
-
-    def __exit__(self, *exc_info):
-        grad_mode.check_finite = self._previous
-        return False
-
-
-def is_grad_enabled():
-    """True unless inside ``no_grad``."""
-    return grad_mode.enabled
 
 
 def topological_order(root):
@@ -112,42 +97,104 @@ def topological_order(root):
     return order
 
 
-def backward(root, seed):
-    """Fill in d(root)/d(node) for every node of the graph below ``root``.
+def run_backward(root, seed, *, create_graph=False, store=True, observer=None):
+    """Propagate ``seed`` = d(root)/d(root) to every node below ``root``; return the gradients.
 
-    ``seed`` is d(root)/d(root): 1 for a scalar, or the upstream gradient.
+    The result maps each node that received a gradient to the total it
+    received in this pass. With ``store``, every node also keeps it
+    (``_store_grad``: intermediate nodes hold it, leaves add it to what
+    they held). Without, no node changes: ``autodiff.grad`` and the
+    traces that only record use that.
+
+    ``observer``, if given, is called after every chain-rule step as
+    ``observer(node, g, position, child, contribution, before, after)``,
+    with the child's total in this pass before and after the step (None
+    before its first contribution).
     """
+    if create_graph:
+        with enable_grad():
+            return _propagate(root, seed, True, store, observer)
+    return _propagate(root, seed, False, store, observer)
+
+
+def _propagate(root, seed, create_graph, store, observer):
     order = topological_order(root)
-    empty = root._EMPTY_GRAD
-    for node in order:
-        node.grad = empty
-    if root.children:
-        root.grad = seed  # nothing but the seed flows into the root
-    else:
-        root._accumulate(seed)
-    if grad_mode.check_finite:
-        for node in reversed(order):
-            already_non_finite = _non_finite_children(node)
-            node._chain_rule((node,))
-            _check_finite(node, already_non_finite)
-    else:
-        root._chain_rule(reversed(order))
+    totals = {root: seed}
+    owned = set()  # the nodes whose total is an array the driver made and may add into in place
+    check_finite = grad_mode.check_finite
+    for node in reversed(order):
+        g = totals[node]
+        contributions = node._pullback(g, create_graph)
+        for position, (child, contribution) in enumerate(zip(node.children, contributions)):
+            if contribution is None:
+                continue
+            if check_finite and not _is_finite(contribution):
+                raise FloatingPointError(
+                    f"backward of {node.op!r} produced a non-finite gradient for its input {position} ({child!r})"
+                )
+            before = totals.get(child)
+            if before is None:
+                after = contribution
+            elif child in owned:
+                after = np.add(before, contribution, out=before)
+            else:
+                after = before + contribution
+                if isinstance(after, np.generic):
+                    after = np.asarray(after)  # numpy turns a sum of 0-d arrays into a scalar
+                if type(after) is np.ndarray and observer is None:
+                    owned.add(child)  # with an observer, no total changes after it was shown: no sum in place
+            totals[child] = after
+            if observer is not None:
+                observer(node, g, position, child, contribution, before, after)
+    if store:
+        for node, total in totals.items():
+            node._store_grad(total, node in owned, not node.children)
+    return totals
 
 
 def _is_finite(grad):
-    return grad is None or (math.isfinite(grad) if isinstance(grad, float) else np.isfinite(grad).all())
+    if isinstance(grad, float):
+        return math.isfinite(grad)
+    data = getattr(grad, "data", grad)  # a Value or Tensor made by create_graph
+    return math.isfinite(data) if isinstance(data, float) else bool(np.isfinite(data).all())
 
 
-def _non_finite_children(node):
-    """Positions of the children whose gradient is already NaN or infinite (left there by an earlier backward)."""
-    return {position for position, child in enumerate(node.children) if not _is_finite(child.grad)}
+def grad(outputs, inputs, grad_outputs=None, create_graph=False):
+    """d(outputs)/d(input) for each of ``inputs``, as a tuple; no ``.grad`` anywhere changes.
 
+    ``outputs`` is a Value, a one-element Tensor, or (with ``grad_outputs``,
+    the upstream gradient of each output) any Tensor or a sequence of them;
+    the results are summed over the outputs. ``inputs`` is a node or a
+    sequence of nodes, leaves or not. With ``create_graph`` the gradients
+    are nodes of a new graph that can be differentiated again.
 
-def _check_finite(node, already_non_finite):
-    """Blame ``node`` for a child's gradient that its backward step turned non-finite."""
-    for position, child in enumerate(node.children):
-        if position not in already_non_finite and not _is_finite(child.grad):
-            raise FloatingPointError(
-                f"backward of {node.op!r} produced a non-finite gradient "
-                f"for its input {position} ({child!r})"
-            )
+    >>> from autodiff import Value, grad
+    >>> x = Value(3.0)
+    >>> (dx,) = grad(x * x * x, x, create_graph=True)
+    >>> dx.data, grad(dx, x)[0].data     # 3x², 6x
+    (27.0, 18.0)
+    """
+    single_input = isinstance(inputs, Node)
+    inputs = (inputs,) if single_input else tuple(inputs)
+    outputs = (outputs,) if isinstance(outputs, Node) else tuple(outputs)
+    if grad_outputs is None:
+        grad_outputs = (None,) * len(outputs)
+    elif isinstance(grad_outputs, Node) or isinstance(grad_outputs, (np.ndarray, float, int)):
+        grad_outputs = (grad_outputs,)
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"{len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
+    for i, x in enumerate(inputs):
+        if not isinstance(x, Node):
+            raise TypeError(f"input {i} is a {type(x).__name__}, not a Value or a Tensor")
+    results = [None] * len(inputs)
+    for output, upstream in zip(outputs, grad_outputs):
+        seed = output._backward_seed(upstream, create_graph)
+        totals = run_backward(output, seed, create_graph=create_graph, store=False)
+        for i, x in enumerate(inputs):
+            if x in totals:
+                results[i] = totals[x] if results[i] is None else results[i] + totals[x]
+    for i, (x, result) in enumerate(zip(inputs, results)):
+        if result is None:
+            raise ValueError(f"input {i} ({x!r}) is not part of the graph of the outputs: it has no gradient")
+    # a total may be an array that a node of the graph also holds: the caller gets one of its own
+    return tuple(np.array(result) if type(result) is np.ndarray else result for result in results)

@@ -4,6 +4,10 @@ Python's ``math`` raises where floating-point arithmetic (and so numpy and
 PyTorch) gives an infinity or a NaN: ``1 / 0``, ``math.log(0)``,
 ``math.exp(1000)``, ``(-8) ** (1/3)``. The scalar engine uses these
 versions so that a Value computes what a PyTorch scalar computes.
+
+The module is also the namespace in which a Value's local derivatives
+(its *slopes*) are computed on plain numbers; ``value.VALUE_MATH`` has the
+same functions on Values, for derivatives that are themselves graphs.
 """
 
 import math
@@ -59,3 +63,13 @@ def sigmoid(x):
         return 1.0 / (1.0 + math.exp(-x))
     z = math.exp(x)
     return z / (1.0 + z)
+
+
+def number(x):
+    """``x`` itself: slopes written for Values and for numbers read a node's number through this."""
+    return x
+
+
+def step(x):
+    """1 where x > 0, else 0: the slope of max(x, 0)."""
+    return 1.0 if x > 0 else 0.0

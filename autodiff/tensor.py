@@ -1,36 +1,56 @@
 """``Tensor``: an n-dimensional node of a computation graph, over a numpy array.
 
-This module holds the tensor's data and its part in backward; the
-differentiable operations themselves live in ``functions``.
+This module holds the tensor's data, its gradient, its in-place
+operations and its part in backward; the differentiable operations
+themselves live in ``functions`` (each Tensor method below hands over to
+the function of the same name there).
 
 For a tensor node, the local derivative of each input is a
-vector-Jacobian product (VJP): a function that takes dL/d(out), an array of
-the output's shape, and returns dL/d(input). Broadcasting in the forward
-pass means the returned array may have the output's shape rather than the
-input's; ``_accumulate`` sums it back down to the input's shape, so that no
-operation has to undo broadcasting itself.
+vector-Jacobian product (VJP): a function that takes g = dL/d(out), an
+array of the output's shape, and returns dL/d(input). Broadcasting in the
+forward pass means the returned array may have the output's shape rather
+than the input's; ``_pullback`` sums it back down to the input's shape, so
+that no operation has to undo broadcasting itself.
+
+Gradients: ``grad`` is None until a backward reaches the tensor, then a
+numpy array of the tensor's shape and dtype (0-d included), or a Tensor
+after ``backward(create_graph=True)``. A leaf's gradient is an array no
+other node shares (a copy, where backward's result was shared), so users
+may change it in place; a later backward replaces it by a new sum and
+never writes into an array it has handed out. Gradients of intermediate
+nodes may be arrays shared with other nodes: read them, do not write into
+them.
+
+In-place operations (``+=``, ``add_``, ``zero_``, ``t[i] = x``, ...) change
+``data`` and count a *version*. A tensor that requires gradients may be
+changed in place only under ``no_grad`` (a weight update). An operation
+that saved a tensor for its backward remembers the tensor's version, and
+its backward raises ``RuntimeError`` if the version moved on since: the
+data it would use is no longer the data of the forward pass. A view
+(``reshape``, ``transpose``, basic indexing, ``detach``) shares the version
+of the tensor it views, since the two share memory. Writing into
+``t.data`` (a plain numpy array) directly is not counted: like PyTorch's
+``.data``, it is the way around the checks.
 
 Dtype policy: Python numbers and lists become ``get_default_dtype()``
 (float32, as in PyTorch; change it with ``set_default_dtype``); numpy
 arrays keep their dtype. Numbers, arrays and integer or boolean tensors
 combined with a floating-point Tensor take the Tensor's dtype, so float32
-work stays float32. Only floating-point tensors can require gradients.
-
-Gradient arrays of intermediate nodes may be shared between nodes (an
-addition hands the same array to both of its inputs), so nothing writes
-into them. A leaf's gradient is different: an array of its own, added to
-in place and, when large, reused from one step to the next (see
-``_accumulate``).
+work stays float32. Only float32 and float64 tensors can require gradients.
 """
-
-import sys
 
 import numpy as np
 
-from .graph import backward, grad_mode
+from .graph import BackwardError, Node, run_backward
+from .memory import keep_freed_memory_once
+from .mode import grad_mode
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _default_dtype = _FLOAT_DTYPES[0]
+
+# What an operation's VJPs read besides g, so that an in-place change to it makes backward refuse.
+READS_INPUTS = 1
+READS_OUTPUT = 2
 
 
 def set_default_dtype(dtype):
@@ -57,47 +77,39 @@ def _read_only_one(dtype):
 _ONE = {dtype: _read_only_one(dtype) for dtype in _FLOAT_DTYPES}
 
 
-class BackwardError(RuntimeError, ValueError):
-    """``backward()`` was called in a way that cannot define a gradient."""
-
-
-class Tensor:
+class Tensor(Node):
     """A node holding ``data`` (a numpy array) and, after backward, ``grad``.
 
     ``Tensor(data, requires_grad=False, dtype=None)`` copies ``data``.
     Results of operations on tensors that require gradients require them
-    too, and remember their ``children`` (the input tensors), ``op`` and
-    ``vjps`` (one vector-Jacobian product per input).
+    too, and remember their ``children`` (the input tensors) and ``op``.
+
+    >>> x = Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad
+    array([2., 4., 6.], dtype=float32)
     """
 
     __slots__ = (
-        "data", "grad", "_requires_grad", "label", "op", "children", "vjps", "_grad_buffer", "_version", "__weakref__",
+        "data", "_grad", "_requires_grad", "label", "op", "children",
+        "_vjps", "_first_order_only", "_saved", "_version", "__weakref__",
     )
     # numpy defers to Tensor's reflected operators (array + Tensor -> Tensor)
     __array_ufunc__ = None
-    _EMPTY_GRAD = None
 
     def __init__(self, data, requires_grad=False, dtype=None, label=""):
         if isinstance(data, Tensor):
             data = data.data
-        if dtype is not None:
-            array = np.array(data, dtype=dtype)
-        elif isinstance(data, (np.ndarray, np.generic)):
-            array = np.array(data)
-        else:
-            array = np.array(data)
-            if array.dtype.kind == "f":
-                array = array.astype(_default_dtype, copy=False)
-        if array.dtype.kind not in "fiub":
-            raise TypeError(f"Tensor holds numbers, got an array of dtype {array.dtype}")
+        array = _as_number_array(data, dtype, copy=True)
         self.data = array
-        self.grad = None
+        self._grad = None
         self.label = label
         self.op = ""
         self.children = ()
-        self.vjps = ()
-        self._grad_buffer = None
-        self._version = 0
+        self._vjps = ()
+        self._first_order_only = False
+        self._saved = None
+        self._version = [0]
         self._requires_grad = False
         if requires_grad:
             self.requires_grad_()
@@ -118,55 +130,65 @@ class Tensor:
                 f"requires_grad can only be changed on a leaf tensor, this one is the result of {self.op!r}; "
                 "use detach() for a copy outside the graph"
             )
-        if requires_grad and self.data.dtype.kind != "f":
+        if requires_grad and self.data.dtype not in _FLOAT_DTYPES:
             raise TypeError(
-                f"only floating-point tensors can require gradients, this one is {self.data.dtype}"
+                f"only float32 and float64 tensors can require gradients, this one is {self.data.dtype}; "
+                "convert it first with .float() or .double()"
             )
         self._requires_grad = bool(requires_grad)
         return self
 
     @staticmethod
-    def _result(data, op, children, vjps):
-        """A new node ``op(*children) = data``; ``vjps[i]`` maps dL/d(out) to dL/d(children[i])."""
+    def _record(data, op, children, vjps, reads=READS_INPUTS, view_of=None):
+        """A new node ``op(*children) = data`` whose VJPs are rules ``vjp(xp, g, out, *inputs)``.
+
+        Each rule is written with operators, the methods arrays and Tensors
+        share and the functions of ``xp`` (``numpy_ops`` for first-order
+        gradients, ``functions`` under ``create_graph``), so the one rule
+        serves both. ``reads`` says whether the rules read the inputs'
+        data, the output's, or both (their versions are checked at
+        backward); ``view_of`` is the tensor whose memory ``data`` views.
+        """
         out = Tensor.__new__(Tensor)
         # numpy returns scalars, not 0-d arrays, from ufuncs on 0-d arrays
         out.data = data if type(data) is np.ndarray else np.asarray(data)
-        out.grad = None
+        out._grad = None
         out.label = ""
-        out._grad_buffer = None
-        out._version = 0
+        out._version = [0] if view_of is None else view_of._version
+        out._first_order_only = False
         if grad_mode.enabled:
             for child in children:
                 if child._requires_grad:
                     out._requires_grad = True
                     out.op = op
                     out.children = children
-                    out.vjps = vjps
+                    out._vjps = vjps
+                    out._saved = _versions(out, children, reads) if reads else None
                     return out
         out._requires_grad = False
         out.op = ""
         out.children = ()
-        out.vjps = ()
+        out._vjps = ()
+        out._saved = None
         return out
 
     @staticmethod
-    def _constant(array):
-        """A leaf around ``array`` as it is: no copy, no gradient."""
-        out = Tensor.__new__(Tensor)
-        out.data = array
-        out.grad = None
-        out._requires_grad = False
-        out.label = ""
-        out.op = ""
-        out.children = ()
-        out.vjps = ()
-        out._grad_buffer = None
-        out._version = 0
+    def _result(data, op, children, vjps):
+        """A new node ``op(*children) = data`` whose VJPs are closures ``vjp(g)`` over numpy arrays.
+
+        For fused operations (convolution, recurrent layers) whose
+        backward has no counterpart in Tensor operations: they have first
+        derivatives, refuse ``create_graph``, and are assumed to read
+        every input.
+        """
+        out = Tensor._record(data, op, children, vjps)
+        out._first_order_only = True
         return out
 
-    def _bump_version(self):
-        """Record that ``data`` was changed in place, so a backward that saved the old data refuses to run."""
-        self._version += 1
+    @staticmethod
+    def _constant(array, view_of=None):
+        """A leaf around ``array`` as it is: no copy, no gradient."""
+        return Tensor._record(array, "", (), (), 0, view_of)
 
     # -- what it holds ---------------------------------------------------
 
@@ -191,27 +213,45 @@ class Tensor:
             raise TypeError("len() of a 0-d tensor")
         return len(self.data)
 
+    def numel(self):
+        """The number of elements."""
+        return self.data.size
+
+    def dim(self):
+        """The number of dimensions."""
+        return self.data.ndim
+
     def item(self):
         """The single element as a Python number."""
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor of one element, this one has shape {self.shape}")
         return self.data.item()
 
+    def tolist(self):
+        """The elements as (nested) Python lists of numbers."""
+        return self.data.tolist()
+
     def numpy(self):
-        """The data array itself (not a copy)."""
+        """The data array itself (not a copy): writing into it bypasses the version checks."""
         return self.data
 
     def detach(self):
-        """A new leaf sharing this tensor's data, outside the graph."""
-        return Tensor._constant(self.data)
-
-    @property
-    def T(self):
-        """The axes reversed: the matrix transpose for 2-D."""
-        return F.transpose(self)
+        """A new leaf sharing this tensor's data (and its version count), outside the graph."""
+        return Tensor._constant(self.data, view_of=self)
 
     def __bool__(self):
         return bool(self.data)
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.data.dtype.kind not in "iu" or self.data.size != 1:
+            raise TypeError(f"only a one-element integer tensor can be used as an index, this one is {self.dtype}")
+        return int(self.data.item())
 
     __hash__ = object.__hash__
 
@@ -230,13 +270,31 @@ class Tensor:
 
     # -- gradients -------------------------------------------------------
 
-    def backward(self, grad=None):
+    @property
+    def grad(self):
+        """d(root)/d(self) after ``root.backward()``: an array of this tensor's shape, or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, grad):
+        if grad is not None and not isinstance(grad, Tensor):
+            grad = np.asarray(grad)
+            if grad.shape != self.data.shape:
+                raise ValueError(f"a gradient of shape {grad.shape} for a tensor of shape {self.data.shape}")
+        self._grad = grad
+
+    def backward(self, grad=None, create_graph=False):
         """Fill in d(self)/d(x) for every x below this tensor, weighted by ``grad``.
 
         ``grad`` is dL/d(self), of this tensor's shape; it may be omitted
         for a tensor of one element (it is then 1). Leaf gradients add up
-        across calls.
+        across calls. With ``create_graph`` the gradients are Tensors,
+        nodes of a new graph that can be differentiated again.
         """
+        keep_freed_memory_once()
+        run_backward(self, self._backward_seed(grad, create_graph), create_graph=create_graph)
+
+    def _backward_seed(self, grad, create_graph):
         if not self._requires_grad:
             raise BackwardError(
                 "backward() on a tensor that does not require gradients: "
@@ -253,112 +311,420 @@ class Tensor:
             if data.ndim:
                 seed = seed.reshape(data.shape)
         else:
-            seed = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=data.dtype)
+            seed = _as_number_array(grad.data if isinstance(grad, Tensor) else grad, data.dtype, copy=False)
             if seed.shape != data.shape:
                 raise ValueError(
                     f"gradient of shape {seed.shape} does not match the tensor's shape {data.shape}"
                 )
-        backward(self, seed)
+        return Tensor._constant(seed) if create_graph else seed
 
-    @staticmethod
-    def _chain_rule(nodes):
-        for node in nodes:
-            grad = node.grad
-            for child, vjp in zip(node.children, node.vjps):
-                if child._requires_grad:
-                    child._accumulate(vjp(grad))
-
-    def _accumulate(self, grad):
-        """Add ``grad`` (of this tensor's shape, or one that broadcasting made from it) into ``self.grad``.
-
-        An intermediate node takes the array it is given, or a new sum.
-
-        A leaf's gradient is an array no other node shares, so that users
-        may change it in place (clipping, say). As PyTorch does, a leaf
-        takes over a freshly made array that nothing else refers to, and
-        copies any other; later gradients are added in place while nothing
-        outside refers to the leaf's array. A large gradient is also kept
-        when ``grad`` is reset to None (``zero_grad``) and filled again at
-        the next backward, unless something outside still refers to it:
-        freeing it would hand its pages back to the system and fault them
-        in again at every step, which costs more than the copy.
-        """
-        data = self.data
-        if type(grad) is not np.ndarray:
-            grad = np.asarray(grad)
-        if grad.shape != data.shape:
-            grad = unbroadcast(grad, data.shape)
-        if grad.dtype != data.dtype:
-            grad = grad.astype(data.dtype)
-        current = self.grad
-        if self.children:
-            self.grad = grad if current is None else current + grad
-            return
-        buffer = self._grad_buffer
-        # The reference counts below are exact only while no other local name refers to these arrays.
-        if current is None:
-            if (buffer is not None and buffer.nbytes >= KEPT_GRAD_BYTES
-                    and sys.getrefcount(buffer) == _KEPT_BUFFER_REFERENCES
-                    and buffer.shape == data.shape and buffer.dtype == data.dtype):
-                buffer[...] = grad
-                self.grad = buffer
-                return
-            if sys.getrefcount(grad) != _FRESH_ARGUMENT_REFERENCES or grad.base is not None:
-                grad = grad.copy()  # shared with another node, the caller, or a view of another array
-        elif current is buffer and sys.getrefcount(buffer) == _GRAD_BUFFER_REFERENCES:
-            buffer += grad
-            return
+    def _pullback(self, g, create_graph):
+        if self._saved is not None:
+            self._check_versions()
+        children = self.children
+        if self._first_order_only:
+            if create_graph:
+                raise NotImplementedError(
+                    f"{self.op!r} has first derivatives only: it cannot be part of backward(create_graph=True)"
+                )
+            grads = [vjp(g) if child._requires_grad else None for child, vjp in zip(children, self._vjps)]
+        elif create_graph:
+            grads = [
+                vjp(F, g, self, *children) if child._requires_grad else None
+                for child, vjp in zip(children, self._vjps)
+            ]
+            return [None if c is None else _conformed_node(c, child) for c, child in zip(grads, children)]
         else:
-            grad = current + grad
-        self.grad = self._grad_buffer = grad
+            inputs = [child.data for child in children]
+            out = self.data
+            grads = [
+                vjp(numpy_ops, g, out, *inputs) if child._requires_grad else None
+                for child, vjp in zip(children, self._vjps)
+            ]
+        for i, (grad, child) in enumerate(zip(grads, children)):
+            if grad is None:
+                continue
+            if type(grad) is not np.ndarray:
+                grad = np.asarray(grad)
+            target = child.data
+            if grad.shape != target.shape:
+                grad = np.asarray(unbroadcast(grad, target.shape))
+            if grad.dtype != target.dtype:
+                grad = grad.astype(target.dtype)
+            grads[i] = grad
+        return grads
+
+    def _check_versions(self):
+        for position, (version, expected) in enumerate(self._saved):
+            if version[0] != expected:
+                raise RuntimeError(
+                    f"a tensor that {self.op!r} saved for its backward was changed in place after the "
+                    f"forward pass (version {version[0]}, expected {expected}), so its gradient would be wrong; "
+                    "change a copy instead (x = x + y, not x += y), or run the forward pass again"
+                )
+
+    def _store_grad(self, g, owned, accumulate):
+        current = self._grad
+        if not accumulate:
+            self._grad = g
+        elif current is None:
+            # a leaf's gradient is an array of its own, which the user may change (clipping, say)
+            self._grad = g.copy() if type(g) is np.ndarray and not owned else g
+        else:
+            # a new array, never a write into one the user may hold (as PyTorch would)
+            total = current + g if isinstance(current, Tensor) or type(g) is np.ndarray else g + current
+            self._grad = np.asarray(total) if isinstance(total, np.generic) else total
+
+    # -- in place ----------------------------------------------------------
+
+    def _bump_version(self):
+        """Record that ``data`` was changed in place, so a backward that saved the old data refuses to run."""
+        self._version[0] += 1
+
+    def _check_in_place(self, operation, other=None):
+        if not grad_mode.enabled:
+            return
+        if self._requires_grad:
+            raise RuntimeError(
+                f"{operation} on a tensor that requires gradients would not be recorded for backward: "
+                "write the out-of-place form (loss = loss + term, not loss += term), "
+                "or update weights under autodiff.no_grad()"
+            )
+        if isinstance(other, Tensor) and other._requires_grad:
+            raise RuntimeError(
+                f"{operation} with an operand that requires gradients cannot be recorded for backward, "
+                "so its gradient would be lost: write the out-of-place form (acc = acc + term)"
+            )
+
+    def _in_place(self, name, ufunc, other):
+        self._check_in_place(name, other)
+        value = as_tensor(other, self).data
+        try:
+            ufunc(self.data, value, out=self.data)
+        except ValueError:
+            raise ValueError(
+                f"{name}: an operand of shape {value.shape} cannot change a tensor of shape {self.shape} in place"
+            ) from None
+        self._bump_version()
+        return self
+
+    def add_(self, other, alpha=1):
+        """self += alpha * other, in place; returns self."""
+        return self._in_place("add_", np.add, other if alpha == 1 else other * alpha)
+
+    def sub_(self, other, alpha=1):
+        """self -= alpha * other, in place; returns self."""
+        return self._in_place("sub_", np.subtract, other if alpha == 1 else other * alpha)
+
+    def mul_(self, other):
+        """self *= other, in place; returns self."""
+        return self._in_place("mul_", np.multiply, other)
+
+    def div_(self, other):
+        """self /= other, in place; returns self."""
+        return self._in_place("div_", np.divide, other)
+
+    def __iadd__(self, other):
+        return self._in_place("+=", np.add, other)
+
+    def __isub__(self, other):
+        return self._in_place("-=", np.subtract, other)
+
+    def __imul__(self, other):
+        return self._in_place("*=", np.multiply, other)
+
+    def __itruediv__(self, other):
+        return self._in_place("/=", np.divide, other)
+
+    def copy_(self, source):
+        """Copy ``source`` (broadcast to this shape) into this tensor's data; returns self."""
+        return self._in_place("copy_", _assign, source)
+
+    def fill_(self, value):
+        """Set every element to ``value``; returns self."""
+        return self._in_place("fill_", _assign, value)
+
+    def zero_(self):
+        """Set every element to 0; returns self."""
+        return self._in_place("zero_", _assign, 0)
+
+    def clamp_(self, min=None, max=None):
+        """Limit every element to [min, max] in place (either may be None); returns self."""
+        self._check_in_place("clamp_")
+        if min is None and max is None:
+            raise ValueError("clamp_ needs a lower bound, an upper bound, or both")
+        np.clip(self.data, min, max, out=self.data)
+        self._bump_version()
+        return self
+
+    def __setitem__(self, index, value):
+        self._check_in_place("item assignment", value)
+        index, _ = F.plain_index(index)
+        self.data[index] = as_tensor(value, self).data
+        self._bump_version()
+
+    # -- operations, from ``functions`` ----------------------------------------
+
+    def __add__(self, other):
+        return F.add(self, other)
+
+    def __radd__(self, other):
+        return F.add(as_tensor(other, self), self)
+
+    def __sub__(self, other):
+        return F.sub(self, other)
+
+    def __rsub__(self, other):
+        return F.sub(as_tensor(other, self), self)
+
+    def __mul__(self, other):
+        return F.mul(self, other)
+
+    def __rmul__(self, other):
+        return F.mul(as_tensor(other, self), self)
+
+    def __truediv__(self, other):
+        return F.div(self, other)
+
+    def __rtruediv__(self, other):
+        return F.div(as_tensor(other, self), self)
+
+    def __pow__(self, other):
+        return F.pow(self, other)
+
+    def __rpow__(self, other):
+        return F.pow(as_tensor(other, self), self)
+
+    def __matmul__(self, other):
+        return F.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return F.matmul(as_tensor(other, self), self)
+
+    def __neg__(self):
+        return F.neg(self)
+
+    def __getitem__(self, index):
+        return F.getitem(self, index)
+
+    def __lt__(self, other):
+        return F.lt(self, other)
+
+    def __le__(self, other):
+        return F.le(self, other)
+
+    def __gt__(self, other):
+        return F.gt(self, other)
+
+    def __ge__(self, other):
+        return F.ge(self, other)
+
+    def __eq__(self, other):
+        return F.eq(self, other)
+
+    def __ne__(self, other):
+        return F.ne(self, other)
+
+    def __and__(self, other):
+        return F.logical_and(self, other)
+
+    __rand__ = __and__
+
+    def __or__(self, other):
+        return F.logical_or(self, other)
+
+    __ror__ = __or__
+
+    def __xor__(self, other):
+        return F.logical_xor(self, other)
+
+    __rxor__ = __xor__
+
+    def __invert__(self):
+        return F.logical_not(self)
+
+    def lt(self, other):
+        return F.lt(self, other)
+
+    def le(self, other):
+        return F.le(self, other)
+
+    def gt(self, other):
+        return F.gt(self, other)
+
+    def ge(self, other):
+        return F.ge(self, other)
+
+    def eq(self, other):
+        return F.eq(self, other)
+
+    def ne(self, other):
+        return F.ne(self, other)
+
+    def pow(self, exponent):
+        return F.pow(self, exponent)
+
+    def exp(self):
+        return F.exp(self)
+
+    def log(self):
+        return F.log(self)
+
+    def log2(self):
+        return F.log2(self)
+
+    def log10(self):
+        return F.log10(self)
+
+    def sqrt(self):
+        return F.sqrt(self)
+
+    def abs(self):
+        return F.abs(self)
+
+    def sign(self):
+        return F.sign(self)
+
+    def tanh(self):
+        return F.tanh(self)
+
+    def relu(self):
+        return F.relu(self)
+
+    def sigmoid(self):
+        return F.sigmoid(self)
+
+    def clip(self, low=None, high=None):
+        return F.clip(self, low, high)
+
+    def clamp(self, min=None, max=None):
+        return F.clip(self, min, max)
+
+    def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
+        return F.sum(self, axis, keepdims, dim=dim, keepdim=keepdim, dtype=dtype)
+
+    def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return F.mean(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return F.max(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return F.min(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def argmax(self, dim=None, keepdim=False, *, axis=None):
+        return F.argmax(self, dim, keepdim, axis=axis)
+
+    def argmin(self, dim=None, keepdim=False, *, axis=None):
+        return F.argmin(self, dim, keepdim, axis=axis)
+
+    def logsumexp(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return F.logsumexp(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def softmax(self, axis=-1, *, dim=None):
+        return F.softmax(self, axis, dim=dim)
+
+    def log_softmax(self, axis=-1, *, dim=None):
+        return F.log_softmax(self, axis, dim=dim)
+
+    def reshape(self, *shape):
+        return F.reshape(self, *shape)
+
+    def view(self, *shape):
+        return F.reshape(self, *shape)
+
+    def view_as(self, other):
+        return F.reshape(self, other.shape)
+
+    def transpose(self, *axes):
+        return F.transpose(self, *axes)
+
+    def permute(self, *dims):
+        return F.permute(self, *dims)
+
+    def swapaxes(self, axis1, axis2):
+        return F.swapaxes(self, axis1, axis2)
+
+    @property
+    def T(self):
+        """The axes reversed: the matrix transpose for 2-D."""
+        return F.transpose(self)
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        return F.flatten(self, start_dim, end_dim)
+
+    def unsqueeze(self, dim):
+        return F.unsqueeze(self, dim)
+
+    def squeeze(self, dim=None):
+        return F.squeeze(self, dim)
+
+    def expand(self, *shape):
+        return F.broadcast_to(self, *shape)
+
+    def float(self):
+        """This tensor in float32 (itself if it already is)."""
+        return F.cast(self, np.float32)
+
+    def double(self):
+        """This tensor in float64 (itself if it already is)."""
+        return F.cast(self, np.float64)
 
 
-# glibc's malloc gives blocks of 128 KiB and more straight from the system, and gives them back when freed.
-KEPT_GRAD_BYTES = 128 * 1024
+def _assign(target, value, out):
+    np.copyto(out, value)
 
 
-def _count_references():
-    """The reference counts ``_accumulate`` sees for arrays that nothing else refers to.
-
-    They include the interpreter's own temporary references, which differ
-    between Python versions; measured here once, with the same local names
-    as in ``_accumulate``, they make its comparisons exact on any of them.
-    """
-    leaf = Tensor._constant(np.empty(0))
-    leaf._grad_buffer = np.empty(1)
-
-    def kept(self):  # the buffer after zero_grad: only the leaf holds it
-        buffer = self._grad_buffer
-        return sys.getrefcount(buffer)
-
-    def in_use(self):  # the buffer is the leaf's grad and nothing else holds it
-        current = self.grad
-        buffer = self._grad_buffer
-        return sys.getrefcount(buffer) if current is buffer else None
-
-    def receive(grad):  # as _accumulate receives vjp(g), a temporary
-        return sys.getrefcount(grad)
-
-    kept_references = kept(leaf)
-    leaf.grad = leaf._grad_buffer
-    return kept_references, in_use(leaf), receive(np.empty(1))
+def _versions(out, children, reads):
+    """(version counter, its value now) of each tensor the VJPs will read."""
+    # lists, not generators: tuple() of a generator leaves a tuple of another size to CPython's free lists
+    saved = [(child._version, child._version[0]) for child in children] if reads & READS_INPUTS else []
+    if reads & READS_OUTPUT:
+        saved.append((out._version, out._version[0]))
+    return saved
 
 
-_KEPT_BUFFER_REFERENCES, _GRAD_BUFFER_REFERENCES, _FRESH_ARGUMENT_REFERENCES = _count_references()
+def _as_number_array(data, dtype, copy):
+    """``data`` as a numpy array of numbers: Python floats become the default dtype, anything not a number is refused."""
+    if data is None:
+        raise TypeError("a Tensor holds numbers, got None")
+    if isinstance(data, Node):
+        raise TypeError(f"Values and Tensors do not mix: got {data!r}; use Tensors throughout")
+    from_numpy = isinstance(data, (np.ndarray, np.generic))
+    array = np.asarray(data)
+    if array.dtype.kind not in "fiub":
+        raise TypeError(f"a Tensor holds real numbers, got an array of dtype {array.dtype}")
+    if dtype is not None:
+        return array.astype(dtype, copy=copy and from_numpy)
+    if array.dtype.kind == "f" and not from_numpy:
+        return array.astype(_default_dtype, copy=False)
+    return array.copy() if copy and from_numpy else array
+
+
+def _conformed_node(grad, child):
+    """A gradient made under create_graph as a Tensor of the child's shape and dtype."""
+    if not isinstance(grad, Tensor):
+        grad = Tensor._constant(np.asarray(grad))
+    if grad.shape != child.shape:
+        grad = unbroadcast(grad, child.shape)
+    if grad.dtype != child.dtype:
+        grad = F.cast(grad, child.dtype)
+    return grad
 
 
 def unbroadcast(grad, shape):
     """Sum ``grad`` over the axes that broadcasting stretched to reach its shape from ``shape``.
 
     If x of shape ``shape`` was broadcast to y, then dL/dx is dL/dy summed
-    over every axis along which x was repeated.
+    over every axis along which x was repeated. Works on arrays and on
+    Tensors (where the sum is itself recorded).
     """
     extra = grad.ndim - len(shape)
-    if extra < 0 or any(n != 1 and n != m for n, m in zip(shape, grad.shape[extra:])):
+    if extra < 0 or any([n != 1 and n != m for n, m in zip(shape, grad.shape[extra:])]):
         raise ValueError(f"a gradient of shape {grad.shape} cannot flow into a tensor of shape {shape}")
     if extra:
         grad = grad.sum(axis=tuple(range(extra)))
-    stretched = tuple(axis for axis, n in enumerate(shape) if n == 1 and grad.shape[axis] != 1)
+    stretched = tuple([axis for axis, n in enumerate(shape) if n == 1 and grad.shape[axis] != 1])
     if stretched:
         grad = grad.sum(axis=stretched, keepdims=True)
     return grad
@@ -369,19 +735,18 @@ def as_tensor(x, like=None):
 
     Numbers, arrays and integer or boolean tensors combined with a
     floating-point tensor ``like`` take its dtype; otherwise Python
-    numbers take the default dtype.
+    numbers take the default dtype. A numpy array is copied, so that
+    changing it later cannot change a gradient computed from it.
     """
     if isinstance(x, Tensor):
         if like is None or x.data.dtype.kind == "f" or like.data.dtype.kind != "f":
             return x
         return Tensor._constant(x.data.astype(like.data.dtype))
     if like is not None and like.data.dtype.kind == "f":
-        return Tensor._constant(np.asarray(x, dtype=like.data.dtype))
-    array = np.asarray(x)
-    if array.dtype.kind == "f" and not isinstance(x, (np.ndarray, np.generic)):
-        array = array.astype(_default_dtype)
-    return Tensor._constant(array)
+        return Tensor._constant(_as_number_array(x, like.data.dtype, copy=True))
+    return Tensor._constant(_as_number_array(x, None, copy=True))
 
 
-# Imported last: the operations need Tensor, and bind themselves to it as methods.
+# Imported last: they need Tensor.
 from . import functions as F  # noqa: E402
+from . import numpy_ops  # noqa: E402

@@ -3,52 +3,87 @@
 Every operation below does two things side by side:
 
 1. the forward pass: compute the result from the inputs' ``data``;
-2. the local derivative: how much the result moves when each input moves
-   by a little, d(out)/d(input), evaluated at these inputs.
+2. the local derivative (the *slope*): how much the result moves when each
+   input moves by a little, d(out)/d(input).
 
 ``backward()`` then walks the graph from the output to the inputs and
 applies the chain rule at every node:
 
     input.grad += d(out)/d(input) * out.grad
 
-Storing the local derivatives as plain numbers (rather than a closure
-that refers back to ``out``) keeps each node free of reference cycles, so
-a graph is freed the moment nothing refers to its output any more.
+Each slope is written once, as a small function of the output and the
+inputs, ``lambda m, out, a, b: (b, a)`` for a product. The forward pass
+calls it on the numbers (``m`` is ``operators``, functions on floats) and
+keeps the results as plain numbers: backward needs no closure that refers
+back to the node, so a graph is freed the moment nothing refers to its
+output, and changing a leaf's ``data`` after the forward pass cannot change
+the gradients of that pass. ``backward(create_graph=True)`` calls the same
+function on the nodes themselves (``m`` is ``VALUE_MATH``), so the
+gradients it computes are Values that can be differentiated again.
 """
 
 import math
 from numbers import Real
 
 from . import operators
-from .graph import backward, grad_mode
+from .graph import BackwardError, Node, run_backward
+from .mode import grad_mode
 
 
-class Value:
+class Value(Node):
     """A scalar node of a computation graph.
 
     ``data`` is the number, ``grad`` is d(output)/d(this) after
     ``output.backward()``, ``children`` are the Values this one was computed
     from, in order, and ``op`` names the operation ("" for a leaf).
+
+    ``Value(data, _children=(), _op="", label="")`` has micrograd's
+    signature, so micrograd's notebooks run unchanged. A Value built by hand
+    with children has no local derivatives: it can be drawn, and backward
+    through it raises ``BackwardError`` naming it.
+
+    >>> a, b = Value(2.0, label="a"), Value(-3.0, label="b")
+    >>> out = a * b + a
+    >>> out.backward()
+    >>> a.grad, b.grad
+    (-2.0, 2.0)
     """
 
-    __slots__ = ("data", "grad", "label", "op", "children", "local_grads", "__weakref__")
-    _EMPTY_GRAD = 0.0
+    __slots__ = ("data", "grad", "label", "op", "children", "local_grads", "_slopes", "__weakref__")
 
-    def __init__(self, data, label=""):
+    def __init__(self, data, _children=(), _op="", label=""):
         if type(data) is not float:
+            if isinstance(data, Node):
+                raise TypeError(f"Values and Tensors do not mix: got {data!r}; use Tensors throughout")
             if not isinstance(data, Real):
                 raise TypeError(f"Value holds a real number, got {type(data).__name__} {data!r}")
             data = float(data)
+        if isinstance(_children, str):
+            raise TypeError(
+                f"Value's second argument is _children, as in micrograd, not a label: write Value({data!r}, label={_children!r})"
+            )
         self.data = data
         self.grad = 0.0
         self.label = label
-        self.op = ""
-        self.children = ()
-        self.local_grads = ()
+        self.op = _op
+        self.children = tuple(_children)
+        # by hand, with children: no local derivatives to apply (None), as opposed to a leaf's ()
+        self.local_grads = None if self.children else ()
+        self._slopes = None
+
+    @property
+    def _prev(self):
+        """The set of children, micrograd's name for them (read-only)."""
+        return set(self.children)
+
+    @property
+    def _op(self):
+        """The operation's name, micrograd's name for ``op`` (read-only)."""
+        return self.op
 
     @staticmethod
-    def _result(data, op, children, local_grads):
-        """A new node ``op(*children) = data`` with d(data)/d(children[i]) = local_grads[i]."""
+    def _record(data, op, children, slopes):
+        """A new node ``op(*children) = data`` whose local derivatives are ``slopes(m, out, *inputs)``."""
         out = Value.__new__(Value)
         out.data = data
         out.grad = 0.0
@@ -56,11 +91,26 @@ class Value:
         if grad_mode.enabled:
             out.op = op
             out.children = children
-            out.local_grads = local_grads
+            out.local_grads = slopes(operators, data, *[child.data for child in children])
+            out._slopes = slopes
         else:
             out.op = ""
             out.children = ()
             out.local_grads = ()
+            out._slopes = None
+        return out
+
+    @staticmethod
+    def _result(data, op, children, local_grads):
+        """A new node ``op(*children) = data`` with the numbers d(data)/d(children[i]) = local_grads[i].
+
+        For operations whose slopes are known only as numbers: such a node
+        has first derivatives but refuses ``create_graph``.
+        """
+        out = Value._record(data, op, children, _no_slopes)
+        if out.children:
+            out.local_grads = tuple(local_grads)
+            out._slopes = None
         return out
 
     # -- arithmetic ------------------------------------------------------
@@ -68,69 +118,73 @@ class Value:
     def __add__(self, other):
         other = as_value(other)
         # out = a + b:  dout/da = 1,  dout/db = 1
-        return Value._result(self.data + other.data, "+", (self, other), (1.0, 1.0))
+        return Value._record(self.data + other.data, "+", (self, other), lambda m, out, a, b: (1.0, 1.0))
 
     def __sub__(self, other):
         other = as_value(other)
         # out = a - b:  dout/da = 1,  dout/db = -1
-        return Value._result(self.data - other.data, "-", (self, other), (1.0, -1.0))
+        return Value._record(self.data - other.data, "-", (self, other), lambda m, out, a, b: (1.0, -1.0))
 
     def __mul__(self, other):
         other = as_value(other)
         # out = a * b:  dout/da = b,  dout/db = a
-        return Value._result(self.data * other.data, "*", (self, other), (other.data, self.data))
+        return Value._record(self.data * other.data, "*", (self, other), lambda m, out, a, b: (b, a))
 
     def __truediv__(self, other):
         other = as_value(other)
-        a, b = self.data, other.data
         # out = a / b:  dout/da = 1 / b,  dout/db = -a / b**2
-        return Value._result(
-            operators.divide(a, b), "/", (self, other),
-            (operators.divide(1.0, b), operators.divide(-a, b * b)),
+        return Value._record(
+            operators.divide(self.data, other.data), "/", (self, other),
+            lambda m, out, a, b: (m.divide(1.0, b), m.divide(-a, b * b)),
         )
 
     def __pow__(self, other):
         if not isinstance(other, Value):
             if not isinstance(other, Real):
                 return NotImplemented
-            # out = a ** n, n a constant:  dout/da = n * a ** (n - 1)
             n = float(other)
-            slope = n * operators.power(self.data, n - 1) if n != 0 else 0.0
-            return Value._result(operators.power(self.data, n), f"**{other:g}", (self,), (slope,))
-        a, b = self.data, other.data
-        out = operators.power(a, b)
+            # out = a ** n, n a constant:  dout/da = n * a ** (n - 1)
+            return Value._record(
+                operators.power(self.data, n), f"**{other:g}", (self,),
+                lambda m, out, a: (n * m.power(a, n - 1) if n != 0 else 0.0,),
+            )
         # out = a ** b:  dout/da = b * a ** (b - 1),  dout/db = a ** b * ln(a)
         # (ln 0 is -inf, but 0 ** b does not move with b >= 0: slope 0, as PyTorch has it)
-        slope_a = b * operators.power(a, b - 1) if b != 0 else 0.0
-        slope_b = 0.0 if a == 0 and b >= 0 else out * operators.log(a)
-        return Value._result(out, "**", (self, other), (slope_a, slope_b))
+        return Value._record(
+            operators.power(self.data, other.data), "**", (self, other),
+            lambda m, out, a, b: (
+                b * m.power(a, b - 1) if m.number(b) != 0 else 0.0,
+                0.0 if m.number(a) == 0 and m.number(b) >= 0 else out * m.log(a),
+            ),
+        )
 
     @staticmethod
     def linear(weights, inputs, bias):
         """w1·x1 + ... + wn·xn + b, the weighted sum a neuron computes, as one node."""
-        weights = [w if isinstance(w, Value) else Value(w) for w in weights]
-        inputs = [x if isinstance(x, Value) else Value(x) for x in inputs]
+        weights = [as_value(w) for w in weights]
+        inputs = [as_value(x) for x in inputs]
         bias = as_value(bias)
         if len(weights) != len(inputs):
             raise ValueError(f"{len(weights)} weights for {len(inputs)} inputs")
+        n = len(weights)
         total = bias.data + sum(w.data * x.data for w, x in zip(weights, inputs))
         # out = Σ wi·xi + b:  dout/dwi = xi,  dout/dxi = wi,  dout/db = 1
-        return Value._result(
+        return Value._record(
             total, "w·x+b", (*weights, *inputs, bias),
-            (*[x.data for x in inputs], *[w.data for w in weights], 1.0),
+            lambda m, out, *wxb: (*wxb[n:2 * n], *wxb[:n], 1.0),
         )
 
     @staticmethod
     def sum(values):
         """v1 + v2 + ... + vn as one node (Python's ``sum`` would make a chain of n - 1 additions)."""
-        values = tuple(v if isinstance(v, Value) else Value(v) for v in values)
+        values = tuple([as_value(v) for v in values])
         total = sum(v.data for v in values)
         # out = v1 + ... + vn:  dout/dvi = 1 for every i
-        return Value._result(total, "sum", values, (1.0,) * len(values))
+        return Value._record(total, "sum", values, lambda m, out, *vs: (1.0,) * len(vs))
 
     def __neg__(self):
         # out = -a:  dout/da = -1
-        return Value._result(-self.data, "neg", (self,), (-1.0,))
+        return Value._record(-self.data, "neg", (self,), lambda m, out, a: (-1.0,))
 
     def __radd__(self, other):
         return as_value(other) + self
@@ -150,54 +204,97 @@ class Value:
     # -- functions -------------------------------------------------------
 
     def exp(self):
-        e = operators.exp(self.data)
         # out = e ** a:  dout/da = e ** a
-        return Value._result(e, "exp", (self,), (e,))
+        return Value._record(operators.exp(self.data), "exp", (self,), lambda m, out, a: (out,))
 
     def log(self):
-        a = self.data
         # out = ln a:  dout/da = 1 / a  (ln of a negative number is nan, as in PyTorch)
-        return Value._result(operators.log(a), "log", (self,), (operators.divide(1.0, a),))
+        return Value._record(operators.log(self.data), "log", (self,), lambda m, out, a: (m.divide(1.0, a),))
 
     def tanh(self):
-        t = math.tanh(self.data)
         # out = tanh a:  dout/da = 1 - tanh(a) ** 2
-        return Value._result(t, "tanh", (self,), (1.0 - t * t,))
+        return Value._record(math.tanh(self.data), "tanh", (self,), lambda m, out, a: (1.0 - out * out,))
 
     def relu(self):
-        positive = self.data > 0
-        # out = max(0, a):  dout/da = 1 where a > 0, else 0
-        return Value._result(self.data if positive else 0.0, "relu", (self,), (1.0 if positive else 0.0,))
+        a = self.data
+        # out = max(0, a):  dout/da = 1 where a > 0, else 0 (nan stays nan, as in PyTorch)
+        return Value._record(0.0 if a <= 0 else a, "relu", (self,), lambda m, out, a: (m.step(a),))
 
     def sigmoid(self):
-        s = operators.sigmoid(self.data)
         # out = 1 / (1 + e ** -a):  dout/da = out * (1 - out)
-        return Value._result(s, "sigmoid", (self,), (s * (1.0 - s),))
+        return Value._record(operators.sigmoid(self.data), "sigmoid", (self,), lambda m, out, a: (out * (1.0 - out),))
 
     # -- gradients -------------------------------------------------------
 
-    def backward(self):
+    def backward(self, grad=None, create_graph=False):
         """Set ``grad`` of every node below this one to d(self)/d(node).
 
         Leaves add to what they held before; users reset them (``zero_grad``).
+        With ``create_graph`` the gradients are Values, nodes of a new graph
+        that can be differentiated again.
         """
-        backward(self, 1.0)
+        run_backward(self, self._backward_seed(grad, create_graph), create_graph=create_graph)
 
-    def _accumulate(self, grad):
-        self.grad += grad
+    def _backward_seed(self, grad, create_graph):
+        seed = 1.0 if grad is None else float(grad.data if isinstance(grad, Value) else grad)
+        return Value(seed) if create_graph else seed
 
-    @staticmethod
-    def _chain_rule(nodes):
-        for node in nodes:
-            # d(out)/d(child) = d(out)/d(node) * d(node)/d(child)
-            grad = node.grad
-            for child, local_grad in zip(node.children, node.local_grads):
-                child.grad += local_grad * grad
+    def _pullback(self, g, create_graph):
+        local_grads = self.local_grads
+        if local_grads is None:
+            raise BackwardError(
+                f"{self!r} was built by hand from its children, so it has no local derivatives to apply; "
+                "compute it with Value's operations instead"
+            )
+        if create_graph:
+            if self._slopes is None:
+                raise NotImplementedError(f"{self.op!r} has first derivatives only: it cannot be part of create_graph")
+            local_grads = self._slopes(VALUE_MATH, self, *self.children)
+        # d(out)/d(child) = d(out)/d(self) * d(self)/d(child)
+        return [local_grad * g for local_grad in local_grads]
+
+    def _store_grad(self, g, owned, accumulate):
+        if accumulate and not (type(self.grad) is float and self.grad == 0.0):
+            self.grad = self.grad + g
+        else:
+            self.grad = g
 
     def __repr__(self):
         label = f", label={self.label!r}" if self.label else ""
         op = f", op={self.op!r}" if self.op else ""
-        return f"Value(data={self.data:.6g}, grad={self.grad:.6g}{label}{op})"
+        grad = self.grad.data if isinstance(self.grad, Value) else self.grad
+        return f"Value(data={self.data:.6g}, grad={grad:.6g}{label}{op})"
+
+
+def _no_slopes(m, out, *inputs):
+    return ()
+
+
+class _ValueMath:
+    """``operators``' functions on Values: slopes computed with them are graphs (``create_graph``)."""
+
+    @staticmethod
+    def divide(a, b):
+        return a / b
+
+    @staticmethod
+    def power(a, b):
+        return a ** b
+
+    @staticmethod
+    def log(a):
+        return a.log()
+
+    @staticmethod
+    def number(a):
+        return a.data if isinstance(a, Value) else a
+
+    @staticmethod
+    def step(a):
+        return operators.step(a.data)
+
+
+VALUE_MATH = _ValueMath()
 
 
 def as_value(x):

@@ -1,5 +1,10 @@
-"""Freed arrays stay in the process: a step that allocates and frees megabytes faults no pages in again."""
+"""Freed arrays stay in the process once training starts: a step that allocates and frees megabytes faults no pages in again.
 
+The setting is the whole process's, so importing autodiff leaves it alone;
+the first ``Tensor.backward()`` applies it, unless AUTODIFF_KEEP_FREED_MEMORY=0.
+"""
+
+import os
 import platform
 import subprocess
 import sys
@@ -14,8 +19,10 @@ on_glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 STEPS = textwrap.dedent("""
     import resource, sys
     import numpy as np
-    if sys.argv[1] == "with autodiff":
+    if sys.argv[1] != "numpy alone":
         import autodiff
+    if sys.argv[1] == "after a backward":
+        autodiff.Tensor([1.0], requires_grad=True).sum().backward()
     def step():
         arrays = [np.ones((400, 512), dtype=np.float64) for _ in range(6)] + [np.ones(200_000) for _ in range(6)]
         return sum(float(a[-1].sum()) for a in arrays)
@@ -28,15 +35,27 @@ STEPS = textwrap.dedent("""
 """)
 
 
-def faults_per_step(mode):
-    result = subprocess.run([sys.executable, "-c", STEPS, mode], capture_output=True, text=True, check=True)
+def faults_per_step(mode, **environment):
+    env = {name: value for name, value in os.environ.items() if name != "AUTODIFF_KEEP_FREED_MEMORY"}
+    env.update(environment)
+    result = subprocess.run([sys.executable, "-c", STEPS, mode], capture_output=True, text=True, check=True, env=env)
     return float(result.stdout)
 
 
 @pytest.mark.skipif(not on_glibc, reason="the allocator settings exist on glibc only")
-def test_importing_autodiff_keeps_freed_memory_for_the_next_step():
+def test_the_first_backward_keeps_freed_memory_for_the_next_step():
     assert faults_per_step("numpy alone") > 1000  # 12 MB in 4 KiB pages handed back and faulted in again
-    assert faults_per_step("with autodiff") < 50
+    assert faults_per_step("after a backward") < 50
+
+
+@pytest.mark.skipif(not on_glibc, reason="the allocator settings exist on glibc only")
+def test_importing_autodiff_changes_no_allocator_setting():
+    assert faults_per_step("import only") > 1000
+
+
+@pytest.mark.skipif(not on_glibc, reason="the allocator settings exist on glibc only")
+def test_the_environment_variable_turns_the_setting_off():
+    assert faults_per_step("after a backward", AUTODIFF_KEEP_FREED_MEMORY="0") > 1000
 
 
 def test_elsewhere_than_glibc_nothing_is_changed(monkeypatch):

@@ -1,13 +1,14 @@
 """``trace_backward``: backward, one chain-rule step at a time, written out.
 
-Backward visits the nodes in the order ``autodiff.graph.backward`` does
-(``topological_order``, reversed: a node after every node that uses it)
-and, at each node, for each of its inputs in turn applies
+The trace runs backward itself, through the driver every backward uses
+(``autodiff.graph.run_backward``), and writes down each step as the driver
+takes it: a node after every node that uses it, and at each node, for
+each of its inputs in turn,
 
     child.grad += d(node)/d(child) * node.grad
 
-The trace does the same arithmetic in the same order, so the gradients it
-leaves are exactly those of ``root.backward()``, and records each step:
+so the gradients it leaves are exactly those of ``root.backward()``. Each
+step is recorded:
 
 - ``seed``: d(root)/d(root) = 1 starts it all;
 - ``chain``: one input receives its share, ``a.grad += b.data * out.grad
@@ -15,14 +16,19 @@ leaves are exactly those of ``root.backward()``, and records each step:
   vector-Jacobian product, and the step shows shapes and summaries);
 - ``accumulate``: a node used more than once (``x * x``, or an input of
   two operations) adds up what each use sent it, ``x.grad = 3.0 + 3.0 = 6.0``.
+
+A leaf that held a gradient from an earlier backward adds this pass's to
+it, as backward does; the trace says so in its first line. With
+``record_only=True`` no ``.grad`` changes at all: the steps hold the
+numbers (this pass's gradients, as if every leaf started from zero).
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..graph import topological_order
-from ..tensor import BackwardError, Tensor, unbroadcast
+from ..graph import run_backward
+from ..tensor import Tensor
 from .nodes import describe_grad, format_number, forward_order, node_names, parameter_names
 
 
@@ -54,92 +60,76 @@ class Step:
 
 
 class Trace(list):
-    """The steps of one backward pass, in order; ``str`` of it is the numbered chain-rule text."""
+    """The steps of one backward pass, in order; ``str`` of it is the numbered chain-rule text.
 
-    def __init__(self, steps, root, module, names):
+    ``note`` is a line said before the steps (or ""), ``grads`` maps each
+    node to the gradient this pass gave it.
+    """
+
+    def __init__(self, steps, root, module, names, note="", grads=None):
         super().__init__(steps)
-        self.root, self.module, self.names = root, module, names
+        self.root, self.module, self.names, self.note = root, module, names, note
+        self.grads = grads if grads is not None else {}
 
     def __str__(self):
         width = len(str(len(self)))
-        return "\n".join(f"{i:>{width}}. {step.text}" for i, step in enumerate(self, 1))
+        lines = [f"{i:>{width}}. {step.text}" for i, step in enumerate(self, 1)]
+        return "\n".join([self.note, *lines] if self.note else lines)
 
 
-def trace_backward(root, grad=None, *, module=None, digits=4):
+def trace_backward(root, grad=None, *, module=None, digits=4, record_only=False):
     """Run backward from ``root`` (a Value or a Tensor) and return its steps as a ``Trace``.
 
-    Leaves the same gradients ``root.backward(grad)`` would. ``module``
-    names its parameters in the text (``layers.0.neurons.1.w.0``); other
-    nodes are named by their label or, without one, by what they are
-    (``mul1``, ``tanh2``, ``leaf3``), as ``draw_dot`` names them.
+    Leaves the same gradients ``root.backward(grad)`` would, or, with
+    ``record_only``, changes no gradient. ``module`` names its parameters
+    in the text (``layers.0.neurons.1.w.0``); other nodes are named by
+    their label or, without one, by what they are (``mul1``, ``tanh2``,
+    ``leaf3``), as ``draw_dot`` names them.
     """
-    seed = _seed(root, grad)
+    seed = root._backward_seed(grad, False)
     names = node_names(forward_order(root), parameter_names(module))
     writer = _Writer(names, digits)
-    order = topological_order(root)
-    for node in order:
-        node.grad = root._EMPTY_GRAD
-    before = root.grad
-    root._accumulate(seed)
-    steps = [Step("seed", root, root, None, None, None, seed, before, root.grad,
-                  writer.seed(root, given=grad is not None))]
+    held = {} if record_only else _held_gradients(root)
+    empty = None if isinstance(root, Tensor) else 0.0  # what a leaf's grad is before any backward
+
+    def total(node, in_this_pass):
+        """What node.grad reads once this pass has given it ``in_this_pass`` (None: nothing yet)."""
+        prior = held.get(node, empty)
+        if in_this_pass is None or prior is empty:
+            return prior if in_this_pass is None else in_this_pass
+        return prior + in_this_pass
+
+    steps = [Step("seed", root, root, None, None, None, seed, held.get(root, empty), total(root, seed),
+                  writer.seed(root, seed, given=grad is not None))]
     received = set()
-    backward_step = _tensor_step if isinstance(root, Tensor) else _value_step
-    for node in reversed(order):
-        for position, child in enumerate(node.children):
-            step = backward_step(node, position, child, writer)
-            if step is None:
-                continue
-            steps.append(step)
-            if id(child) in received or (not child.children and not _is_empty(step.grad_before)):
-                steps.append(Step("accumulate", node, child, position, step.upstream, step.local,
-                                  step.contribution, step.grad_before, step.grad_after, writer.accumulate(step)))
-            received.add(id(child))
-    return Trace(steps, root, module, names)
+
+    def observe(node, g, position, child, contribution, before, after):
+        local = node.local_grads[position] if not isinstance(node, Tensor) else None
+        grad_before, grad_after = total(child, before), total(child, after)
+        step = Step("chain", node, child, position, g, local, contribution, grad_before, grad_after,
+                    writer.chain(node, g, position, child, local, contribution))
+        steps.append(step)
+        if child in received or child in held:
+            steps.append(Step("accumulate", node, child, position, g, local, contribution,
+                              grad_before, grad_after, writer.accumulate(step)))
+        received.add(child)
+
+    grads = run_backward(root, seed, store=not record_only, observer=observe)
+    note = ""
+    if held:
+        note = ("(the leaves already held gradients from an earlier backward: "
+                "as backward does, this pass adds to them)")
+    return Trace(steps, root, module, names, note, grads)
 
 
-def _seed(root, grad):
-    if isinstance(root, Tensor):
-        if not root.requires_grad:
-            raise BackwardError("trace_backward() on a tensor that does not require gradients")
-        if grad is None:
-            if root.data.size != 1:
-                raise BackwardError(
-                    f"trace_backward() without a gradient needs a one-element tensor, this one has shape "
-                    f"{root.shape}; pass grad=, an array of shape {root.shape}"
-                )
-            return np.ones_like(root.data)
-        seed = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=root.data.dtype)
-        if seed.shape != root.data.shape:
-            raise ValueError(f"gradient of shape {seed.shape} does not match the tensor's shape {root.shape}")
-        return seed
-    return 1.0 if grad is None else float(grad)
-
-
-def _value_step(node, position, child, writer):
-    upstream = node.grad
-    local = node.local_grads[position]
-    before = child.grad
-    contribution = local * upstream  # the engine's arithmetic, in its order
-    child.grad += contribution
-    return Step("chain", node, child, position, upstream, local, contribution, before, child.grad,
-                writer.value_chain(node, position, child, local, upstream, contribution))
-
-
-def _tensor_step(node, position, child, writer):
-    if not child.requires_grad:
-        return None
-    upstream = node.grad
-    before = child.grad
-    pushed = node.vjps[position](upstream)
-    child._accumulate(pushed)
-    contribution = unbroadcast(np.asarray(pushed), child.shape) if np.shape(pushed) != child.shape else pushed
-    return Step("chain", node, child, position, upstream, None, contribution, before, child.grad,
-                writer.tensor_chain(node, position, child, upstream, contribution))
-
-
-def _is_empty(grad):
-    return grad is None or (isinstance(grad, float) and grad == 0.0)
+def _held_gradients(root):
+    """The leaves below ``root`` that hold a gradient from before (not None, not 0.0), and that gradient."""
+    held = {}
+    for node in forward_order(root):
+        grad = node.grad
+        if not node.children and grad is not None and not (isinstance(grad, float) and grad == 0.0):
+            held[node] = grad
+    return held
 
 
 class _Writer:
@@ -159,22 +149,21 @@ class _Writer:
             return f"{grad.shape} {describe_grad(grad, self.digits)}"
         return describe_grad(grad if grad is None or isinstance(grad, float) else np.asarray(grad), self.digits)
 
-    def seed(self, root, given):
+    def seed(self, root, seed, given):
         name = self.name(root)
         why = "the gradient given" if given else f"the seed: d{name}/d{name} = 1"
-        return f"{name}.grad = {self.describe(root.grad)} ({why})"
+        return f"{name}.grad = {self.describe(seed)} ({why})"
 
-    def value_chain(self, node, position, child, local, upstream, contribution):
+    def chain(self, node, upstream, position, child, local, contribution):
+        if local is None:
+            return (
+                f"{self.name(child)}.grad += vjp of {node.op!r} for input {position} applied to "
+                f"{self.name(node)}.grad = {self.describe(upstream)}  ->  {self.describe(contribution)}"
+            )
         formula = local_derivative_formula(node, position, self.names)
         return (
             f"{self.name(child)}.grad += {formula} * {self.name(node)}.grad"
             f" = {self.number(local)} * {_bracket(self.number(upstream))} = {self.number(contribution)}"
-        )
-
-    def tensor_chain(self, node, position, child, upstream, contribution):
-        return (
-            f"{self.name(child)}.grad += vjp of {node.op!r} for input {position} applied to "
-            f"{self.name(node)}.grad = {self.describe(upstream)}  ->  {self.describe(contribution)}"
         )
 
     def accumulate(self, step):
