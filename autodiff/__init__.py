@@ -22,14 +22,14 @@ from .mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_gra
 from .random import manual_seed
 from .tensor import Tensor, get_default_dtype, set_default_dtype
 from .value import Value
-from .viz import draw_dot, trace_backward
+from .viz import draw_dot, explore, trace_backward
 
 __all__ = [
     "Value", "Tensor", "concatenate", "cat", "stack", "where", "flatten", "grad",
     "no_grad", "enable_grad", "set_grad_enabled", "detect_anomaly", "is_grad_enabled",
     "gradcheck", "GradcheckError", "BackwardError", "keep_freed_memory",
     "get_default_dtype", "set_default_dtype",
-    "draw_dot", "trace_backward",
+    "draw_dot", "trace_backward", "explore",
 ]
 __all__ += ["tensor", "zeros", "ones", "full", "arange", "zeros_like", "ones_like", "randn", "rand", "randint", "manual_seed"]
 

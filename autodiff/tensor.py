@@ -255,6 +255,11 @@ class Tensor(Node):
 
     __hash__ = object.__hash__
 
+    def _repr_html_(self):
+        from .viz.html import tensor_html  # viz needs this module: imported when Jupyter asks
+
+        return tensor_html(self)
+
     def __repr__(self):
         body = np.array2string(self.data, separator=", ", prefix="Tensor(", threshold=20, edgeitems=3)
         extras = ""

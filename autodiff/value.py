@@ -259,6 +259,11 @@ class Value(Node):
         else:
             self.grad = g
 
+    def _repr_html_(self):
+        from .viz.html import value_html  # viz needs this module: imported when Jupyter asks
+
+        return value_html(self)
+
     def __repr__(self):
         label = f", label={self.label!r}" if self.label else ""
         op = f", op={self.op!r}" if self.op else ""

@@ -315,6 +315,11 @@ class Module:
              f"{total_w + total_b} parameters ({total_w} weights, {total_b} biases)"]
         )
 
+    def _repr_html_(self):
+        from autodiff.viz.html import module_html
+
+        return module_html(self)
+
     def __repr__(self):
         members = self.named_children()
         if not members:
