@@ -22,7 +22,8 @@ from .mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_gra
 from .random import manual_seed
 from .tensor import Tensor, get_default_dtype, set_default_dtype
 from .value import Value
-from .viz import draw_dot, explore, trace_backward
+from .viz import draw_dot, trace_backward
+from .viz.explore import explore
 
 __all__ = [
     "Value", "Tensor", "concatenate", "cat", "stack", "where", "flatten", "grad",

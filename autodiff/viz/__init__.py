@@ -3,12 +3,12 @@
 - ``draw_dot``: the graph of a computation, data and gradients (Graphviz);
 - ``trace_backward``: backward one chain-rule step at a time, as text;
 - ``backward_frames`` and ``backward_gif``: one picture per step of a trace;
-- ``explore``: a self-contained page that steps through backward in a browser;
+- ``explore`` (the module, whose ``explore`` is ``autodiff.explore``): a self-contained page
+  that steps through backward in a browser;
 - ``python -m autodiff.viz "(a*b + c).tanh()" a=2 b=-3 c=10``: all of it for a small expression.
 """
 
 from .draw import Drawing, GraphvizNotFound, draw_dot
-from .explore import Exploration, explore
 from .frames import backward_frames, backward_gif
 from .modules import CollapseError
 from .nodes import GraphTooLarge
@@ -16,5 +16,5 @@ from .trace import Step, Trace, trace_backward
 
 __all__ = [
     "draw_dot", "Drawing", "GraphvizNotFound", "GraphTooLarge", "CollapseError",
-    "trace_backward", "Trace", "Step", "backward_frames", "backward_gif", "explore", "Exploration",
+    "trace_backward", "Trace", "Step", "backward_frames", "backward_gif",
 ]
