@@ -31,6 +31,7 @@ import numpy as np
 
 from autodiff import Tensor
 import nn
+from nn import Progress
 from nn.datasets import make_moons
 
 from ._common import check, parse_args, report_pictures
@@ -143,7 +144,8 @@ def main(argv=None):
     X = X.astype(np.float32)
     steps = QUICK_STEPS if args.quick else STEPS
     print(f"\ntraining each on the two moons: {steps} steps of SGD, lr {LEARNING_RATE}")
-    training = {(a, s): train(a, s, X, y, steps) for a in ACTIVATIONS for s in SCHEMES}
+    runs = Progress([(a, s) for a in ACTIVATIONS for s in SCHEMES], desc="training")
+    training = {(a, s): train(a, s, X, y, steps) for a, s in runs}
     for (activation, scheme), (losses, accuracy) in training.items():
         print(f"{activation:5} {scheme:18} loss {losses[0]:10.4g} → {losses[-1]:<10.4g} accuracy {accuracy:.0%}")
 

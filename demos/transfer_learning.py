@@ -28,6 +28,7 @@ import numpy as np
 
 from autodiff import Tensor
 import nn
+from nn import Progress
 
 from ._common import check, parse_args, report_pictures
 from ._figures import figure, save
@@ -74,12 +75,14 @@ def pretrain(X, y, steps):
     model = Classifier(10)
     optimizer = nn.optim.Adam(model.parameters(), lr=LEARNING_RATE)
     rng = np.random.default_rng(0)
-    for _ in range(steps):
+    bar = Progress(range(steps), desc="task A")
+    for _ in bar:
         batch = rng.integers(0, len(X), BATCH)
         loss = nn.cross_entropy(model(Tensor(X[batch])), y[batch])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        bar.show(loss=loss)
     return model
 
 
@@ -88,12 +91,14 @@ def fine_tune(model, task, steps):
     X_train, y_train, X_test, y_test = task
     optimizer = nn.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=LEARNING_RATE)
     accuracies = []
-    for _ in range(steps):
+    bar = Progress(range(steps), desc="task B")
+    for _ in bar:
         loss = nn.cross_entropy(model(Tensor(X_train)), y_train)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         accuracies.append(nn.accuracy(model(Tensor(X_test)), y_test))
+        bar.show(accuracy=accuracies[-1])
     return accuracies
 
 
