@@ -321,6 +321,9 @@ class Tensor(Node):
                 raise ValueError(
                     f"gradient of shape {seed.shape} does not match the tensor's shape {data.shape}"
                 )
+            if create_graph and isinstance(grad, Tensor) and grad._requires_grad:
+                # a seed that is itself a node stays one: the gradients are differentiable in it too
+                return F.cast(grad, data.dtype)
         return Tensor._constant(seed) if create_graph else seed
 
     def _pullback(self, g, create_graph):

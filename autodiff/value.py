@@ -236,6 +236,8 @@ class Value(Node):
         run_backward(self, self._backward_seed(grad, create_graph), create_graph=create_graph)
 
     def _backward_seed(self, grad, create_graph):
+        if create_graph and isinstance(grad, Value):
+            return grad  # a seed that is itself a node stays one: the gradients are differentiable in it too
         seed = 1.0 if grad is None else float(grad.data if isinstance(grad, Value) else grad)
         return Value(seed) if create_graph else seed
 
