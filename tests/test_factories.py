@@ -98,7 +98,7 @@ def test_tensor_copies_its_data_and_can_require_gradients():
     (lambda: autodiff.arange("5"), TypeError, "end must be a number"),
     (lambda: autodiff.arange(1, "5"), TypeError, "end must be a number, got str"),
     (lambda: autodiff.zeros(2, size=(2,)), TypeError, r"zeros got a size both by position \(2,\) and as size="),
-    (lambda: autodiff.zeros(2, dtype=np.int64, requires_grad=True), TypeError, "floating-point"),
+    (lambda: autodiff.zeros(2, dtype=np.int64, requires_grad=True), TypeError, "tensors can require gradients"),
     (lambda: autodiff.zeros_like([1, 2]), TypeError, "zeros_like takes a Tensor or a numpy array, got list"),
     (lambda: autodiff.randn(2, dtype=np.float16), TypeError, "randn draws float32 or float64"),
     (lambda: autodiff.randn(2, generator=np.random.RandomState(0)), TypeError,
