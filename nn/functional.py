@@ -6,6 +6,17 @@ node instead of several, and its backward can use the cheapest numpy
 calls. The normalisations and GELU are composed from Tensor operations
 (their gradients then need no code of their own), and the losses are
 those of ``nn.losses``.
+
+Derivatives of derivatives (``backward(create_graph=True)``,
+``autodiff.grad(..., create_graph=True)``, ``autodiff.hvp``,
+``autodiff.hessian``): the primitives here whose rules are written
+against the array namespace ``xp`` can be differentiated again: linear,
+erf (and so gelu), dropout, embedding, and the losses cross_entropy,
+nll_loss, mse_loss, l1_penalty and l2_penalty. These have first
+derivatives only, and a backward with ``create_graph`` (or forward mode,
+``autodiff.jvp``) that reaches one raises ``NotImplementedError`` naming
+it: conv2d, max_pool2d, rnn_tanh and lstm (so ``nn.Conv2d``,
+``nn.MaxPool2d``, ``nn.RNN`` and ``nn.LSTM``), and binary_cross_entropy.
 """
 
 import math
@@ -130,7 +141,11 @@ def erf(x):
         raise TypeError(f"erf needs a floating-point tensor, got dtype {X.dtype}")
     wide = X.astype(np.float64, copy=False)
     out = _erf_array(wide).astype(X.dtype, copy=False)
-    return Tensor._result(out, "erf", (x,), (lambda g: g * (2 / math.sqrt(math.pi) * np.exp(-X * X)),))
+    return Tensor._record(out, "erf", (x,), (_erf_vjp,))
+
+
+def _erf_vjp(xp, g, out, x):
+    return g * (2 / math.sqrt(math.pi) * xp.exp(-x * x))
 
 
 def gelu(x, approximate="none"):
@@ -153,21 +168,18 @@ def linear(x, weight, bias=None):
 
     With g = dL/d(out) of shape (..., out):  dL/dx = g @ weight,
     dL/dweight = Σ over leading axes of gᵀ x,  dL/dbias = Σ over leading axes of g.
+    Each rule is written against the array namespace ``xp``, so the
+    gradient can be differentiated again (``create_graph``).
     """
     x = as_tensor(x, weight)
     X, W = x.data, weight.data
     if X.shape[-1:] != W.shape[1:]:
         raise ValueError(f"linear: input of shape {X.shape} does not fit a weight of shape {W.shape} (out, in)")
     out = X @ W.T
-    rows = _as_rows(X)
-
-    def weight_vjp(g):
-        return _as_rows(g).T @ rows
-
     if bias is None:
-        return Tensor._result(out, "linear", (x, weight), (lambda g: g @ W, weight_vjp))
+        return Tensor._record(out, "linear", (x, weight), _LINEAR_VJPS[:2])
     out += bias.data
-    return Tensor._result(out, "linear", (x, weight, bias), (lambda g: g @ W, weight_vjp, _column_sums))
+    return Tensor._record(out, "linear", (x, weight, bias), _LINEAR_VJPS)
 
 
 def _as_rows(a):
@@ -175,11 +187,18 @@ def _as_rows(a):
     return a if a.ndim == 2 else a.reshape(-1, a.shape[-1])
 
 
-def _column_sums(g):
+def _column_sums(xp, g, out, *inputs):
     """Σ of g over every axis but the last, as a matrix-vector product: for a batch of
     100 rows of 16, numpy's sum along axis 0 takes three times as long."""
     rows = _as_rows(g)
-    return np.ones(len(rows), dtype=rows.dtype) @ rows
+    return np.ones(rows.shape[0], dtype=rows.dtype) @ rows
+
+
+_LINEAR_VJPS = (
+    lambda xp, g, out, x, weight, *bias: g @ weight,
+    lambda xp, g, out, x, weight, *bias: _as_rows(g).T @ _as_rows(x),
+    _column_sums,
+)
 
 
 # -- convolution and pooling -------------------------------------------------
@@ -361,16 +380,14 @@ def embedding(indices, weight, padding_idx=None):
         outside = index[(index < 0) | (index >= len(W))].flat[0]
         raise IndexError(f"embedding: index {outside} is out of range for {len(W)} embeddings (0 to {len(W) - 1})")
     rows = index.reshape(-1)
-    dim = W.shape[1]
+    # the padding row is never trained: its positions send no gradient
+    positions = slice(None) if padding_idx is None else rows != padding_idx % len(W)
+    rows = rows[positions]
 
-    def weight_vjp(g):
-        grad = np.zeros_like(W, dtype=g.dtype)
-        np.add.at(grad, rows, g.reshape(-1, dim))
-        if padding_idx is not None:
-            grad[padding_idx] = 0
-        return grad
+    def weight_vjp(xp, g, out, weight):
+        return xp.unindex(g.reshape(-1, W.shape[1])[positions], rows, W.shape, True)
 
-    return Tensor._result(W[index], "embedding", (weight,), (weight_vjp,))
+    return Tensor._record(W[index], "embedding", (weight,), (weight_vjp,), reads=0)
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
@@ -469,7 +486,7 @@ def dropout(x, p=0.5, training=True):
     X = x.data
     keep = generator().random(X.shape) >= p
     mask = keep * np.asarray(0 if p == 1 else 1 / (1 - p), dtype=X.dtype)
-    return Tensor._result(X * mask, "dropout", (x,), (lambda g: g * mask,))
+    return Tensor._record(X * mask, "dropout", (x,), (lambda xp, g, out, x: g * mask,), reads=0)
 
 
 # -- recurrent networks over a whole sequence ----------------------------------

@@ -217,7 +217,8 @@ def cross_entropy(logits, labels, reduction="mean"):
 
     with logsumexp shifted by the row maximum so that logits of 1000 do not
     overflow. One node:  dL/dx = g (softmax(x) - onehot(y)) / N (without the
-    1/N for ``reduction="sum"``; per row for ``"none"``).
+    1/N for ``reduction="sum"``; per row for ``"none"``), which can itself be
+    differentiated (``create_graph``).
     """
     _check_reduction("cross_entropy", reduction)
     logits = _class_scores("cross_entropy", logits, "logits")
@@ -225,18 +226,27 @@ def cross_entropy(logits, labels, reduction="mean"):
     batch, classes = x.shape
     y = _class_labels("cross_entropy", labels, batch, classes)
     rows = np.arange(batch)
-    shifted = x - x.max(axis=1, keepdims=True)
+    shift = x.max(axis=1, keepdims=True)
+    shifted = x - shift
     exps = np.exp(shifted)
     sums = exps.sum(axis=1, keepdims=True)
     loss, scale = _reduced_array(np.log(sums[:, 0]) - shifted[rows, y], reduction)
 
-    def vjp(g):
+    def vjp(xp, g, out, logits):
+        if isinstance(logits, Tensor):
+            # create_graph: softmax computed again from the logits (the shift is a constant it does
+            # not depend on), so that its own derivative is recorded too
+            onehot = np.zeros_like(x)
+            onehot[rows, y] = 1
+            exps_of_logits = xp.exp(logits - shift)
+            return (exps_of_logits / exps_of_logits.sum(axis=1, keepdims=True) - onehot) * _row_scale(g, scale)
+        # first order: the forward pass's softmax, on the arrays it was computed from (their versions are checked)
         grad = exps / sums
         grad[rows, y] -= 1
         grad *= _row_scale(g, scale)
         return grad
 
-    return Tensor._result(loss, "cross_entropy", (logits,), (vjp,))
+    return Tensor._record(loss, "cross_entropy", (logits,), (vjp,))
 
 
 def nll_loss(log_probs, labels, reduction="mean"):
@@ -254,12 +264,10 @@ def nll_loss(log_probs, labels, reduction="mean"):
     rows = np.arange(batch)
     loss, scale = _reduced_array(-z[rows, y], reduction)
 
-    def vjp(g):
-        grad = np.zeros_like(z, dtype=np.result_type(g, z))
-        grad[rows, y] = -(g * scale)
-        return grad
+    def vjp(xp, g, out, log_probs):
+        return xp.unindex(xp.broadcast_to(g * -scale, (batch,)), (rows, y), (batch, classes), False)
 
-    return Tensor._result(loss, "nll_loss", (log_probs,), (vjp,))
+    return Tensor._record(loss, "nll_loss", (log_probs,), (vjp,), reads=0)
 
 
 def hinge_loss(scores, labels, reduction="mean"):
@@ -305,11 +313,12 @@ def l1_penalty(params):
     """
     params, values = _parameter_kind("l1_penalty", params)
     if values:
-        weights = [p.data for p in params]
-        return Value._result(sum(abs(w) for w in weights), "l1_penalty", tuple(params),
-                             tuple(float(np.sign(w)) for w in weights))
+        return Value._record(
+            sum(abs(p.data) for p in params), "l1_penalty", tuple(params),
+            lambda m, out, *ws: tuple(float(np.sign(m.number(w))) for w in ws),
+        )
     total = np.sum([np.abs(p.data).sum() for p in params])
-    return Tensor._result(total, "l1_penalty", tuple(params), tuple(_times_sign(p.data) for p in params))
+    return Tensor._record(total, "l1_penalty", tuple(params), tuple(_times_sign(k) for k in range(len(params))))
 
 
 def l2_penalty(params):
@@ -320,16 +329,18 @@ def l2_penalty(params):
     """
     params, values = _parameter_kind("l2_penalty", params)
     if values:
-        weights = [p.data for p in params]
-        return Value._result(sum(w * w for w in weights), "l2_penalty", tuple(params),
-                             tuple(2.0 * w for w in weights))
+        return Value._record(
+            sum(p.data * p.data for p in params), "l2_penalty", tuple(params),
+            lambda m, out, *ws: tuple(2.0 * w for w in ws),
+        )
     total = np.sum([np.square(p.data).sum() for p in params])
-    return Tensor._result(total, "l2_penalty", tuple(params), tuple(_times_twice(p.data) for p in params))
+    return Tensor._record(total, "l2_penalty", tuple(params), tuple(_times_twice(k) for k in range(len(params))))
 
 
-def _times_sign(w):
-    return lambda g: g * np.sign(w)
+# the rules for parameter k of a penalty
+def _times_sign(k):
+    return lambda xp, g, out, *params: g * xp.sign(params[k])
 
 
-def _times_twice(w):
-    return lambda g: g * (2 * w)
+def _times_twice(k):
+    return lambda xp, g, out, *params: g * (2 * params[k])
