@@ -1,0 +1,187 @@
+"""Ports: programs written for micrograd run here with only their import lines changed.
+
+Each program below is written once, in micrograd's idiom (its lecture
+notebooks' graph drawing through ``_prev`` and ``_op``, the moons training
+loop), and receives its names from an "import cell": ``micrograd_imports``
+or ``autodiff_imports``, which differ only in their import lines. Where the
+``micrograd`` package is installed (the benchmarks extra pins 0.1.0) both
+runs are compared number for number.
+"""
+
+import random
+import types
+
+import numpy as np
+import pytest
+from graphviz import Digraph
+
+from autodiff import BackwardError
+
+
+def autodiff_imports():
+    from autodiff import Value
+    from nn import MLP, Layer, Neuron
+
+    return types.SimpleNamespace(Value=Value, Neuron=Neuron, Layer=Layer, MLP=MLP)
+
+
+def micrograd_imports():
+    micrograd = pytest.importorskip("micrograd", reason="pip install micrograd==0.1.0 to compare with micrograd")
+    from micrograd.engine import Value
+    from micrograd.nn import MLP, Layer, Neuron
+
+    assert micrograd  # the package itself, imported only to skip without it
+    return types.SimpleNamespace(Value=Value, Neuron=Neuron, Layer=Layer, MLP=MLP)
+
+
+# -- the programs, as a micrograd user writes them ------------------------------
+
+
+def trace(root):
+    """Every node and edge below ``root``, walked through ``_prev`` as micrograd's notebook does."""
+    nodes, edges = set(), set()
+
+    def build(v):
+        if v not in nodes:
+            nodes.add(v)
+            for child in v._prev:
+                edges.add((child, v))
+                build(child)
+
+    build(root)
+    return nodes, edges
+
+
+def draw_dot(root, rankdir="LR"):
+    """micrograd's picture: a record per Value (data, grad), an oval per operation, read from ``_op``."""
+    nodes, edges = trace(root)
+    dot = Digraph(format="svg", graph_attr={"rankdir": rankdir})
+    for n in nodes:
+        uid = str(id(n))
+        dot.node(name=uid, label="{ data %.4f | grad %.4f }" % (n.data, n.grad), shape="record")
+        if n._op:
+            dot.node(name=uid + n._op, label=n._op)
+            dot.edge(uid + n._op, uid)
+    for n1, n2 in edges:
+        dot.edge(str(id(n1)), str(id(n2)) + n2._op)
+    return dot
+
+
+def moons_notebook(engine, steps):
+    """micrograd's moons demo: build an MLP(2, [16, 16, 1]) and train it full batch; the log and the model."""
+    from sklearn.datasets import make_moons
+
+    Value, MLP = engine.Value, engine.MLP
+    np.random.seed(1337)
+    random.seed(1337)
+    X, y = make_moons(n_samples=100, noise=0.1)
+    y = y * 2 - 1
+    model = MLP(2, [16, 16, 1])
+
+    def loss():
+        inputs = [list(map(Value, xrow)) for xrow in X]
+        scores = list(map(model, inputs))
+        losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores)]
+        data_loss = sum(losses) * (1.0 / len(losses))
+        alpha = 1e-4
+        reg_loss = alpha * sum(p * p for p in model.parameters())
+        total_loss = data_loss + reg_loss
+        accuracy = [(yi > 0) == (scorei.data > 0) for yi, scorei in zip(y, scores)]
+        return total_loss, sum(accuracy) / len(accuracy)
+
+    log = []
+    for k in range(steps):
+        total_loss, acc = loss()
+        model.zero_grad()
+        total_loss.backward()
+        learning_rate = 1.0 - 0.9 * k / 100
+        for p in model.parameters():
+            p.data -= learning_rate * p.grad
+        log.append((total_loss.data, acc))
+    return log, model
+
+
+# -- the checks ------------------------------------------------------------------
+
+
+def expression(engine):
+    """A small expression in micrograd's operations, after backward: the root and the leaves."""
+    Value = engine.Value
+    a, b = Value(2.0), Value(-3.0)
+    c = a * b + a**2
+    d = (c / 4 - b).relu()
+    e = d * d + 1
+    e.backward()
+    return e, (a, b)
+
+
+def test_micrograd_draw_dot_walks_our_values_through_prev_and_op():
+    root, leaves = expression(autodiff_imports())
+    nodes, edges = trace(root)
+    assert set(leaves) <= nodes
+    assert all(child in nodes and parent in nodes for child, parent in edges)
+    assert {n._op for n in nodes} >= {"", "*", "+", "relu"}
+    source = draw_dot(root).source
+    # one record per node, one oval per operation, one edge per operation plus one per child
+    assert source.count("shape=record") == len(nodes)
+    operations = [n for n in nodes if n._op]
+    assert len(edges) == sum(len(n._prev) for n in nodes)
+    assert source.count("->") == len(operations) + len(edges)
+    for leaf in leaves:
+        assert "{ data %.4f | grad %.4f }" % (leaf.data, leaf.grad) in source
+
+
+def test_micrograd_expression_gives_micrograd_values_and_gradients():
+    # micrograd spells a / b as a * b**-1 and a - b as a + (-b), so its graph has more nodes; the numbers agree
+    (ours, our_leaves), (theirs, their_leaves) = expression(autodiff_imports()), expression(micrograd_imports())
+    assert ours.data == theirs.data
+    assert [v.grad for v in our_leaves] == [v.grad for v in their_leaves]
+    assert len(trace(ours)[0]) <= len(trace(theirs)[0])
+
+
+def test_a_value_built_by_hand_draws_and_refuses_backward():
+    Value = autodiff_imports().Value
+    a, b = Value(2.0), Value(3.0)
+    c = Value(6.0, (a, b), "*")
+    assert c._prev == {a, b} and c._op == "*"
+    assert draw_dot(c).source.count("shape=record") == 3
+    with pytest.raises(BackwardError, match="by hand"):
+        c.backward()
+
+
+def test_micrograd_neuron_draws_through_prev():
+    engine = autodiff_imports()
+    random.seed(1)
+    n = engine.Neuron(2)
+    x = [engine.Value(1.0), engine.Value(-2.0)]
+    y = n(x)
+    y.backward()
+    nodes, _ = trace(y)
+    assert set(x) <= nodes and set(n.parameters()) <= nodes
+    assert draw_dot(y).source.count("shape=record") == len(nodes)
+
+
+@pytest.fixture(scope="module")
+def our_moons():
+    """Our run of the moons notebook, 20 steps (micrograd's pace is ten times slower, so it runs fewer)."""
+    pytest.importorskip("sklearn", reason="the moons notebook draws its data with scikit-learn: pip install scikit-learn")
+    return moons_notebook(autodiff_imports(), steps=20)
+
+
+def test_moons_notebook_runs_unchanged_and_learns(our_moons):
+    log, model = our_moons
+    assert len(model.parameters()) == 337
+    losses, accuracies = zip(*log)
+    assert losses[-1] < 0.25 * losses[0]
+    assert accuracies[0] == 0.5 and accuracies[-1] >= 0.9
+
+
+def test_moons_notebook_matches_micrograd_step_for_step(our_moons):
+    ours, _ = our_moons
+    theirs, their_model = moons_notebook(micrograd_imports(), steps=3)
+    _, our_model = moons_notebook(autodiff_imports(), steps=3)
+    assert [acc for _, acc in ours[:3]] == [acc for _, acc in theirs]
+    np.testing.assert_allclose([loss for loss, _ in ours[:3]], [loss for loss, _ in theirs], rtol=1e-13, atol=0)
+    np.testing.assert_allclose(
+        [p.data for p in our_model.parameters()], [p.data for p in their_model.parameters()], rtol=0, atol=1e-13
+    )
