@@ -175,13 +175,20 @@ def _optimizer_part(optimizer, path):
     }
     settings = {"class": type(optimizer).__name__, "param_groups": state_dict["param_groups"]}
     try:
-        text = json.dumps(settings, allow_nan=False)
+        text = json.dumps(settings, allow_nan=False, default=_plain_number)
     except (TypeError, ValueError) as error:
         raise TypeError(
             f"cannot save {path} with the optimiser: its param_groups hold a setting that JSON cannot write "
             f"(numbers, strings, True/False, None and lists only): {error}"
         ) from None
     return arrays, text
+
+
+def _plain_number(x):
+    """A numpy scalar in the settings (an lr someone computed with numpy) as the Python number JSON can write."""
+    if isinstance(x, np.generic) and x.dtype.kind in "biuf":
+        return x.item()
+    raise TypeError(f"{type(x).__name__} {x!r} is not a number, string, True/False, None or list")
 
 
 def _optimizer_state_dict(text, arrays, optimizer, path):

@@ -580,9 +580,24 @@ def test_settings_json_cannot_write_are_refused_before_writing(tmp_path):
     model = two_layer(0)
     optimizer = nn.optim.SGD(model.parameters(), lr=0.1)
     optimizer.param_groups[0]["note"] = object()
-    with pytest.raises(TypeError, match=r"model.safetensors with the optimiser: its param_groups hold a setting"):
+    with pytest.raises(TypeError, match=r"model.safetensors with the optimiser: its param_groups hold a setting.*obj"):
+        nn.save(model, tmp_path / "model.safetensors", optimizer=optimizer)
+    optimizer.param_groups[0]["note"] = float("nan")
+    with pytest.raises(TypeError, match=r"its param_groups hold a setting"):
         nn.save(model, tmp_path / "model.safetensors", optimizer=optimizer)
     assert os.listdir(tmp_path) == []
+
+
+def test_numpy_numbers_in_the_settings_are_saved_as_numbers(tmp_path):
+    model = two_layer(0)
+    optimizer = nn.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    optimizer.param_groups[0]["lr"] = np.float32(0.25)
+    optimizer.param_groups[0]["epochs_left"] = np.int64(3)
+    nn.save(model, tmp_path / "model.safetensors", optimizer=optimizer)
+    fresh = nn.optim.SGD(two_layer(1).parameters(), lr=0.5)
+    nn.load(two_layer(1), tmp_path / "model.safetensors", optimizer=fresh)
+    assert fresh.param_groups[0]["lr"] == 0.25 and fresh.param_groups[0]["epochs_left"] == 3
+    assert fresh.param_groups[0]["momentum"] == 0.9
 
 
 # -- the paths a save may be given ------------------------------------------------------
