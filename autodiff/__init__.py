@@ -4,6 +4,7 @@
 - ``mode``: grad mode per thread (``no_grad``, ``enable_grad``, ``set_grad_enabled``, ``detect_anomaly``);
 - ``value``: the scalar engine, micrograd's ``Value``;
 - ``tensor`` and ``functions``: the n-dimensional engine and its operations;
+- ``forward``: forward mode (``jvp``) and second derivatives (``hvp``, ``hessian``);
 - ``gradcheck``: gradients checked against finite differences;
 - ``memory``: freed arrays kept in the process between training steps (glibc);
 - ``viz``: pictures and traces of backpropagation (``draw_dot``, ``trace_backward``).
@@ -15,6 +16,7 @@ __version__ = "0.2.0"
 
 from .factories import arange, full, ones, ones_like, rand, randint, randn, tensor, zeros, zeros_like
 from .functions import cat, concatenate, flatten, stack, where
+from .forward import hessian, hvp, jvp
 from .gradcheck import GradcheckError, gradcheck
 from .graph import BackwardError, grad
 from .memory import keep_freed_memory
@@ -26,7 +28,7 @@ from .viz import draw_dot, trace_backward
 from .viz.explore import explore
 
 __all__ = [
-    "Value", "Tensor", "concatenate", "cat", "stack", "where", "flatten", "grad",
+    "Value", "Tensor", "concatenate", "cat", "stack", "where", "flatten", "grad", "jvp", "hvp", "hessian",
     "no_grad", "enable_grad", "set_grad_enabled", "detect_anomaly", "is_grad_enabled",
     "gradcheck", "GradcheckError", "BackwardError", "keep_freed_memory",
     "get_default_dtype", "set_default_dtype",

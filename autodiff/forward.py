@@ -1,0 +1,303 @@
+"""Forward mode and second derivatives: ``jvp``, ``hvp``, ``hessian``.
+
+Reverse mode (``backward``) starts from an output and computes vᵀJ, the
+gradient of one weighted sum of the outputs with respect to every input:
+one pass per output. Forward mode starts from the inputs and computes
+J·t, how every output moves when the inputs move in one direction t: one
+pass per input direction. So for a loss (one output, millions of weights)
+reverse mode is the cheap one, which is why training uses backpropagation;
+for few inputs and many outputs, forward mode is.
+
+Forward mode here is dual numbers: every node x carries, beside its value,
+a tangent ẋ = dx/dε for inputs moved to primal + ε·t. Each operation's
+tangent follows from its inputs' tangents by the chain rule,
+
+    out = op(a, b):   ȯut = (∂op/∂a)·ȧ + (∂op/∂b)·ḃ,
+
+computed node by node in the order the forward pass made them (so every
+input's tangent is known when it is needed), right after the forward pass
+of ``f`` has computed the values. How each kind of node pushes a tangent:
+
+- a ``Value``: its local derivatives are numbers kept from the forward
+  pass, so ȯut = Σ local_grads[i]·ẋᵢ, for every operation;
+- an elementwise Tensor operation (+ - * / ** neg exp log sqrt abs tanh
+  relu sigmoid clip cast where): its Jacobian is diagonal, hence equal to
+  its own transpose, and the vector-Jacobian product rule applied to the
+  tangent is the Jacobian-vector product: ȯut = vjp(ȧ);
+- matmul: ȯut = ȧ @ b + a @ ḃ;
+- any other Tensor operation (reductions, shapes, indexing, softmax, the
+  layers): its VJP rule g ↦ Jᵀg is linear in g, and J·t is the gradient in g
+  of ⟨Jᵀg, t⟩: one small backward through the rule recorded on g (the
+  "double-VJP trick", applied to that one node).
+
+Second derivatives reuse reverse mode twice: the gradient of f is
+computed with ``create_graph``, so it is itself a graph, and the gradient
+of ⟨∇f, v⟩ is H·v (the Hessian is symmetric, so vᵀH = (H·v)ᵀ). ``hessian``
+does that once per element of x.
+
+Every function here leaves the ``.grad`` of every node as it was, and
+returns results outside any graph. Values are accepted wherever Tensors
+are, and give Values back.
+"""
+
+from numbers import Real
+
+import numpy as np
+
+from . import functions as F
+from . import numpy_ops
+from .graph import BackwardError, Node, run_backward, topological_order
+from .mode import enable_grad
+from .tensor import Tensor, _conformed_node
+from .value import Value
+
+# Tensor operations whose Jacobian is diagonal (each output element depends on the input element
+# it lies over, broadcasting aside): their VJP rule, applied to a tangent, is their JVP.
+ELEMENTWISE = frozenset({
+    "+", "-", "*", "/", "neg", "**", "exp", "log", "sqrt", "abs", "tanh", "relu", "sigmoid", "clip", "cast",
+    "where", "erf", "dropout",
+})
+
+
+def jvp(f, primals, tangents):
+    """``(f(*primals), J·tangents)``, as ``torch.func.jvp``: how f's output moves along ``tangents``.
+
+    ``primals`` is a Tensor or a Value, or a tuple of them (``f``'s
+    arguments); ``tangents`` has one entry per primal, of its shape (an
+    array or number will do). With x moving to primal + ε·tangent, the
+    result is d f(x)/dε at ε = 0, computed in one forward pass (see the
+    module's docstring). ``f`` may return a Tensor, a Value or a tuple of
+    them; the tangent has the same structure. Both results are outside any
+    graph.
+
+    >>> from autodiff import Value, jvp
+    >>> out, slope = jvp(lambda x, y: x * y + x.exp(), (Value(0.0), Value(2.0)), (1.0, 0.0))
+    >>> out.data, slope.data      # d/dx (xy + eˣ) = y + eˣ
+    (1.0, 3.0)
+    """
+    primals, _ = _as_tuple(primals)
+    tangents, _ = _as_tuple(tangents)
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    leaves = [_fresh_leaf(p, "jvp", f"primal {i}") for i, p in enumerate(primals)]
+    seeds = [_tangent(t, leaf, "jvp", f"tangent {i}") for i, (t, leaf) in enumerate(zip(tangents, leaves))]
+    with enable_grad():
+        result = f(*leaves)
+    outputs, single = _as_tuple(result)
+    for i, out in enumerate(outputs):
+        if not isinstance(out, Node):
+            raise TypeError(f"jvp: f returned a {type(out).__name__} (output {i}); it must return Tensors or Values")
+    tangent_of = dict(zip(leaves, seeds))
+    for node in _forward_order(outputs):
+        ingoing = [(i, tangent_of[child]) for i, child in enumerate(node.children) if child in tangent_of]
+        if ingoing:
+            tangent_of[node] = _push(node, ingoing)
+    values = tuple(_detached(out) for out in outputs)
+    slopes = tuple(_as_result(tangent_of.get(out), out) for out in outputs)
+    return (values[0], slopes[0]) if single else (values, slopes)
+
+
+def hvp(f, x, v):
+    """``(f(x), H·v)``: the Hessian of the scalar f at x times v, by the double-backward trick.
+
+    ``x`` is a Tensor or a Value, or a tuple of them (``f``'s arguments,
+    ``v`` then a tuple of the same shapes: H is then the Hessian in all of
+    them together). ``f`` returns a Value or a one-element Tensor. H·v is
+    the gradient of ⟨∇f(x), v⟩, with ∇f computed as a graph
+    (``create_graph``): one forward pass and two backward passes.
+
+    >>> from autodiff import Tensor, hvp
+    >>> out, hv = hvp(lambda x: (x ** 3).sum(), Tensor([1.0, 2.0]), Tensor([1.0, 1.0]))
+    >>> hv                            # H = diag(6x)
+    Tensor([ 6., 12.])
+    """
+    xs, single = _as_tuple(x)
+    vs, _ = _as_tuple(v)
+    if len(xs) != len(vs):
+        raise ValueError(f"hvp: {len(xs)} inputs but {len(vs)} vectors")
+    leaves = [_fresh_leaf(x, "hvp", f"input {i}") for i, x in enumerate(xs)]
+    directions = [_tangent(v, leaf, "hvp", f"vector {i}") for i, (v, leaf) in enumerate(zip(vs, leaves))]
+    out, gradients = _gradient_graph(f, leaves, "hvp")
+    # <∇f, v> as a sum over the inputs: each gradient, seeded with its part of v
+    products = [_zero_array(leaf) for leaf in leaves]
+    for gradient, direction in zip(gradients, directions):
+        for i, part in enumerate(_gradients_of(gradient, direction, leaves)):
+            if part is not None:
+                products[i] = products[i] + part
+    results = tuple(_as_result(p, leaf) for p, leaf in zip(products, leaves))
+    return _detached(out), results[0] if single else results
+
+
+def hessian(f, x):
+    """The Hessian of the scalar f at x, d²f/dx_i dx_j, of shape ``x.shape + x.shape``.
+
+    ``x`` is a Tensor (a Tensor returned) or a Value (a Value returned,
+    f''(x)); ``f`` returns a Value or a one-element Tensor. Row i is the
+    gradient of ∂f/∂x_i: the gradient of f computed once as a graph, then
+    one backward pass through it per element of x.
+
+    >>> from autodiff import Tensor, hessian
+    >>> hessian(lambda x: x[0] ** 2 * x[1], Tensor([3.0, 5.0]))
+    Tensor([[10.,  6.],
+            [ 6.,  0.]])
+    """
+    if isinstance(x, (tuple, list)):
+        raise TypeError("hessian takes one Tensor or Value; for several, stack them into one Tensor")
+    leaf = _fresh_leaf(x, "hessian", "x")
+    _, (gradient,) = _gradient_graph(f, [leaf], "hessian")
+    if isinstance(leaf, Value):
+        (second,) = _gradients_of(gradient, 1.0, [leaf])
+        return _as_result(second, leaf)
+    shape = leaf.shape
+    rows = np.zeros((leaf.size, leaf.size), dtype=leaf.dtype)
+    for k in range(leaf.size):
+        basis = np.zeros(leaf.size, dtype=leaf.dtype)
+        basis[k] = 1
+        (row,) = _gradients_of(gradient, basis.reshape(shape), [leaf])
+        if row is not None:
+            rows[k] = row.reshape(-1)
+    return Tensor(rows.reshape(shape + shape))
+
+
+# -- the forward sweep ----------------------------------------------------------------------
+
+
+def _forward_order(outputs):
+    """The non-leaf nodes below ``outputs``, each after all of its children, each once."""
+    order, placed = [], set()
+    for out in outputs:
+        for node in topological_order(out):
+            if node not in placed:
+                placed.add(node)
+                order.append(node)
+    return order
+
+
+def _push(node, ingoing):
+    """The tangent of ``node`` from its children's: Σ over (position, tangent) of J_position · tangent."""
+    if isinstance(node, Value):
+        local_grads = node.local_grads
+        if local_grads is None:
+            raise BackwardError(
+                f"{node!r} was built by hand from its children, so it has no local derivatives to apply; "
+                "compute it with Value's operations instead"
+            )
+        return sum(local_grads[i] * t for i, t in ingoing)
+    if node._first_order_only:
+        raise NotImplementedError(
+            f"{node.op!r} has first derivatives only: forward mode (jvp) cannot pass through it"
+        )
+    if node._saved is not None:
+        node._check_versions()
+    total = None
+    for i, t in ingoing:
+        part = _tensor_jvp(node, i, t)
+        if part is not None:
+            total = part if total is None else total + part
+    if total is None:
+        return None
+    out = node.data
+    total = np.asarray(total, dtype=out.dtype)
+    return total if total.shape == out.shape else np.broadcast_to(total, out.shape)
+
+
+def _tensor_jvp(node, position, t):
+    """J·t for input ``position`` of the Tensor ``node``; an array broadcastable to the output, or None for 0."""
+    children = node.children
+    if node.op in ELEMENTWISE or node.op.startswith("**"):
+        return node._vjps[position](numpy_ops, t, node.data, *[child.data for child in children])
+    if node.op == "@":
+        a, b = children
+        return t @ b.data if position == 0 else a.data @ t
+    return _transposed_vjp(node, position, t)
+
+
+def _transposed_vjp(node, position, t):
+    """J·t as the gradient in g of ⟨vjp(g), t⟩, the VJP rule recorded on a cotangent g of the output's shape."""
+    cotangent = Tensor(np.zeros_like(node.data), requires_grad=True)  # any value: the rule is linear in it
+    out = Tensor._constant(node.data)
+    inputs = [Tensor._constant(child.data) for child in node.children]
+    with enable_grad():
+        rule = node._vjps[position](F, cotangent, out, *inputs)
+        rule = _conformed_node(rule, node.children[position])
+    if not rule.requires_grad:
+        return None  # the rule does not depend on g: the operation is constant in this input
+    totals = run_backward(rule, rule._backward_seed(t, False), store=False)
+    return totals.get(cotangent)
+
+
+# -- second derivatives ---------------------------------------------------------------------------
+
+
+def _gradient_graph(f, leaves, name):
+    """f(*leaves) and its gradient in each leaf as a graph (``create_graph``), None where f does not depend on it."""
+    with enable_grad():
+        out = f(*leaves)
+        if not isinstance(out, Node):
+            raise TypeError(f"{name}: f returned a {type(out).__name__}; it must return a Value or a one-element Tensor")
+        if isinstance(out, Tensor):
+            if out.size != 1:
+                raise ValueError(f"{name}: f must return one number, it returned a Tensor of shape {out.shape}")
+            if not out.requires_grad:
+                return out, [None] * len(leaves)
+        totals = run_backward(out, out._backward_seed(None, True), create_graph=True, store=False)
+    return out, [totals.get(leaf) for leaf in leaves]
+
+
+def _gradients_of(gradient, seed, leaves):
+    """The gradient of ⟨gradient, seed⟩ in each leaf: an array or number, or None where it is 0."""
+    if gradient is None or (isinstance(gradient, Tensor) and not gradient.requires_grad):
+        return [None] * len(leaves)
+    totals = run_backward(gradient, gradient._backward_seed(seed, False), store=False)
+    return [totals.get(leaf) for leaf in leaves]
+
+
+# -- inputs and results ---------------------------------------------------------------------------
+
+
+def _as_tuple(items):
+    """``items`` as a tuple, and whether it was a single node."""
+    if isinstance(items, (tuple, list)):
+        return tuple(items), False
+    return (items,), True
+
+
+def _fresh_leaf(primal, name, what):
+    """A new leaf holding ``primal``'s value, whose graph the engine records (and no one else holds)."""
+    if isinstance(primal, Tensor):
+        return Tensor(primal.data, requires_grad=True)
+    if isinstance(primal, Value):
+        return Value(primal.data)
+    raise TypeError(f"{name}: {what} is a {type(primal).__name__}; pass Tensors or Values")
+
+
+def _tangent(t, leaf, name, what):
+    """``t`` as a direction for ``leaf``: a float for a Value, an array of the leaf's shape and dtype for a Tensor."""
+    if isinstance(leaf, Value):
+        if isinstance(t, Value):
+            return t.data
+        if not isinstance(t, Real):
+            raise TypeError(f"{name}: {what} is a {type(t).__name__}; a Value's direction is a number or a Value")
+        return float(t)
+    array = np.asarray(t.data if isinstance(t, Tensor) else t)
+    if array.shape != leaf.shape:
+        raise ValueError(f"{name}: {what} has shape {array.shape}, its input has shape {leaf.shape}")
+    return array.astype(leaf.dtype, copy=False)
+
+
+def _zero_array(leaf):
+    return 0.0 if isinstance(leaf, Value) else np.zeros_like(leaf.data)
+
+
+def _detached(out):
+    """``out``'s value outside any graph."""
+    return Value(out.data) if isinstance(out, Value) else out.detach()
+
+
+def _as_result(tangent, like):
+    """A tangent or second derivative as a node like ``like`` (its shape and dtype), 0 where None."""
+    if isinstance(like, Value):
+        return Value(0.0 if tangent is None else float(tangent.data if isinstance(tangent, Value) else tangent))
+    if tangent is None:
+        return Tensor(np.zeros_like(like.data))
+    return Tensor(np.asarray(tangent, dtype=like.dtype).reshape(like.shape))
