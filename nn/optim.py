@@ -137,19 +137,24 @@ class Optimizer:
         """Update every parameter that has a gradient, once; returns ``closure()`` when given (it recomputes the loss)."""
         loss = None if closure is None else closure()
         for number, (group, vector) in enumerate(zip(self.param_groups, self._value_vectors)):
+            has_values = False
             for p in group["params"]:
-                if isinstance(p, Tensor) and p.requires_grad and p.grad is not None:
+                if isinstance(p, Value):
+                    has_values = True
+                elif p.requires_grad and p.grad is not None:
                     state = self._tensor_states.get(p)
                     if state is None:
                         state = self._tensor_states[p] = self._initial_state(p.data, group)
                     self._update(p.data, p.grad, state, group)
                     p._bump_version()
-            if vector.values:
+            if has_values or vector.values:
                 self._step_values(group, vector, number)
         return loss
 
     def _step_values(self, group, vector, number):
         vector.check(group, number)
+        if not vector.values:
+            return
         data = vector.gather_data()
         grad = np.fromiter((v.grad for v in vector.values), dtype=np.float64, count=len(vector.values))
         if not vector.state:

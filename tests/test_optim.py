@@ -697,6 +697,15 @@ def test_values_of_one_group_share_their_state_or_the_load_says_why():
         optim.Adam([Value(1.0), Value(2.0)]).load_state_dict(uneven)
 
 
+def test_values_added_to_a_group_later_are_updated():
+    optimizer = optim.SGD([Tensor([1.0], requires_grad=True)], lr=0.5)
+    late = Value(3.0)
+    optimizer.param_groups[0]["params"].append(late)
+    late.grad = 2.0
+    optimizer.step()
+    assert late.data == 2.0
+
+
 def test_replacing_the_values_of_a_group_after_steps_is_refused():
     optimizer = optim.SGD([Value(1.0)], lr=0.1, momentum=0.9)
     optimizer.param_groups[0]["params"][0].grad = 1.0
