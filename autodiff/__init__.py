@@ -21,7 +21,7 @@ from .gradcheck import GradcheckError, gradcheck
 from .graph import BackwardError, grad
 from .memory import keep_freed_memory
 from .mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from .random import manual_seed
+from .random import Generator, manual_seed
 from .tensor import Tensor, get_default_dtype, set_default_dtype
 from .value import Value
 from .viz import draw_dot, trace_backward
@@ -35,6 +35,7 @@ __all__ = [
     "draw_dot", "trace_backward", "explore",
 ]
 __all__ += ["tensor", "zeros", "ones", "full", "arange", "zeros_like", "ones_like", "randn", "rand", "randint", "manual_seed"]
+__all__ += ["Generator"]
 
 
 def __getattr__(name):

@@ -15,25 +15,46 @@ import random as _python_random
 
 import numpy as np
 
-default_generator = np.random.Generator(np.random.PCG64())
+
+class Generator(np.random.Generator):
+    """A ``numpy.random.Generator`` (PCG64) that can also be seeded the way PyTorch's is.
+
+    ``autodiff.Generator().manual_seed(2147483647)`` ports
+    ``torch.Generator().manual_seed(2147483647)``; it may be passed as
+    ``generator=`` wherever a numpy Generator is taken (its numbers are
+    numpy's, not PyTorch's).
+    """
+
+    def __init__(self):
+        super().__init__(np.random.PCG64())
+
+    def manual_seed(self, seed):
+        """Reseed in place, to draw what ``numpy.random.default_rng(seed)`` would; returns this generator.
+
+        As in PyTorch, a negative seed counts from 2⁶⁴ (``-1`` is 2⁶⁴ - 1).
+        """
+        self.bit_generator.state = np.random.PCG64(_checked_seed(seed)).state
+        return self
+
+
+default_generator = Generator()
 
 
 def manual_seed(seed):
-    """Seed every source of randomness: ``default_generator`` and Python's ``random``; returns the generator.
+    """Seed every source of randomness: ``default_generator`` and Python's ``random``; returns the generator."""
+    seed = _checked_seed(seed)
+    default_generator.manual_seed(seed)
+    _python_random.seed(seed)
+    return default_generator
 
-    After ``manual_seed(s)`` the generator draws exactly what
-    ``numpy.random.default_rng(s)`` would. As in PyTorch, a negative seed
-    counts from 2⁶⁴ (``-1`` is 2⁶⁴ - 1).
-    """
+
+def _checked_seed(seed):
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"manual_seed takes an integer, got {type(seed).__name__} {seed!r}")
     seed = int(seed)
     if not -(2**63) <= seed < 2**64:
         raise ValueError(f"a seed must lie in [-2**63, 2**64), got {seed}")
-    seed %= 2**64
-    default_generator.bit_generator.state = np.random.PCG64(seed).state
-    _python_random.seed(seed)
-    return default_generator
+    return seed % 2**64
 
 
 def generator_or_default(generator):

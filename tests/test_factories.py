@@ -180,3 +180,15 @@ def test_manual_seed_gives_numpy_s_stream_for_the_seed_and_keeps_one_generator()
     np.testing.assert_array_equal(generator.random(3), np.random.default_rng(2**64 - 1).random(3))
     autodiff.manual_seed(np.int64(3))
     assert random.random() == random.Random(3).random()
+
+
+def test_a_generator_seeded_the_pytorch_way_draws_numpy_s_stream():
+    g = autodiff.Generator().manual_seed(2147483647)
+    assert isinstance(g, np.random.Generator)
+    expected = np.random.default_rng(2147483647)
+    np.testing.assert_array_equal(autodiff.randn((27, 10), generator=g).data,
+                                  expected.standard_normal((27, 10), dtype=get_default_dtype()))
+    np.testing.assert_array_equal(autodiff.randint(0, 100, (32,), generator=g).data, expected.integers(0, 100, 32))
+    assert g.manual_seed(1) is g
+    with pytest.raises(TypeError, match="manual_seed takes an integer"):
+        g.manual_seed("1")
