@@ -171,7 +171,7 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False):
     >>> from autodiff import Value, grad
     >>> x = Value(3.0)
     >>> (dx,) = grad(x * x * x, x, create_graph=True)
-    >>> dx.data, grad(dx, x)[0].data     # 3x², 6x
+    >>> dx.data, grad(dx, x)[0]     # 3x², 6x
     (27.0, 18.0)
     """
     single_input = isinstance(inputs, Node)
