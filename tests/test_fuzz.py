@@ -1,0 +1,836 @@
+"""Random Tensor programs against PyTorch: every leaf's gradient, after every backward call.
+
+A program, drawn by hypothesis, is:
+
+- leaves that require gradients, of shapes that broadcast together (0-d and size-1 axes often);
+- a sequence of operations from ``OPS``, each applied to earlier results or leaves (so a result
+  feeds several later operations: a DAG, not a tree) and to numpy arrays, Python numbers,
+  constant Tensors or fresh leaves, on either side;
+- a scalar loss that weighs every result no later step uses, and a random selection of the others;
+- one to three ``backward()`` calls, on the same graph or a rebuilt one, with references to
+  leaf gradients kept (``kept = x.grad``) and some gradients reset (``x.grad = None``) between calls.
+
+After every backward call each leaf's ``grad`` must be PyTorch's (float64): an ``np.ndarray`` of
+the leaf's shape and dtype (0-d included, never a numpy scalar), or None where PyTorch has None.
+Each program runs in float64 (tight tolerance) and in float32 (loose tolerance); its numbers are
+multiples of 1/16, exact in both.
+
+A program is text, so the lines that ran are the lines a failure prints: a script to paste into
+a file and run, with PyTorch's translation beside it. Adding an operation is one line in ``OPS``:
+a name, what draws its arguments, and ``str.format`` templates of our spelling and PyTorch's.
+
+CI runs a bounded, derandomized set. A longer run by hand, with fresh random examples each time:
+
+    AUTODIFF_FUZZ_EXAMPLES=5000 python -m pytest tests/test_fuzz.py -q -k program
+"""
+
+import os
+import re
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Callable
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import autodiff
+from autodiff import Tensor
+
+_LONG_RUN = "AUTODIFF_FUZZ_EXAMPLES" in os.environ
+EXAMPLES = int(os.environ.get("AUTODIFF_FUZZ_EXAMPLES", "100"))
+MAX_OPERATIONS = 8
+MAX_NDIM, MAX_SIZE, MAX_MAGNITUDE = 4, 200, 1e3
+# (rtol, atol relative to the largest |gradient|) of our dtype against PyTorch float64
+TOLERANCE = {np.float64: (1e-9, 1e-9), np.float32: (2e-3, 2e-3)}
+
+
+# -- arguments: one spelling for us, one for PyTorch --------------------------------------------
+
+
+@dataclass
+class Arg:
+    """An argument of an operation as both programs write it; ``value`` is PyTorch's float64 result, for operands."""
+
+    ours: str
+    theirs: str
+    value: np.ndarray = None
+
+
+def literal(python_value):
+    """A number, an axis, a tuple, True or None: the same text on both sides."""
+    value = np.asarray(python_value) if isinstance(python_value, (int, float)) else None
+    return Arg(repr(python_value), repr(python_value), value)
+
+
+def array(values):
+    """A numpy array of floats (a float64 tensor for PyTorch)."""
+    return Arg(f"np.array({values.tolist()!r})", f"torch.tensor({values.tolist()!r}, dtype=torch.float64)", values)
+
+
+def constant(values):
+    """A Tensor that requires no gradient, in the program's dtype."""
+    return Arg(
+        f"Tensor(np.array({values.tolist()!r}), dtype=DTYPE)",
+        f"torch.tensor({values.tolist()!r}, dtype=torch.float64)",
+        values,
+    )
+
+
+def index_array(values):
+    """Integers or booleans for indexing and ``where``."""
+    return Arg(f"np.array({values.tolist()!r})", f"torch.tensor({values.tolist()!r})")
+
+
+def listing(args):
+    return Arg("[" + ", ".join(a.ours for a in args) + "]", "[" + ", ".join(a.theirs for a in args) + "]")
+
+
+def index(parts):
+    """An index: ints, slices (start, stop, step), None, ..., and integer or boolean arrays."""
+    def spell(part, side):
+        if isinstance(part, slice):
+            text = ("" if part.start is None else str(part.start)) + ":" + ("" if part.stop is None else str(part.stop))
+            return text + ("" if part.step is None else f":{part.step}")
+        if part is Ellipsis:
+            return "..."
+        if isinstance(part, np.ndarray):
+            return getattr(index_array(part), side)
+        return repr(part)
+
+    if not parts:
+        return Arg("()", "()")
+    return Arg(*(", ".join(spell(p, side) for p in parts) for side in ("ours", "theirs")))
+
+
+# -- where operands may lie -----------------------------------------------------------------------
+
+
+def multiples_of_sixteenth(rng, shape, low, high):
+    return np.round(rng.uniform(low, high, shape) * 16) / 16
+
+
+@dataclass(frozen=True)
+class Domain:
+    """Values an operand may take: ``accepts`` vets an earlier result, ``sample`` makes a new constant."""
+
+    accepts: Callable
+    sample: Callable
+
+
+ANY = Domain(lambda v: True, lambda rng, shape: multiples_of_sixteenth(rng, shape, -2, 2))
+POSITIVE = Domain(lambda v: bool((v > 0.1).all()), lambda rng, shape: multiples_of_sixteenth(rng, shape, 0.25, 2))
+NONZERO = Domain(
+    lambda v: bool((np.abs(v) > 0.1).all()),
+    lambda rng, shape: multiples_of_sixteenth(rng, shape, 0.25, 2) * rng.choice([-1.0, 1.0], shape),
+)
+# abs and relu: exactly 0 is fine (both engines take the derivative 0 there), close to 0 is not
+CLEAR_OF_ZERO = Domain(lambda v: bool(((v == 0) | (np.abs(v) > 1e-2)).all()), ANY.sample)
+BELOW_FOUR = Domain(lambda v: bool((v < 4).all()), ANY.sample)  # exp of it stays moderate
+NUMBERS = (-2, -1.5, -0.5, 0.25, 0.5, 1.5, 2, 3.0)
+
+
+def draw_values(draw, shape, domain=ANY):
+    return domain.sample(np.random.default_rng(draw(st.integers(0, 2**16))), shape)
+
+
+def broadcastable(shape_a, shape_b):
+    try:
+        np.broadcast_shapes(shape_a, shape_b)
+    except ValueError:
+        return False
+    return True
+
+
+def shapes_meeting(shape):
+    """Shapes that broadcast with ``shape``, sometimes with one more axis."""
+    return hnp.broadcastable_shapes(
+        shape, min_dims=0, max_dims=max(len(shape), min(MAX_NDIM, len(shape) + 1)), min_side=1, max_side=3,
+    )
+
+
+# -- the program being drawn -----------------------------------------------------------------------
+
+
+class Program:
+    """Leaves, steps ``name = expression`` and the actions after them, in our spelling and PyTorch's.
+
+    While it is drawn, PyTorch computes every step's value (float64), so that the next operation
+    can choose operands of fitting shapes and values.
+    """
+
+    def __init__(self, torch):
+        self.torch = torch
+        self.leaves = {}  # name: float64 values
+        self.steps = []  # (name, ours, theirs)
+        self.values = {}  # name: PyTorch's value of every leaf and step
+        self.scope = {"torch": torch}
+        self.loss = None  # (ours, theirs)
+        self.actions = []  # statements after the forward pass, the same on both sides but for backward
+
+    def new_leaf(self, values):
+        name = f"x{len(self.leaves)}"
+        self.leaves[name] = values
+        self.values[name] = values
+        self.scope[name] = self.torch.tensor(values, dtype=self.torch.float64)
+        return Arg(name, name, values)
+
+    def pick(self, draw, accepts=ANY.accepts):
+        """An earlier leaf or result whose value ``accepts`` takes, or None when there is none."""
+        # newest first, so that operations tend to chain, and shrinking prefers the latest result
+        names = [name for name, value in reversed(self.values.items()) if accepts(value)]
+        if not names:
+            return None
+        name = draw(st.sampled_from(names))
+        return Arg(name, name, self.values[name])
+
+    def add_step(self, ours, theirs):
+        """Compute ``theirs`` with PyTorch; keep the step unless its result is empty, huge or not finite."""
+        with self.torch.no_grad():
+            try:
+                value = eval(theirs, self.scope).numpy()
+            except Exception as error:
+                raise AssertionError(f"the fuzzer drew an operation PyTorch refuses: {theirs}") from error
+        if (value.size == 0 or value.size > MAX_SIZE or value.ndim > MAX_NDIM
+                or not np.isfinite(value).all() or np.abs(value).max() > MAX_MAGNITUDE):
+            return
+        name = f"t{len(self.steps)}"
+        self.steps.append((name, ours, theirs))
+        self.values[name] = value
+        self.scope[name] = self.torch.from_numpy(value)
+
+    def __repr__(self):
+        return f"<a program of {len(self.leaves)} leaves and {len(self.steps)} steps: the failure prints it>"
+
+    def header(self, side, dtype=None):
+        """The leaves and ``def forward()``, in our spelling (side 0) or PyTorch's (side 1)."""
+        if side == 0:
+            lines = ["import numpy as np", "import autodiff", "from autodiff import Tensor", "", f"DTYPE = np.{dtype.__name__}"]
+            leaf = "Tensor(np.array({!r}), dtype=DTYPE, requires_grad=True)"
+        else:
+            lines = ["import torch", ""]
+            leaf = "torch.tensor({!r}, dtype=torch.float64, requires_grad=True)"
+        lines += [f"{name} = {leaf.format(values.tolist())}" for name, values in self.leaves.items()]
+        lines += ["", "", "def forward():"]
+        lines += [f"    {step[0]} = {step[1 + side]}" for step in self.steps]
+        lines += [f"    return {self.loss[side]}", "", ""]
+        return "\n".join(lines)
+
+    def script(self, side, dtype=None, upto=None):
+        """The whole program, through action ``upto`` (all of them when None), as a script to run."""
+        return self.header(side, dtype) + "\n" + "\n".join(action[side] for action in self.actions[:upto]) + "\n"
+
+
+# -- drawers: from the program so far, the arguments of one operation (None: nothing fits) ---------
+
+
+def operand(draw, program, shape, domain):
+    """Something that broadcasts with ``shape``: an earlier result, a fresh leaf, a constant Tensor, an array or a number."""
+    kind = draw(st.sampled_from(["result", "leaf", "constant", "array", "number"]))
+    if kind == "result":
+        found = program.pick(draw, lambda v: broadcastable(v.shape, shape) and domain.accepts(v))
+        if found is not None:
+            return found
+        kind = "array"
+    if kind == "number":
+        return literal(draw(st.sampled_from([n for n in NUMBERS if domain.accepts(np.asarray(n))])))
+    values = draw_values(draw, draw(shapes_meeting(shape)), domain)
+    return {"leaf": program.new_leaf, "constant": constant, "array": array}[kind](values)
+
+
+def unary(domain=ANY):
+    def draw_args(draw, program):
+        node = program.pick(draw, domain.accepts)
+        return None if node is None else [node]
+
+    return draw_args
+
+
+def binary(left=ANY, right=ANY):
+    """One operand from the program; the other, on a drawn side, of any kind."""
+    def draw_args(draw, program):
+        ours_on_left = draw(st.booleans())
+        node = program.pick(draw, (left if ours_on_left else right).accepts)
+        if node is None:
+            return None
+        other = operand(draw, program, node.value.shape, right if ours_on_left else left)
+        return [node, other] if ours_on_left else [other, node]
+
+    return draw_args
+
+
+def power_by_number(draw, program):
+    """x ** p for a number p, on bases where x ** p is smooth."""
+    exponent = draw(st.sampled_from([2, 3, 0, 1.0, -1, 0.5, -0.5, 1.5]))
+    if float(exponent).is_integer():
+        domain = ANY if exponent >= 0 else NONZERO
+    else:
+        domain = POSITIVE
+    node = program.pick(draw, domain.accepts)
+    return None if node is None else [node, literal(exponent)]
+
+
+def matmul_result_shape(a, b):
+    try:
+        return np.matmul(np.zeros(a), np.zeros(b)).shape
+    except ValueError:
+        return None
+
+
+def matmul_operands(draw, program):
+    """A result with at least one axis, and a partner whose shape makes a valid product on a drawn side."""
+    node = program.pick(draw, lambda v: v.ndim >= 1)
+    if node is None:
+        return None
+    shape = node.value.shape
+    ours_on_left = draw(st.booleans())
+    fits = (lambda v: matmul_result_shape(shape, v.shape) is not None) if ours_on_left else (
+        lambda v: matmul_result_shape(v.shape, shape) is not None
+    )
+    kind = draw(st.sampled_from(["result", "leaf", "constant", "array"]))
+    other = program.pick(draw, lambda v: v.ndim >= 1 and fits(v)) if kind == "result" else None
+    if other is None:
+        n = shape[-1] if ours_on_left else shape[-2] if len(shape) >= 2 else shape[0]
+        batch = shape[:-2]
+        free = draw(st.integers(1, 3))
+        partner = draw(st.sampled_from([(n,), (n, free) if ours_on_left else (free, n), batch + ((n, free) if ours_on_left else (free, n))]))
+        values = draw_values(draw, partner)
+        other = {"result": array, "leaf": program.new_leaf, "constant": constant, "array": array}[kind](values)
+    return [node, other] if ours_on_left else [other, node]
+
+
+def clip_bounds(draw, program):
+    low, high = draw(st.sampled_from([(-0.5, 0.5), (-1.0, None), (None, 0.75), (0.25, 1.5)]))
+    bounds = [b for b in (low, high) if b is not None]
+    node = program.pick(draw, lambda v: all(bool((np.abs(v - b) > 1e-2).all()) for b in bounds))
+    return None if node is None else [node, literal(low), literal(high)]
+
+
+def axis_arg(axis, ndim):
+    """``axis`` for us; for PyTorch, every dimension where ours is None."""
+    return Arg(repr(axis), repr(tuple(range(ndim)) if axis is None else axis))
+
+
+def clear_ties(extremum):
+    """Vets an operand of max/min: within each reduced slice, an element near the extremum is one of its exact ties."""
+    def accepts(values, axis):
+        top = extremum(values, axis=axis, keepdims=True)
+        near = np.abs(values - top) <= 1e-3 * (1 + np.abs(top))
+        return bool((~near | (values == top)).all())
+
+    return accepts
+
+
+def reduction(accepts=None):
+    """A result, an axis (None, an int or a tuple of ints) and keepdims."""
+    def draw_args(draw, program):
+        node = program.pick(draw)
+        ndim = node.value.ndim
+        choices = [st.none()]
+        if ndim:
+            choices += [
+                st.integers(-ndim, ndim - 1),
+                st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True).map(tuple),
+            ]
+        axis = draw(st.one_of(choices))
+        if accepts is not None and not accepts(node.value, axis):
+            return None
+        return [node, axis_arg(axis, ndim), literal(draw(st.booleans()))]
+
+    return draw_args
+
+
+def along_axis(draw, program):
+    node = program.pick(draw)
+    ndim = node.value.ndim
+    return [node, literal(draw(st.integers(-max(ndim, 1), max(ndim, 1) - 1)))]
+
+
+def unique_extremum(extremum):
+    """Vets an operand of max(dim)/min(dim): one element per slice attains the extremum, clear of the rest
+    (PyTorch sends the gradient to the one index it returns, which for ties is its own choice)."""
+    def accepts(values, axis):
+        top = extremum(values, axis=axis, keepdims=True)
+        near = np.abs(values - top) <= 1e-3 * (1 + np.abs(top))
+        return bool((near.sum(axis=axis) == 1).all())
+
+    return accepts
+
+
+def extremum_along(accepts):
+    """A result, a dimension and keepdim, for max(dim)/min(dim)."""
+    def draw_args(draw, program):
+        node, dim = along_axis(draw, program)
+        values = node.value
+        if not accepts(values.reshape(1) if values.ndim == 0 else values, int(dim.ours) if values.ndim else 0):
+            return None
+        return [node, dim, literal(draw(st.booleans()))]
+
+    return draw_args
+
+
+def new_axis(draw, program):
+    node = program.pick(draw)
+    ndim = node.value.ndim
+    return [node, literal(draw(st.integers(-ndim - 1, ndim)))]
+
+
+def flatten_range(draw, program):
+    """A result and start_dim <= end_dim (negative or not)."""
+    node, start = along_axis(draw, program)
+    ndim = max(node.value.ndim, 1)
+    first = int(start.ours) % ndim
+    last = draw(st.integers(first, ndim - 1))
+    return [node, start, literal(last - ndim if draw(st.booleans()) else last)]
+
+
+def prime_factors(n):
+    factors, p = [], 2
+    while n > 1:
+        while n % p == 0:
+            factors.append(p)
+            n //= p
+        p += 1
+    return factors
+
+
+def draw_shape(draw, size):
+    """A shape of ``size`` elements, with size-1 axes."""
+    ndim = draw(st.integers(0 if size == 1 else 1, MAX_NDIM))
+    shape = [1] * ndim
+    for factor in prime_factors(size):
+        shape[draw(st.integers(0, ndim - 1))] *= factor
+    return shape
+
+
+def reshaped(draw, program):
+    """A result and a new shape of its size, perhaps with one -1."""
+    node = program.pick(draw)
+    shape = draw_shape(draw, node.value.size)
+    if shape and draw(st.booleans()):
+        shape[draw(st.integers(0, len(shape) - 1))] = -1
+    return [node, literal(tuple(shape))]
+
+
+def reshaped_like(draw, program):
+    """A result and a constant Tensor of another shape of the same size, for view_as."""
+    node = program.pick(draw)
+    return [node, constant(np.zeros(draw_shape(draw, node.value.size)))]
+
+
+def permuted(draw, program):
+    node = program.pick(draw)
+    axes = tuple(draw(st.permutations(range(node.value.ndim))))
+    if axes == (0, 1):  # refused by design: transpose(0, 1) keeps a matrix in numpy and swaps it in PyTorch
+        return None
+    return [node, literal(axes)]
+
+
+def reversed_axes(draw, program):
+    """A result, and its axes reversed, which PyTorch spells out."""
+    node = program.pick(draw)
+    return [node, literal(tuple(reversed(range(node.value.ndim))))]
+
+
+def indexed(draw, program):
+    """A result and an index of ints, slices, None, ... and at most one integer array or boolean mask."""
+    node = program.pick(draw)
+    shape = node.value.shape
+    if not shape:
+        return [node, index([draw(st.sampled_from([None, Ellipsis]))])]
+    if draw(st.integers(0, 5)) == 0:  # a mask of the whole shape
+        return [node, index([draw(hnp.arrays(np.bool_, shape))])]
+    parts, advanced = [], False
+    kept_axes = draw(st.integers(1, len(shape)))
+    for n in shape[:kept_axes]:
+        if draw(st.integers(0, 4)) == 0:
+            parts.append(None)
+        kinds = ["slice", "all", "int"] if not advanced else ["slice", "all"]
+        if not advanced and not any(isinstance(p, int) for p in parts):
+            kinds += ["array", "mask"]
+        kind = draw(st.sampled_from(kinds))
+        if kind == "int":
+            parts.append(draw(st.integers(-n, n - 1)))
+        elif kind == "slice":
+            bound = st.one_of(st.none(), st.integers(-n - 1, n + 1))
+            parts.append(slice(draw(bound), draw(bound), draw(st.sampled_from([None, 1, 2]))))
+        elif kind == "all":
+            parts.append(slice(None))
+        elif kind == "array":
+            parts.append(np.array(draw(st.lists(st.integers(-n, n - 1), min_size=1, max_size=4))))
+            advanced = True
+        else:
+            parts.append(np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n))))
+            advanced = True
+    if kept_axes < len(shape) and draw(st.booleans()):
+        parts.append(Ellipsis)
+    return [node, index(parts)]
+
+
+def joined(new_axis):
+    """Pieces to concatenate (or stack, with ``new_axis``): the first a result, the rest reused or new, and the axis."""
+    def draw_args(draw, program):
+        first = program.pick(draw, lambda v: v.ndim >= (0 if new_axis else 1))
+        if first is None:
+            return None
+        shape, ndim = first.value.shape, first.value.ndim
+        axis = draw(st.integers(-ndim - 1, ndim) if new_axis else st.integers(-ndim, ndim - 1))
+        pieces = [first]
+        for _ in range(draw(st.integers(0, 2))):
+            kind = draw(st.sampled_from(["same", "result", "leaf", "constant", "array"]))
+            if kind == "same":
+                pieces.append(first)
+                continue
+            piece_shape = shape
+            if not new_axis:
+                piece_shape = shape[: axis % ndim] + (draw(st.integers(1, 3)),) + shape[axis % ndim + 1:]
+            found = program.pick(draw, lambda v: v.shape == piece_shape) if kind == "result" else None
+            if found is None:
+                values = draw_values(draw, piece_shape)
+                found = {"result": array, "leaf": program.new_leaf, "constant": constant, "array": array}[kind](values)
+            pieces.append(found)
+        order = draw(st.permutations(range(len(pieces))))
+        return [listing([pieces[i] for i in order]), literal(axis)]
+
+    return draw_args
+
+
+def chosen(draw, program):
+    """A boolean condition and two operands that broadcast with it, one of them a result."""
+    node = program.pick(draw)
+    other = operand(draw, program, node.value.shape, ANY)
+    condition = draw(hnp.arrays(np.bool_, draw(shapes_meeting(np.broadcast_shapes(node.value.shape, other.value.shape)))))
+    pair = [node, other] if draw(st.booleans()) else [other, node]
+    return [index_array(condition)] + pair
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operation: a name, what draws its arguments, our spelling and PyTorch's (``str.format`` templates)."""
+
+    name: str
+    draw_args: Callable
+    ours: str
+    theirs: str = None
+
+
+OPS = [
+    Op("add", binary(), "{0} + {1}"),
+    Op("sub", binary(), "{0} - {1}"),
+    Op("mul", binary(), "{0} * {1}"),
+    Op("div", binary(right=NONZERO), "{0} / {1}"),
+    Op("pow", binary(left=POSITIVE), "{0} ** {1}"),
+    Op("pow_number", power_by_number, "{0} ** {1}"),
+    Op("neg", unary(), "-{0}"),
+    Op("matmul", matmul_operands, "{0} @ {1}"),
+    Op("exp", unary(BELOW_FOUR), "{0}.exp()"),
+    Op("log", unary(POSITIVE), "{0}.log()"),
+    Op("sqrt", unary(POSITIVE), "{0}.sqrt()"),
+    Op("abs", unary(CLEAR_OF_ZERO), "{0}.abs()"),
+    Op("tanh", unary(), "{0}.tanh()"),
+    Op("relu", unary(CLEAR_OF_ZERO), "{0}.relu()"),
+    Op("sigmoid", unary(), "{0}.sigmoid()"),
+    Op("clip", clip_bounds, "{0}.clip({1}, {2})", "{0}.clamp({1}, {2})"),
+    Op("sum", reduction(), "{0}.sum(axis={1}, keepdims={2})", "{0}.sum(dim={1}, keepdim={2})"),
+    Op("mean", reduction(), "{0}.mean(axis={1}, keepdims={2})", "{0}.mean(dim={1}, keepdim={2})"),
+    Op("max", reduction(clear_ties(np.max)), "{0}.max(axis={1}, keepdims={2})", "{0}.amax(dim={1}, keepdim={2})"),
+    Op("min", reduction(clear_ties(np.min)), "{0}.min(axis={1}, keepdims={2})", "{0}.amin(dim={1}, keepdim={2})"),
+    Op("logsumexp", reduction(), "{0}.logsumexp(axis={1}, keepdims={2})", "{0}.logsumexp(dim={1}, keepdim={2})"),
+    Op("softmax", along_axis, "{0}.softmax(axis={1})", "{0}.softmax(dim={1})"),
+    Op("log_softmax", along_axis, "{0}.log_softmax(axis={1})", "{0}.log_softmax(dim={1})"),
+    Op("reshape", reshaped, "{0}.reshape({1})"),
+    Op("transpose", permuted, "{0}.transpose({1})", "{0}.permute({1})"),
+    Op("transpose_all", reversed_axes, "{0}.transpose()", "{0}.permute({1})"),
+    Op("T", reversed_axes, "{0}.T", "{0}.permute({1})"),
+    Op("flatten", unary(), "{0}.flatten()"),
+    Op("getitem", indexed, "{0}[{1}]"),
+    Op("concatenate", joined(new_axis=False), "autodiff.concatenate({0}, axis={1})", "torch.cat({0}, dim={1})"),
+    Op("stack", joined(new_axis=True), "autodiff.stack({0}, axis={1})", "torch.stack({0}, dim={1})"),
+    Op("where", chosen, "autodiff.where({0}, {1}, {2})", "torch.where({0}, {1}, {2})"),
+    # the PyTorch spellings of the second round
+    Op("sum_dim", reduction(), "{0}.sum(dim={1}, keepdim={2})"),
+    Op("mean_dim", reduction(), "{0}.mean(dim={1}, keepdim={2})"),
+    Op("logsumexp_dim", reduction(), "{0}.logsumexp(dim={1}, keepdim={2})"),
+    Op("max_dim", extremum_along(unique_extremum(np.max)), "{0}.max({1}, keepdim={2}).values"),
+    Op("min_dim", extremum_along(unique_extremum(np.min)), "{0}.min(dim={1}, keepdim={2}).values"),
+    Op("softmax_dim", along_axis, "{0}.softmax(dim={1})"),
+    Op("log_softmax_dim", along_axis, "{0}.log_softmax(dim={1})"),
+    Op("cat", joined(new_axis=False), "autodiff.cat({0}, dim={1})", "torch.cat({0}, dim={1})"),
+    Op("concatenate_dim", joined(new_axis=False), "autodiff.concatenate({0}, dim={1})", "torch.cat({0}, dim={1})"),
+    Op("stack_dim", joined(new_axis=True), "autodiff.stack({0}, dim={1})", "torch.stack({0}, dim={1})"),
+    Op("flatten_dims", flatten_range, "{0}.flatten({1}, {2})"),
+    Op("view", reshaped, "{0}.view({1})", "{0}.reshape({1})"),  # PyTorch's view refuses some strides ours need not
+    Op("view_as", reshaped_like, "{0}.view_as({1})", "{0}.reshape({1}.shape)"),
+    Op("unsqueeze", new_axis, "{0}.unsqueeze({1})"),
+    Op("squeeze", unary(), "{0}.squeeze()"),
+    Op("squeeze_dim", along_axis, "{0}.squeeze({1})"),
+    Op("pow_method", power_by_number, "{0}.pow({1})"),
+    Op("log2", unary(POSITIVE), "{0}.log2()"),
+    Op("log10", unary(POSITIVE), "{0}.log10()"),
+    Op("double", unary(), "{0}.double()"),
+]
+
+
+# -- drawing a whole program -----------------------------------------------------------------------
+
+BACKWARD = "loss.backward()"
+
+
+@st.composite
+def programs(draw, torch):
+    program = Program(torch)
+    base = draw(hnp.array_shapes(min_dims=draw(st.integers(0, 3)), max_dims=3, min_side=1, max_side=3))
+    for _ in range(draw(st.integers(1, 3))):
+        shape = draw(hnp.broadcastable_shapes(base, min_dims=0, max_dims=len(base), min_side=1, max_side=3))
+        program.new_leaf(draw_values(draw, shape, draw(st.sampled_from([ANY, POSITIVE]))))
+    for _ in range(draw(st.integers(2, MAX_OPERATIONS))):
+        op = draw(st.sampled_from(OPS))
+        args = op.draw_args(draw, program)
+        if args is not None:
+            program.add_step(op.ours.format(*(a.ours for a in args)), (op.theirs or op.ours).format(*(a.theirs for a in args)))
+    used = set(re.findall(r"\b[xt]\d+\b", " ".join(ours for _, ours, _ in program.steps)))
+    sinks = [name for name, _, _ in program.steps if name not in used] or [next(iter(program.leaves))]
+    weighed = sinks + [name for name in program.values if name not in sinks and draw(st.booleans())]
+    terms = [(name, array(draw_values(draw, program.values[name].shape))) for name in weighed]
+    program.loss = tuple(
+        " + ".join(f"({name} * {(w.ours, w.theirs)[side]}).sum()" for name, w in terms) for side in (0, 1)
+    )
+
+    rebuild = draw(st.booleans())
+    program.actions = [("loss = forward()",) * 2, (BACKWARD, "loss.backward(retain_graph=True)")]
+    for call in range(draw(st.integers(0, 2))):
+        for name in program.leaves:
+            what = draw(st.sampled_from(["", "keep", "reset", "keep and reset"]))
+            if "keep" in what:
+                program.actions.append((f"kept_{name}_{call} = {name}.grad",) * 2)
+            if "reset" in what:
+                program.actions.append((f"{name}.grad = None",) * 2)
+        if rebuild:
+            program.actions.append(("loss = forward()",) * 2)
+        program.actions.append(program.actions[1])
+    return program
+
+
+# -- running both programs and comparing ---------------------------------------------------------
+
+
+def run_torch(program, torch):
+    """PyTorch's loss and leaf gradients (copies, or None) after each action."""
+    scope = {}
+    exec(program.header(1), scope)
+    after = []
+    for _, theirs in program.actions:
+        exec(theirs, scope)
+        after.append((
+            scope["loss"].item(),
+            {name: None if scope[name].grad is None else scope[name].grad.numpy().copy() for name in program.leaves},
+        ))
+    return after
+
+
+def check_program(program, dtype, torch):
+    expected = run_torch(program, torch)
+    rtol, atol = TOLERANCE[dtype]
+    scope = {}
+
+    def failure(problem, upto):
+        return AssertionError(
+            f"{problem}\n\n# ---- the program (autodiff, {dtype.__name__}), through the failing statement ----\n"
+            f"{program.script(0, dtype, upto)}\n# ---- PyTorch ----\n{program.script(1)}"
+        )
+
+    try:
+        exec(program.header(0, dtype), scope)
+    except Exception as error:
+        raise failure(f"building the leaves or forward raised {error!r}", 0) from error
+    for position, (ours, _) in enumerate(program.actions):
+        upto = position + 1
+        try:
+            exec(ours, scope)
+        except Exception as error:
+            raise failure(f"{ours!r} raised {error!r}", upto) from error
+        if ours != BACKWARD:
+            continue
+        loss, grads = expected[position]
+        ours_loss = scope["loss"].item()
+        if not np.isclose(ours_loss, loss, rtol=rtol, atol=atol * max(1.0, abs(loss))):
+            raise failure(f"loss is {ours_loss!r}, PyTorch has {loss!r}", upto)
+        for name, want in grads.items():
+            got = scope[name].grad
+            where = f"after statement {upto} ({ours!r}), {name}.grad"
+            if want is None:
+                if got is not None:
+                    raise failure(f"{where} is {got!r}, PyTorch has None", upto)
+                continue
+            if type(got) is not np.ndarray:
+                raise failure(f"{where} is {got!r} of type {type(got).__name__}, not an np.ndarray", upto)
+            if got.shape != want.shape or got.dtype != dtype:
+                raise failure(f"{where} has shape {got.shape} and dtype {got.dtype}, the leaf {want.shape} and {np.dtype(dtype)}", upto)
+            scale = max(1.0, float(np.abs(want).max(initial=0)))
+            if not np.allclose(got, want, rtol=rtol, atol=atol * scale):
+                raise failure(f"{where} is\n{got!r}\nPyTorch has\n{want!r}", upto)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@settings(
+    max_examples=EXAMPLES, derandomize=not _LONG_RUN, deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(data=st.data())
+def test_random_program_gradients_match_pytorch(torch, dtype, data):
+    check_program(data.draw(programs(torch)), dtype, torch)
+
+
+# -- the reproductions of issue 11: a 0-d leaf receiving a gradient more than once ------------------------
+
+
+def assert_grad_like(leaf, expected):
+    """``leaf.grad`` is an ``np.ndarray`` of the leaf's shape and dtype (never a numpy scalar) holding ``expected``."""
+    grad = leaf.grad
+    assert type(grad) is np.ndarray, f"grad is {grad!r} of type {type(grad).__name__}, not an np.ndarray"
+    assert grad.shape == leaf.shape and grad.dtype == leaf.dtype
+    np.testing.assert_allclose(grad, np.asarray(expected, dtype=np.float64), rtol=1e-6)
+
+
+@pytest.mark.torch
+def test_zero_d_leaf_with_a_broadcast_contribution_and_a_direct_one(torch):
+    x = Tensor(2.0, requires_grad=True)
+    (x * Tensor([3.0]) + x).backward(np.ones(1))
+    tx = torch.tensor(2.0, requires_grad=True)
+    (tx * torch.tensor([3.0]) + tx).backward(torch.ones(1))
+    assert_grad_like(x, tx.grad.numpy())
+
+
+@pytest.mark.torch
+def test_zero_d_leaf_over_two_backward_calls_through_slices(torch):
+    t = Tensor(1.0, requires_grad=True)
+    xb = Tensor([0.0, 1, 2, 3])
+    (xb[:2] * t).sum().backward()
+    (xb[2:] * t).sum().backward()
+    tt = torch.tensor(1.0, requires_grad=True)
+    txb = torch.tensor([0.0, 1, 2, 3])
+    (txb[:2] * tt).sum().backward()
+    (txb[2:] * tt).sum().backward()
+    assert_grad_like(t, tt.grad.numpy())
+
+
+@pytest.mark.torch
+def test_zero_d_leaf_backward_on_itself_with_its_grad_kept(torch):
+    v = Tensor(1.0, requires_grad=True)
+    v.backward()
+    keep = v.grad  # noqa: F841 -- a reference the user holds must not break accumulation
+    for _ in range(3):
+        v.backward()
+    tv = torch.tensor(1.0, requires_grad=True)
+    for _ in range(4):
+        tv.backward()
+    assert_grad_like(v, tv.grad.numpy())
+
+
+# The issue's sweep: a 0-d leaf x meets an operand y of shape (1,), (3,), (1, 1) or (2, 3) through
+# + - * / ** or where; y is a tensor requiring gradients (x op y), a constant tensor (y op x) or a numpy
+# array (array op x); then a second contribution reaches x. 6 * 4 * 3 * 3 = 216 cases, each against PyTorch.
+SWEEP_OPS = {
+    "+": lambda a, b, where: a + b,
+    "-": lambda a, b, where: a - b,
+    "*": lambda a, b, where: a * b,
+    "/": lambda a, b, where: a / b,
+    "**": lambda a, b, where: a ** b,
+    "where": lambda a, b, where: where(a, b),
+}
+SWEEP_SHAPES = [(1,), (3,), (1, 1), (2, 3)]
+SWEEP_OPERANDS = ["tensor requiring grad", "constant tensor", "numpy array"]
+SECOND_CONTRIBUTIONS = ["x again in the same expression", "a second backward", "a second graph"]
+
+
+def sweep_case(lib, op, shape, kind, second):
+    """Run one case on ``lib``; return the leaves requiring gradients. Values are positive, as ** needs."""
+    rng = np.random.default_rng(11)
+    y_values = rng.uniform(0.5, 2.0, shape)
+    condition = rng.uniform(size=shape) < 0.5
+    x = lib.leaf(np.array(1.5))
+    leaves = [x]
+    if kind == "tensor requiring grad":
+        y = lib.leaf(y_values)
+        leaves.append(y)
+        a, b = x, y
+    elif kind == "constant tensor":
+        a, b = lib.constant(y_values), x
+    else:
+        a, b = lib.array(y_values), x
+    out = SWEEP_OPS[op](a, b, lambda p, q: lib.where(condition, p, q))
+    if second == "x again in the same expression":
+        out = out + x
+        out.backward(lib.seed(np.linspace(0.5, 1.5, lib.numel).reshape(lib.out_shape)))
+    else:
+        loss = out.sum()
+        loss.backward(**lib.keep_graph)
+        if second == "a second backward":
+            loss.backward(**lib.keep_graph)
+        else:
+            (x * 2.5 + x).backward()
+    return leaves
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("second", SECOND_CONTRIBUTIONS)
+@pytest.mark.parametrize("kind", SWEEP_OPERANDS)
+@pytest.mark.parametrize("shape", SWEEP_SHAPES, ids=str)
+@pytest.mark.parametrize("op", list(SWEEP_OPS))
+def test_zero_d_leaf_sweep(torch, op, shape, kind, second):
+    ours = SimpleNamespace(
+        leaf=lambda v: Tensor(v, requires_grad=True), constant=Tensor, array=lambda v: v,
+        where=autodiff.where, seed=lambda v: v, keep_graph={},
+    )
+    theirs = SimpleNamespace(
+        leaf=lambda v: torch.tensor(v, requires_grad=True), constant=torch.tensor, array=torch.tensor,
+        where=lambda c, p, q: torch.where(torch.tensor(c), p, q), seed=torch.tensor, keep_graph={"retain_graph": True},
+    )
+    for lib in (ours, theirs):  # the shape of x op y, for the seed of "x again in the same expression"
+        lib.out_shape = shape
+        lib.numel = int(np.prod(shape))
+    got = sweep_case(ours, op, shape, kind, second)
+    want = sweep_case(theirs, op, shape, kind, second)
+    for position, (leaf, reference) in enumerate(zip(got, want)):
+        grad = leaf.grad
+        assert type(grad) is np.ndarray, f"leaf {position}: grad is {grad!r} of type {type(grad).__name__}"
+        assert grad.shape == leaf.shape, f"leaf {position}: grad of shape {grad.shape}, leaf {leaf.shape}"
+        np.testing.assert_allclose(grad, reference.grad.numpy(), rtol=1e-12, err_msg=f"leaf {position}")
+
+
+# -- gradients large enough that the engine reuses their arrays between steps -----------------------------
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+def test_large_gradients_accumulate_and_a_reference_kept_across_a_reset_keeps_its_values(torch, dtype):
+    """As in PyTorch: gradients add up with a reference held, and after ``grad = None`` the next
+    backward makes a new array, never overwriting the one a user kept (say, to compare steps)."""
+    rng = np.random.default_rng(3)
+    w0 = rng.standard_normal((256, 256)).astype(dtype)  # 256 KiB in float32, above the size the engine keeps
+    weights = [rng.standard_normal((256, 256)).astype(dtype) for _ in range(4)]
+    w = Tensor(w0, requires_grad=True)
+    tw = torch.tensor(w0, requires_grad=True)
+
+    def step(i):
+        (w * weights[i]).sum().backward()
+        (tw * torch.from_numpy(weights[i])).sum().backward()
+
+    step(0)
+    kept = w.grad
+    step(1)
+    np.testing.assert_allclose(w.grad, tw.grad.numpy(), rtol=1e-6)
+    snapshot = kept.copy()
+    w.grad = None
+    tw.grad = None
+    step(2)
+    np.testing.assert_array_equal(kept, snapshot, err_msg="the next backward wrote into a gradient the user kept")
+    np.testing.assert_allclose(w.grad, tw.grad.numpy(), rtol=1e-6)
+    w.grad = None
+    tw.grad = None
+    step(3)
+    assert type(w.grad) is np.ndarray and w.grad.dtype == dtype
+    np.testing.assert_allclose(w.grad, tw.grad.numpy(), rtol=1e-6)
