@@ -104,7 +104,7 @@ def main_thread_left_enabled():
         pytest.fail("the test left grad mode disabled in the main thread")
 
 
-def records(lib, w):
+def records(w):
     """Whether an operation on ``w`` made now, in this thread, is recorded for backward."""
     return (w * 2.0).requires_grad
 
@@ -131,7 +131,7 @@ def test_no_grad_in_an_evaluation_thread_never_cuts_the_graph_of_a_training_thre
             turns.give("train")  # every training step runs while this thread is inside no_grad
             for _ in range(STEPS):
                 turns.wait("eval")
-                evaluated.append((records(lib, w), lib.is_grad_enabled()))
+                evaluated.append((records(w), lib.is_grad_enabled()))
                 turns.give("train")
         evaluated.append(("after", lib.is_grad_enabled()))
 
@@ -151,27 +151,27 @@ def test_overlapping_no_grad_blocks_in_two_threads_a_leaving_first(lib):
     def a():
         turns.wait("a")
         with lib.no_grad():
-            seen["a inside"] = (lib.is_grad_enabled(), records(lib, w))
+            seen["a inside"] = (lib.is_grad_enabled(), records(w))
             turns.give("b")
             turns.wait("a")
-        seen["a left, b inside"] = (lib.is_grad_enabled(), records(lib, w))
+        seen["a left, b inside"] = (lib.is_grad_enabled(), records(w))
         turns.give("b")
 
     def b():
         turns.wait("b")
         with lib.no_grad():
-            seen["b inside"] = (lib.is_grad_enabled(), records(lib, w))
+            seen["b inside"] = (lib.is_grad_enabled(), records(w))
             turns.give("a")
             turns.wait("b")
-            seen["b inside, a left"] = (lib.is_grad_enabled(), records(lib, w))
-        seen["b left"] = (lib.is_grad_enabled(), records(lib, w))
+            seen["b inside, a left"] = (lib.is_grad_enabled(), records(w))
+        seen["b left"] = (lib.is_grad_enabled(), records(w))
 
     run_threads(a, b)
     assert seen == {
         "a inside": (False, False), "b inside": (False, False), "a left, b inside": (True, True),
         "b inside, a left": (False, False), "b left": (True, True),
     }
-    assert lib.is_grad_enabled() and records(lib, w)
+    assert lib.is_grad_enabled() and records(w)
 
 
 def test_overlapping_no_grad_blocks_in_two_threads_b_leaving_first(lib):
@@ -183,17 +183,17 @@ def test_overlapping_no_grad_blocks_in_two_threads_b_leaving_first(lib):
     def a():
         turns.wait("a")
         with lib.no_grad():
-            seen["a inside"] = (lib.is_grad_enabled(), records(lib, w))
+            seen["a inside"] = (lib.is_grad_enabled(), records(w))
             turns.give("b")
             turns.wait("a")
-            seen["a inside, b left"] = (lib.is_grad_enabled(), records(lib, w))
-        seen["a left"] = (lib.is_grad_enabled(), records(lib, w))
+            seen["a inside, b left"] = (lib.is_grad_enabled(), records(w))
+        seen["a left"] = (lib.is_grad_enabled(), records(w))
 
     def b():
         turns.wait("b")
         with lib.no_grad():
-            seen["b inside"] = (lib.is_grad_enabled(), records(lib, w))
-        seen["b left, a inside"] = (lib.is_grad_enabled(), records(lib, w))
+            seen["b inside"] = (lib.is_grad_enabled(), records(w))
+        seen["b left, a inside"] = (lib.is_grad_enabled(), records(w))
         turns.give("a")
 
     run_threads(a, b)
@@ -201,7 +201,7 @@ def test_overlapping_no_grad_blocks_in_two_threads_b_leaving_first(lib):
         "a inside": (False, False), "b inside": (False, False), "b left, a inside": (True, True),
         "a inside, b left": (False, False), "a left": (True, True),
     }
-    assert lib.is_grad_enabled() and records(lib, w)
+    assert lib.is_grad_enabled() and records(w)
 
 
 def test_one_no_grad_object_entered_by_two_threads_at_once(lib):
@@ -217,7 +217,7 @@ def test_one_no_grad_object_entered_by_two_threads_at_once(lib):
             turns.give("b")
             turns.wait("a")
             seen["a inside"] = lib.is_grad_enabled()
-        seen["a after"] = (lib.is_grad_enabled(), records(lib, w))
+        seen["a after"] = (lib.is_grad_enabled(), records(w))
         turns.give("b")
 
     def b():
@@ -226,7 +226,7 @@ def test_one_no_grad_object_entered_by_two_threads_at_once(lib):
             turns.give("a")
             turns.wait("b")
             seen["b inside, a gone"] = lib.is_grad_enabled()
-        seen["b after"] = (lib.is_grad_enabled(), records(lib, w))
+        seen["b after"] = (lib.is_grad_enabled(), records(w))
 
     run_threads(a, b)
     assert seen == {
@@ -239,7 +239,7 @@ def test_a_new_thread_starts_with_grad_enabled(lib):
     seen = []
 
     def child():
-        seen.append((lib.is_grad_enabled(), records(lib, w)))
+        seen.append((lib.is_grad_enabled(), records(w)))
 
     with lib.no_grad():
         run_threads(child)
@@ -264,13 +264,13 @@ def test_set_grad_enabled_called_in_one_thread_leaves_the_other_alone(lib):
         lib.set_grad_enabled(False)
         turns.give("b")
         turns.wait("a")
-        seen["a, switched off"] = (lib.is_grad_enabled(), records(lib, w))
+        seen["a, switched off"] = (lib.is_grad_enabled(), records(w))
         lib.set_grad_enabled(True)
-        seen["a, switched on"] = (lib.is_grad_enabled(), records(lib, w))
+        seen["a, switched on"] = (lib.is_grad_enabled(), records(w))
 
     def b():
         turns.wait("b")
-        seen["b, while a is off"] = (lib.is_grad_enabled(), records(lib, w))
+        seen["b, while a is off"] = (lib.is_grad_enabled(), records(w))
         turns.give("a")
 
     run_threads(a, b)
@@ -286,14 +286,14 @@ def test_no_grad_decorator_on_a_recursive_function(lib):
 
     @lib.no_grad()
     def countdown(n):
-        inside.append((lib.is_grad_enabled(), records(lib, w)))
+        inside.append((lib.is_grad_enabled(), records(w)))
         if n:
             countdown(n - 1)
-        inside.append((lib.is_grad_enabled(), records(lib, w)))  # after the inner call returned
+        inside.append((lib.is_grad_enabled(), records(w)))  # after the inner call returned
 
     countdown(4)
     assert inside == [(False, False)] * 10
-    assert lib.is_grad_enabled() and records(lib, w)
+    assert lib.is_grad_enabled() and records(w)
 
 
 def test_no_grad_decorator_restores_the_mode_when_the_function_raises(lib):
@@ -323,13 +323,13 @@ def test_no_grad_decorated_function_called_by_two_threads_at_once(lib):
     def a():
         turns.wait("a")
         hold("a", "b")
-        seen["a returned"] = (lib.is_grad_enabled(), records(lib, w))
+        seen["a returned"] = (lib.is_grad_enabled(), records(w))
         turns.give("b")
 
     def b():
         turns.wait("b")
         hold("b", "a")
-        seen["b returned"] = (lib.is_grad_enabled(), records(lib, w))
+        seen["b returned"] = (lib.is_grad_enabled(), records(w))
 
     run_threads(a, b)
     assert seen == {"a inside": False, "b inside": False, "a returned": (True, True), "b returned": (True, True)}
@@ -342,8 +342,8 @@ def test_enable_grad_records_inside_no_grad(lib):
     w = lib.leaf()
     with lib.no_grad():
         with lib.enable_grad():
-            assert lib.is_grad_enabled() and records(lib, w)
-        assert not lib.is_grad_enabled() and not records(lib, w)
+            assert lib.is_grad_enabled() and records(w)
+        assert not lib.is_grad_enabled() and not records(w)
     assert lib.is_grad_enabled()
 
 
@@ -353,15 +353,15 @@ def test_enable_grad_decorator_records_inside_no_grad_and_restores(lib):
 
     @lib.enable_grad()
     def step(n):
-        inside.append((lib.is_grad_enabled(), records(lib, w)))
+        inside.append((lib.is_grad_enabled(), records(w)))
         if n:
             with lib.no_grad():
                 step(n - 1)
-        inside.append((lib.is_grad_enabled(), records(lib, w)))
+        inside.append((lib.is_grad_enabled(), records(w)))
 
     with lib.no_grad():
         step(2)
-        assert not lib.is_grad_enabled() and not records(lib, w)
+        assert not lib.is_grad_enabled() and not records(w)
     assert inside == [(True, True)] * 6
     assert lib.is_grad_enabled()
 
@@ -374,7 +374,7 @@ def test_set_grad_enabled_as_a_context_manager(lib, mode):
             before = lib.is_grad_enabled()
             with lib.set_grad_enabled(mode):
                 assert lib.is_grad_enabled() is mode
-                assert records(lib, w) is mode
+                assert records(w) is mode
             assert lib.is_grad_enabled() is before
     assert lib.is_grad_enabled()
 
@@ -386,11 +386,11 @@ def test_set_grad_enabled_as_a_decorator(lib, mode):
 
     @lib.set_grad_enabled(mode)
     def step(n):
-        inside.append((lib.is_grad_enabled(), records(lib, w)))
+        inside.append((lib.is_grad_enabled(), records(w)))
         if n:
             with lib.set_grad_enabled(not mode):
                 step(n - 1)
-        inside.append((lib.is_grad_enabled(), records(lib, w)))
+        inside.append((lib.is_grad_enabled(), records(w)))
 
     assert lib.is_grad_enabled(), "decorating a function must not switch the mode"
     step(2)
@@ -407,9 +407,9 @@ def test_set_grad_enabled_called_as_a_function_switches_at_once(lib):
 
     def body():
         lib.set_grad_enabled(False)
-        off = (lib.is_grad_enabled(), records(lib, w))
+        off = (lib.is_grad_enabled(), records(w))
         lib.set_grad_enabled(True)
-        on = (lib.is_grad_enabled(), records(lib, w))
+        on = (lib.is_grad_enabled(), records(w))
         with lib.no_grad():
             lib.set_grad_enabled(True)
             inside = lib.is_grad_enabled()
