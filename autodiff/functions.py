@@ -324,15 +324,15 @@ def logical_not(a):
 # -- reductions ------------------------------------------------------------
 
 
-def _axis_and_keep(axis, keepdims, dim, keepdim):
-    """numpy's ``axis``/``keepdims`` or PyTorch's ``dim``/``keepdim``, whichever was given."""
+def _axis_and_keep(axis, keepdims, dim, keepdim, default=None):
+    """numpy's ``axis``/``keepdims`` or PyTorch's ``dim``/``keepdim``, whichever was given (``default`` if neither)."""
     if dim is not None:
         if axis is not None:
             raise TypeError("give the axes as axis= or as dim=, not both")
         axis = dim
     if keepdim is not None:
         keepdims = keepdim
-    return axis, bool(keepdims)
+    return default if axis is None else axis, bool(keepdims)
 
 
 def _reduced_axes(axis, ndim):
@@ -469,9 +469,9 @@ def logsumexp(a, axis=None, keepdims=False, *, dim=None, keepdim=None):
     )
 
 
-def log_softmax(a, axis=-1, *, dim=None):
-    """a - logsumexp(a) along ``axis``, shifted by the maximum;  dL/da = g - softmax(a) * Σ g."""
-    axis, _ = _axis_and_keep(axis, False, dim, None)
+def log_softmax(a, axis=None, *, dim=None):
+    """a - logsumexp(a) along ``axis`` (the last by default), shifted by the maximum;  dL/da = g - softmax(a) * Σ g."""
+    axis, _ = _axis_and_keep(axis, False, dim, None, default=-1)
     x = a.data
     shifted = x - x.max(axis=axis, keepdims=True)
     out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
@@ -481,7 +481,7 @@ def log_softmax(a, axis=-1, *, dim=None):
     )
 
 
-def softmax(a, axis=-1, *, dim=None):
+def softmax(a, axis=None, *, dim=None):
     """e**a / Σ e**a along ``axis``, as exp(log_softmax(a)), stable for large inputs."""
     return exp(log_softmax(a, axis, dim=dim))
 
@@ -635,9 +635,9 @@ def _like_first_tensor(items):
     return [as_tensor(t, like) for t in items]
 
 
-def concatenate(tensors, axis=0, *, dim=None):
-    """The tensors joined along ``axis``;  each input's gradient is its slice of g."""
-    axis, _ = _axis_and_keep(axis, False, dim, None)
+def concatenate(tensors, axis=None, *, dim=None):
+    """The tensors joined along ``axis`` (the first by default);  each input's gradient is its slice of g."""
+    axis, _ = _axis_and_keep(axis, False, dim, None, default=0)
     tensors = _like_first_tensor(tensors)
     if not tensors:
         raise ValueError("concatenate needs at least one tensor")
@@ -661,9 +661,9 @@ def _slice_vjp(axis, start, stop):
     return lambda xp, g, out, *inputs: g[where]
 
 
-def stack(tensors, axis=0, *, dim=None):
-    """The tensors (all of one shape) joined along a new ``axis``."""
-    axis, _ = _axis_and_keep(axis, False, dim, None)
+def stack(tensors, axis=None, *, dim=None):
+    """The tensors (all of one shape) joined along a new ``axis`` (the first by default)."""
+    axis, _ = _axis_and_keep(axis, False, dim, None, default=0)
     tensors = _like_first_tensor(tensors)
     if not tensors:
         raise ValueError("stack needs at least one tensor")

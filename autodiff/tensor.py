@@ -629,10 +629,10 @@ class Tensor(Node):
     def logsumexp(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
         return F.logsumexp(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def softmax(self, axis=-1, *, dim=None):
+    def softmax(self, axis=None, *, dim=None):
         return F.softmax(self, axis, dim=dim)
 
-    def log_softmax(self, axis=-1, *, dim=None):
+    def log_softmax(self, axis=None, *, dim=None):
         return F.log_softmax(self, axis, dim=dim)
 
     def reshape(self, *shape):
