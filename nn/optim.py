@@ -812,9 +812,15 @@ class LRScheduler(_Schedule):
 
     def step(self):
         """Move to the next epoch and set its learning rates."""
+        groups = self.optimizer.param_groups
+        if len(groups) != len(self.base_lrs):
+            raise RuntimeError(
+                f"the optimiser has {len(groups)} param groups, {len(self.base_lrs)} when the schedule was made: "
+                "make the schedule after adding every group"
+            )
         self._step_count += 1
         self.last_epoch += 1
-        for group, lr in zip(self.optimizer.param_groups, self._rates(), strict=True):
+        for group, lr in zip(groups, self._rates()):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 

@@ -839,6 +839,8 @@ def test_reduce_lr_on_plateau_matches_torch(torch, kwargs):
     (lambda o: optim.ReduceLROnPlateau(o).step("bad"), TypeError, "the metric must be a number"),
     (lambda o: optim.StepLR(o, step_size=2).load_state_dict({"gamma": 1, "speed": 2}), ValueError,
      r"has no state named \['speed'\]"),
+    (lambda o: (s := optim.StepLR(o, step_size=2), o.add_param_group({"params": [Value(2.0)]}), s.step()),
+     RuntimeError, "the optimiser has 2 param groups, 1 when the schedule was made"),
 ])
 def test_bad_schedules_raise_clear_errors(make, error, message):
     optimizer = optim.SGD([Value(1.0)], lr=0.1)
