@@ -11,6 +11,10 @@
     - ours: nn.Linear, nn.ReLU, nn.Sequential, nn.cross_entropy (or
       .sigmoid() and nn.binary_cross_entropy), nn.optim.SGD;
     - pytorch: the same with torch.nn and torch.optim, eager, one thread;
+    - ours, generic / pytorch, generic: the same step written with general
+      operations only, h @ W.T + b, relu, log_softmax, integer-array
+      indexing and mean (the binary loss from sigmoid, log and mean), and
+      the update as `with no_grad(): p -= lr * p.grad`;
     - numpy: the floor, the same numpy computations written by hand with
       no engine around them, gradients written into arrays kept from step
       to step (np.matmul(..., out=));
@@ -109,6 +113,34 @@ def our_step_function(model, x, y):
         loss = nn.binary_cross_entropy(out.sigmoid(), y) if binary else nn.cross_entropy(out, y)
         loss.backward()
         optimizer.step()
+        return loss.item()
+
+    return step
+
+
+def generic_step(no_grad, model_parameters, x, y, rows):
+    """A training step written with general operations only, the same text for ours and PyTorch."""
+    parameters = list(model_parameters)
+    weights, biases = parameters[0::2], parameters[1::2]
+    binary = y.ndim == 2
+
+    def step():
+        for p in parameters:
+            p.grad = None
+        h = x
+        for i, (w, b) in enumerate(zip(weights, biases)):
+            h = h @ w.T + b
+            if i < len(weights) - 1:
+                h = h.relu()
+        if binary:
+            p = h.sigmoid()
+            loss = -(y * p.log() + (1 - y) * (1 - p).log()).mean()
+        else:
+            loss = -h.log_softmax(1)[rows, y].mean()
+        loss.backward()
+        with no_grad():
+            for p in parameters:
+                p -= LEARNING_RATE * p.grad
         return loss.item()
 
     return step
@@ -218,7 +250,8 @@ def binary_cross_entropy_of_sigmoid(scores, targets):
 # -- measurements ------------------------------------------------------------------------
 
 
-ENGINES = ("ours", "pytorch", "numpy", "numpy, fresh arrays")
+ENGINES = ("ours", "pytorch", "ours, generic", "pytorch, generic", "numpy", "numpy, fresh arrays")
+GENERIC_TARGET = 0.5  # ours, generic / pytorch, generic at tiny and small
 
 
 def step_function(engine, size, dtype):
@@ -227,11 +260,18 @@ def step_function(engine, size, dtype):
     model = our_model(size, dtype)
     if engine == "ours":
         return our_step_function(model, x, y)
-    if engine == "pytorch":
+    if engine == "ours, generic":
+        rows = np.arange(len(y))
+        return generic_step(autodiff.no_grad, model.parameters(), Tensor(x), y, rows)
+    if engine.startswith("pytorch"):
         import torch
 
         torch.set_num_threads(1)
-        return torch_step_function(torch, model, x, y)
+        if engine == "pytorch":
+            return torch_step_function(torch, model, x, y)
+        parameters = [torch.tensor(p.data, requires_grad=True) for p in model.parameters()]
+        rows = torch.arange(len(y))
+        return generic_step(torch.no_grad, parameters, torch.from_numpy(x), torch.from_numpy(y), rows)
     mlp = NumpyMLP(model, reuse_buffers=engine == "numpy")
     return lambda: mlp.step(x, y)
 
@@ -359,7 +399,7 @@ def run(quick=False):
     print(__doc__.strip().splitlines()[0])
 
     ratios = {}
-    time_rows, fault_rows = [], []
+    time_rows, fault_rows, generic_rows = [], [], []
     for size in SIZES:
         for dtype in ("float32", "float64"):
             results = training_steps(size, np.dtype(dtype), repeats=3 if quick else REPEATS[size])
@@ -369,6 +409,11 @@ def run(quick=False):
                 reference, target = FLOAT32_TARGET
             ratio = times["ours"] / times[reference]
             ratios[f"{size} {dtype} ours/{reference}"] = ratio
+            generic = times["ours, generic"] / times["pytorch, generic"]
+            ratios[f"{size} {dtype} generic ours/pytorch"] = generic
+            if size in ("tiny", "small"):
+                generic_rows.append((size, dtype, f"{generic:.2f}",
+                                     f"<= {GENERIC_TARGET}: {'met' if generic <= GENERIC_TARGET else 'MISSED'}"))
             time_rows.append((
                 size, dtype, *(f"{times[engine] * 1e3:.3f}" for engine in ENGINES),
                 f"{times['ours'] / times['pytorch']:.2f}", f"{times['ours'] / times['numpy']:.2f}",
@@ -377,6 +422,8 @@ def run(quick=False):
             fault_rows.append((size, dtype, *(f"{results[engine][1]:.0f}" for engine in ENGINES)))
     print("\n(a) one training step, ms (medians)")
     print(table(time_rows, ("size", "dtype", *ENGINES, "ours/pytorch", "ours/numpy", "target")))
+    print("\n    general operations only, ours/pytorch (target: at least twice as fast)")
+    print(table(generic_rows, ("size", "dtype", "ours/pytorch, generic", "target")))
     print("\n    minor page faults per step (means over the same steps)")
     print(table(fault_rows, ("size", "dtype", *ENGINES)))
 
