@@ -1,0 +1,828 @@
+"""Derivatives of derivatives and forward mode, against PyTorch in float64 (to 1e-9) and finite differences.
+
+- Values: first, second and third derivatives, mixed partials included, of a function per operation;
+- Tensors: gradient, Hessian-vector product and a third-order contraction through every primitive of
+  ``autodiff.functions`` (random shapes with 0-d and size-1 axes, broadcasting), matmul in every
+  arrangement, and ``nn.functional``'s layers and losses;
+- ``backward(create_graph=True)``: gradients that are graphs, accumulated as PyTorch accumulates them;
+- a WGAN-GP critic and generator trained for several steps to PyTorch's weights;
+- gradcheck of gradients: the finite differences of the first derivative against the second;
+- ``jvp``, ``hvp`` and ``hessian`` against ``torch.func``; the operations that stay first-order refuse,
+  naming themselves; random programs (hypothesis) through both orders.
+
+Derivatives an output does not depend on are 0 in both engines: each differentiated output gets
+``+ 0 * x.sum()`` for every input x, which leaves every number as it is and makes the dependence explicit
+(PyTorch's ``allow_unused``).
+"""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import autodiff
+import nn
+from autodiff import Tensor, Value
+
+RTOL = ATOL = 1e-9
+
+
+def assert_close(ours, theirs, what, rtol=RTOL):
+    ours = np.asarray(ours.data if isinstance(ours, (Tensor, Value)) else ours, dtype=np.float64)
+    theirs = np.asarray(theirs, dtype=np.float64)
+    assert ours.shape == theirs.shape, f"{what}: shape {ours.shape}, PyTorch {theirs.shape}"
+    scale = max(1.0, float(np.abs(theirs).max(initial=0)))
+    np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=ATOL * scale, err_msg=what)
+
+
+def anchored(out, inputs):
+    """``out`` + 0·Σx for every input x: the same number, depending on every input."""
+    for x in inputs:
+        out = out + (x * 0).sum() if not isinstance(x, Value) else out + x * 0
+    return out
+
+
+def ours_derivatives(out, inputs, create_graph=True):
+    return list(autodiff.grad(anchored(out, inputs), inputs, create_graph=create_graph))
+
+
+def torch_derivatives(torch, out, inputs, create_graph=True):
+    return list(torch.autograd.grad(anchored(out, inputs), inputs, create_graph=create_graph))
+
+
+# -- Values: every operation, to the third derivative -------------------------------------------
+
+
+def torch_linear(weights, inputs, bias):
+    return sum(w * x for w, x in zip(weights, inputs)) + bias
+
+
+VALUE_CASES = {
+    "+": lambda M, x, y: (x + y).tanh() * x,
+    "-": lambda M, x, y: (x - y).tanh() * y,
+    "*": lambda M, x, y: x * y * x * y,
+    "/": lambda M, x, y: x / (y * x + 2.0),
+    "** number": lambda M, x, y: x ** 3.5 + y ** -1.5 + (x * y) ** 2,
+    "** Value": lambda M, x, y: x ** y,
+    "neg": lambda M, x, y: (-(x * y)).exp(),
+    "exp": lambda M, x, y: (x * y).exp(),
+    "log": lambda M, x, y: (x * y + x).log(),
+    "tanh": lambda M, x, y: (x * y).tanh(),
+    "relu": lambda M, x, y: (x - y).relu() * x * y + (y - x).relu() * x,
+    "sigmoid": lambda M, x, y: (x * y).sigmoid(),
+    "reflected": lambda M, x, y: (2.0 - x) / (3.0 + y) * 2.0 + 2.0 ** (x * y) - 1.5 / x,
+    "linear": lambda M, x, y: M.linear([x, y, x * y], [y, x * x, x], y).tanh(),
+    "sum": lambda M, x, y: M.sum([x, y * y, x * y]).tanh() * x,
+}
+OURS_VALUES = SimpleNamespace(linear=Value.linear, sum=Value.sum)
+TORCH_VALUES = SimpleNamespace(linear=torch_linear, sum=sum)
+POINTS = [(0.7, 1.3), (1.9, 0.4)]
+
+
+def all_partials(derivatives, f, inputs):
+    """[f, ∂f/∂xᵢ, ∂²f/∂xᵢ∂xⱼ, ∂³f/∂xᵢ∂xⱼ∂xₖ] by repeated differentiation, flattened in (i, j, k) order."""
+    orders = [[f]]
+    for _ in range(3):
+        orders.append([d for out in orders[-1] for d in derivatives(out, inputs)])
+    return orders
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("point", POINTS, ids=str)
+@pytest.mark.parametrize("name", list(VALUE_CASES))
+def test_value_derivatives_to_third_order_match_pytorch(torch, name, point):
+    x, y = Value(point[0]), Value(point[1])
+    tx, ty = (torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in point)
+    ours = all_partials(ours_derivatives, VALUE_CASES[name](OURS_VALUES, x, y), [x, y])
+    theirs = all_partials(lambda o, i: torch_derivatives(torch, o, i), VALUE_CASES[name](TORCH_VALUES, tx, ty), [tx, ty])
+    for order, (mine, reference) in enumerate(zip(ours, theirs)):
+        for k, (a, b) in enumerate(zip(mine, reference)):
+            assert isinstance(a, Value)
+            assert_close(a.data, b.item(), f"{name}: derivative {k} of order {order}")
+
+
+@pytest.mark.torch
+@pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph=True")  # PyTorch's note on reference cycles
+def test_value_backward_create_graph_accumulates_as_pytorch(torch):
+    """``backward(create_graph=True)`` leaves a Value graph in ``grad``; differentiating it adds to it."""
+    x, y = Value(0.8), Value(-0.6)
+    tx, ty = (torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (0.8, -0.6))
+    for a, b in ((x, y), (tx, ty)):
+        ((a * b).tanh() * a * a).backward(create_graph=True)
+    assert isinstance(x.grad, Value) and x.grad.children, "the gradient is a node of a graph"
+    assert_close(x.grad.data, tx.grad.item(), "first derivative")
+    first_x = x.grad
+    first_x.backward()  # d/dx and d/dy of ∂f/∂x, added to the gradients held
+    tx.grad.backward()
+    assert_close(x.grad.data, tx.grad.item(), "x.grad after the second backward")
+    assert_close(y.grad.data, ty.grad.item(), "y.grad after the second backward")
+
+
+@pytest.mark.torch
+def test_value_grad_outputs_that_are_nodes_stay_in_the_graph(torch):
+    x, s = Value(0.3), Value(2.0)
+    (gx,) = autodiff.grad(x.tanh() * x, x, grad_outputs=s, create_graph=True)
+    tx, ts = (torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (0.3, 2.0))
+    (tgx,) = torch.autograd.grad(tx.tanh() * tx, tx, grad_outputs=ts, create_graph=True)
+    for ours, theirs in zip(autodiff.grad(gx, [x, s]), torch.autograd.grad(tgx, [tx, ts])):
+        assert_close(ours, theirs.item(), "derivative of a gradient in its seed")
+
+
+# -- Tensors: every primitive, to a third-order contraction ---------------------------------------
+
+ANY, POSITIVE, NONZERO, AWAY = "any", "positive", "nonzero", "away"  # AWAY: |x| > 0.2 (relu, abs)
+
+
+def draw(rng, shape, domain):
+    values = rng.uniform(-1.5, 1.5, shape)
+    if domain == POSITIVE:
+        values = rng.uniform(0.3, 2.0, shape)
+    elif domain in (NONZERO, AWAY):
+        values = rng.uniform(0.3, 1.5, shape) * rng.choice([-1.0, 1.0], shape)
+    return np.asarray(values)
+
+
+ELEMENTWISE_PAIRS = [((3, 1), (4,)), ((), (2, 3)), ((2, 1, 3), (1, 3)), ((1,), ()), ((2, 3), (2, 3))]
+UNARY_SHAPES = [(), (1,), (2, 3), (2, 1, 3)]
+MASK = np.array([[True, False, True], [False, False, True]])
+CONDITION = np.array([True, False, True])
+
+
+def unary(fn, domain=ANY, shapes=UNARY_SHAPES):
+    return [((shape,), (domain,), fn) for shape in shapes]
+
+
+def binary(fn, domains=(ANY, ANY), pairs=ELEMENTWISE_PAIRS):
+    return [(pair, domains, fn) for pair in pairs]
+
+
+# name: [(input shapes, input domains, fn(M, *inputs))]; M holds what the two engines spell differently
+TENSOR_CASES = {
+    "add": binary(lambda M, a, b: a + b),
+    "add number": unary(lambda M, a: 2.5 + a),
+    "sub": binary(lambda M, a, b: a - b),
+    "rsub number": unary(lambda M, a: 1.5 - a),
+    "mul": binary(lambda M, a, b: a * b),
+    "mul reused": unary(lambda M, a: a * a * a),
+    "div": binary(lambda M, a, b: a / b, (ANY, NONZERO)),
+    "rdiv number": unary(lambda M, a: 2.0 / a, NONZERO),
+    "neg": unary(lambda M, a: -a),
+    "pow tensor": binary(lambda M, a, b: a ** b, (POSITIVE, ANY)),
+    "pow number": unary(lambda M, a: a ** 3 + a ** 2 + a ** 1.0, ANY),
+    "pow fractional": unary(lambda M, a: a ** 2.5 + a ** -1.5 + a ** 0.5, POSITIVE),
+    "pow zero": unary(lambda M, a: a ** 0 * a, ANY),
+    "rpow number": unary(lambda M, a: 2.0 ** a),
+    "matmul 2d": [(((3, 4), (4, 2)), (ANY, ANY), lambda M, a, b: a @ b)],
+    "matmul vector left": [(((4,), (4, 2)), (ANY, ANY), lambda M, a, b: a @ b)],
+    "matmul vector right": [(((3, 4), (4,)), (ANY, ANY), lambda M, a, b: a @ b)],
+    "matmul dot": [(((4,), (4,)), (ANY, ANY), lambda M, a, b: a @ b)],
+    "matmul batched": [(((2, 1, 3, 4), (5, 4, 2)), (ANY, ANY), lambda M, a, b: a @ b),
+                       (((4,), (2, 4, 3)), (ANY, ANY), lambda M, a, b: a @ b),
+                       (((2, 3, 4), (4,)), (ANY, ANY), lambda M, a, b: a @ b)],
+    "matmul reused": [(((3, 3),), (ANY,), lambda M, a: a @ a @ a)],
+    "matmul with a constant": [(((3, 4),), (ANY,), lambda M, a: M.const(np.linspace(-1, 1, 8).reshape(4, 2)) @ a.T.T[:, :2].T)],
+    "exp": unary(lambda M, a: a.exp()),
+    "log": unary(lambda M, a: a.log(), POSITIVE),
+    "log2": unary(lambda M, a: a.log2(), POSITIVE),
+    "log10": unary(lambda M, a: a.log10(), POSITIVE),
+    "sqrt": unary(lambda M, a: a.sqrt(), POSITIVE),
+    "abs": unary(lambda M, a: a.abs() * a, AWAY),
+    "tanh": unary(lambda M, a: a.tanh()),
+    "relu": unary(lambda M, a: a.relu() * a, AWAY),
+    "sigmoid": unary(lambda M, a: a.sigmoid()),
+    "clip both": unary(lambda M, a: a.clip(-0.1, 0.1) * a + a.clip(-2.0, 2.0).exp()),
+    "clip low": unary(lambda M, a: a.clip(0.1, None) * a),
+    "clip high": unary(lambda M, a: a.clip(None, 0.1) * a),
+    "cast": unary(lambda M, a: a.float().double() * a),
+    "sign and comparisons": unary(lambda M, a: a * a.sign() * (a > 0.5) + a * (a <= 0.5) * (a != 0.25)),
+    "sum all": unary(lambda M, a: a.sum()),
+    "sum axis": [(((2, 3, 4),), (ANY,), lambda M, a: a.sum(dim=1)),
+                 (((2, 1, 4),), (ANY,), lambda M, a: a.sum(dim=(0, 2), keepdim=True)),
+                 (((),), (ANY,), lambda M, a: a.sum(dim=0))],
+    "mean": [(((2, 3, 4),), (ANY,), lambda M, a: a.mean(dim=-1)),
+             (((2, 3),), (ANY,), lambda M, a: a.mean()),
+             (((1, 3),), (ANY,), lambda M, a: a.mean(dim=(0, 1), keepdim=True))],
+    "max": [(((2, 3, 4),), (ANY,), lambda M, a: M.amax(a, 1, False)),
+            (((3, 4),), (ANY,), lambda M, a: M.amax(a, None, False)),
+            (((3, 1),), (ANY,), lambda M, a: a.max(0, keepdim=True)[0])],
+    "min": [(((2, 3, 4),), (ANY,), lambda M, a: M.amin(a, (0, 2), True)),
+            (((4,),), (ANY,), lambda M, a: a.min(0)[0])],
+    "max with ties": [(((2, 3),), (ANY,), lambda M, a: M.amax(M.cat([a, a[:, :1]], 1), 1, False))],
+    "logsumexp": [(((2, 3, 4),), (ANY,), lambda M, a: a.logsumexp(dim=1)),
+                  (((3, 4),), (ANY,), lambda M, a: a.logsumexp(dim=(0, 1), keepdim=True)),
+                  (((),), (ANY,), lambda M, a: a.logsumexp(dim=0))],
+    "log_softmax": [(((2, 3, 4),), (ANY,), lambda M, a: a.log_softmax(dim=1)),
+                    (((3, 4),), (ANY,), lambda M, a: a.log_softmax(dim=-1)),
+                    (((1, 4),), (ANY,), lambda M, a: a.log_softmax(dim=0))],
+    "softmax": [(((3, 4),), (ANY,), lambda M, a: a.softmax(dim=-1)), (((2, 3, 1),), (ANY,), lambda M, a: a.softmax(dim=1))],
+    "reshape": [(((2, 3, 4),), (ANY,), lambda M, a: a.reshape((4, 1, 6))), (((),), (ANY,), lambda M, a: a.reshape((1, 1)))],
+    "view": [(((2, 3),), (ANY,), lambda M, a: a.view(3, 2) * a.view(3, 2))],
+    "permute": [(((2, 3, 4),), (ANY,), lambda M, a: a.permute(2, 0, 1) * a.permute(2, 0, 1).exp())],
+    "swapaxes": [(((2, 3, 4),), (ANY,), lambda M, a: a.transpose(0, 2) * 2)],
+    "T": [(((2, 3),), (ANY,), lambda M, a: a.T @ a)],
+    "flatten": [(((2, 3, 1),), (ANY,), lambda M, a: a.flatten() * a.flatten())],
+    "unsqueeze and squeeze": [(((2, 3),), (ANY,), lambda M, a: a.unsqueeze(1) * a.unsqueeze(0).squeeze(0)),
+                              (((1, 3, 1),), (ANY,), lambda M, a: a.squeeze() * a.squeeze(0).squeeze(-1))],
+    "expand": [(((3, 1),), (ANY,), lambda M, a: a.expand(2, 3, 4) * a)],
+    "getitem basic": [(((3, 4),), (ANY,), lambda M, a: a[1:, ::2] * a[0, None, 1:3]),
+                      (((2, 3, 4),), (ANY,), lambda M, a: a[..., -1] * a[:, 0, None, 0])],
+    "getitem integer arrays": [(((4, 3),), (ANY,), lambda M, a: a[M.index([0, 2, 0, 3])] * a[M.index([1, 1]), M.index([2, 0])].sum())],
+    "getitem mask": [(((2, 3),), (ANY,), lambda M, a: a[M.index(MASK)] * a[M.index(MASK)])],
+    "concatenate": [(((2, 3), (2, 1)), (ANY, ANY), lambda M, a, b: M.cat([a, b, a * b], 1)),
+                    (((3,), (2,)), (ANY, ANY), lambda M, a, b: M.cat([b, a], 0) * M.cat([a, b], 0))],
+    "stack": [(((2, 3), (2, 3)), (ANY, ANY), lambda M, a, b: M.stack([a, b * a], 1)),
+              (((), ()), (ANY, ANY), lambda M, a, b: M.stack([a, b], 0) * a)],
+    "where": [(((2, 3), (3,)), (ANY, ANY), lambda M, a, b: M.where(CONDITION, a * b, b)),
+              (((), (1, 3)), (ANY, ANY), lambda M, a, b: M.where(MASK, a, b * b))],
+}
+
+
+def ours_namespace():
+    return SimpleNamespace(
+        const=Tensor, index=lambda values: np.asarray(values),
+        cat=lambda ts, dim: autodiff.cat(ts, dim=dim), stack=lambda ts, dim: autodiff.stack(ts, dim=dim),
+        where=autodiff.where,
+        amax=lambda a, dim, keepdim: a.max(axis=dim, keepdims=keepdim),
+        amin=lambda a, dim, keepdim: a.min(axis=dim, keepdims=keepdim),
+    )
+
+
+def torch_namespace(torch):
+    def reduce(method):
+        return lambda a, dim, keepdim: getattr(a, method)(dim=() if dim is None else dim, keepdim=keepdim)
+
+    return SimpleNamespace(
+        const=torch.tensor, index=lambda values: torch.tensor(np.asarray(values)),
+        cat=lambda ts, dim: torch.cat(ts, dim=dim), stack=lambda ts, dim: torch.stack(ts, dim=dim),
+        where=lambda condition, a, b: torch.where(torch.tensor(condition), a, b),
+        amax=reduce("amax"), amin=reduce("amin"),
+    )
+
+
+def tensor_case_ids():
+    return [(name, k) for name, variants in TENSOR_CASES.items() for k in range(len(variants))]
+
+
+def case_inputs(name, k):
+    shapes, domains, fn = TENSOR_CASES[name][k]
+    rng = np.random.default_rng([k, *name.encode()])
+    return rng, [draw(rng, shape, domain) for shape, domain in zip(shapes, domains)], fn
+
+
+def three_orders(derivatives, out, leaves, weights, make):
+    """The gradient of L = Σ W·out + W₂·out², the Hessian-vector product ∇⟨∇L, v⟩, and ∇⟨H·v, u⟩."""
+    w, w2, vs, us = weights
+    loss = (out * make(w) + out * out * make(w2)).sum()
+    gradient = derivatives(loss, leaves)
+    hv = derivatives(sum((g * make(v)).sum() for g, v in zip(gradient, vs)), leaves)
+    third = derivatives(sum((h * make(u)).sum() for h, u in zip(hv, us)), leaves)
+    return gradient, hv, third
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name, k", tensor_case_ids(), ids=[f"{n}-{k}" for n, k in tensor_case_ids()])
+def test_tensor_derivatives_to_third_order_match_pytorch(torch, name, k):
+    rng, values, fn = case_inputs(name, k)
+    leaves = [Tensor(v, requires_grad=True) for v in values]
+    twins = [torch.tensor(v, requires_grad=True) for v in values]
+    out = fn(ours_namespace(), *leaves)
+    twin_out = fn(torch_namespace(torch), *twins)
+    assert_close(out, twin_out.detach().numpy(), f"{name}: forward")
+    weights = (rng.standard_normal(out.shape), rng.standard_normal(out.shape),
+               [rng.standard_normal(v.shape) for v in values], [rng.standard_normal(v.shape) for v in values])
+    ours = three_orders(ours_derivatives, out, leaves, weights, Tensor)
+    theirs = three_orders(lambda o, i: torch_derivatives(torch, o, i), twin_out, twins, weights, torch.tensor)
+    rtol = 1e-6 if name == "cast" else RTOL  # the float32 step rounds, in the same places in both
+    for order, (mine, reference) in enumerate(zip(ours, theirs), start=1):
+        for position, (a, b) in enumerate(zip(mine, reference)):
+            assert isinstance(a, Tensor) and a.dtype == np.float64 and a.shape == values[position].shape
+            assert_close(a, b.detach().numpy(), f"{name}: order {order}, input {position}", rtol)
+
+
+@pytest.mark.parametrize("name", [name for name in TENSOR_CASES if name != "cast"])  # cast rounds to float32
+def test_gradients_of_every_primitive_pass_gradcheck(name):
+    """Finite differences of the first derivative (computed in float64) against its own backward."""
+    rng, values, fn = case_inputs(name, 0)
+    leaves = [Tensor(v, requires_grad=True) for v in values]
+    vs = [rng.standard_normal(v.shape) for v in values]
+    w = None
+
+    @autodiff.enable_grad()  # gradcheck takes its differences under no_grad; the gradient needs a graph
+    def directional_derivative(*xs):
+        nonlocal w
+        out = fn(ours_namespace(), *xs)
+        if w is None:
+            w = rng.standard_normal(out.shape)
+        gradient = ours_derivatives((out * out * w).sum() + (out * w).sum(), list(xs))
+        return sum((g * v).sum() for g, v in zip(gradient, vs))
+
+    assert autodiff.gradcheck(directional_derivative, leaves, atol=1e-6, rtol=1e-5)
+
+
+def test_gradcheck_of_value_gradients():
+    x, y = Value(0.7), Value(1.3)
+
+    @autodiff.enable_grad()
+    def second(x, y):
+        gx, gy = ours_derivatives(VALUE_CASES["linear"](OURS_VALUES, x, y) * VALUE_CASES["log"](OURS_VALUES, x, y), [x, y])
+        return gx * 0.3 - gy * 1.7
+
+    assert autodiff.gradcheck(second, [x, y], atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.torch
+@pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph=True")  # PyTorch's note on reference cycles
+def test_tensor_backward_create_graph_accumulates_as_pytorch(torch):
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal((4,))
+    x, w = Tensor(a, requires_grad=True), Tensor(b, requires_grad=True)
+    tx, tw = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    for p, q in ((x, w), (tx, tw)):
+        ((p @ q).tanh() ** 2).sum().backward(create_graph=True)
+    assert isinstance(x.grad, Tensor) and x.grad.requires_grad
+    assert_close(x.grad, tx.grad.detach().numpy(), "x.grad")
+    (x.grad * x.grad).sum().backward()
+    (tx.grad * tx.grad).sum().backward()
+    assert_close(x.grad, tx.grad.detach().numpy(), "x.grad after the second backward")
+    assert_close(w.grad, tw.grad.detach().numpy(), "w.grad after the second backward")
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tensor_grad_outputs_that_are_nodes_stay_in_the_graph(torch, dtype):
+    rng = np.random.default_rng(6)
+    a, s = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+    x, u = Tensor(a, requires_grad=True, dtype=dtype), Tensor(s, requires_grad=True, dtype=dtype)
+    tx, tu = (torch.tensor(v.astype(dtype), requires_grad=True) for v in (a, s))
+    (gx,) = autodiff.grad(x.tanh() * x, x, grad_outputs=u, create_graph=True)
+    (tgx,) = torch.autograd.grad(tx.tanh() * tx, tx, grad_outputs=tu, create_graph=True)
+    for ours, theirs in zip(autodiff.grad((gx * gx).sum(), [x, u]), torch.autograd.grad((tgx * tgx).sum(), [tx, tu])):
+        assert ours.dtype == dtype
+        assert_close(ours, theirs.numpy(), "derivative of a gradient in its seed", rtol=1e-9 if dtype == np.float64 else 1e-5)
+
+
+def test_first_order_backward_leaves_arrays_and_create_graph_leaves_tensors():
+    x = Tensor(np.array([0.5, -1.0]), requires_grad=True)
+    (x * x).sum().backward()
+    assert type(x.grad) is np.ndarray
+    y = Tensor(np.array([0.5, -1.0]), requires_grad=True)
+    (y * y).sum().backward(create_graph=True)
+    assert isinstance(y.grad, Tensor) and y.grad.requires_grad
+    np.testing.assert_array_equal(y.grad.data, [1.0, -2.0])
+
+
+# -- the layers and losses of nn.functional ---------------------------------------------------------
+
+
+def mlp(F, x, w1, b1, w2, b2):
+    return F.linear(F.linear(x, w1, b1).tanh(), w2, b2)
+
+
+LAYER_CASES = {
+    # name: (shapes of the inputs, fn(F, lib, *inputs) -> scalar loss), F nn.functional or torch's
+    "linear": ([(5, 3), (4, 3), (4,)], lambda F, L, x, w, b: (F.linear(x, w, b).tanh() ** 2).sum()),
+    "linear batched, no bias": ([(2, 5, 3), (4, 3)], lambda F, L, x, w: (F.linear(x, w) ** 3).sum()),
+    "linear on a vector": ([(3,), (4, 3), (4,)], lambda F, L, x, w, b: F.linear(x, w, b).exp().sum()),
+    "mlp with cross_entropy": ([(6, 3), (5, 3), (5,), (4, 5), (4,)],
+                               lambda F, L, x, *p: F.cross_entropy(mlp(F, x, *p), L.labels)),
+    "cross_entropy sum": ([(6, 4)], lambda F, L, x: F.cross_entropy(x * x, L.labels, reduction="sum")),
+    "cross_entropy none": ([(6, 4)], lambda F, L, x: (F.cross_entropy(x.tanh() * 3, L.labels, reduction="none") ** 2).sum()),
+    "nll_loss of log_softmax": ([(6, 4)], lambda F, L, x: F.nll_loss(F.log_softmax(x * x, 1), L.labels)),
+    "nll_loss none": ([(6, 4)], lambda F, L, x: (F.nll_loss(x.tanh(), L.labels, reduction="none") ** 2).mean()),
+    "mse_loss": ([(6, 4), (6, 4)], lambda F, L, x, t: F.mse_loss(x.tanh(), t)),
+    "softmax and log_softmax": ([(3, 4)], lambda F, L, x: (F.softmax(x, 1) * F.log_softmax(x, 0)).sum()),
+    "relu, sigmoid, tanh": ([(3, 4)], lambda F, L, x: (F.relu(x) * F.sigmoid(x) + F.tanh(x) ** 3).sum()),
+    "gelu exact": ([(3, 4)], lambda F, L, x: (F.gelu(x) * x).sum()),
+    "gelu tanh": ([(3, 4)], lambda F, L, x: (F.gelu(x, approximate="tanh") * x).sum()),
+    "layer_norm": ([(3, 4), (4,), (4,)], lambda F, L, x, w, b: (F.layer_norm(x, (4,), w, b) ** 3).sum()),
+    "batch_norm training": ([(5, 3), (3,), (3,)],
+                            lambda F, L, x, w, b: (F.batch_norm(x, None, None, w, b, training=True) ** 3).sum()),
+    "embedding": ([(5, 3)], lambda F, L, w: (F.embedding(L.tokens, w) ** 3).sum()),
+    "embedding with padding": ([(5, 3)], lambda F, L, w: (F.embedding(L.tokens, w, padding_idx=2) ** 3).sum()),
+}
+LABELS = np.array([0, 3, 1, 1, 2, 0])
+TOKENS = np.array([[0, 2, 4], [2, 2, 1]])
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name", list(LAYER_CASES))
+def test_layer_hessian_vector_products_match_pytorch(torch, name):
+    shapes, fn = LAYER_CASES[name]
+    rng = np.random.default_rng(len(name))
+    values = [rng.standard_normal(shape) for shape in shapes]
+    vs = [rng.standard_normal(shape) for shape in shapes]
+    leaves = [Tensor(v, requires_grad=True) for v in values]
+    twins = [torch.tensor(v, requires_grad=True) for v in values]
+    ours_lib = SimpleNamespace(labels=LABELS, tokens=TOKENS)
+    torch_lib = SimpleNamespace(labels=torch.tensor(LABELS), tokens=torch.tensor(TOKENS))
+    loss, twin_loss = fn(nn.functional, ours_lib, *leaves), fn(torch.nn.functional, torch_lib, *twins)
+    assert_close(loss, twin_loss.item(), f"{name}: loss")
+    gradient = ours_derivatives(loss, leaves)
+    twin_gradient = torch_derivatives(torch, twin_loss, twins)
+    hv = ours_derivatives(sum((g * Tensor(v)).sum() for g, v in zip(gradient, vs)), leaves, create_graph=False)
+    twin_hv = torch_derivatives(torch, sum((g * torch.tensor(v)).sum() for g, v in zip(twin_gradient, vs)), twins, False)
+    for position in range(len(leaves)):
+        assert_close(gradient[position], twin_gradient[position].detach().numpy(), f"{name}: gradient {position}")
+        assert_close(hv[position], twin_hv[position].numpy(), f"{name}: Hessian-vector product {position}")
+
+
+@pytest.mark.torch
+def test_layers_of_a_sequential_model_have_pytorch_hessian_vector_products(torch):
+    autodiff.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 8), nn.GELU(), nn.LayerNorm(8), nn.Linear(8, 4))
+    for p in model.parameters():
+        p.data = p.data.astype(np.float64)
+    twin = torch.nn.Sequential(
+        torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 8), torch.nn.GELU(), torch.nn.LayerNorm(8),
+        torch.nn.Linear(8, 4),
+    ).double()
+    twin.load_state_dict({k: torch.tensor(v) for k, v in model.state_dict().items()})
+    rng = np.random.default_rng(8)
+    x, labels = rng.standard_normal((6, 3)), np.array([0, 3, 1, 2, 2, 0])
+    params, twin_params = model.parameters(), list(twin.parameters())
+    loss = nn.cross_entropy(model(Tensor(x)), labels)
+    twin_loss = torch.nn.functional.cross_entropy(twin(torch.tensor(x)), torch.tensor(labels))
+    vs = [rng.standard_normal(p.shape) for p in params]
+    gradient = autodiff.grad(loss, params, create_graph=True)
+    hv = autodiff.grad(sum((g * Tensor(v)).sum() for g, v in zip(gradient, vs)), params)
+    twin_gradient = torch.autograd.grad(twin_loss, twin_params, create_graph=True)
+    twin_hv = torch.autograd.grad(sum((g * torch.tensor(v)).sum() for g, v in zip(twin_gradient, vs)), twin_params)
+    for k, (a, b) in enumerate(zip(hv, twin_hv)):
+        assert_close(a, b.numpy(), f"parameter {k}")
+    assert all(p.grad is None for p in params), "autodiff.grad leaves every .grad untouched"
+
+
+def test_penalties_are_differentiable_twice():
+    rng = np.random.default_rng(9)
+    w = Tensor(rng.standard_normal((3, 2)), requires_grad=True)
+    v = Tensor(rng.standard_normal(3), requires_grad=True)
+    penalty = nn.l2_penalty([w, v]) * nn.l1_penalty([w, v])
+    gw, gv = autodiff.grad(penalty, [w, v], create_graph=True)
+    l1, l2 = np.abs(w.data).sum() + np.abs(v.data).sum(), (w.data ** 2).sum() + (v.data ** 2).sum()
+    np.testing.assert_allclose(gw.data, 2 * w.data * l1 + l2 * np.sign(w.data), rtol=1e-12)
+    (hw,) = autodiff.grad(gw.sum(), [w])
+    # d/dw_k of Σ_j (2 w_j l1 + l2 sign w_j) = 2 l1 + 2 Σ_j w_j · sign w_k + 2 w_k · Σ_j sign w_j
+    expected = 2 * l1 + 2 * w.data.sum() * np.sign(w.data) + 2 * w.data * np.sign(w.data).sum()
+    np.testing.assert_allclose(hw, expected, rtol=1e-12)
+    x, y = Value(0.5), Value(-2.0)
+    value_penalty = nn.l2_penalty([x, y]) * x
+    (gx,) = autodiff.grad(value_penalty, [x], create_graph=True)
+    assert_close(autodiff.grad(gx, [x])[0], 6 * 0.5, "d²/dx² of (x² + y²)·x")
+    # d/dy of (|x| + |y|)·y = sign(y)·y + |x| + |y|
+    assert_close(autodiff.grad(nn.l1_penalty([x, y]) * y, [y], create_graph=True)[0].data, 2.0 + 2.5, "l1")
+
+
+def test_dropout_is_differentiable_twice():
+    nn.manual_seed(3)
+    x = Tensor(np.linspace(-1, 1, 12).reshape(3, 4), requires_grad=True)
+    out = nn.functional.dropout(x, p=0.5)
+    mask = out.data / x.data  # 0 or 2 per element
+    (g,) = autodiff.grad((out ** 3).sum(), [x], create_graph=True)
+    np.testing.assert_allclose(g.data, 3 * mask ** 3 * x.data ** 2, rtol=1e-12)
+    (h,) = autodiff.grad(g.sum(), [x])
+    np.testing.assert_allclose(h, 6 * mask ** 3 * x.data, rtol=1e-12)
+
+
+FIRST_ORDER_ONLY = {
+    "conv2d": lambda x: nn.functional.conv2d(x.reshape(1, 1, 4, 4), Tensor(np.ones((2, 1, 2, 2)))).sum(),
+    "max_pool2d": lambda x: nn.functional.max_pool2d(x.reshape(1, 1, 4, 4), 2).sum(),
+    "rnn_tanh": lambda x: nn.functional.rnn_tanh(x.reshape(2, 2, 4), Tensor(np.zeros((2, 4))), Tensor(np.eye(4))).sum(),
+    "lstm": lambda x: nn.functional.lstm(x.reshape(4, 1, 4), Tensor(np.zeros((1, 1))), Tensor(np.zeros((1, 1))),
+                                         Tensor(np.ones((4, 1)))).sum(),
+    "binary_cross_entropy": lambda x: nn.binary_cross_entropy(x.sigmoid(), np.ones((16,))),
+}
+
+
+@pytest.mark.parametrize("op", list(FIRST_ORDER_ONLY))
+def test_first_order_ops_refuse_create_graph_and_forward_mode_naming_themselves(op):
+    x = Tensor(np.linspace(-1, 1, 16), requires_grad=True)
+    loss = FIRST_ORDER_ONLY[op](x)
+    assert autodiff.grad(loss, x)[0].shape == (16,)  # first derivatives are there
+    with pytest.raises(NotImplementedError, match=rf"'{op}' has first derivatives only"):
+        autodiff.grad(loss, x, create_graph=True)
+    with pytest.raises(NotImplementedError, match=rf"'{op}' has first derivatives only"):
+        autodiff.jvp(FIRST_ORDER_ONLY[op], x, np.ones(16))
+    with pytest.raises(NotImplementedError, match=rf"'{op}'"):
+        autodiff.hvp(FIRST_ORDER_ONLY[op], x, np.ones(16))
+
+
+# -- a gradient penalty (WGAN-GP) trained to PyTorch's weights ---------------------------------------
+
+
+def wgan_gp(lib, critic, generator, critic_optimizer, generator_optimizer, real, noise, mix, steps, penalty=10.0):
+    """Alternate two critic steps (Wasserstein loss + λ (‖∇ₓ D(x̂)‖ - 1)², x̂ between real and fake) and one generator step."""
+    for step in range(steps):
+        for k in range(2):
+            fake = lib.detach(generator(lib.tensor(noise[step, k])))
+            real_batch = lib.tensor(real[step, k])
+            between = lib.leaf(lib.value(real_batch) * mix[step, k] + lib.value(fake) * (1 - mix[step, k]))
+            (slopes,) = lib.grad(critic(between).sum(), between, create_graph=True)
+            norms = ((slopes * slopes).sum(1) + 1e-12).sqrt()
+            loss = critic(fake).mean() - critic(real_batch).mean() + penalty * ((norms - 1) ** 2).mean()
+            critic_optimizer.zero_grad()
+            loss.backward()
+            critic_optimizer.step()
+        generator_loss = -critic(generator(lib.tensor(noise[step, 2]))).mean()
+        generator_optimizer.zero_grad()
+        generator_loss.backward()
+        generator_optimizer.step()
+
+
+@pytest.mark.torch
+def test_wgan_gp_trains_to_pytorch_weights(torch):
+    autodiff.manual_seed(1)
+    critic = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 1))
+    generator = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 2))
+    twins = []
+    for model in (critic, generator):
+        for p in model.parameters():
+            p.data = p.data.astype(np.float64)
+        twin = torch.nn.Sequential(*[
+            torch.nn.Linear(m.in_features, m.out_features) if isinstance(m, nn.Linear) else torch.nn.Tanh() for m in model
+        ]).double()
+        twin.load_state_dict({k: torch.tensor(v) for k, v in model.state_dict().items()})
+        twins.append(twin)
+    starts = [{k: v.copy() for k, v in model.state_dict().items()} for model in (critic, generator)]
+    rng = np.random.default_rng(10)
+    steps = 6
+    real = rng.standard_normal((steps, 2, 16, 2)) * 0.5 + np.array([2.0, -1.0])
+    noise, mix = rng.standard_normal((steps, 3, 16, 3)), rng.uniform(size=(steps, 2, 16, 1))
+    ours = SimpleNamespace(tensor=Tensor, detach=lambda t: t.detach(), value=lambda t: t.data,
+                           leaf=lambda a: Tensor(a, requires_grad=True), grad=autodiff.grad)
+    theirs = SimpleNamespace(tensor=torch.tensor, detach=lambda t: t.detach(), value=lambda t: t.numpy(),
+                             leaf=lambda a: torch.tensor(a, requires_grad=True), grad=torch.autograd.grad)
+    wgan_gp(ours, critic, generator, nn.optim.Adam(critic.parameters(), lr=1e-2, betas=(0.5, 0.9)),
+            nn.optim.Adam(generator.parameters(), lr=1e-2, betas=(0.5, 0.9)), real, noise, mix, steps)
+    wgan_gp(theirs, *twins, torch.optim.Adam(twins[0].parameters(), lr=1e-2, betas=(0.5, 0.9)),
+            torch.optim.Adam(twins[1].parameters(), lr=1e-2, betas=(0.5, 0.9)), real, noise, mix, steps)
+    for model, twin, start in zip((critic, generator), twins, starts):
+        assert model.state_dict().keys() == twin.state_dict().keys()
+        for name, p in twin.state_dict().items():
+            # the critic's last bias cancels in D(fake) - D(real) and the penalty: the only one that stays
+            stays = model is critic and name == "4.bias"
+            assert stays or np.abs(p.numpy() - start[name]).max() > 1e-3, f"{name} did not move: the test would prove nothing"
+            assert_close(model.state_dict()[name], p.numpy(), f"{name} after {steps} steps")
+
+
+# -- forward mode and the second-derivative helpers against torch.func ------------------------------
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name, k", tensor_case_ids(), ids=[f"{n}-{k}" for n, k in tensor_case_ids()])
+def test_jvp_through_every_primitive_matches_torch_func(torch, name, k):
+    rng, values, fn = case_inputs(name, k)
+    tangents = [rng.standard_normal(v.shape) for v in values]
+    ours_ns, torch_ns = ours_namespace(), torch_namespace(torch)
+    out, slope = autodiff.jvp(lambda *xs: fn(ours_ns, *xs), tuple(Tensor(v) for v in values), tuple(tangents))
+    twin_out, twin_slope = torch.func.jvp(
+        lambda *xs: fn(torch_ns, *xs), tuple(torch.tensor(v) for v in values), tuple(torch.tensor(t) for t in tangents)
+    )
+    rtol = 1e-6 if name == "cast" else RTOL
+    assert_close(out, twin_out.numpy(), f"{name}: value")
+    assert isinstance(slope, Tensor) and not slope.requires_grad
+    assert_close(slope, twin_slope.numpy(), f"{name}: J·t", rtol)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name", list(VALUE_CASES))
+def test_jvp_of_value_functions_matches_torch_func(torch, name):
+    fn = VALUE_CASES[name]
+    out, slope = autodiff.jvp(lambda x, y: fn(OURS_VALUES, x, y), (Value(0.7), Value(1.3)), (0.25, Value(-1.5)))
+    twin_out, twin_slope = torch.func.jvp(
+        lambda x, y: fn(TORCH_VALUES, x, y), (torch.tensor(0.7, dtype=torch.float64), torch.tensor(1.3, dtype=torch.float64)),
+        (torch.tensor(0.25, dtype=torch.float64), torch.tensor(-1.5, dtype=torch.float64)),
+    )
+    assert isinstance(out, Value) and isinstance(slope, Value) and not slope.children
+    assert_close(out.data, twin_out.item(), f"{name}: value")
+    assert_close(slope.data, twin_slope.item(), f"{name}: J·t")
+
+
+@pytest.mark.torch
+def test_jvp_of_layers_and_several_outputs_matches_torch_func(torch):
+    rng = np.random.default_rng(11)
+    x, w, b = rng.standard_normal((5, 3)), rng.standard_normal((4, 3)), rng.standard_normal(4)
+    t = [rng.standard_normal(a.shape) for a in (x, w, b)]
+
+    def f(F, x, w, b):
+        h = F.linear(x, w, b)
+        return F.log_softmax(h.tanh(), 1), F.cross_entropy(h, LABELS[:5] if F is nn.functional else torch.tensor(LABELS[:5]))
+
+    outs, slopes = autodiff.jvp(lambda *a: f(nn.functional, *a), tuple(Tensor(a) for a in (x, w, b)), tuple(t))
+    twin_outs, twin_slopes = torch.func.jvp(
+        lambda *a: f(torch.nn.functional, *a), tuple(torch.tensor(a) for a in (x, w, b)), tuple(torch.tensor(a) for a in t)
+    )
+    assert isinstance(outs, tuple) and len(slopes) == 2
+    for ours, theirs in zip(outs + slopes, twin_outs + twin_slopes):
+        assert_close(ours, theirs.numpy(), "output or tangent")
+
+
+def test_jvp_carries_tangents_only_from_the_primals():
+    """A leaf that f makes itself (a weight) has no tangent; an output that does not depend on the primals has 0."""
+    w = Tensor(np.array([2.0, 3.0]), requires_grad=True)
+    out, slope = autodiff.jvp(lambda x: (x * w, w * 2), Tensor(np.array([1.0, 1.0])), np.array([1.0, -1.0]))
+    np.testing.assert_array_equal(slope[0].data, [2.0, -3.0])
+    np.testing.assert_array_equal(slope[1].data, [0.0, 0.0])
+    assert w.grad is None
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("shape", [(), (1,), (3,), (2, 2), (1, 3, 1)], ids=str)
+def test_hessian_and_hvp_match_torch_func(torch, shape):
+    rng = np.random.default_rng(12)
+    x, v = rng.standard_normal(shape), rng.standard_normal(shape)
+    a = rng.standard_normal(shape)
+
+    def f(x, const):
+        return ((x * const(a)).tanh() * x.exp()).sum() + (x * x).sum() ** 2
+
+    h = autodiff.hessian(lambda x: f(x, Tensor), Tensor(x))
+    twin_h = torch.func.hessian(lambda x: f(x, torch.tensor))(torch.tensor(x))
+    assert isinstance(h, Tensor) and h.shape == shape + shape
+    assert_close(h, twin_h.numpy(), "hessian")
+    out, hv = autodiff.hvp(lambda x: f(x, Tensor), Tensor(x), Tensor(v))
+    _, twin_hv = torch.func.jvp(torch.func.grad(lambda x: f(x, torch.tensor)), (torch.tensor(x),), (torch.tensor(v),))
+    assert_close(out, f(torch.tensor(x), torch.tensor).item(), "f(x)")
+    assert_close(hv, twin_hv.numpy(), "H·v")
+    assert_close(hv, (h.data.reshape(x.size, x.size) @ v.reshape(-1)).reshape(shape), "H·v = hessian @ v")
+
+
+@pytest.mark.torch
+def test_hvp_in_several_inputs_matches_pytorch(torch):
+    rng = np.random.default_rng(13)
+    shapes = [(6, 3), (5, 3), (5,), (4, 5), (4,)]
+    values, vs = [rng.standard_normal(s) for s in shapes], [rng.standard_normal(s) for s in shapes]
+
+    def loss(F, labels):
+        return lambda x, *p: F.cross_entropy(mlp(F, x, *p), labels)
+
+    out, hv = autodiff.hvp(loss(nn.functional, LABELS), tuple(Tensor(v) for v in values), tuple(vs))
+    twin_out, twin_hv = torch.autograd.functional.hvp(
+        loss(torch.nn.functional, torch.tensor(LABELS)), tuple(torch.tensor(v) for v in values),
+        tuple(torch.tensor(v) for v in vs),
+    )
+    assert_close(out, twin_out.item(), "loss")
+    for k, (a, b) in enumerate(zip(hv, twin_hv)):
+        assert_close(a, b.numpy(), f"H·v, input {k}")
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name", list(VALUE_CASES))
+def test_value_hessian_and_hvp_match_torch_func(torch, name):
+    fn = VALUE_CASES[name]
+    h = autodiff.hessian(lambda x: fn(OURS_VALUES, x, x * 0.5 + 1.0), Value(0.9))
+    twin_h = torch.func.hessian(lambda x: fn(TORCH_VALUES, x, x * 0.5 + 1.0))(torch.tensor(0.9, dtype=torch.float64))
+    assert isinstance(h, Value)
+    assert_close(h.data, twin_h.item(), f"{name}: f''")
+    out, hv = autodiff.hvp(lambda x, y: fn(OURS_VALUES, x, y), (Value(0.9), Value(1.2)), (Value(1.0), -2.0))
+    twin_out, twin_hv = torch.autograd.functional.hvp(
+        lambda x, y: fn(TORCH_VALUES, x, y), (torch.tensor(0.9, dtype=torch.float64), torch.tensor(1.2, dtype=torch.float64)),
+        (torch.tensor(1.0, dtype=torch.float64), torch.tensor(-2.0, dtype=torch.float64)),
+    )
+    assert_close(out.data, twin_out.item(), f"{name}: f")
+    for a, b in zip(hv, twin_hv):
+        assert isinstance(a, Value)
+        assert_close(a.data, b.item(), f"{name}: H·v")
+
+
+def test_second_derivatives_of_functions_without_curvature_are_zero():
+    x = Tensor(np.array([1.0, 2.0]))
+    np.testing.assert_array_equal(autodiff.hessian(lambda x: (x * 3.0).sum(), x).data, np.zeros((2, 2)))
+    np.testing.assert_array_equal(autodiff.hessian(lambda x: Tensor(np.array(1.0)), x).data, np.zeros((2, 2)))
+    assert autodiff.hessian(lambda x: x, Value(2.0)).data == 0.0
+    assert autodiff.hvp(lambda x: x * 2.0, Value(2.0), 1.0)[1].data == 0.0
+    out, slope = autodiff.jvp(lambda x: Tensor(np.ones(3)), x, np.ones(2))
+    np.testing.assert_array_equal(slope.data, np.zeros(3))
+
+
+def test_forward_helpers_leave_every_grad_and_the_inputs_as_they_were():
+    x = Tensor(np.array([0.5, 1.5]), requires_grad=True)
+    x.grad = np.array([7.0, 8.0])
+    before = x.data.copy()
+    autodiff.jvp(lambda x: x.exp(), x, np.ones(2))
+    autodiff.hvp(lambda x: (x ** 3).sum(), x, np.ones(2))
+    autodiff.hessian(lambda x: (x ** 3).sum(), x)
+    np.testing.assert_array_equal(x.grad, [7.0, 8.0])
+    np.testing.assert_array_equal(x.data, before)
+    with autodiff.no_grad():  # and they work whatever the grad mode
+        np.testing.assert_allclose(autodiff.hessian(lambda x: (x ** 3).sum(), x).data, np.diag(6 * before))
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: autodiff.jvp(lambda x: x, Tensor(np.ones(2)), np.ones(3)), ValueError, r"tangent 0 has shape \(3,\), its input has shape \(2,\)"),
+    (lambda: autodiff.jvp(lambda x: x, [Tensor(np.ones(2))], []), ValueError, "1 primals but 0 tangents"),
+    (lambda: autodiff.jvp(lambda x: x, np.ones(2), np.ones(2)), TypeError, "primal 0 is a ndarray; pass Tensors or Values"),
+    (lambda: autodiff.jvp(lambda x: 3.0, Value(1.0), 1.0), TypeError, "f returned a float"),
+    (lambda: autodiff.jvp(lambda x: x, Value(1.0), "a"), TypeError, "tangent 0 is a str"),
+    (lambda: autodiff.hessian(lambda x: x * 2, Tensor(np.ones(2))), ValueError, r"f must return one number, it returned a Tensor of shape \(2,\)"),
+    (lambda: autodiff.hessian(lambda x: x, [Value(1.0)]), TypeError, "hessian takes one Tensor or Value"),
+    (lambda: autodiff.hvp(lambda x: x.sum(), Tensor(np.ones(2)), np.ones((2, 1))), ValueError, r"vector 0 has shape \(2, 1\)"),
+    (lambda: autodiff.hvp(lambda x: x.sum(), Tensor(np.ones(2, dtype=np.int64)), np.ones(2)), TypeError, "only float32 and float64"),
+])
+def test_bad_input_is_named(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_jvp_refuses_a_tensor_changed_in_place_after_it_was_used():
+    def f(x):
+        scale = Tensor(np.array([1.0, 2.0]))
+        out = x * scale
+        scale += 1.0  # a constant changed after the product read it
+        return out
+
+    with pytest.raises(RuntimeError, match="changed in place"):
+        autodiff.jvp(f, Tensor(np.ones(2)), np.ones(2))
+
+
+# -- random programs: the second order through compositions (hypothesis) ---------------------------
+
+PROGRAM_OPS = [
+    # (name, arity, fn(M, *operands), whether it accepts the operands' values)
+    ("add", 2, lambda M, a, b: a + b, None),
+    ("mul", 2, lambda M, a, b: a * b, None),
+    ("div", 2, lambda M, a, b: a / b, lambda a, b: (np.abs(b) > 0.2).all()),
+    ("pow", 2, lambda M, a, b: a ** b, lambda a, b: (a > 0.2).all() and (np.abs(b) < 3).all()),
+    ("matmul", 2, lambda M, a, b: a @ b, lambda a, b: a.ndim >= 1 and b.ndim >= 1 and a.shape[-1] == (b.shape[-2] if b.ndim > 1 else b.shape[0]) and np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) is not None),
+    ("tanh", 1, lambda M, a: a.tanh(), None),
+    ("exp", 1, lambda M, a: a.exp(), lambda a: (a < 3).all()),
+    ("log", 1, lambda M, a: a.log(), lambda a: (a > 0.2).all()),
+    ("sqrt", 1, lambda M, a: a.sqrt(), lambda a: (a > 0.2).all()),
+    ("sigmoid", 1, lambda M, a: a.sigmoid(), None),
+    ("relu", 1, lambda M, a: a.relu(), lambda a: (np.abs(a) > 0.05).all()),
+    ("sum", 1, lambda M, a: a.sum(dim=-1, keepdim=True), lambda a: a.ndim >= 1),
+    ("mean", 1, lambda M, a: a.mean(), None),
+    ("logsumexp", 1, lambda M, a: a.logsumexp(dim=0), lambda a: a.ndim >= 1),
+    ("log_softmax", 1, lambda M, a: a.log_softmax(dim=-1), lambda a: a.ndim >= 1),
+    ("transpose", 1, lambda M, a: a.permute(tuple(reversed(range(a.ndim)))), None),
+    ("reshape", 1, lambda M, a: a.reshape((-1,)), None),
+    ("getitem", 1, lambda M, a: a[..., M.index([0, 0])], lambda a: a.ndim >= 1),
+    ("concatenate", 2, lambda M, a, b: M.cat([a.reshape((-1,)), b.reshape((-1,))], 0), None),
+]
+
+
+@st.composite
+def programs(draw):
+    """Leaves of broadcasting shapes, then operations on earlier results, as (leaf values, steps)."""
+    seed = draw(st.integers(0, 2**16))
+    rng = np.random.default_rng(seed)
+    base = draw(st.sampled_from([(), (3,), (2, 3), (1, 3), (2, 1)]))
+    leaves = []
+    for _ in range(draw(st.integers(1, 3))):
+        shape = tuple(n if draw(st.booleans()) else 1 for n in base)[draw(st.integers(0, len(base))):]
+        leaves.append(rng.uniform(0.3, 1.5, shape) * rng.choice([-1.0, 1.0], shape) if draw(st.booleans())
+                      else rng.uniform(0.3, 1.5, shape))
+    values = list(leaves)
+    steps = []
+    for _ in range(draw(st.integers(1, 6))):
+        name, arity, fn, accepts = draw(st.sampled_from(PROGRAM_OPS))
+        operands = [draw(st.integers(0, len(values) - 1)) for _ in range(arity)]
+        arrays = [values[i] for i in operands]
+        try:
+            if accepts is not None and not accepts(*arrays):
+                continue
+            with np.errstate(all="ignore"):
+                result = fn(ours_namespace(), *[Tensor(a) for a in arrays]).data
+        except ValueError:  # shapes that do not meet
+            continue
+        if result.size > 50 or not np.isfinite(result).all() or np.abs(result).max() > 1e3:
+            continue
+        steps.append((name, operands))
+        values.append(result)
+    return leaves, steps, seed
+
+
+def run_program(M, leaves, steps):
+    nodes = list(leaves)
+    for name, operands in steps:
+        fn = next(op[2] for op in PROGRAM_OPS if op[0] == name)
+        nodes.append(fn(M, *[nodes[i] for i in operands]))
+    return nodes
+
+
+@pytest.mark.torch
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(program=programs())
+def test_random_programs_have_pytorch_hessian_vector_products(torch, program):
+    values, steps, seed = program
+    rng = np.random.default_rng(seed + 1)
+    ours = run_program(ours_namespace(), [Tensor(v, requires_grad=True) for v in values], steps)
+    theirs = run_program(torch_namespace(torch), [torch.tensor(v, requires_grad=True) for v in values], steps)
+    weights = [rng.standard_normal(node.shape) for node in ours]  # every result weighs in the loss
+    loss = sum((node * node * Tensor(w)).sum() for node, w in zip(ours, weights))
+    twin_loss = sum((node * node * torch.tensor(w)).sum() for node, w in zip(theirs, weights))
+    leaves, twins = ours[:len(values)], theirs[:len(values)]
+    vs = [rng.standard_normal(v.shape) for v in values]
+    gradient, twin_gradient = ours_derivatives(loss, leaves), torch_derivatives(torch, twin_loss, twins)
+    hv = ours_derivatives(sum((g * Tensor(v)).sum() for g, v in zip(gradient, vs)), leaves, False)
+    twin_hv = torch_derivatives(torch, sum((g * torch.tensor(v)).sum() for g, v in zip(twin_gradient, vs)), twins, False)
+    program_text = f"leaves of shapes {[v.shape for v in values]}, steps {steps}"
+    for k in range(len(leaves)):
+        assert_close(gradient[k], twin_gradient[k].detach().numpy(), f"{program_text}: gradient {k}")
+        assert_close(hv[k], twin_hv[k].numpy(), f"{program_text}: H·v {k}")
+    _, slope = autodiff.jvp(lambda *xs: run_program(ours_namespace(), list(xs), steps)[-1],
+                            tuple(Tensor(v) for v in values), tuple(vs))
+    _, twin_slope = torch.func.jvp(lambda *xs: run_program(torch_namespace(torch), list(xs), steps)[-1],
+                                   tuple(torch.tensor(v) for v in values), tuple(torch.tensor(v) for v in vs))
+    assert_close(slope, twin_slope.numpy(), f"{program_text}: J·t of the last result")
