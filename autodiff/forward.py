@@ -118,12 +118,15 @@ def hvp(f, x, v):
     leaves = [_fresh_leaf(x, "hvp", f"input {i}") for i, x in enumerate(xs)]
     directions = [_tangent(v, leaf, "hvp", f"vector {i}") for i, (v, leaf) in enumerate(zip(vs, leaves))]
     out, gradients = _gradient_graph(f, leaves, "hvp")
-    # <∇f, v> as a sum over the inputs: each gradient, seeded with its part of v
-    products = [_zero_array(leaf) for leaf in leaves]
-    for gradient, direction in zip(gradients, directions):
-        for i, part in enumerate(_gradients_of(gradient, direction, leaves)):
-            if part is not None:
-                products[i] = products[i] + part
+    # <∇f, v>, summed over the inputs as one recorded number, so that one backward pass serves them all
+    inner = None
+    with enable_grad():
+        for gradient, direction in zip(gradients, directions):
+            if gradient is None or (isinstance(gradient, Tensor) and not gradient.requires_grad):
+                continue
+            term = gradient * direction if isinstance(gradient, Value) else (gradient * Tensor._constant(direction)).sum()
+            inner = term if inner is None else inner + term
+    products = _gradients_of(inner, None, leaves)
     results = tuple(_as_result(p, leaf) for p, leaf in zip(products, leaves))
     return _detached(out), results[0] if single else results
 
