@@ -118,15 +118,9 @@ def hvp(f, x, v):
     leaves = [_fresh_leaf(x, "hvp", f"input {i}") for i, x in enumerate(xs)]
     directions = [_tangent(v, leaf, "hvp", f"vector {i}") for i, (v, leaf) in enumerate(zip(vs, leaves))]
     out, gradients = _gradient_graph(f, leaves, "hvp")
-    # <∇f, v>, summed over the inputs as one recorded number, so that one backward pass serves them all
-    inner = None
-    with enable_grad():
-        for gradient, direction in zip(gradients, directions):
-            if gradient is None or (isinstance(gradient, Tensor) and not gradient.requires_grad):
-                continue
-            term = gradient * direction if isinstance(gradient, Value) else (gradient * Tensor._constant(direction)).sum()
-            inner = term if inner is None else inner + term
-    products = _gradients_of(inner, None, leaves)
+    pairs = [(gradient, direction) for gradient, direction in zip(gradients, directions)
+             if gradient is not None and not (isinstance(gradient, Tensor) and not gradient.requires_grad)]
+    products = _gradients_of(_inner_product(pairs), None, leaves) if pairs else [None] * len(leaves)
     results = tuple(_as_result(p, leaf) for p, leaf in zip(products, leaves))
     return _detached(out), results[0] if single else results
 
@@ -245,6 +239,28 @@ def _gradient_graph(f, leaves, name):
                 return out, [None] * len(leaves)
         totals = run_backward(out, out._backward_seed(None, True), create_graph=True, store=False)
     return out, [totals.get(leaf) for leaf in leaves]
+
+
+def _inner_product(pairs):
+    """Σᵢ ⟨gradientᵢ, directionᵢ⟩ over (gradient, direction) pairs, as one node: d/d gradientᵢ = directionᵢ.
+
+    One node rather than a product, a sum and an addition per input, so the backward pass through
+    it does three times fewer steps here.
+    """
+    gradients = tuple(gradient for gradient, _ in pairs)
+    if isinstance(gradients[0], Value):
+        total = sum(gradient.data * direction for gradient, direction in pairs)
+        return Value._record(total, "<·,v>", gradients, lambda m, out, *gs: tuple(d for _, d in pairs))
+    total = sum(float(np.vdot(gradient.data, direction)) for gradient, direction in pairs)
+    with enable_grad():
+        return Tensor._record(
+            np.asarray(total, dtype=gradients[0].dtype), "<·,v>", gradients,
+            tuple(_times(direction) for _, direction in pairs), reads=0,
+        )
+
+
+def _times(direction):
+    return lambda xp, g, out, *gradients: g * direction
 
 
 def _gradients_of(gradient, seed, leaves):

@@ -226,20 +226,17 @@ def cross_entropy(logits, labels, reduction="mean"):
     batch, classes = x.shape
     y = _class_labels("cross_entropy", labels, batch, classes)
     rows = np.arange(batch)
-    shift = x.max(axis=1, keepdims=True)
-    shifted = x - shift
+    shifted = x - x.max(axis=1, keepdims=True)
     exps = np.exp(shifted)
     sums = exps.sum(axis=1, keepdims=True)
     loss, scale = _reduced_array(np.log(sums[:, 0]) - shifted[rows, y], reduction)
 
     def vjp(xp, g, out, logits):
         if isinstance(logits, Tensor):
-            # create_graph: softmax computed again from the logits (the shift is a constant it does
-            # not depend on), so that its own derivative is recorded too
+            # create_graph: softmax as Tensor operations on the logits, so that its own derivative is recorded too
             onehot = np.zeros_like(x)
             onehot[rows, y] = 1
-            exps_of_logits = xp.exp(logits - shift)
-            return (exps_of_logits / exps_of_logits.sum(axis=1, keepdims=True) - onehot) * _row_scale(g, scale)
+            return (logits.softmax(axis=1) - onehot) * _row_scale(g, scale)
         # first order: the forward pass's softmax, on the arrays it was computed from (their versions are checked)
         grad = exps / sums
         grad[rows, y] -= 1
