@@ -281,7 +281,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     With G = dL/d(out) arranged as (N·OH·OW, O) rows to match:
 
         dL/dweight = Gᵀ · windows,   dL/dbias = Σ_{n,p,q} g,
-        dL/dx = every row of G · kernels folded back onto the window it came from.
+        dL/dxpad[n, p·s_h + i, q·s_w + j, :] += G[n, p, q] · weight[:, :, i, j]  for each offset (i, j).
     """
     x = as_tensor(x, weight)
     X, W = x.data, weight.data
@@ -306,10 +306,16 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     def rows_of(g):
         return g.transpose(0, 2, 3, 1).reshape(rows, out_channels)
 
+    # one (O, C) matrix per kernel offset: the input gradient is kh·kw products of G with them, each
+    # added where its offset reads; one product with all kernels at once would write a window-sized
+    # matrix (N·OH·OW, kh·kw·C) to fold back, which takes longer than the products themselves
+    offset_kernels = np.ascontiguousarray(W.transpose(2, 3, 0, 1))
+
     def x_vjp(g):
-        window_grads = (rows_of(g) @ kernels).reshape(batch, *out_size, kh, kw, channels)
+        G = rows_of(g)
         grad = _fold(
-            lambda i, j: window_grads[:, :, :, i, j], padded.shape, (kh, kw), stride, out_size, window_grads.dtype
+            lambda i, j: (G @ offset_kernels[i, j]).reshape(batch, *out_size, channels),
+            padded.shape, (kh, kw), stride, out_size, G.dtype,
         )
         ph, pw = padding
         return grad[:, ph : ph + height, pw : pw + width].transpose(0, 3, 1, 2)
@@ -342,15 +348,21 @@ def max_pool2d(x, kernel_size, stride=None):
     out_size = _output_size(X.shape[2:], kernel, stride, "max_pool2d", X.shape)
     channels_last = X.transpose(0, 2, 3, 1)
     windows = _windows(channels_last, kernel, stride, out_size)
-    # the running maximum over the kernel offsets, and the offset k = i·kw + j it came from
-    out = windows[:, :, :, 0, 0].copy()
-    choice = np.zeros(out.shape, dtype=np.intp)
-    for k in range(1, kernel[0] * kernel[1]):
-        candidate = windows[:, :, :, k // kernel[1], k % kernel[1]]
-        better = candidate > out
-        better |= np.isnan(candidate)
-        np.copyto(out, candidate, where=better)
-        np.copyto(choice, k, where=better)
+    offsets = [windows[:, :, :, i, j] for i in range(kernel[0]) for j in range(kernel[1])]
+    out = offsets[0].copy()
+    for candidate in offsets[1:]:
+        np.maximum(out, candidate, out=out)  # a NaN wins, as in PyTorch
+    # the offset k = i·kw + j each maximum came from, the first of equals (as PyTorch picks):
+    # the number of leading offsets that differ from the maximum
+    choice = np.zeros(out.shape, dtype=np.min_scalar_type(len(offsets) - 1))
+    differs = np.ones(out.shape, dtype=bool)
+    for candidate in offsets[:-1]:
+        differs &= candidate != out
+        choice += differs
+    if np.isnan(out).any():
+        # a window holding NaN: PyTorch's maximum is its last NaN (NaN differs even from itself)
+        for k, candidate in enumerate(offsets):
+            np.copyto(choice, k, where=np.isnan(candidate))
 
     def vjp(g):
         g = g.transpose(0, 2, 3, 1)
