@@ -121,6 +121,45 @@ def _propagate(root, seed, create_graph, store, observer):
     order = topological_order(root)
     totals = {root: seed}
     owned = set()  # the nodes whose total is an array the driver made and may add into in place
+    if observer is not None or grad_mode.check_finite:
+        _propagate_observed(order, totals, create_graph, observer)
+    else:
+        total_of = totals.get
+        for node in reversed(order):
+            for child, contribution in zip(node.children, node._pullback(totals[node], create_graph)):
+                if contribution is None:
+                    continue
+                before = total_of(child)
+                if before is None:
+                    totals[child] = contribution
+                elif child in owned:
+                    np.add(before, contribution, out=before)
+                else:
+                    totals[child] = _fresh_sum(before, contribution, child, owned)
+    if store:
+        for node, total in totals.items():
+            node._store_grad(total, node in owned, not node.children)
+    return totals
+
+
+def _fresh_sum(before, contribution, child, owned):
+    """before + contribution, a new object; an array made here is the driver's (``owned``)."""
+    total = before + contribution
+    kind = type(total)
+    if kind is float:
+        return total
+    if isinstance(total, np.generic):
+        total = np.asarray(total)  # numpy turns a sum of 0-d arrays into a scalar
+    if type(total) is np.ndarray:
+        owned.add(child)
+    return total
+
+
+def _propagate_observed(order, totals, create_graph, observer):
+    """The same walk, each step checked (``detect_anomaly``) or shown to ``observer``, and never a sum in place.
+
+    A total shown to the observer must not change afterwards, so every sum here is a new object.
+    """
     check_finite = grad_mode.check_finite
     for node in reversed(order):
         g = totals[node]
@@ -133,23 +172,10 @@ def _propagate(root, seed, create_graph, store, observer):
                     f"backward of {node.op!r} produced a non-finite gradient for its input {position} ({child!r})"
                 )
             before = totals.get(child)
-            if before is None:
-                after = contribution
-            elif child in owned:
-                after = np.add(before, contribution, out=before)
-            else:
-                after = before + contribution
-                if isinstance(after, np.generic):
-                    after = np.asarray(after)  # numpy turns a sum of 0-d arrays into a scalar
-                if type(after) is np.ndarray and observer is None:
-                    owned.add(child)  # with an observer, no total changes after it was shown: no sum in place
+            after = contribution if before is None else _fresh_sum(before, contribution, child, set())
             totals[child] = after
             if observer is not None:
                 observer(node, g, position, child, contribution, before, after)
-    if store:
-        for node, total in totals.items():
-            node._store_grad(total, node in owned, not node.children)
-    return totals
 
 
 def _is_finite(grad):
