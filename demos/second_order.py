@@ -1,4 +1,4 @@
-"""Second order: Newton's method uses the curvature that gradient descent ignores; forward and reverse mode count passes.
+"""Second order: Newton's method against gradient descent, and why backpropagation is reverse mode.
 
 Gradient descent moves the weights by -lr · ∇L. The gradient says which
 way is downhill, not how far the bottom is: where the loss is a long
@@ -260,16 +260,17 @@ def draw_hessian(H, names, path):
     return save(fig, path)
 
 
-def draw_modes(rows, path):
+def draw_modes(modes, path):
     fig, ax = figure(6.5, 4)
-    labels = [f"{n} in → {m} out" for n, m, *_ in rows]
-    positions = np.arange(len(rows))
-    ax.bar(positions - 0.2, [r[4] * 1e3 for r in rows], width=0.4, label="forward mode (n passes)", color="tab:orange")
-    ax.bar(positions + 0.2, [r[5] * 1e3 for r in rows], width=0.4, label="reverse mode (m passes)", color="tab:green")
-    for position, (n, m, *_, forward, reverse) in zip(positions, [r[:6] for r in rows]):
-        ax.annotate(f"{n}", (position - 0.2, forward * 1e3), ha="center", va="bottom", fontsize=8)
-        ax.annotate(f"{m}", (position + 0.2, reverse * 1e3), ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(positions, labels)
+    positions = np.arange(len(modes))
+    forward = [mode["forward_seconds"] * 1e3 for mode in modes]
+    reverse = [mode["reverse_seconds"] * 1e3 for mode in modes]
+    ax.bar(positions - 0.2, forward, width=0.4, label="forward mode (n passes)", color="tab:orange")
+    ax.bar(positions + 0.2, reverse, width=0.4, label="reverse mode (m passes)", color="tab:green")
+    for position, mode, f, r in zip(positions, modes, forward, reverse):
+        ax.annotate(f"{mode['forward_passes']}", (position - 0.2, f), ha="center", va="bottom", fontsize=8)
+        ax.annotate(f"{mode['reverse_passes']}", (position + 0.2, r), ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(positions, [f"{mode['inputs']} in → {mode['outputs']} out" for mode in modes])
     ax.set(title="time for the whole Jacobian (passes above each bar)", ylabel="ms")
     ax.legend()
     return save(fig, path)
@@ -288,8 +289,8 @@ def main(argv=None):
     H0 = autodiff.hessian(loss, Tensor(start)).data
     curvatures = np.linalg.eigvalsh(H0)
     lr = 1 / curvatures.max()  # lands at the bottom along the steepest direction; twice that would never settle
-    print(f"Hessian at the start:\n{H0}\ncurvatures (eigenvalues) {curvatures.round(4)}: "
-          f"condition number {curvatures.max() / curvatures.min():.0f}; gradient descent with lr = 1/{curvatures.max():.3f}")
+    print(f"Hessian at the start:\n{H0}\ncurvatures (eigenvalues) {curvatures.round(4)}: condition number "
+          f"{curvatures.max() / curvatures.min():.0f}; gradient descent with lr = 1/{curvatures.max():.3f}")
     newton_path = newton(loss, start, NEWTON_STEPS)
     minimum = newton_path[-1]
     lowest = loss(Tensor(minimum)).item()
@@ -322,35 +323,40 @@ def main(argv=None):
           f"{network_curvatures.min():.3f} to {network_curvatures.max():.3f}")
 
     print("\nPart 2: the whole Jacobian of f(x) = W₂ tanh(W₁ x), both ways\n")
-    print(f"{'inputs n':>9}{'outputs m':>10}{'forward passes':>16}{'reverse passes':>16}{'forward ms':>12}{'reverse ms':>12}")
-    rows = []
+    print(f"{'inputs n':>9}{'outputs m':>10}{'forward passes':>16}{'reverse passes':>16}{'forward ms':>12}"
+          f"{'reverse ms':>12}")
+    modes = []
     for n, m in QUICK_SHAPES if args.quick else SHAPES:
         f = Counted(random_function(n, m, np.random.default_rng(n * 100 + m)))
         x = np.random.default_rng(1).normal(size=n)
         forward_jacobian, forward_passes = jacobian_forward(f, x)
-        forward_calls = f.calls
-        f.calls = 0
+        forward_evaluations, f.calls = f.calls, 0
         reverse_jacobian, reverse_passes = jacobian_reverse(f, x)
-        reverse_calls = f.calls
-        forward_time = seconds(lambda: jacobian_forward(f, x))
-        reverse_time = seconds(lambda: jacobian_reverse(f, x))
-        rows.append((n, m, forward_passes, reverse_passes, forward_time, reverse_time,
-                     forward_calls, reverse_calls, np.abs(forward_jacobian - reverse_jacobian).max()))
-        print(f"{n:9d}{m:10d}{forward_passes:16d}{reverse_passes:16d}{forward_time * 1e3:12.2f}{reverse_time * 1e3:12.2f}")
+        mode = {
+            "inputs": n, "outputs": m, "forward_passes": forward_passes, "reverse_passes": reverse_passes,
+            "forward_evaluations": forward_evaluations, "reverse_evaluations": f.calls,
+            "difference": np.abs(forward_jacobian - reverse_jacobian).max(),
+            "forward_seconds": seconds(lambda: jacobian_forward(f, x)),
+            "reverse_seconds": seconds(lambda: jacobian_reverse(f, x)),
+        }
+        modes.append(mode)
+        print(f"{n:9d}{m:10d}{forward_passes:16d}{reverse_passes:16d}{mode['forward_seconds'] * 1e3:12.2f}"
+              f"{mode['reverse_seconds'] * 1e3:12.2f}")
     print("(timings on this machine, for illustration: they are not checked)")
 
     pictures = [
         draw_paths(loss, descent, newton_path, minimum, args.out / "newton_vs_gradient_descent.png"),
         draw_hessian(network_hessian, names, args.out / "network_hessian.png"),
-        draw_modes(rows, args.out / "forward_vs_reverse.png"),
+        draw_modes(modes, args.out / "forward_vs_reverse.png"),
     ]
     report_pictures(args.out, pictures)
 
-    check(np.abs(H0 - analytic_hessian(X, start)).max() < 1e-12 and np.abs(H - analytic_hessian(X, minimum)).max() < 1e-12,
-          "autodiff.hessian equals the Hessian worked out by hand, Xᵀ diag(σ(1-σ)) X / n + λI")
+    by_hand = max(np.abs(H0 - analytic_hessian(X, start)).max(), np.abs(H - analytic_hessian(X, minimum)).max())
+    check(by_hand < 1e-12, "autodiff.hessian equals the Hessian worked out by hand, Xᵀ diag(σ(1-σ)) X / n + λI")
     check(np.abs(hv.data - H @ v).max() < 1e-12 and np.abs(network_hv.data - network_hessian @ direction).max() < 1e-10,
           "autodiff.hvp(f, x, v) equals hessian(f, x) @ v, without forming H")
-    check(np.abs(network_hessian - network_hessian.T).max() < 1e-12, "the Hessian is symmetric: ∂²L/∂θᵢ∂θⱼ = ∂²L/∂θⱼ∂θᵢ")
+    check(np.abs(network_hessian - network_hessian.T).max() < 1e-12,
+          "the Hessian is symmetric: ∂²L/∂θᵢ∂θⱼ = ∂²L/∂θⱼ∂θᵢ")
     check(min(curvatures.min(), np.linalg.eigvalsh(H).min()) > 0 and network_curvatures.min() < 0,
           "the logistic loss curves up in every direction (a bowl, where Newton's step goes down); the network's "
           "loss curves down in some (along those, Newton's step heads for a maximum)")
@@ -359,20 +365,23 @@ def main(argv=None):
     check(newton_steps is not None and descent_steps is not None and descent_steps >= 20 * newton_steps,
           f"gradient descent needs at least 20 times the steps Newton needs to come within {CLOSE:g} of the minimum "
           f"({descent_steps} against {newton_steps})")
-    quadratic = [later / earlier ** 2 for earlier, later in zip(newton_errors[1:], newton_errors[2:]) if 1e-12 < later and earlier < 1e-2]
-    check(quadratic and max(quadratic) < 100, "near the minimum each Newton step about squares the error (quadratic convergence)")
-    check(all(r[2] == r[0] and r[6] == r[0] for r in rows),
+    # e_(k+1) / e_k² stays bounded where the error e is small but still above rounding
+    squared = [later / earlier ** 2 for earlier, later in zip(newton_errors[1:], newton_errors[2:])
+               if 1e-12 < later and earlier < 1e-2]
+    check(squared and max(squared) < 100,
+          "near the minimum each Newton step about squares the error (quadratic convergence)")
+    check(all(mode["forward_passes"] == mode["forward_evaluations"] == mode["inputs"] for mode in modes),
           "forward mode needs one pass (an evaluation of f with tangents) per input: n passes")
-    check(all(r[3] == r[1] and r[7] == 1 for r in rows),
+    check(all(mode["reverse_passes"] == mode["outputs"] and mode["reverse_evaluations"] == 1 for mode in modes),
           "reverse mode needs one evaluation of f and one backward pass per output: m passes")
-    check(all(r[8] < 1e-12 for r in rows), "both modes give the same Jacobian")
-    check(rows[-1][1] == 1 and rows[-1][2] == rows[-1][0] and rows[-1][3] == 1,
+    check(all(mode["difference"] < 1e-12 for mode in modes), "both modes give the same Jacobian")
+    loss_like = modes[-1]
+    check(loss_like["outputs"] == 1 and loss_like["reverse_passes"] == 1,
           f"for one output (a loss), reverse mode gets the whole gradient in 1 pass where forward mode needs "
-          f"{rows[-1][0]}: training uses reverse mode")
+          f"{loss_like['forward_passes']}: training uses reverse mode")
     return {
-        "newton_steps": newton_steps, "descent_steps": descent_steps, "hessian": H, "network_hessian": network_hessian,
-        "modes": [dict(zip(("inputs", "outputs", "forward_passes", "reverse_passes", "forward_seconds", "reverse_seconds"), r))
-                  for r in rows],
+        "newton_steps": newton_steps, "descent_steps": descent_steps, "hessian": H,
+        "network_hessian": network_hessian, "modes": modes,
     }
 
 

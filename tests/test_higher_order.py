@@ -82,7 +82,7 @@ POINTS = [(0.7, 1.3), (1.9, 0.4)]
 
 
 def all_partials(derivatives, f, inputs):
-    """[f, ∂f/∂xᵢ, ∂²f/∂xᵢ∂xⱼ, ∂³f/∂xᵢ∂xⱼ∂xₖ] by repeated differentiation, flattened in (i, j, k) order."""
+    """[f, ∂f/∂xᵢ, ∂²f/∂xᵢ∂xⱼ, ∂³f/∂xᵢ∂xⱼ∂xₖ] by repeated differentiation, in (i, j, k) order."""
     orders = [[f]]
     for _ in range(3):
         orders.append([d for out in orders[-1] for d in derivatives(out, inputs)])
@@ -96,7 +96,9 @@ def test_value_derivatives_to_third_order_match_pytorch(torch, name, point):
     x, y = Value(point[0]), Value(point[1])
     tx, ty = (torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in point)
     ours = all_partials(ours_derivatives, VALUE_CASES[name](OURS_VALUES, x, y), [x, y])
-    theirs = all_partials(lambda o, i: torch_derivatives(torch, o, i), VALUE_CASES[name](TORCH_VALUES, tx, ty), [tx, ty])
+    theirs = all_partials(
+        lambda o, i: torch_derivatives(torch, o, i), VALUE_CASES[name](TORCH_VALUES, tx, ty), [tx, ty]
+    )
     for order, (mine, reference) in enumerate(zip(ours, theirs)):
         for k, (a, b) in enumerate(zip(mine, reference)):
             assert isinstance(a, Value)
@@ -182,7 +184,9 @@ TENSOR_CASES = {
                        (((4,), (2, 4, 3)), (ANY, ANY), lambda M, a, b: a @ b),
                        (((2, 3, 4), (4,)), (ANY, ANY), lambda M, a, b: a @ b)],
     "matmul reused": [(((3, 3),), (ANY,), lambda M, a: a @ a @ a)],
-    "matmul with a constant": [(((3, 4),), (ANY,), lambda M, a: M.const(np.linspace(-1, 1, 8).reshape(4, 2)) @ a.T.T[:, :2].T)],
+    "matmul with a constant": [
+        (((3, 4),), (ANY,), lambda M, a: M.const(np.linspace(-1, 1, 8).reshape(4, 2)) @ a.T.T[:, :2].T),
+    ],
     "exp": unary(lambda M, a: a.exp()),
     "log": unary(lambda M, a: a.log(), POSITIVE),
     "log2": unary(lambda M, a: a.log2(), POSITIVE),
@@ -216,8 +220,10 @@ TENSOR_CASES = {
     "log_softmax": [(((2, 3, 4),), (ANY,), lambda M, a: a.log_softmax(dim=1)),
                     (((3, 4),), (ANY,), lambda M, a: a.log_softmax(dim=-1)),
                     (((1, 4),), (ANY,), lambda M, a: a.log_softmax(dim=0))],
-    "softmax": [(((3, 4),), (ANY,), lambda M, a: a.softmax(dim=-1)), (((2, 3, 1),), (ANY,), lambda M, a: a.softmax(dim=1))],
-    "reshape": [(((2, 3, 4),), (ANY,), lambda M, a: a.reshape((4, 1, 6))), (((),), (ANY,), lambda M, a: a.reshape((1, 1)))],
+    "softmax": [(((3, 4),), (ANY,), lambda M, a: a.softmax(dim=-1)),
+                (((2, 3, 1),), (ANY,), lambda M, a: a.softmax(dim=1))],
+    "reshape": [(((2, 3, 4),), (ANY,), lambda M, a: a.reshape((4, 1, 6))),
+                (((),), (ANY,), lambda M, a: a.reshape((1, 1)))],
     "view": [(((2, 3),), (ANY,), lambda M, a: a.view(3, 2) * a.view(3, 2))],
     "permute": [(((2, 3, 4),), (ANY,), lambda M, a: a.permute(2, 0, 1) * a.permute(2, 0, 1).exp())],
     "swapaxes": [(((2, 3, 4),), (ANY,), lambda M, a: a.transpose(0, 2) * 2)],
@@ -228,7 +234,9 @@ TENSOR_CASES = {
     "expand": [(((3, 1),), (ANY,), lambda M, a: a.expand(2, 3, 4) * a)],
     "getitem basic": [(((3, 4),), (ANY,), lambda M, a: a[1:, ::2] * a[0, None, 1:3]),
                       (((2, 3, 4),), (ANY,), lambda M, a: a[..., -1] * a[:, 0, None, 0])],
-    "getitem integer arrays": [(((4, 3),), (ANY,), lambda M, a: a[M.index([0, 2, 0, 3])] * a[M.index([1, 1]), M.index([2, 0])].sum())],
+    "getitem integer arrays": [
+        (((4, 3),), (ANY,), lambda M, a: a[M.index([0, 2, 0, 3])] * a[M.index([1, 1]), M.index([2, 0])].sum()),
+    ],
     "getitem mask": [(((2, 3),), (ANY,), lambda M, a: a[M.index(MASK)] * a[M.index(MASK)])],
     "concatenate": [(((2, 3), (2, 1)), (ANY, ANY), lambda M, a, b: M.cat([a, b, a * b], 1)),
                     (((3,), (2,)), (ANY, ANY), lambda M, a, b: M.cat([b, a], 0) * M.cat([a, b], 0))],
@@ -272,7 +280,7 @@ def case_inputs(name, k):
 
 
 def three_orders(derivatives, out, leaves, weights, make):
-    """The gradient of L = Σ W·out + W₂·out², the Hessian-vector product ∇⟨∇L, v⟩, and ∇⟨H·v, u⟩."""
+    """The gradient of L = Σ W·out + W₂·out², the Hessian-vector product ∇⟨∇L, v⟩, then ∇⟨H·v, u⟩."""
     w, w2, vs, us = weights
     loss = (out * make(w) + out * out * make(w2)).sum()
     gradient = derivatives(loss, leaves)
@@ -326,7 +334,8 @@ def test_gradcheck_of_value_gradients():
 
     @autodiff.enable_grad()
     def second(x, y):
-        gx, gy = ours_derivatives(VALUE_CASES["linear"](OURS_VALUES, x, y) * VALUE_CASES["log"](OURS_VALUES, x, y), [x, y])
+        f = VALUE_CASES["linear"](OURS_VALUES, x, y) * VALUE_CASES["log"](OURS_VALUES, x, y)
+        gx, gy = ours_derivatives(f, [x, y])
         return gx * 0.3 - gy * 1.7
 
     assert autodiff.gradcheck(second, [x, y], atol=1e-6, rtol=1e-5)
@@ -358,9 +367,10 @@ def test_tensor_grad_outputs_that_are_nodes_stay_in_the_graph(torch, dtype):
     tx, tu = (torch.tensor(v.astype(dtype), requires_grad=True) for v in (a, s))
     (gx,) = autodiff.grad(x.tanh() * x, x, grad_outputs=u, create_graph=True)
     (tgx,) = torch.autograd.grad(tx.tanh() * tx, tx, grad_outputs=tu, create_graph=True)
+    rtol = 1e-9 if dtype == np.float64 else 1e-5
     for ours, theirs in zip(autodiff.grad((gx * gx).sum(), [x, u]), torch.autograd.grad((tgx * tgx).sum(), [tx, tu])):
         assert ours.dtype == dtype
-        assert_close(ours, theirs.numpy(), "derivative of a gradient in its seed", rtol=1e-9 if dtype == np.float64 else 1e-5)
+        assert_close(ours, theirs.numpy(), "derivative of a gradient in its seed", rtol)
 
 
 def test_first_order_backward_leaves_arrays_and_create_graph_leaves_tensors():
@@ -388,7 +398,8 @@ LAYER_CASES = {
     "mlp with cross_entropy": ([(6, 3), (5, 3), (5,), (4, 5), (4,)],
                                lambda F, L, x, *p: F.cross_entropy(mlp(F, x, *p), L.labels)),
     "cross_entropy sum": ([(6, 4)], lambda F, L, x: F.cross_entropy(x * x, L.labels, reduction="sum")),
-    "cross_entropy none": ([(6, 4)], lambda F, L, x: (F.cross_entropy(x.tanh() * 3, L.labels, reduction="none") ** 2).sum()),
+    "cross_entropy none": ([(6, 4)],
+                           lambda F, L, x: (F.cross_entropy(x.tanh() * 3, L.labels, reduction="none") ** 2).sum()),
     "nll_loss of log_softmax": ([(6, 4)], lambda F, L, x: F.nll_loss(F.log_softmax(x * x, 1), L.labels)),
     "nll_loss none": ([(6, 4)], lambda F, L, x: (F.nll_loss(x.tanh(), L.labels, reduction="none") ** 2).mean()),
     "mse_loss": ([(6, 4), (6, 4)], lambda F, L, x, t: F.mse_loss(x.tanh(), t)),
@@ -422,7 +433,8 @@ def test_layer_hessian_vector_products_match_pytorch(torch, name):
     gradient = ours_derivatives(loss, leaves)
     twin_gradient = torch_derivatives(torch, twin_loss, twins)
     hv = ours_derivatives(sum((g * Tensor(v)).sum() for g, v in zip(gradient, vs)), leaves, create_graph=False)
-    twin_hv = torch_derivatives(torch, sum((g * torch.tensor(v)).sum() for g, v in zip(twin_gradient, vs)), twins, False)
+    twin_inner = sum((g * torch.tensor(v)).sum() for g, v in zip(twin_gradient, vs))
+    twin_hv = torch_derivatives(torch, twin_inner, twins, create_graph=False)
     for position in range(len(leaves)):
         assert_close(gradient[position], twin_gradient[position].detach().numpy(), f"{name}: gradient {position}")
         assert_close(hv[position], twin_hv[position].numpy(), f"{name}: Hessian-vector product {position}")
@@ -512,7 +524,10 @@ def test_first_order_ops_refuse_create_graph_and_forward_mode_naming_themselves(
 
 
 def wgan_gp(lib, critic, generator, critic_optimizer, generator_optimizer, real, noise, mix, steps, penalty=10.0):
-    """Alternate two critic steps (Wasserstein loss + λ (‖∇ₓ D(x̂)‖ - 1)², x̂ between real and fake) and one generator step."""
+    """Alternate two critic steps and one generator step.
+
+    The critic's loss is Wasserstein's plus the penalty λ (‖∇ₓ D(x̂)‖ - 1)², x̂ between real and fake.
+    """
     for step in range(steps):
         for k in range(2):
             fake = lib.detach(generator(lib.tensor(noise[step, k])))
@@ -540,7 +555,8 @@ def test_wgan_gp_trains_to_pytorch_weights(torch):
         for p in model.parameters():
             p.data = p.data.astype(np.float64)
         twin = torch.nn.Sequential(*[
-            torch.nn.Linear(m.in_features, m.out_features) if isinstance(m, nn.Linear) else torch.nn.Tanh() for m in model
+            torch.nn.Linear(m.in_features, m.out_features) if isinstance(m, nn.Linear) else torch.nn.Tanh()
+            for m in model
         ]).double()
         twin.load_state_dict({k: torch.tensor(v) for k, v in model.state_dict().items()})
         twins.append(twin)
@@ -562,7 +578,8 @@ def test_wgan_gp_trains_to_pytorch_weights(torch):
         for name, p in twin.state_dict().items():
             # the critic's last bias cancels in D(fake) - D(real) and the penalty: the only one that stays
             stays = model is critic and name == "4.bias"
-            assert stays or np.abs(p.numpy() - start[name]).max() > 1e-3, f"{name} did not move: the test would prove nothing"
+            moved = np.abs(p.numpy() - start[name]).max() > 1e-3
+            assert stays or moved, f"{name} did not move: the test would prove nothing"
             assert_close(model.state_dict()[name], p.numpy(), f"{name} after {steps} steps")
 
 
@@ -590,9 +607,9 @@ def test_jvp_through_every_primitive_matches_torch_func(torch, name, k):
 def test_jvp_of_value_functions_matches_torch_func(torch, name):
     fn = VALUE_CASES[name]
     out, slope = autodiff.jvp(lambda x, y: fn(OURS_VALUES, x, y), (Value(0.7), Value(1.3)), (0.25, Value(-1.5)))
+    scalar = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
     twin_out, twin_slope = torch.func.jvp(
-        lambda x, y: fn(TORCH_VALUES, x, y), (torch.tensor(0.7, dtype=torch.float64), torch.tensor(1.3, dtype=torch.float64)),
-        (torch.tensor(0.25, dtype=torch.float64), torch.tensor(-1.5, dtype=torch.float64)),
+        lambda x, y: fn(TORCH_VALUES, x, y), (scalar(0.7), scalar(1.3)), (scalar(0.25), scalar(-1.5))
     )
     assert isinstance(out, Value) and isinstance(slope, Value) and not slope.children
     assert_close(out.data, twin_out.item(), f"{name}: value")
@@ -607,11 +624,13 @@ def test_jvp_of_layers_and_several_outputs_matches_torch_func(torch):
 
     def f(F, x, w, b):
         h = F.linear(x, w, b)
-        return F.log_softmax(h.tanh(), 1), F.cross_entropy(h, LABELS[:5] if F is nn.functional else torch.tensor(LABELS[:5]))
+        labels = LABELS[:5] if F is nn.functional else torch.tensor(LABELS[:5])
+        return F.log_softmax(h.tanh(), 1), F.cross_entropy(h, labels)
 
     outs, slopes = autodiff.jvp(lambda *a: f(nn.functional, *a), tuple(Tensor(a) for a in (x, w, b)), tuple(t))
     twin_outs, twin_slopes = torch.func.jvp(
-        lambda *a: f(torch.nn.functional, *a), tuple(torch.tensor(a) for a in (x, w, b)), tuple(torch.tensor(a) for a in t)
+        lambda *a: f(torch.nn.functional, *a), tuple(torch.tensor(a) for a in (x, w, b)),
+        tuple(torch.tensor(a) for a in t),
     )
     assert isinstance(outs, tuple) and len(slopes) == 2
     for ours, theirs in zip(outs + slopes, twin_outs + twin_slopes):
@@ -676,9 +695,9 @@ def test_value_hessian_and_hvp_match_torch_func(torch, name):
     assert isinstance(h, Value)
     assert_close(h.data, twin_h.item(), f"{name}: f''")
     out, hv = autodiff.hvp(lambda x, y: fn(OURS_VALUES, x, y), (Value(0.9), Value(1.2)), (Value(1.0), -2.0))
+    scalar = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
     twin_out, twin_hv = torch.autograd.functional.hvp(
-        lambda x, y: fn(TORCH_VALUES, x, y), (torch.tensor(0.9, dtype=torch.float64), torch.tensor(1.2, dtype=torch.float64)),
-        (torch.tensor(1.0, dtype=torch.float64), torch.tensor(-2.0, dtype=torch.float64)),
+        lambda x, y: fn(TORCH_VALUES, x, y), (scalar(0.9), scalar(1.2)), (scalar(1.0), scalar(-2.0))
     )
     assert_close(out.data, twin_out.item(), f"{name}: f")
     for a, b in zip(hv, twin_hv):
@@ -707,18 +726,30 @@ def test_forward_helpers_leave_every_grad_and_the_inputs_as_they_were():
     np.testing.assert_array_equal(x.data, before)
     with autodiff.no_grad():  # and they work whatever the grad mode
         np.testing.assert_allclose(autodiff.hessian(lambda x: (x ** 3).sum(), x).data, np.diag(6 * before))
+        np.testing.assert_allclose(autodiff.hvp(lambda x: (x ** 3).sum(), x, np.ones(2))[1].data, 6 * before)
+        np.testing.assert_allclose(autodiff.jvp(lambda x: x ** 3, x, np.ones(2))[1].data, 3 * before ** 2)
+        assert autodiff.hvp(lambda x: x ** 3, Value(2.0), 1.0)[1].data == 12.0
+        assert autodiff.hessian(lambda x: x ** 3, Value(2.0)).data == 12.0
+        assert autodiff.jvp(lambda x: x ** 3, Value(2.0), 1.0)[1].data == 12.0
+
+
+TWO = Tensor(np.ones(2))
 
 
 @pytest.mark.parametrize("call, error, message", [
-    (lambda: autodiff.jvp(lambda x: x, Tensor(np.ones(2)), np.ones(3)), ValueError, r"tangent 0 has shape \(3,\), its input has shape \(2,\)"),
-    (lambda: autodiff.jvp(lambda x: x, [Tensor(np.ones(2))], []), ValueError, "1 primals but 0 tangents"),
-    (lambda: autodiff.jvp(lambda x: x, np.ones(2), np.ones(2)), TypeError, "primal 0 is a ndarray; pass Tensors or Values"),
+    (lambda: autodiff.jvp(lambda x: x, TWO, np.ones(3)), ValueError,
+     r"tangent 0 has shape \(3,\), its input has shape \(2,\)"),
+    (lambda: autodiff.jvp(lambda x: x, [TWO], []), ValueError, "1 primals but 0 tangents"),
+    (lambda: autodiff.jvp(lambda x: x, np.ones(2), np.ones(2)), TypeError,
+     "primal 0 is a ndarray; pass Tensors or Values"),
     (lambda: autodiff.jvp(lambda x: 3.0, Value(1.0), 1.0), TypeError, "f returned a float"),
     (lambda: autodiff.jvp(lambda x: x, Value(1.0), "a"), TypeError, "tangent 0 is a str"),
-    (lambda: autodiff.hessian(lambda x: x * 2, Tensor(np.ones(2))), ValueError, r"f must return one number, it returned a Tensor of shape \(2,\)"),
+    (lambda: autodiff.hessian(lambda x: x * 2, TWO), ValueError,
+     r"f must return one number, it returned a Tensor of shape \(2,\)"),
     (lambda: autodiff.hessian(lambda x: x, [Value(1.0)]), TypeError, "hessian takes one Tensor or Value"),
-    (lambda: autodiff.hvp(lambda x: x.sum(), Tensor(np.ones(2)), np.ones((2, 1))), ValueError, r"vector 0 has shape \(2, 1\)"),
-    (lambda: autodiff.hvp(lambda x: x.sum(), Tensor(np.ones(2, dtype=np.int64)), np.ones(2)), TypeError, "only float32 and float64"),
+    (lambda: autodiff.hvp(lambda x: x.sum(), TWO, np.ones((2, 1))), ValueError, r"vector 0 has shape \(2, 1\)"),
+    (lambda: autodiff.hvp(lambda x: x.sum(), Tensor(np.ones(2, dtype=np.int64)), np.ones(2)), TypeError,
+     "only float32 and float64"),
 ])
 def test_bad_input_is_named(call, error, message):
     with pytest.raises(error, match=message):
@@ -744,7 +775,7 @@ PROGRAM_OPS = [
     ("mul", 2, lambda M, a, b: a * b, None),
     ("div", 2, lambda M, a, b: a / b, lambda a, b: (np.abs(b) > 0.2).all()),
     ("pow", 2, lambda M, a, b: a ** b, lambda a, b: (a > 0.2).all() and (np.abs(b) < 3).all()),
-    ("matmul", 2, lambda M, a, b: a @ b, lambda a, b: a.ndim >= 1 and b.ndim >= 1 and a.shape[-1] == (b.shape[-2] if b.ndim > 1 else b.shape[0]) and np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) is not None),
+    ("matmul", 2, lambda M, a, b: a @ b, lambda a, b: a.ndim >= 1 and b.ndim >= 1),  # numpy refuses what does not fit
     ("tanh", 1, lambda M, a: a.tanh(), None),
     ("exp", 1, lambda M, a: a.exp(), lambda a: (a < 3).all()),
     ("log", 1, lambda M, a: a.log(), lambda a: (a > 0.2).all()),
@@ -802,7 +833,8 @@ def run_program(M, leaves, steps):
 
 
 @pytest.mark.torch
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(program=programs())
 def test_random_programs_have_pytorch_hessian_vector_products(torch, program):
     values, steps, seed = program
@@ -816,7 +848,8 @@ def test_random_programs_have_pytorch_hessian_vector_products(torch, program):
     vs = [rng.standard_normal(v.shape) for v in values]
     gradient, twin_gradient = ours_derivatives(loss, leaves), torch_derivatives(torch, twin_loss, twins)
     hv = ours_derivatives(sum((g * Tensor(v)).sum() for g, v in zip(gradient, vs)), leaves, False)
-    twin_hv = torch_derivatives(torch, sum((g * torch.tensor(v)).sum() for g, v in zip(twin_gradient, vs)), twins, False)
+    twin_inner = sum((g * torch.tensor(v)).sum() for g, v in zip(twin_gradient, vs))
+    twin_hv = torch_derivatives(torch, twin_inner, twins, False)
     program_text = f"leaves of shapes {[v.shape for v in values]}, steps {steps}"
     for k in range(len(leaves)):
         assert_close(gradient[k], twin_gradient[k].detach().numpy(), f"{program_text}: gradient {k}")
