@@ -75,7 +75,7 @@ def add(a, b):
         out = a.data + b.data
     except ValueError:
         raise _broadcast_error("+", a.data, b.data) from None
-    return _record(out, "+", (a, b), (_pass, _pass), reads=0)
+    return _record(out, "+", (a, b), (_pass, _pass), reads=0, fresh=False)
 
 
 def sub(a, b):
@@ -85,7 +85,7 @@ def sub(a, b):
         out = a.data - b.data
     except ValueError:
         raise _broadcast_error("-", a.data, b.data) from None
-    return _record(out, "-", (a, b), (_pass, _negated), reads=0)
+    return _record(out, "-", (a, b), (_pass, _negated), reads=0, fresh=False)
 
 
 _MUL_VJPS = (lambda xp, g, out, a, b: g * b, lambda xp, g, out, a, b: g * a)
@@ -276,7 +276,7 @@ def cast(a, dtype):
     dtype = np.dtype(dtype)
     if a.data.dtype == dtype:
         return a
-    return _record(a.data.astype(dtype), "cast", (a,), (_pass,), reads=0)
+    return _record(a.data.astype(dtype), "cast", (a,), (_pass,), reads=0, fresh=False)
 
 
 # -- constants: results outside the graph ------------------------------------
@@ -356,7 +356,9 @@ def _reduced_axes(axis, ndim):
 
 def _kept_shape(shape, axes):
     """``shape`` with the reduced ``axes`` kept as length 1 (all of them when ``axes`` is None)."""
-    return tuple([1 if axes is None or i in axes else n for i, n in enumerate(shape)])
+    if axes is None:
+        return (1,) * len(shape)
+    return tuple([1 if i in axes else n for i, n in enumerate(shape)])
 
 
 def sum(a, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
@@ -502,7 +504,9 @@ def reshape(a, *shape):
     except (ValueError, TypeError):
         raise ValueError(f"cannot reshape a tensor of shape {x.shape} into shape {shape}") from None
     original = x.shape
-    return _record(out, "reshape", (a,), (lambda xp, g, out, a: g.reshape(original),), reads=0, view_of=a)
+    return _record(
+        out, "reshape", (a,), (lambda xp, g, out, a: g.reshape(original),), reads=0, view_of=a, fresh=False,
+    )
 
 
 def transpose(a, *axes):
@@ -533,7 +537,9 @@ def permute(a, *dims):
     except (ValueError, TypeError):
         raise ValueError(f"axes {dims} are not a permutation of the axes of shape {x.shape}") from None
     inverse = tuple(np.argsort([d % x.ndim for d in dims]).tolist())
-    return _record(out, "transpose", (a,), (lambda xp, g, out, a: g.transpose(inverse),), reads=0, view_of=a)
+    return _record(
+        out, "transpose", (a,), (lambda xp, g, out, a: g.transpose(inverse),), reads=0, view_of=a, fresh=False,
+    )
 
 
 def swapaxes(a, axis1, axis2):
@@ -585,7 +591,9 @@ def broadcast_to(a, *shape):
     except ValueError:
         raise ValueError(f"cannot broadcast a tensor of shape {x.shape} to shape {shape}") from None
     original = x.shape
-    return _record(out, "broadcast_to", (a,), (lambda xp, g, out, a: unbroadcast(g, original),), reads=0)
+    return _record(
+        out, "broadcast_to", (a,), (lambda xp, g, out, a: unbroadcast(g, original),), reads=0, fresh=False,
+    )
 
 
 def plain_index(index):
@@ -625,7 +633,7 @@ def unindex(g, index, shape, gathers):
     Its own derivative picks the selected elements again: dL/dg = G[index].
     """
     out = _numpy_unindex(g.data, index, shape, gathers)
-    return _record(out, "unindex", (g,), (lambda xp, G, out, g: G[index],), reads=0)
+    return _record(out, "unindex", (g,), (lambda xp, G, out, g: G[index],), reads=0, fresh=False)
 
 
 def _like_first_tensor(items):
@@ -650,7 +658,7 @@ def concatenate(tensors, axis=None, *, dim=None):
     axis = axis % out.ndim
     bounds = np.cumsum([0] + [x.shape[axis] for x in arrays]).tolist()
     vjps = tuple(_slice_vjp(axis, start, stop) for start, stop in zip(bounds[:-1], bounds[1:]))
-    return _record(out, "concatenate", tuple(tensors), vjps, reads=0)
+    return _record(out, "concatenate", tuple(tensors), vjps, reads=0, fresh=False)
 
 
 cat = concatenate

@@ -43,7 +43,7 @@ class Node:
     - ``label``: a name for pictures and traces ("" for none);
     - ``grad``: d(root)/d(node) after ``root.backward()``.
 
-    and three methods:
+    and three methods and a flag:
 
     - ``_backward_seed(grad, create_graph)``: d(node)/d(node) to start
       backward with: ``grad`` checked against the node, or 1 for a scalar;
@@ -52,6 +52,8 @@ class Node:
       child's shape and dtype, or None for a child that needs no gradient.
       With ``create_graph`` the results are nodes themselves (Values for a
       Value, Tensors for a Tensor), computed by recorded operations.
+    - ``_fresh``: whether the arrays ``_pullback`` returns are new ones
+      that nothing else holds (then the driver may add into them);
     - ``_store_grad(g, owned, accumulate)``: keep ``g`` as this node's
       gradient; add it to the gradient held before when ``accumulate`` (a
       leaf). ``owned`` says that nothing else holds the array ``g``.
@@ -126,12 +128,15 @@ def _propagate(root, seed, create_graph, store, observer):
     else:
         total_of = totals.get
         for node in reversed(order):
+            fresh = node._fresh and not create_graph
             for child, contribution in zip(node.children, node._pullback(totals[node], create_graph)):
                 if contribution is None:
                     continue
                 before = total_of(child)
                 if before is None:
                     totals[child] = contribution
+                    if fresh:
+                        owned.add(child)
                 elif child in owned:
                     np.add(before, contribution, out=before)
                 else:

@@ -20,8 +20,14 @@ zeros_like = np.zeros_like
 
 
 def broadcast_to(a, shape):
-    """``a`` repeated along the axes where it has length 1 (or lacks) to ``shape``: a read-only view."""
-    return np.broadcast_to(a, shape)
+    """``a`` repeated along the axes where it has length 1 (or lacks) to ``shape``, as a new array.
+
+    A new array, not numpy's read-only view: backward may add into it, and
+    filling it costs less than ``np.broadcast_to``'s own checks on small arrays.
+    """
+    out = np.empty(shape, dtype=a.dtype)
+    out[...] = a
+    return out
 
 
 def unindex(g, index, shape, gathers):

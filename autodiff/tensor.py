@@ -92,7 +92,7 @@ class Tensor(Node):
 
     __slots__ = (
         "data", "_grad", "_requires_grad", "label", "op", "children",
-        "_vjps", "_first_order_only", "_saved", "_version", "__weakref__",
+        "_vjps", "_first_order_only", "_fresh", "_reads", "_saved", "_version", "__weakref__",
     )
     # numpy defers to Tensor's reflected operators (array + Tensor -> Tensor)
     __array_ufunc__ = None
@@ -108,6 +108,7 @@ class Tensor(Node):
         self.children = ()
         self._vjps = ()
         self._first_order_only = False
+        self._fresh = False
         self._saved = None
         self._version = [0]
         self._requires_grad = False
@@ -139,7 +140,7 @@ class Tensor(Node):
         return self
 
     @staticmethod
-    def _record(data, op, children, vjps, reads=READS_INPUTS, view_of=None):
+    def _record(data, op, children, vjps, reads=READS_INPUTS, view_of=None, fresh=True):
         """A new node ``op(*children) = data`` whose VJPs are rules ``vjp(xp, g, out, *inputs)``.
 
         Each rule is written with operators, the methods arrays and Tensors
@@ -148,6 +149,10 @@ class Tensor(Node):
         serves both. ``reads`` says whether the rules read the inputs'
         data, the output's, or both (their versions are checked at
         backward); ``view_of`` is the tensor whose memory ``data`` views.
+        ``fresh`` says that every rule returns a new array (not g, nor a
+        view of g or of anything else), which backward may then add into
+        and a leaf may keep without a copy; rules that pass g on (``+``,
+        ``reshape``) are not fresh.
         """
         out = Tensor.__new__(Tensor)
         # numpy returns scalars, not 0-d arrays, from ufuncs on 0-d arrays
@@ -163,12 +168,15 @@ class Tensor(Node):
                     out.op = op
                     out.children = children
                     out._vjps = vjps
+                    out._fresh = fresh
+                    out._reads = reads
                     out._saved = _versions(out, children, reads) if reads else None
                     return out
         out._requires_grad = False
         out.op = ""
         out.children = ()
         out._vjps = ()
+        out._fresh = False
         out._saved = None
         return out
 
@@ -181,7 +189,7 @@ class Tensor(Node):
         derivatives, refuse ``create_graph``, and are assumed to read
         every input.
         """
-        out = Tensor._record(data, op, children, vjps)
+        out = Tensor._record(data, op, children, vjps, fresh=False)
         out._first_order_only = True
         return out
 
@@ -330,28 +338,24 @@ class Tensor(Node):
         if self._saved is not None:
             self._check_versions()
         children = self.children
-        if self._first_order_only:
-            if create_graph:
+        if create_graph:
+            if self._first_order_only:
                 raise NotImplementedError(
                     f"{self.op!r} has first derivatives only: it cannot be part of backward(create_graph=True)"
                 )
-            grads = [vjp(g) if child._requires_grad else None for child, vjp in zip(children, self._vjps)]
-        elif create_graph:
-            grads = [
-                vjp(F, g, self, *children) if child._requires_grad else None
+            return [
+                _conformed_node(vjp(F, g, self, *children), child) if child._requires_grad else None
                 for child, vjp in zip(children, self._vjps)
             ]
-            return [None if c is None else _conformed_node(c, child) for c, child in zip(grads, children)]
-        else:
-            inputs = [child.data for child in children]
-            out = self.data
-            grads = [
-                vjp(numpy_ops, g, out, *inputs) if child._requires_grad else None
-                for child, vjp in zip(children, self._vjps)
-            ]
-        for i, (grad, child) in enumerate(zip(grads, children)):
-            if grad is None:
+        first_order_only = self._first_order_only
+        inputs = () if first_order_only else [child.data for child in children]
+        out = self.data
+        grads = []
+        for child, vjp in zip(children, self._vjps):
+            if not child._requires_grad:
+                grads.append(None)
                 continue
+            grad = vjp(g) if first_order_only else vjp(numpy_ops, g, out, *inputs)
             if type(grad) is not np.ndarray:
                 grad = np.asarray(grad)
             target = child.data
@@ -359,15 +363,20 @@ class Tensor(Node):
                 grad = np.asarray(unbroadcast(grad, target.shape))
             if grad.dtype != target.dtype:
                 grad = grad.astype(target.dtype)
-            grads[i] = grad
+            grads.append(grad)
         return grads
 
     def _check_versions(self):
-        for position, (version, expected) in enumerate(self._saved):
-            if version[0] != expected:
+        reads = self._reads
+        tensors = self.children if reads & READS_INPUTS else ()
+        if reads & READS_OUTPUT:
+            tensors = (*tensors, self)
+        for tensor, expected in zip(tensors, self._saved):
+            now = tensor._version[0]
+            if now != expected:
                 raise RuntimeError(
                     f"a tensor that {self.op!r} saved for its backward was changed in place after the "
-                    f"forward pass (version {version[0]}, expected {expected}), so its gradient would be wrong; "
+                    f"forward pass (version {now}, expected {expected}), so its gradient would be wrong; "
                     "change a copy instead (x = x + y, not x += y), or run the forward pass again"
                 )
 
@@ -684,11 +693,10 @@ def _assign(target, value, out):
 
 
 def _versions(out, children, reads):
-    """(version counter, its value now) of each tensor the VJPs will read."""
-    # lists, not generators: tuple() of a generator leaves a tuple of another size to CPython's free lists
-    saved = [(child._version, child._version[0]) for child in children] if reads & READS_INPUTS else []
+    """The versions, now, of the tensors the VJPs will read: the inputs, then the output (as ``reads`` says)."""
+    saved = [child._version[0] for child in children] if reads & READS_INPUTS else []
     if reads & READS_OUTPUT:
-        saved.append((out._version, out._version[0]))
+        saved.append(out._version[0])
     return saved
 
 

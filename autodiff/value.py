@@ -50,6 +50,7 @@ class Value(Node):
     """
 
     __slots__ = ("data", "grad", "label", "op", "children", "local_grads", "_slopes", "__weakref__")
+    _fresh = False  # gradients are numbers: nothing to own
 
     def __init__(self, data, _children=(), _op="", label=""):
         if type(data) is not float:
