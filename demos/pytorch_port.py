@@ -28,8 +28,6 @@ same digits with the same log-probabilities.
 Writes test digits with both engines' predictions to --out.
 """
 
-import types
-
 import numpy as np
 
 import autodiff
@@ -39,6 +37,7 @@ import nn.optim as optim
 from nn.data import DataLoader, TensorDataset
 from nn.optim import StepLR
 
+from . import _port as port
 from ._common import check, parse_args, report_pictures
 from ._figures import figure, save
 
@@ -137,29 +136,9 @@ def fit(model, train_loader, test_loader, epochs, lr=1.0, gamma=0.7, max_batches
 
 
 def in_pytorch(torch):
-    """The port's ``Net``, ``train``, ``test`` and ``fit`` with their names bound to PyTorch's.
-
-    Each function keeps its code and reads ``autodiff``, ``nn``, ``F``,
-    ``optim`` and ``StepLR`` from a namespace where they are ``torch``,
-    ``torch.nn`` and so on: the PyTorch program the port was renamed from.
-    """
-    names = dict(globals())
-    names.update(autodiff=torch, nn=torch.nn, F=torch.nn.functional, optim=torch.optim,
-                 StepLR=torch.optim.lr_scheduler.StepLR)
-
-    def rebound(function):
-        # the closure is the __class__ cell Python gives any method that names super; the example's
-        # super(Net, self) reads Net from the namespace instead
-        return types.FunctionType(
-            function.__code__, names, function.__name__, function.__defaults__, function.__closure__
-        )
-
-    program = {
-        "Net": type("Net", (torch.nn.Module,), {"__init__": rebound(Net.__init__), "forward": rebound(Net.forward)}),
-        "train": rebound(train), "test": rebound(test), "fit": rebound(fit),
-    }
-    names.update(program)  # what super(Net, self) and fit's calls of train and test find
-    return types.SimpleNamespace(**program)
+    """The port's ``Net``, ``train``, ``test`` and ``fit`` with their names bound to PyTorch's
+    (``demos._port``): the PyTorch program the port was renamed from."""
+    return port.in_pytorch(torch, globals(), [Net, train, test, fit], StepLR=torch.optim.lr_scheduler.StepLR)
 
 
 def torch_loaders(torch, data, dtype):
@@ -239,7 +218,8 @@ def draw_predictions(X_test, y_test, ours, theirs, path, count=24):
         ax.set_xticks([]), ax.set_yticks([])
         title = f"{ours[k].argmax()}" + ("" if theirs is None else f" | {theirs[k].argmax()}")
         ax.set_title(title, fontsize=10, color="black" if ours[k].argmax() == y_test[k] else "red")
-    caption = "prediction here | PyTorch's, same weights" if theirs is not None else "prediction (PyTorch not installed)"
+    caption = ("prediction here | PyTorch's, same weights" if theirs is not None
+               else "prediction (PyTorch not installed)")
     fig.suptitle(f"Test digits (28x28, enlarged from 8x8): {caption}; red = wrong", fontsize=11)
     return save(fig, path)
 
