@@ -92,7 +92,7 @@ def write_guides_package(folder):
     contents = "\n".join(f"- [{title}](guides/{name}.html)" for name, _, title in built)
     index = (
         "Guides: read these beside the reference.\n\n" + contents
-        + f"\n- [A first session, as a notebook](../{NOTEBOOK}): from one Value to a trained network\n"
+        + f"\n- [A first session, as a notebook]({NOTEBOOK}): from one Value to a trained network\n"
     )
     (package / "__init__.py").write_text(f"__doc__ = {index!r}\n", encoding="utf-8")
     for name, source, title in built:

@@ -31,6 +31,8 @@ def test_the_documentation_builds_without_a_warning(tmp_path):
     assert "data:image/png;base64," in tutorial, "the tutorial's pictures should be embedded in its page"
     assert 'href="design.html"' in tutorial, "links between guides should point at their pages"
     assert (site / build.NOTEBOOK).is_file()
+    guides = (site / "guides.html").read_text(encoding="utf-8")
+    assert f'href="{build.NOTEBOOK}"' in guides and 'href="guides/tutorial.html"' in guides
 
 
 def test_the_tutorial_follows_the_lessons_in_teaching_order():
