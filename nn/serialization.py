@@ -24,8 +24,8 @@ submodule called ``optimizer`` when no optimiser is saved.
 ``load(model, path, optimizer=opt)`` restores both; a load without
 ``optimizer=`` ignores the optimiser's part.
 
-The ``safetensors`` package is an optional extra (``pip install
-"autodiff[weights]"``), imported only when weights are saved or loaded.
+The ``safetensors`` package is an optional dependency (``pip install
+safetensors``), imported only when weights are saved or loaded.
 
 **Saving never loses the old file.** ``save`` writes a temporary file in
 the target's folder, flushes it to disk and renames it over the target,
@@ -156,7 +156,7 @@ def _import_safetensors():
         import safetensors.numpy
     except ImportError as error:
         raise ImportError(
-            'saving and loading weights needs the safetensors package: pip install "autodiff[weights]"'
+            'saving and loading weights needs the safetensors package: pip install safetensors'
         ) from error
     return safetensors
 
