@@ -54,6 +54,9 @@ def _module_class(torch, cls, scope):
 
 def _rebound(function, scope, class_cell=None):
     """``function``'s code with ``scope`` for its global names (and ``class_cell`` for ``__class__``)."""
+    if hasattr(function, "__wrapped__"):
+        # a decorator's wrapper: rebinding it would leave the decorated code on this project's names
+        raise TypeError(f"{function.__qualname__} is decorated; write the decorator as a with block to port it")
     closure = function.__closure__
     if closure is not None:
         closure = tuple(

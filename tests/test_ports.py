@@ -1,21 +1,29 @@
-"""Ports: programs written for micrograd run here with only their import lines changed.
+"""Ports: programs written for micrograd and for PyTorch run here with only their names changed.
 
-Each program below is written once, in micrograd's idiom (its lecture
-notebooks' graph drawing through ``_prev`` and ``_op``, the moons training
-loop), and receives its names from an "import cell": ``micrograd_imports``
-or ``autodiff_imports``, which differ only in their import lines. Where the
-``micrograd`` package is installed (the benchmarks extra pins 0.1.0) both
-runs are compared number for number.
+Each micrograd program below is written once, in micrograd's idiom (its
+lecture notebooks' graph drawing through ``_prev`` and ``_op``, the moons
+training loop), and receives its names from an "import cell":
+``micrograd_imports`` or ``autodiff_imports``, which differ only in their
+import lines. Where the ``micrograd`` package is installed (the benchmarks
+extra pins 0.1.0) both runs are compared number for number.
+
+The makemore lesson's program is written as for PyTorch with ``torch``
+renamed; ``demos.makemore.in_pytorch`` runs its code under PyTorch's names,
+and both are compared step by step (the MNIST example's port has its own
+test file, tests/test_pytorch_port_lesson.py).
 """
 
 import random
+import sys
 import types
 
 import numpy as np
 import pytest
 from graphviz import Digraph
 
+import autodiff
 from autodiff import BackwardError
+from demos import makemore
 
 
 def autodiff_imports():
@@ -164,7 +172,7 @@ def test_micrograd_neuron_draws_through_prev():
 @pytest.fixture(scope="module")
 def our_moons():
     """Our run of the moons notebook, 20 steps (micrograd's pace is ten times slower, so it runs fewer)."""
-    pytest.importorskip("sklearn", reason="the moons notebook draws its data with scikit-learn: pip install scikit-learn")
+    pytest.importorskip("sklearn", reason="the moons notebook draws its data with scikit-learn (pip install it)")
     return moons_notebook(autodiff_imports(), steps=20)
 
 
@@ -185,3 +193,68 @@ def test_moons_notebook_matches_micrograd_step_for_step(our_moons):
     np.testing.assert_allclose(
         [p.data for p in our_model.parameters()], [p.data for p in their_model.parameters()], rtol=0, atol=1e-13
     )
+
+
+# -- makemore's character MLP, written for PyTorch with torch renamed autodiff -------------
+
+
+def test_makemore_words_are_generated_the_same_each_time_and_spelt_by_the_rules():
+    words = makemore.make_words(500, seed=3)
+    assert words == makemore.make_words(500, seed=3) and len(set(words)) == 500
+    assert all(makemore.is_a_word(w) for w in words)
+    assert not any(makemore.is_a_word(w) for w in ["", "a", "bb", "xa", "brkan", "ta.", "tab"])
+
+
+def test_makemore_lesson_runs_quick(tmp_path):
+    results = makemore.main(["--quick", "--out", str(tmp_path)])
+    assert (tmp_path / "makemore.png").is_file()
+    assert results["valid"]["trained"] > 2 * results["valid"]["frequencies"]
+
+
+def test_makemore_lesson_says_it_skipped_pytorch_when_torch_is_missing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
+    results = makemore.main(["--quick", "--out", str(tmp_path)])
+    assert "PyTorch is not installed: skipped" in capsys.readouterr().out and "pytorch_gap" not in results
+
+
+@pytest.fixture
+def default_dtype():
+    """Restores both engines' default dtypes after a test that changes them."""
+    ours = autodiff.get_default_dtype()
+    yield
+    autodiff.set_default_dtype(ours)
+    if sys.modules.get("torch") is not None:
+        sys.modules["torch"].set_default_dtype(sys.modules["torch"].float32)
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(np.float64, 1e-10), (np.float32, 1e-5)])
+def test_makemore_program_matches_pytorch_step_by_step(torch, default_dtype, dtype, tolerance):
+    theirs = makemore.in_pytorch(torch)
+    autodiff.set_default_dtype(dtype)
+    torch.set_default_dtype({np.float32: torch.float32, np.float64: torch.float64}[dtype])
+    words = makemore.make_words(1000)
+    stoi, itos = makemore.vocabulary(words)
+    sizes = len(stoi), makemore.BLOCK_SIZE, makemore.N_EMBD, makemore.N_HIDDEN
+    autodiff.manual_seed(1)
+    model = makemore.MLP(*sizes)
+    twin = theirs.MLP(*sizes)
+    assert isinstance(twin, torch.nn.Module)
+    twin.load_state_dict({name: torch.from_numpy(array) for name, array in model.state_dict().items()})
+    (Xtr, Ytr), (Xdev, Ydev) = makemore.splits(words, stoi, makemore.in_this_project())
+    (Xt, Yt), (Xtd, Ytd) = makemore.splits(words, stoi, theirs)
+    steps = 40
+    batches = makemore.batch_rows(len(Xtr), steps)
+    quiet = lambda *lines: None  # noqa: E731
+    ours = makemore.train(model, Xtr, Ytr, batches, steps, log=quiet)
+    their = theirs.train(twin, Xt, Yt, torch.from_numpy(batches), steps, log=quiet)
+    np.testing.assert_allclose(ours, their, rtol=tolerance, atol=0)
+    assert ours[-1] < ours[0]
+    assert makemore.split_loss(model, Xdev, Ydev) == pytest.approx(theirs.split_loss(twin, Xtd, Ytd), rel=tolerance)
+    their_state = twin.state_dict()
+    for name, array in model.state_dict().items():
+        assert array.dtype == dtype
+        expected = their_state[name].numpy()
+        np.testing.assert_allclose(array, expected, rtol=0, atol=tolerance * np.abs(expected).max(), err_msg=name)
+    words = makemore.samples(makemore.sample, model, itos, 5, seed=0)
+    assert words == makemore.samples(theirs.sample, twin, itos, 5, seed=0)
+    assert len(set(words)) > 1
