@@ -22,6 +22,8 @@ import math
 
 import numpy as np
 
+from autodiff import no_grad
+
 from .rng import generator
 
 
@@ -44,8 +46,9 @@ def he_std(fan_in):
 
 
 def _fill(tensor, values):
-    tensor.data[...] = values
-    return tensor
+    # an in-place change like any other: counted, so a graph that saved the old weights refuses backward
+    with no_grad():
+        return tensor.copy_(values)
 
 
 def uniform_(tensor, a=0.0, b=1.0):

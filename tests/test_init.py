@@ -101,3 +101,11 @@ def test_he_and_xavier_scales_match_pytorch_kaiming_and_xavier(torch):
     ]:
         expected = theirs(torch.empty(shape, dtype=torch.float64)).numpy()
         assert ours(empty(shape)).data.std() == pytest.approx(expected.std(), rel=0.02)
+
+
+def test_filling_a_weight_that_a_graph_saved_makes_its_backward_refuse():
+    weight = Tensor(np.ones((3, 2)), requires_grad=True)
+    loss = (weight * weight).sum()
+    init.normal_(weight)
+    with pytest.raises(RuntimeError, match="changed in place"):
+        loss.backward()
