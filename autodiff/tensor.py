@@ -109,6 +109,7 @@ class Tensor(Node):
         self._vjps = ()
         self._first_order_only = False
         self._fresh = False
+        self._reads = 0
         self._saved = None
         self._version = [0]
         self._requires_grad = False
@@ -177,6 +178,7 @@ class Tensor(Node):
         out.children = ()
         out._vjps = ()
         out._fresh = False
+        out._reads = 0
         out._saved = None
         return out
 
@@ -187,9 +189,9 @@ class Tensor(Node):
         For fused operations (convolution, recurrent layers) whose
         backward has no counterpart in Tensor operations: they have first
         derivatives, refuse ``create_graph``, and are assumed to read
-        every input.
+        every input and their output (the closures may hold any of them).
         """
-        out = Tensor._record(data, op, children, vjps, fresh=False)
+        out = Tensor._record(data, op, children, vjps, READS_INPUTS | READS_OUTPUT, fresh=False)
         out._first_order_only = True
         return out
 
