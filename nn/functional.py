@@ -242,14 +242,13 @@ def _windows(x, kernel, stride, out_size):
     )
 
 
-def _fold(window_grad, shape, kernel, stride, out_size, dtype):
-    """The adjoint of ``_windows``: a channels-last input gradient of ``shape`` from the windows' gradients.
+def _fold_into(grad, window_grad, kernel, stride, out_size):
+    """The adjoint of ``_windows``: add the windows' gradients into the channels-last input gradient ``grad``.
 
     ``window_grad(i, j)`` is the gradient (N, OH, OW, C) of every window's
     element at offset (i, j); an input element covered by several windows
     receives the sum. One addition per kernel offset, each over all windows.
     """
-    grad = np.zeros(shape, dtype=dtype)
     (sh, sw), (out_h, out_w) = stride, out_size
     for i in range(kernel[0]):
         for j in range(kernel[1]):
@@ -268,6 +267,13 @@ def _pad(x, padding):
     return padded
 
 
+# conv2d works on a few images at a time: a chunk's window matrix (its im2col) stays in the
+# processor's cache, where the whole batch's (42 MB for the second layer of PyTorch's MNIST example)
+# would go through memory: written, read by the product, kept and read again by backward, and, above
+# glibc's largest heap block, faulted in afresh at every step. A chunk holds about this many bytes.
+CONV_CHUNK_BYTES = 2 * 1024 * 1024
+
+
 def conv2d(x, weight, bias=None, stride=1, padding=0):
     """2-D cross-correlation (what deep learning calls convolution), NCHW.
 
@@ -276,9 +282,10 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
         out[n, o, p, q] = bias[o] + Σ_{c,i,j} weight[o, c, i, j] · xpad[n, c, p·s_h + i, q·s_w + j],
 
     of shape (N, O, OH, OW) with OH = (H + 2·pad_h - kh) // s_h + 1 (OW alike).
-    Computed as one matrix product (im2col): every window, flattened to a
-    row of kh·kw·C numbers, times the kernels flattened in the same order.
-    With G = dL/d(out) arranged as (N·OH·OW, O) rows to match:
+    Computed as matrix products (im2col), a few images at a time: every
+    window, flattened to a row of kh·kw·C numbers, times the kernels
+    flattened in the same order. With G = dL/d(out) arranged as rows
+    (n, p, q) to match:
 
         dL/dweight = Gᵀ · windows,   dL/dbias = Σ_{n,p,q} g,
         dL/dxpad[n, p·s_h + i, q·s_w + j, :] += G[n, p, q] · weight[:, :, i, j]  for each offset (i, j).
@@ -295,34 +302,49 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     batch, _, height, width = X.shape
     padded = _pad(X.transpose(0, 2, 3, 1), padding)
     out_size = _output_size(padded.shape[1:3], (kh, kw), stride, "conv2d", X.shape)
-    rows = batch * out_size[0] * out_size[1]
-    windows = _windows(padded, (kh, kw), stride, out_size).reshape(rows, -1)
-    kernels = W.transpose(0, 2, 3, 1).reshape(out_channels, -1)
-    out = windows @ kernels.T
-    if bias is not None:
-        out += bias.data
-    out = out.reshape(batch, *out_size, out_channels).transpose(0, 3, 1, 2)
+    windows = _windows(padded, (kh, kw), stride, out_size)
+    window_size = kh * kw * channels
+    dtype = np.result_type(X, W)
+    images = max(1, CONV_CHUNK_BYTES // (out_size[0] * out_size[1] * window_size * dtype.itemsize))
+    chunks = [slice(start, start + images) for start in range(0, batch, images)]
+    kernels = W.transpose(0, 2, 3, 1).reshape(out_channels, window_size)
 
-    def rows_of(g):
-        return g.transpose(0, 2, 3, 1).reshape(rows, out_channels)
+    def window_rows(chunk):
+        """The windows of a chunk's images, one flattened window per row (a copy)."""
+        return windows[chunk].reshape(-1, window_size)
+
+    out = np.empty((batch, *out_size, out_channels), dtype=dtype)
+    for chunk in chunks:
+        rows = out[chunk].reshape(-1, out_channels)
+        np.matmul(window_rows(chunk), kernels.T, out=rows)
+        if bias is not None:
+            rows += bias.data
 
     # one (O, C) matrix per kernel offset: the input gradient is kh·kw products of G with them, each
     # added where its offset reads; one product with all kernels at once would write a window-sized
-    # matrix (N·OH·OW, kh·kw·C) to fold back, which takes longer than the products themselves
+    # matrix (rows, kh·kw·C) to fold back, which takes longer than the products themselves
     offset_kernels = np.ascontiguousarray(W.transpose(2, 3, 0, 1))
 
     def x_vjp(g):
-        G = rows_of(g)
-        grad = _fold(
-            lambda i, j: (G @ offset_kernels[i, j]).reshape(batch, *out_size, channels),
-            padded.shape, (kh, kw), stride, out_size, G.dtype,
-        )
+        g = g.transpose(0, 2, 3, 1)
+        grad = np.zeros(padded.shape, dtype=dtype)
+        for chunk in chunks:
+            G = g[chunk].reshape(-1, out_channels)
+            _fold_into(
+                grad[chunk], lambda i, j: (G @ offset_kernels[i, j]).reshape(-1, *out_size, channels),
+                (kh, kw), stride, out_size,
+            )
         ph, pw = padding
         return grad[:, ph : ph + height, pw : pw + width].transpose(0, 3, 1, 2)
 
     def weight_vjp(g):
-        return (rows_of(g).T @ windows).reshape(out_channels, kh, kw, channels).transpose(0, 3, 1, 2)
+        g = g.transpose(0, 2, 3, 1)
+        total = np.zeros((out_channels, window_size), dtype=dtype)
+        for chunk in chunks:
+            total += g[chunk].reshape(-1, out_channels).T @ window_rows(chunk)
+        return total.reshape(out_channels, kh, kw, channels).transpose(0, 3, 1, 2)
 
+    out = out.transpose(0, 3, 1, 2)
     if bias is None:
         return Tensor._result(out, "conv2d", (x, weight), (x_vjp, weight_vjp))
     return Tensor._result(
@@ -366,8 +388,9 @@ def max_pool2d(x, kernel_size, stride=None):
 
     def vjp(g):
         g = g.transpose(0, 2, 3, 1)
-        return _fold(
-            lambda i, j: g * (choice == i * kernel[1] + j), channels_last.shape, kernel, stride, out_size, g.dtype
+        return _fold_into(
+            np.zeros(channels_last.shape, dtype=g.dtype), lambda i, j: g * (choice == i * kernel[1] + j),
+            kernel, stride, out_size,
         ).transpose(0, 3, 1, 2)
 
     return Tensor._result(out.transpose(0, 3, 1, 2), "max_pool2d", (x,), (vjp,))
