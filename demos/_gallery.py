@@ -27,11 +27,14 @@ PICTURES = {
     "backprop": "neuron_backward.png",
     "initialisation": "initialisation.png",
     "learning_rate": "learning_rate.png",
+    "second_order": "newton_vs_gradient_descent.png",
     "regularisation": "regularisation.png",
     "weight_sharing": "weight_sharing.png",
     "lstm_gates": "lstm_gates.png",
+    "makemore": "makemore.png",
     "transfer_learning": "transfer_learning.png",
     "monitoring": "broken_norms.png",
+    "pytorch_port": "predictions.png",
 }
 # the README's pictures of backpropagation, copied as the lessons wrote them
 BACKPROP_PICTURES = {
