@@ -388,10 +388,16 @@ def max_pool2d(x, kernel_size, stride=None):
 
     def vjp(g):
         g = g.transpose(0, 2, 3, 1)
-        return _fold_into(
-            np.zeros(channels_last.shape, dtype=g.dtype), lambda i, j: g * (choice == i * kernel[1] + j),
-            kernel, stride, out_size,
-        ).transpose(0, 3, 1, 2)
+        grad = np.zeros(channels_last.shape, dtype=g.dtype)
+        if stride[0] < kernel[0] or stride[1] < kernel[1]:
+            _fold_into(grad, lambda i, j: g * (choice == i * kernel[1] + j), kernel, stride, out_size)
+        else:
+            # windows that do not overlap reach each input element at most once: write it in place
+            (sh, sw), (out_h, out_w) = stride, out_size
+            for k in range(kernel[0] * kernel[1]):
+                i, j = divmod(k, kernel[1])
+                np.multiply(g, choice == k, out=grad[:, i : i + sh * out_h : sh, j : j + sw * out_w : sw])
+        return grad.transpose(0, 3, 1, 2)
 
     return Tensor._result(out.transpose(0, 3, 1, 2), "max_pool2d", (x,), (vjp,))
 
