@@ -22,6 +22,8 @@ a name, what draws its arguments, and ``str.format`` templates of our spelling a
 CI runs a bounded, derandomized set. A longer run by hand, with fresh random examples each time:
 
     AUTODIFF_FUZZ_EXAMPLES=5000 python -m pytest tests/test_fuzz.py -q -k program
+
+(5000 programs of any operations, and 250 featuring each operation.)
 """
 
 import os
@@ -32,7 +34,7 @@ from typing import Callable
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -41,6 +43,7 @@ from autodiff import Tensor
 
 _LONG_RUN = "AUTODIFF_FUZZ_EXAMPLES" in os.environ
 EXAMPLES = int(os.environ.get("AUTODIFF_FUZZ_EXAMPLES", "100"))
+EXAMPLES_PER_OPERATION = max(6, EXAMPLES // 20)
 MAX_OPERATIONS = 8
 MAX_NDIM, MAX_SIZE, MAX_MAGNITUDE = 4, 200, 1e3
 # (rtol, atol relative to the largest |gradient|) of our dtype against PyTorch float64
@@ -579,17 +582,24 @@ BACKWARD = "loss.backward()"
 
 
 @st.composite
-def programs(draw, torch):
+def programs(draw, torch, featured=None):
+    """A whole program; with ``featured`` (an Op), one that applies it at least once."""
     program = Program(torch)
     base = draw(hnp.array_shapes(min_dims=draw(st.integers(0, 3)), max_dims=3, min_side=1, max_side=3))
     for _ in range(draw(st.integers(1, 3))):
         shape = draw(hnp.broadcastable_shapes(base, min_dims=0, max_dims=len(base), min_side=1, max_side=3))
         program.new_leaf(draw_values(draw, shape, draw(st.sampled_from([ANY, POSITIVE]))))
-    for _ in range(draw(st.integers(2, MAX_OPERATIONS))):
-        op = draw(st.sampled_from(OPS))
+    operations = draw(st.integers(2, MAX_OPERATIONS))
+    featured_from = draw(st.integers(0, operations - 1))  # the featured op is tried from this step on until it applies
+    featured_done = featured is None
+    for position in range(operations):
+        op = featured if not featured_done and position >= featured_from else draw(st.sampled_from(OPS))
         args = op.draw_args(draw, program)
         if args is not None:
+            steps = len(program.steps)
             program.add_step(op.ours.format(*(a.ours for a in args)), (op.theirs or op.ours).format(*(a.theirs for a in args)))
+            featured_done = featured_done or (op is featured and len(program.steps) > steps)
+    assume(featured_done)
     used = set(re.findall(r"\b[xt]\d+\b", " ".join(ours for _, ours, _ in program.steps)))
     sinks = [name for name, _, _ in program.steps if name not in used] or [next(iter(program.leaves))]
     weighed = sinks + [name for name in program.values if name not in sinks and draw(st.booleans())]
@@ -682,6 +692,21 @@ def check_program(program, dtype, torch):
 @given(data=st.data())
 def test_random_program_gradients_match_pytorch(torch, dtype, data):
     check_program(data.draw(programs(torch)), dtype, torch)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("op", OPS, ids=[op.name for op in OPS])
+@settings(
+    max_examples=EXAMPLES_PER_OPERATION, derandomize=not _LONG_RUN, deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much,
+    ],
+)
+@given(data=st.data())
+def test_random_programs_featuring_each_operation(torch, op, data):
+    """Every operation in every run: the programs above draw each one only now and then."""
+    dtype = data.draw(st.sampled_from([np.float64, np.float32]), label="dtype")
+    check_program(data.draw(programs(torch, featured=op)), dtype, torch)
 
 
 # -- the reproductions of issue 11: a 0-d leaf receiving a gradient more than once ------------------------
