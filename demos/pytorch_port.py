@@ -4,7 +4,8 @@ The Net of PyTorch's MNIST example (pytorch/examples, mnist/main.py) is
 two 3x3 convolutions (32 and 64 filters), a 2x2 max-pool, dropout, and
 two linear layers 9216 → 128 → 10 ending in log-softmax; it trains with
 Adadelta (lr 1.0) and a learning rate that shrinks by 0.7 each epoch. The
-code below is that program with its imports renamed and nothing else:
+``Net`` below is the example's class with its names changed and nothing
+else:
 
     torch                      → autodiff     (autodiff.flatten, autodiff.no_grad, manual_seed)
     torch.nn                   → nn           (from autodiff import nn)
@@ -12,9 +13,14 @@ code below is that program with its imports renamed and nothing else:
     torch.optim as optim       → nn.optim as optim
     torch.utils.data           → nn.data
 
-Two lines of the example are left out: moving tensors to a device
-(``.to(device)``: this project computes on the CPU only) and importing
-StepLR from ``torch.optim.lr_scheduler`` (here it is ``nn.optim.StepLR``).
+``train`` and ``test`` are the example's functions renamed the same way,
+less what this project does not have: the lines moving tensors to a
+device (``.to(device)``: it computes on the CPU only), and StepLR comes
+from ``nn.optim`` rather than ``torch.optim.lr_scheduler``. The lesson
+adds to them only what it needs to see: they return what they measured,
+print through ``log``, and ``train`` can stop early for ``--quick``
+(as the example's ``--dry-run`` does); ``fit`` is the loop of the
+example's ``main``.
 
 MNIST itself would have to be downloaded, so the data are scikit-learn's
 1,797 8x8 digits, enlarged the way MNIST's were made: each digit drawn
