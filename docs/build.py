@@ -44,8 +44,7 @@ def public_modules():
     import importlib
     import pkgutil
 
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
+    _checkout_first()
     names = []
     for package in PACKAGES:
         names.append(package)
@@ -54,6 +53,13 @@ def public_modules():
             if not any(part.startswith("_") for part in info.name.split(".")):
                 names.append(info.name)
     return names
+
+
+def _checkout_first():
+    """Import autodiff and nn from this checkout, whatever else is installed (pdoc warns when they differ)."""
+    while str(ROOT) in sys.path:
+        sys.path.remove(str(ROOT))
+    sys.path.insert(0, str(ROOT))
 
 
 class DocsWarning(Exception):
@@ -110,6 +116,7 @@ def build(out):
     out = Path(out)
     if out.exists():
         shutil.rmtree(out)
+    _checkout_first()
     with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         sys.path.insert(0, folder)
