@@ -14,14 +14,22 @@
 
 __version__ = "0.2.0"
 
-from .factories import arange, full, ones, ones_like, rand, randint, randn, tensor, zeros, zeros_like
-from .functions import cat, concatenate, flatten, stack, where
+import numpy as _numpy
+
+from .factories import (
+    arange, full, linspace, multinomial, ones, ones_like, rand, randint, randn, randperm, tensor, zeros, zeros_like,
+)
+from .functions import (
+    abs, cat, clone, concatenate, exp, flatten, log, log_softmax, matmul, mean, relu, sigmoid, softmax, split,
+    sqrt, stack, std, sum, tanh, var, where,
+)
 from .forward import hessian, hvp, jvp
 from .gradcheck import GradcheckError, gradcheck
 from .graph import BackwardError, grad
 from .memory import keep_freed_memory
 from .mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .random import Generator, manual_seed
+from .tensor import Device as device
 from .tensor import Tensor, get_default_dtype, set_default_dtype
 from .value import Value
 from .viz import draw_dot, trace_backward
@@ -36,6 +44,18 @@ __all__ = [
 ]
 __all__ += ["tensor", "zeros", "ones", "full", "arange", "zeros_like", "ones_like", "randn", "rand", "randint", "manual_seed"]
 __all__ += ["Generator"]
+__all__ += [
+    "linspace", "randperm", "multinomial", "device", "abs", "clone", "exp", "log", "log_softmax", "matmul", "mean",
+    "relu", "sigmoid", "softmax", "split", "sqrt", "std", "sum", "tanh", "var",
+]
+
+# PyTorch's dtype names, as the numpy dtypes they stand for (torch.float is float32, torch.long int64)
+float32 = float = _numpy.float32
+float64 = double = _numpy.float64
+int32 = int = _numpy.int32
+int64 = long = _numpy.int64
+bool = _numpy.bool_
+__all__ += ["float32", "float", "float64", "double", "int32", "int", "int64", "long", "bool"]
 
 
 def __getattr__(name):

@@ -154,6 +154,44 @@ def randint(*args, generator=None, dtype=np.int64, requires_grad=False, **bounds
     return Tensor(array, requires_grad=requires_grad)
 
 
+def linspace(start, end, steps, dtype=None, requires_grad=False):
+    """``steps`` numbers evenly spaced from ``start`` to ``end``, both included."""
+    steps = _integer(steps, "steps")
+    if steps < 0:
+        raise ValueError(f"linspace needs steps >= 0, got {steps}")
+    array = np.linspace(float(start), float(end), steps).astype(_float_or(dtype))
+    return Tensor(array, requires_grad=requires_grad)
+
+
+def randperm(n, generator=None, dtype=np.int64):
+    """The integers 0 .. n-1 in a random order (numpy's permutation, not PyTorch's)."""
+    n = _integer(n, "n")
+    return Tensor(generator_or_default(generator).permutation(n).astype(dtype))
+
+
+def multinomial(input, num_samples, replacement=False, generator=None):
+    """Indices drawn with probabilities proportional to the rows of ``input`` (1-D or 2-D), as int64.
+
+    numpy's draws, so the indices differ from PyTorch's for the same seed;
+    their distribution is the same. Without ``replacement`` an index is
+    drawn at most once per row.
+    """
+    weights = np.asarray(input.data if isinstance(input, Tensor) else input, dtype=np.float64)
+    if weights.ndim not in (1, 2):
+        raise ValueError(f"multinomial takes a 1-D or 2-D tensor of weights, got shape {weights.shape}")
+    rows = weights.reshape(-1, weights.shape[-1])
+    if (rows < 0).any() or not np.isfinite(rows).all() or (rows.sum(axis=1) <= 0).any():
+        raise ValueError("multinomial needs weights that are finite, not negative, and not all zero in a row")
+    num_samples = _integer(num_samples, "num_samples")
+    if not replacement and num_samples > rows.shape[1]:
+        raise ValueError(f"multinomial without replacement cannot draw {num_samples} of {rows.shape[1]} categories")
+    rng = generator_or_default(generator)
+    drawn = np.stack([
+        rng.choice(rows.shape[1], size=num_samples, replace=replacement, p=row / row.sum()) for row in rows
+    ])
+    return Tensor(drawn.reshape(*weights.shape[:-1], num_samples).astype(np.int64))
+
+
 # -- helpers -----------------------------------------------------------------------
 
 

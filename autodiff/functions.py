@@ -272,11 +272,21 @@ def clip(a, low=None, high=None):
 
 
 def cast(a, dtype):
-    """a in another floating-point ``dtype`` (a itself if it has it);  dL/da = g, cast back by backward."""
+    """a in another ``dtype`` (a itself if it has it);  dL/da = g, cast back by backward.
+
+    A cast to an integer or boolean dtype is a constant: only floating-point tensors have gradients.
+    """
     dtype = np.dtype(dtype)
     if a.data.dtype == dtype:
         return a
+    if dtype.kind != "f":
+        return Tensor._constant(a.data.astype(dtype))
     return _record(a.data.astype(dtype), "cast", (a,), (_pass,), reads=0, fresh=False)
+
+
+def clone(a):
+    """A copy of a with memory of its own;  dL/da = g."""
+    return _record(a.data.copy(), "clone", (a,), (_pass,), reads=0, fresh=False)
 
 
 # -- constants: results outside the graph ------------------------------------
@@ -385,6 +395,54 @@ def mean(a, axis=None, keepdims=False, *, dim=None, keepdim=None):
     return _record(
         out, "mean", (a,), (lambda xp, g, out, a: xp.broadcast_to(g.reshape(kept) / count, shape),), reads=0,
     )
+
+
+def var(a, dim=None, *, correction=1, keepdim=False, unbiased=None, axis=None, keepdims=None):
+    """Variance over ``dim``: Σ (a - mean)² / (n - correction), PyTorch's default correction 1 (unbiased).
+
+    Composed of mean, subtraction, a square and a sum, so it needs no rule of its own.
+    """
+    if unbiased is not None:
+        correction = 1 if unbiased else 0
+    axis, keepdim = _axis_and_keep(axis, keepdims if keepdims is not None else keepdim, dim, None)
+    axes = _reduced_axes(axis, a.ndim)
+    count = a.size if axes is None else int(np.prod([a.shape[i] for i in axes]))
+    centred = a - mean(a, axis, keepdims=True)
+    return sum(centred * centred, axis, keepdim) / builtins.max(count - correction, 0)
+
+
+def std(a, dim=None, *, correction=1, keepdim=False, unbiased=None, axis=None, keepdims=None):
+    """Standard deviation over ``dim``: √var (PyTorch's default correction 1).
+
+    d√v/dv = 1 / (2√v), taken as 0 where the deviation is 0, as PyTorch takes it.
+    """
+    variance = var(a, dim, correction=correction, keepdim=keepdim, unbiased=unbiased, axis=axis, keepdims=keepdims)
+    return _record(np.sqrt(variance.data), "std", (variance,), (_std_vjp,), reads=READS_OUTPUT)
+
+
+def _std_vjp(xp, g, out, variance):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return xp.where(out == 0, 0, g / (2 * out))
+
+
+def split(a, split_size_or_sections, dim=0):
+    """a cut along ``dim`` into pieces of ``split_size`` (the last may be shorter) or of the given sizes."""
+    length = a.shape[dim]
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        if split_size_or_sections < 1:
+            raise ValueError(f"split: pieces must have a positive size, got {split_size_or_sections}")
+        sizes = [builtins.min(split_size_or_sections, length - start)
+                 for start in range(0, length, split_size_or_sections)]
+    else:
+        sizes = list(split_size_or_sections)
+        if builtins.sum(sizes) != length:
+            raise ValueError(f"split: sizes {sizes} do not add up to the length {length} of dimension {dim}")
+    pieces, start = [], 0
+    for size in sizes:
+        where = (slice(None),) * (dim % a.ndim) + (slice(start, start + size),)
+        pieces.append(getitem(a, where))
+        start += size
+    return tuple(pieces)
 
 
 class ValuesIndices(NamedTuple):

@@ -689,6 +689,91 @@ class Tensor(Node):
         """This tensor in float64 (itself if it already is)."""
         return F.cast(self, np.float64)
 
+    def long(self):
+        """This tensor in int64, outside the graph."""
+        return F.cast(self, np.int64)
+
+    def int(self):
+        """This tensor in int32, outside the graph."""
+        return F.cast(self, np.int32)
+
+    def bool(self):
+        """This tensor as booleans, outside the graph."""
+        return F.cast(self, np.bool_)
+
+    def to(self, *args, dtype=None, device=None):
+        """This tensor in ``dtype``, on ``device`` (the CPU: the only one), as ``Tensor.to`` in PyTorch."""
+        dtype = to_arguments(args, dtype, device)
+        return self if dtype is None else F.cast(self, dtype)
+
+    @property
+    def device(self):
+        """Where the data lives: always the CPU."""
+        return Device("cpu")
+
+    def clone(self):
+        return F.clone(self)
+
+    def t(self):
+        """The transpose of a matrix (a 0-d or 1-D tensor as it is), PyTorch's ``t()``."""
+        if self.ndim > 2:
+            raise ValueError(f"t() expects a tensor of at most 2 dimensions, this one has shape {self.shape}")
+        return F.transpose(self) if self.ndim == 2 else self
+
+    def nelement(self):
+        """The number of elements (PyTorch's other name for ``numel``)."""
+        return self.data.size
+
+    def var(self, dim=None, *, correction=1, keepdim=False, unbiased=None, axis=None, keepdims=None):
+        return F.var(self, dim, correction=correction, keepdim=keepdim, unbiased=unbiased, axis=axis, keepdims=keepdims)
+
+    def std(self, dim=None, *, correction=1, keepdim=False, unbiased=None, axis=None, keepdims=None):
+        return F.std(self, dim, correction=correction, keepdim=keepdim, unbiased=unbiased, axis=axis, keepdims=keepdims)
+
+    def split(self, split_size_or_sections, dim=0):
+        return F.split(self, split_size_or_sections, dim)
+
+
+class Device:
+    """Where a tensor's data lives, as ``torch.device``: here always the CPU, so that ``.to(device)`` ports."""
+
+    def __init__(self, kind="cpu"):
+        kind = kind.type if isinstance(kind, Device) else str(kind)
+        if kind.split(":")[0] != "cpu":
+            raise ValueError(f"autodiff computes on the CPU only (numpy); there is no device {kind!r}")
+        self.type = "cpu"
+
+    def __eq__(self, other):
+        return isinstance(other, (Device, str)) and str(other).split(":")[0] == "cpu"
+
+    __hash__ = object.__hash__
+
+    def __str__(self):
+        return self.type
+
+    def __repr__(self):
+        return f"device(type={self.type!r})"
+
+
+def to_arguments(args, dtype=None, device=None):
+    """The dtype that ``to(*args, dtype=, device=)`` asks for (None: keep it); any device but the CPU is refused."""
+    for arg in args:
+        if isinstance(arg, Device) or (isinstance(arg, str) and not _names_a_dtype(arg)):
+            device = arg
+        else:
+            dtype = arg
+    if device is not None:
+        Device(device)
+    return dtype
+
+
+def _names_a_dtype(name):
+    try:
+        np.dtype(name)
+    except TypeError:
+        return False
+    return True
+
 
 def _assign(target, value, out):
     np.copyto(out, value)

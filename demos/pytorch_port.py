@@ -14,10 +14,10 @@ else:
     torch.utils.data           → nn.data
 
 ``train`` and ``test`` are the example's functions renamed the same way,
-less what this project does not have: the lines moving tensors to a
-device (``.to(device)``: it computes on the CPU only), and StepLR comes
-from ``nn.optim`` rather than ``torch.optim.lr_scheduler``. The lesson
-adds to them only what it needs to see: they return what they measured,
+``.to(device)`` lines included (``autodiff.device("cpu")``: this project
+computes on the CPU only), and StepLR comes from
+``nn.optim.lr_scheduler``. The lesson adds to them only what it needs to
+see: they return what they measured,
 print through ``log``, and ``train`` can stop early for ``--quick``
 (as the example's ``--dry-run`` does); ``fit`` is the loop of the
 example's ``main``.
@@ -41,7 +41,7 @@ from autodiff import nn
 import nn.functional as F
 import nn.optim as optim
 from nn.data import DataLoader, TensorDataset
-from nn.optim import StepLR
+from nn.optim.lr_scheduler import StepLR
 
 from . import _port as port
 from ._common import check, parse_args, report_pictures
@@ -85,11 +85,12 @@ class Net(nn.Module):
         return output
 
 
-def train(model, train_loader, optimizer, epoch, log_interval=10, max_batches=None, log=print):
+def train(model, device, train_loader, optimizer, epoch, log_interval=10, max_batches=None, log=print):
     """One epoch, as the example's ``train``; returns the loss of every step (the lesson keeps them)."""
     model.train()
     losses = []
     for batch_idx, (data, target) in enumerate(train_loader):
+        data, target = data.to(device), target.to(device)
         optimizer.zero_grad()
         output = model(data)
         loss = F.nll_loss(output, target)
@@ -105,13 +106,14 @@ def train(model, train_loader, optimizer, epoch, log_interval=10, max_batches=No
     return losses
 
 
-def test(model, test_loader, log=print):
+def test(model, device, test_loader, log=print):
     """The example's ``test``: the summed loss over the test set and the number classified right."""
     model.eval()
     test_loss = 0
     correct = 0
     with autodiff.no_grad():
         for data, target in test_loader:
+            data, target = data.to(device), target.to(device)
             output = model(data)
             test_loss += F.nll_loss(output, target, reduction='sum').item()  # sum up batch loss
             pred = output.argmax(dim=1, keepdim=True)  # get the index of the max log-probability
@@ -126,12 +128,14 @@ def test(model, test_loader, log=print):
 
 def fit(model, train_loader, test_loader, epochs, lr=1.0, gamma=0.7, max_batches=None, log=print):
     """The example's ``main`` after the data: Adadelta, StepLR, train and test each epoch."""
+    device = autodiff.device("cpu")
+    model = model.to(device)
     optimizer = optim.Adadelta(model.parameters(), lr=lr)
     scheduler = StepLR(optimizer, step_size=1, gamma=gamma)
     history = {"loss": [], "test_loss": [], "accuracy": []}
     for epoch in range(1, epochs + 1):
-        history["loss"] += train(model, train_loader, optimizer, epoch, max_batches=max_batches, log=log)
-        test_loss, correct = test(model, test_loader, log=log)
+        history["loss"] += train(model, device, train_loader, optimizer, epoch, max_batches=max_batches, log=log)
+        test_loss, correct = test(model, device, test_loader, log=log)
         history["test_loss"].append(test_loss)
         history["accuracy"].append(correct / len(test_loader.dataset))
         scheduler.step()

@@ -405,6 +405,23 @@ def max_pool2d(x, kernel_size, stride=None):
 # -- embeddings and normalisation ----------------------------------------------
 
 
+def one_hot(tensor, num_classes=-1):
+    """Integer class labels as rows of 0s with a 1 at each label, int64, as ``F.one_hot``; not differentiable.
+
+    ``num_classes`` -1 takes one more than the largest label.
+    """
+    labels = np.asarray(tensor.data if isinstance(tensor, Tensor) else tensor)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"one_hot takes integer labels, got dtype {labels.dtype}")
+    if labels.size and labels.min() < 0:
+        raise ValueError(f"one_hot takes labels of at least 0, got {labels.min()}")
+    if num_classes == -1:
+        num_classes = int(labels.max()) + 1 if labels.size else 0
+    if labels.size and labels.max() >= num_classes:
+        raise ValueError(f"one_hot: label {labels.max()} does not fit num_classes={num_classes}")
+    return Tensor((labels[..., None] == np.arange(num_classes)).astype(np.int64))
+
+
 def embedding(indices, weight, padding_idx=None):
     """Rows of ``weight`` (num_embeddings, dim) picked by integer ``indices``: shape indices.shape + (dim,).
 

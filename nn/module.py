@@ -23,6 +23,7 @@ parameter is a weight.
 import numpy as np
 
 from autodiff import Tensor, Value, no_grad
+from autodiff.tensor import to_arguments
 
 from .parameter import Parameter
 
@@ -224,6 +225,20 @@ class Module:
         for p in self.parameters():
             if isinstance(p, Tensor):
                 p.requires_grad_(requires_grad)
+        return self
+
+    def to(self, *args, dtype=None, device=None):
+        """This module on ``device`` (the CPU, the only one) with its floating-point parameters and
+        buffers in ``dtype``; changed in place and returned, as ``Module.to`` in PyTorch."""
+        dtype = to_arguments(args, dtype, device)
+        if dtype is None:
+            return self
+        target = np.dtype(dtype)
+        with no_grad():
+            for tensor in [*self.parameters(), *self.buffers()]:
+                if isinstance(tensor, Tensor) and tensor.dtype.kind == "f" and tensor.dtype != target:
+                    tensor.data = tensor.data.astype(target)
+                    tensor._bump_version()
         return self
 
     def train(self, mode=True):
