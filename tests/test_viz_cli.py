@@ -17,6 +17,7 @@ from autodiff import Value
 from autodiff.viz import __main__ as cli
 from autodiff.viz.expression import ExpressionError, build, parse_assignments
 from explore_graphs import page_data
+from needs_dot import needs_dot
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,6 +27,7 @@ def run(*args, env=None):
                           text=True, timeout=120, env=env)
 
 
+@needs_dot
 def test_renders_forward_and_backward_and_prints_the_trace(tmp_path):
     result = run("(a*b + c).tanh()", "a=2", "b=-3", "c=10", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
@@ -43,6 +45,7 @@ def test_renders_forward_and_backward_and_prints_the_trace(tmp_path):
         assert ("grad 0.0" in texts) == (name == "forward")  # only the second picture has gradients
 
 
+@needs_dot
 def test_html_writes_the_page_of_backward_from_the_start(tmp_path):
     result = run("(a*b + c).tanh()", "a=2", "b=-3", "c=10", "--html", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
@@ -59,6 +62,7 @@ def test_html_writes_the_page_of_backward_from_the_start(tmp_path):
         re.sub(r"^\s*\d+\. ", "", line) for line in result.stdout.splitlines() if re.match(r"\s*\d+\. ", line)]
 
 
+@needs_dot
 def test_png_and_frames(tmp_path):
     result = run("--format", "png", "--frames", "--out", str(tmp_path), "x*x + x", "x=3")
     assert result.returncode == 0, result.stderr
@@ -110,6 +114,7 @@ def test_refusals_exit_non_zero_from_the_command_line(tmp_path):
     assert not (ROOT / "pwned").exists() and not list(tmp_path.iterdir())
 
 
+@needs_dot
 def test_the_expression_is_never_evaluated_by_python(monkeypatch, tmp_path):
     import graphviz  # noqa: F401  (drawing imports it; importing a module runs its code, which is not the user's text)
 
