@@ -36,7 +36,17 @@ class StateDictError(KeyError):
 
 
 class Module:
-    """Base class: subclasses set parameters and submodules as attributes and define ``forward``."""
+    """Base class: subclasses set parameters and submodules as attributes and define ``forward``.
+
+    >>> from autodiff import nn
+    >>> class Scale(nn.Module):
+    ...     def __init__(self):
+    ...         self.a = nn.Parameter([2.0])
+    ...     def forward(self, x):
+    ...         return self.a * x
+    >>> Scale()(3.0).item(), Scale().num_parameters()
+    (6.0, 1)
+    """
 
     training = True
     # True for a layer built of smaller modules that ``summary`` shows as one row
@@ -116,7 +126,12 @@ class Module:
         return self
 
     def named_parameters(self):
-        """(dotted name, parameter) pairs, each parameter once, in a stable order."""
+        """(dotted name, parameter) pairs, each parameter once, in a stable order.
+
+        >>> from autodiff import nn
+        >>> [(name, p.shape) for name, p in nn.Sequential(nn.Linear(3, 2)).named_parameters()]
+        [('0.weight', (2, 3)), ('0.bias', (2,))]
+        """
         seen = set()
         for prefix, module in self.named_modules():
             for name, value in module._own_parameters():
@@ -125,11 +140,21 @@ class Module:
                     yield (f"{prefix}.{name}" if prefix else name), value
 
     def parameters(self):
-        """Every parameter once: the weights and the biases, frozen ones included."""
+        """Every parameter once: the weights and the biases, frozen ones included.
+
+        >>> from autodiff import nn
+        >>> [p.shape for p in nn.Linear(3, 2).parameters()]
+        [(2, 3), (2,)]
+        """
         return [p for _, p in self.named_parameters()]
 
     def weights(self):
-        """The parameters that are weights, not biases."""
+        """The parameters that are weights, not biases.
+
+        >>> from autodiff import nn
+        >>> [w.shape for w in nn.Linear(3, 2).weights()]
+        [(2, 3)]
+        """
         return [p for name, p in self.named_parameters() if not _is_bias(name)]
 
     def biases(self):
@@ -137,7 +162,12 @@ class Module:
         return [p for name, p in self.named_parameters() if _is_bias(name)]
 
     def num_parameters(self):
-        """The number of scalars the model learns (frozen parameters included)."""
+        """The number of scalars the model learns (frozen parameters included).
+
+        >>> from autodiff import nn
+        >>> nn.Linear(3, 2).num_parameters()    # 3·2 weights + 2 biases
+        8
+        """
         return sum(_size_of(p) for p in self.parameters())
 
     def register_parameter(self, name, param):
@@ -157,6 +187,13 @@ class Module:
         A buffer is state the module keeps and ``state_dict()`` saves (unless
         ``persistent`` is False) but that is never a parameter: optimisers do
         not see it. Assigning a new Tensor to the attribute later keeps it a buffer.
+
+        >>> import autodiff
+        >>> from autodiff import nn
+        >>> m = nn.Linear(2, 2)
+        >>> m.register_buffer("steps", autodiff.zeros(1))
+        >>> list(m.state_dict()), m.num_parameters()
+        (['weight', 'bias', 'steps'], 6)
         """
         _check_attribute_name("buffer", name)
         if tensor is not None and not isinstance(tensor, Tensor):
@@ -182,7 +219,12 @@ class Module:
             yield name, tensor
 
     def named_buffers(self):
-        """(dotted name, buffer) pairs for every buffer of this module and its submodules, each once."""
+        """(dotted name, buffer) pairs for every buffer of this module and its submodules, each once.
+
+        >>> from autodiff import nn
+        >>> [name for name, _ in nn.Sequential(nn.BatchNorm1d(4)).named_buffers()]
+        ['0.running_mean', '0.running_var', '0.num_batches_tracked']
+        """
         seen = set()
         for prefix, module in self.named_modules():
             for name, tensor in module._own_buffers():
@@ -191,7 +233,12 @@ class Module:
                     yield (f"{prefix}.{name}" if prefix else name), tensor
 
     def buffers(self):
-        """Every buffer once."""
+        """Every buffer once.
+
+        >>> from autodiff import nn
+        >>> [b.shape for b in nn.BatchNorm1d(4).buffers()]
+        [(4,), (4,), ()]
+        """
         return [tensor for _, tensor in self.named_buffers()]
 
     def _named_state(self):
@@ -215,7 +262,15 @@ class Module:
     # -- training state ----------------------------------------------------
 
     def zero_grad(self):
-        """Reset gradients: Values to 0.0, Tensors to None."""
+        """Reset gradients: Values to 0.0, Tensors to None.
+
+        >>> import autodiff
+        >>> from autodiff import nn
+        >>> m = nn.Linear(2, 1)
+        >>> m(autodiff.ones(2)).sum().backward()
+        >>> m.weight.grad.tolist(), m.zero_grad(), m.weight.grad
+        ([[1.0, 1.0]], None, None)
+        """
         for p in self.parameters():
             p.grad = 0.0 if isinstance(p, Value) else None
 
@@ -242,20 +297,37 @@ class Module:
         return self
 
     def train(self, mode=True):
-        """Switch this module and every submodule to training (or, with False, evaluation) behaviour."""
+        """Switch this module and every submodule to training (or, with False, evaluation) behaviour.
+
+        >>> from autodiff import nn
+        >>> m = nn.Sequential(nn.Dropout(0.5))
+        >>> m.train(False)[0].training, m.train()[0].training
+        (False, True)
+        """
         for _, module in self.named_modules():
             module.training = mode
         return self
 
     def eval(self):
-        """Switch to evaluation behaviour (Dropout passes its input through, BatchNorm uses running statistics)."""
+        """Switch to evaluation behaviour (Dropout passes its input through, BatchNorm uses running statistics).
+
+        >>> import autodiff
+        >>> from autodiff import nn
+        >>> nn.Dropout(0.5).eval()(autodiff.ones(3))
+        Tensor([1., 1., 1.])
+        """
         return self.train(False)
 
     # -- state dicts -------------------------------------------------------
 
     def state_dict(self):
         """Dotted name to a copy of each parameter and persistent buffer as a numpy array
-        (a Value as a 0-d float64 array)."""
+        (a Value as a 0-d float64 array).
+
+        >>> from autodiff import nn
+        >>> {name: array.shape for name, array in nn.Linear(3, 2).state_dict().items()}
+        {'weight': (2, 3), 'bias': (2,)}
+        """
         return {
             name: np.array(p.data, dtype=np.float64) if isinstance(p, Value) else p.data.copy()
             for name, p in self._named_state()
@@ -266,6 +338,12 @@ class Module:
 
         Every array is checked first (names when ``strict``, shapes and
         dtypes always); on any failure nothing is changed.
+
+        >>> from autodiff import nn
+        >>> a, b = nn.Linear(3, 2), nn.Linear(3, 2)
+        >>> b.load_state_dict(a.state_dict())
+        >>> bool((a.weight.data == b.weight.data).all())
+        True
         """
         targets = dict(self._named_state())
         if strict:
@@ -287,6 +365,17 @@ class Module:
         """A table of the layers: output shape (when ``example_input`` is given), weights and biases.
 
         The example input is run through the model once, without recording a graph.
+
+        >>> import autodiff
+        >>> from autodiff import nn
+        >>> print(nn.Sequential(nn.Linear(3, 2), nn.ReLU()).summary(autodiff.zeros(4, 3)))
+        layer  type    output shape  weights  biases
+        --------------------------------------------
+        0      Linear  (4, 2)              6       2
+        1      ReLU    (4, 2)              0       0
+        --------------------------------------------
+        total                              6       2
+        8 parameters (6 weights, 2 biases)
         """
         shapes = {}
         if example_input is not None:
