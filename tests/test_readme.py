@@ -64,6 +64,12 @@ def test_the_network_example_trains(monkeypatch, tmp_path):
     assert float(loss) < 0.2 and int(accuracy) >= 90
 
 
+def test_the_second_derivative_example_gives_the_numbers_its_comments_say():
+    namespace = {}
+    exec(compile(python_block("## Derivatives of derivatives"), "README.md", "exec"), namespace)
+    assert namespace["dx"].data == 27.0 and namespace["d2x"] == 18.0
+
+
 def test_the_install_section_covers_the_supported_pythons_and_every_system():
     install = README[README.index("## Install"):README.index("## Two commands")]
     metadata = configparser.ConfigParser()
