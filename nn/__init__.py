@@ -2,7 +2,7 @@
 
 from . import init, optim
 from . import data, utils
-from .losses import binary_cross_entropy, cross_entropy, hinge_loss, l1_penalty, l2_penalty, mse_loss, nll_loss
+from .losses import binary_cross_entropy, cross_entropy, hinge_loss, l1_loss, l1_penalty, l2_penalty, mse_loss, nll_loss
 from .metrics import accuracy
 from . import functional
 from .conv import Conv2d, MaxPool2d
@@ -10,6 +10,8 @@ from .layers import GELU, Dropout, Embedding, Flatten, Linear, LogSoftmax, ReLU,
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .micro import MLP, Layer, Neuron
 from .recurrent import LSTM, RNN
+from .containers import Identity, ModuleDict, ModuleList
+from .loss_modules import BCELoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .module import Module, StateDictError
 from .parameter import Parameter
 from .rng import manual_seed
@@ -30,3 +32,5 @@ __all__ += [
 __all__ += ["Parameter", "Embedding", "GELU", "Softmax", "LogSoftmax", "LayerNorm", "BatchNorm1d", "BatchNorm2d"]
 __all__ += ["plots", "TrainingMonitor", "Progress"]
 __all__ += ["data", "utils"]
+__all__ += ["l1_loss", "ModuleList", "ModuleDict", "Identity"]
+__all__ += ["CrossEntropyLoss", "NLLLoss", "MSELoss", "BCELoss", "L1Loss"]

@@ -7,6 +7,7 @@ PyTorch, ``reduction="sum"`` adds the per-example losses up instead and
 ``reduction="none"`` returns them one by one.
 
 - ``mse_loss``: mean squared error, for regression.
+- ``l1_loss``: mean absolute error, for regression robust to outliers.
 - ``binary_cross_entropy``: the negative log-likelihood of 0/1 targets
   under predicted probabilities, for two classes.
 - ``cross_entropy``: the negative log-likelihood of integer class labels
@@ -136,6 +137,20 @@ def mse_loss(pred, target, reduction="mean"):
     target = as_tensor(target, pred)
     _check_same_shape("mse_loss", "prediction", pred.shape, "target", target.shape)
     return _reduced((pred - target) ** 2, reduction)
+
+
+def l1_loss(pred, target, reduction="mean"):
+    """Mean absolute error: L = (1/n) Σ |pred - target|;  dL/dpred = sign(pred - target) / n (0 where equal, as PyTorch).
+
+    ``pred`` is a Tensor and ``target`` a Tensor, array or list of the same shape.
+    """
+    _check_reduction("l1_loss", reduction)
+    if _holds_values(pred):
+        raise TypeError("l1_loss takes Tensors, not Values (for Values, mse_loss or hinge_loss)")
+    pred = as_tensor(pred)
+    target = as_tensor(target, pred)
+    _check_same_shape("l1_loss", "prediction", pred.shape, "target", target.shape)
+    return _reduced((pred - target).abs(), reduction)
 
 
 def binary_cross_entropy(prob, target, reduction="mean"):
