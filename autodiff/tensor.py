@@ -224,7 +224,11 @@ class Tensor(Node):
         return len(self.data)
 
     def numel(self):
-        """The number of elements."""
+        """The number of elements.
+
+        >>> Tensor(np.zeros((2, 3))).numel()
+        6
+        """
         return self.data.size
 
     def dim(self):
@@ -232,21 +236,39 @@ class Tensor(Node):
         return self.data.ndim
 
     def item(self):
-        """The single element as a Python number."""
+        """The single element as a Python number.
+
+        >>> Tensor([[2.5]]).item()
+        2.5
+        """
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor of one element, this one has shape {self.shape}")
         return self.data.item()
 
     def tolist(self):
-        """The elements as (nested) Python lists of numbers."""
+        """The elements as (nested) Python lists of numbers.
+
+        >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).tolist()
+        [[1.0, 2.0], [3.0, 4.0]]
+        """
         return self.data.tolist()
 
     def numpy(self):
-        """The data array itself (not a copy): writing into it bypasses the version checks."""
+        """The data array itself (not a copy): writing into it bypasses the version checks.
+
+        >>> Tensor([1.0, 2.0]).numpy()
+        array([1., 2.], dtype=float32)
+        """
         return self.data
 
     def detach(self):
-        """A new leaf sharing this tensor's data (and its version count), outside the graph."""
+        """A new leaf sharing this tensor's data (and its version count), outside the graph.
+
+        >>> x = Tensor([1.0, 2.0], requires_grad=True)
+        >>> y = (x * 2).detach()
+        >>> y.requires_grad, y.tolist()
+        (False, [2.0, 4.0])
+        """
         return Tensor._constant(self.data, view_of=self)
 
     def __bool__(self):
@@ -305,6 +327,11 @@ class Tensor(Node):
         for a tensor of one element (it is then 1). Leaf gradients add up
         across calls. With ``create_graph`` the gradients are Tensors,
         nodes of a new graph that can be differentiated again.
+
+        >>> x = Tensor([1.0, 2.0], requires_grad=True)
+        >>> (x * x).backward(grad=[1.0, 10.0])  # d(x²)/dx = 2x, weighted by grad
+        >>> x.grad.tolist()
+        [2.0, 40.0]
         """
         keep_freed_memory_once()
         run_backward(self, self._backward_seed(grad, create_graph), create_graph=create_graph)
@@ -428,19 +455,35 @@ class Tensor(Node):
         return self
 
     def add_(self, other, alpha=1):
-        """self += alpha * other, in place; returns self."""
+        """self += alpha * other, in place; returns self.
+
+        >>> Tensor([1.0, 2.0]).add_(Tensor([10.0, 20.0]), alpha=0.5).tolist()
+        [6.0, 12.0]
+        """
         return self._in_place("add_", np.add, other if alpha == 1 else other * alpha)
 
     def sub_(self, other, alpha=1):
-        """self -= alpha * other, in place; returns self."""
+        """self -= alpha * other, in place; returns self.
+
+        >>> Tensor([1.0, 2.0]).sub_(Tensor([2.0, 4.0]), alpha=0.5).tolist()
+        [0.0, 0.0]
+        """
         return self._in_place("sub_", np.subtract, other if alpha == 1 else other * alpha)
 
     def mul_(self, other):
-        """self *= other, in place; returns self."""
+        """self *= other, in place; returns self.
+
+        >>> Tensor([1.0, 2.0]).mul_(3.0).tolist()
+        [3.0, 6.0]
+        """
         return self._in_place("mul_", np.multiply, other)
 
     def div_(self, other):
-        """self /= other, in place; returns self."""
+        """self /= other, in place; returns self.
+
+        >>> Tensor([1.0, 2.0]).div_(2.0).tolist()
+        [0.5, 1.0]
+        """
         return self._in_place("div_", np.divide, other)
 
     def __iadd__(self, other):
@@ -456,19 +499,35 @@ class Tensor(Node):
         return self._in_place("/=", np.divide, other)
 
     def copy_(self, source):
-        """Copy ``source`` (broadcast to this shape) into this tensor's data; returns self."""
+        """Copy ``source`` (broadcast to this shape) into this tensor's data; returns self.
+
+        >>> Tensor(np.zeros((2, 2))).copy_(Tensor([1.0, 2.0])).tolist()
+        [[1.0, 2.0], [1.0, 2.0]]
+        """
         return self._in_place("copy_", _assign, source)
 
     def fill_(self, value):
-        """Set every element to ``value``; returns self."""
+        """Set every element to ``value``; returns self.
+
+        >>> Tensor([1.0, 2.0]).fill_(7.0).tolist()
+        [7.0, 7.0]
+        """
         return self._in_place("fill_", _assign, value)
 
     def zero_(self):
-        """Set every element to 0; returns self."""
+        """Set every element to 0; returns self.
+
+        >>> Tensor([1.0, 2.0]).zero_().tolist()
+        [0.0, 0.0]
+        """
         return self._in_place("zero_", _assign, 0)
 
     def clamp_(self, min=None, max=None):
-        """Limit every element to [min, max] in place (either may be None); returns self."""
+        """Limit every element to [min, max] in place (either may be None); returns self.
+
+        >>> Tensor([-2.0, 0.5, 3.0]).clamp_(min=0.0).tolist()
+        [0.0, 0.5, 3.0]
+        """
         self._check_in_place("clamp_")
         if min is None and max is None:
             raise ValueError("clamp_ needs a lower bound, an upper bound, or both")
@@ -563,99 +622,255 @@ class Tensor(Node):
         return F.logical_not(self)
 
     def lt(self, other):
+        """self < other elementwise, as a boolean tensor outside the graph.
+
+        >>> Tensor([1.0, 2.0, 3.0]).lt(2.0).tolist()
+        [True, False, False]
+        """
         return F.lt(self, other)
 
     def le(self, other):
+        """self <= other elementwise, as a boolean tensor outside the graph.
+
+        >>> Tensor([1.0, 2.0, 3.0]).le(2.0).tolist()
+        [True, True, False]
+        """
         return F.le(self, other)
 
     def gt(self, other):
+        """self > other elementwise, as a boolean tensor outside the graph.
+
+        >>> Tensor([1.0, 2.0, 3.0]).gt(2.0).tolist()
+        [False, False, True]
+        """
         return F.gt(self, other)
 
     def ge(self, other):
+        """self >= other elementwise, as a boolean tensor outside the graph.
+
+        >>> Tensor([1.0, 2.0, 3.0]).ge(2.0).tolist()
+        [False, True, True]
+        """
         return F.ge(self, other)
 
     def eq(self, other):
+        """self == other elementwise, as a boolean tensor outside the graph.
+
+        >>> Tensor([1.0, 2.0, 3.0]).eq(2.0).tolist()
+        [False, True, False]
+        """
         return F.eq(self, other)
 
     def ne(self, other):
+        """self != other elementwise, as a boolean tensor outside the graph.
+
+        >>> Tensor([1.0, 2.0, 3.0]).ne(2.0).tolist()
+        [True, False, True]
+        """
         return F.ne(self, other)
 
     def pow(self, exponent):
+        """self ** exponent, elementwise;  d/dself = exponent * self**(exponent - 1).
+
+        >>> Tensor([1.0, 2.0, 3.0]).pow(2).tolist()
+        [1.0, 4.0, 9.0]
+        """
         return F.pow(self, exponent)
 
     def exp(self):
+        """e**self, elementwise;  its derivative is itself.
+
+        >>> [round(v, 4) for v in Tensor([0.0, 1.0]).exp().tolist()]
+        [1.0, 2.7183]
+        """
         return F.exp(self)
 
     def log(self):
+        """ln self, elementwise;  d/dself = 1 / self.
+
+        >>> [round(v, 4) for v in Tensor([1.0, 2.0]).log().tolist()]
+        [0.0, 0.6931]
+        """
         return F.log(self)
 
     def log2(self):
+        """log₂ self = ln self / ln 2, elementwise.
+
+        >>> [round(v, 4) for v in Tensor([1.0, 8.0]).log2().tolist()]
+        [0.0, 3.0]
+        """
         return F.log2(self)
 
     def log10(self):
+        """log₁₀ self = ln self / ln 10, elementwise.
+
+        >>> [round(v, 4) for v in Tensor([1.0, 100.0]).log10().tolist()]
+        [0.0, 2.0]
+        """
         return F.log10(self)
 
     def sqrt(self):
+        """√self, elementwise;  d/dself = 1 / (2√self).
+
+        >>> Tensor([4.0, 9.0]).sqrt().tolist()
+        [2.0, 3.0]
+        """
         return F.sqrt(self)
 
     def abs(self):
+        """|self|, elementwise;  d/dself = sign(self), 0 at 0 as in PyTorch.
+
+        >>> Tensor([-1.5, 0.0, 2.0]).abs().tolist()
+        [1.5, 0.0, 2.0]
+        """
         return F.abs(self)
 
     def sign(self):
         return F.sign(self)
 
     def tanh(self):
+        """tanh self, elementwise;  d/dself = 1 - tanh(self)**2.
+
+        >>> [round(v, 4) for v in Tensor([0.0, 1.0]).tanh().tolist()]
+        [0.0, 0.7616]
+        """
         return F.tanh(self)
 
     def relu(self):
+        """max(self, 0), elementwise;  d/dself = 1 where self > 0, else 0.
+
+        >>> Tensor([-1.0, 0.0, 2.0]).relu().tolist()
+        [0.0, 0.0, 2.0]
+        """
         return F.relu(self)
 
     def sigmoid(self):
+        """σ(self) = 1 / (1 + e**-self), elementwise;  d/dself = σ(self)(1 - σ(self)).
+
+        >>> [round(v, 4) for v in Tensor([0.0, 2.0]).sigmoid().tolist()]
+        [0.5, 0.8808]
+        """
         return F.sigmoid(self)
 
     def clip(self, low=None, high=None):
+        """self limited to [low, high] (either may be None);  d/dself = 1 inside, 0 outside.
+
+        >>> Tensor([-2.0, 0.5, 3.0]).clip(-1.0, 1.0).tolist()
+        [-1.0, 0.5, 1.0]
+        """
         return F.clip(self, low, high)
 
     def clamp(self, min=None, max=None):
         return F.clip(self, min, max)
 
     def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
+        """The sum of the elements over ``axis`` or ``dim`` (all of them by default).
+
+        >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).sum(dim=0).tolist()
+        [4.0, 6.0]
+        """
         return F.sum(self, axis, keepdims, dim=dim, keepdim=keepdim, dtype=dtype)
 
     def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        """The mean over ``axis`` or ``dim`` (all elements by default): the sum divided by the count.
+
+        >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).mean(dim=1).tolist()
+        [1.5, 3.5]
+        """
         return F.mean(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """The largest element; ``max(dim)`` returns ``(values, indices)`` along ``dim``, as in PyTorch.
+
+        >>> x = Tensor([[1.0, 5.0], [7.0, 2.0]])
+        >>> x.max().item(), x.max(dim=1).indices.tolist()
+        (7.0, [1, 0])
+        """
         return F.max(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
     def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """The smallest element; ``min(dim)`` returns ``(values, indices)`` along ``dim``, as in PyTorch.
+
+        >>> x = Tensor([[1.0, 5.0], [7.0, 2.0]])
+        >>> x.min().item(), x.min(dim=1).values.tolist()
+        (1.0, [1.0, 2.0])
+        """
         return F.min(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
     def argmax(self, dim=None, keepdim=False, *, axis=None):
+        """The index of the largest element along ``dim`` (in the flattened tensor when None).
+
+        >>> x = Tensor([[1.0, 5.0], [7.0, 2.0]])
+        >>> x.argmax().item(), x.argmax(dim=1).tolist()
+        (2, [1, 0])
+        """
         return F.argmax(self, dim, keepdim, axis=axis)
 
     def argmin(self, dim=None, keepdim=False, *, axis=None):
+        """The index of the smallest element along ``dim`` (in the flattened tensor when None).
+
+        >>> x = Tensor([[1.0, 5.0], [7.0, 2.0]])
+        >>> x.argmin().item(), x.argmin(dim=0).tolist()
+        (0, [0, 1])
+        """
         return F.argmin(self, dim, keepdim, axis=axis)
 
     def logsumexp(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        """ln Σ e**self over ``axis`` or ``dim`` (all elements by default), computed without overflow.
+
+        >>> round(Tensor([1.0, 2.0, 3.0]).logsumexp().item(), 4)
+        3.4076
+        """
         return F.logsumexp(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def softmax(self, axis=None, *, dim=None):
+        """e**self / Σ e**self along ``axis`` or ``dim`` (the last by default).
+
+        >>> [round(v, 4) for v in Tensor([1.0, 2.0, 3.0]).softmax(dim=0).tolist()]
+        [0.09, 0.2447, 0.6652]
+        """
         return F.softmax(self, axis, dim=dim)
 
     def log_softmax(self, axis=None, *, dim=None):
+        """self - logsumexp(self) along ``axis`` or ``dim`` (the last by default): ln softmax, computed stably.
+
+        >>> [round(v, 4) for v in Tensor([0.0, 0.0]).log_softmax(dim=0).tolist()]
+        [-0.6931, -0.6931]
+        """
         return F.log_softmax(self, axis, dim=dim)
 
     def reshape(self, *shape):
+        """The same elements in a new shape (one entry may be -1).
+
+        >>> Tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).reshape(2, -1).tolist()
+        [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+        """
         return F.reshape(self, *shape)
 
     def view(self, *shape):
+        """The same elements in a new shape (one entry may be -1): PyTorch's name for ``reshape``.
+
+        >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).view(-1).tolist()
+        [1.0, 2.0, 3.0, 4.0]
+        """
         return F.reshape(self, *shape)
 
     def view_as(self, other):
+        """The same elements in the shape of ``other``.
+
+        >>> Tensor([1.0, 2.0, 3.0, 4.0]).view_as(Tensor(np.zeros((2, 2)))).tolist()
+        [[1.0, 2.0], [3.0, 4.0]]
+        """
         return F.reshape(self, other.shape)
 
     def transpose(self, *axes):
+        """The axes permuted as ``axes`` (reversed when none are given); two axes are swapped, as in PyTorch.
+
+        >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).transpose().tolist()
+        [[1.0, 3.0], [2.0, 4.0]]
+        >>> Tensor(np.zeros((2, 3, 4))).transpose(0, 2).shape
+        (4, 3, 2)
+        """
         return F.transpose(self, *axes)
 
     def permute(self, *dims):
@@ -666,27 +881,55 @@ class Tensor(Node):
 
     @property
     def T(self):
-        """The axes reversed: the matrix transpose for 2-D."""
+        """The axes reversed: the matrix transpose for 2-D.
+
+        >>> Tensor([[1.0, 2.0, 3.0]]).T.tolist()
+        [[1.0], [2.0], [3.0]]
+        """
         return F.transpose(self)
 
     def flatten(self, start_dim=0, end_dim=-1):
+        """Dimensions ``start_dim`` to ``end_dim`` (all, by default) merged into one.
+
+        >>> x = Tensor(np.zeros((2, 3, 4)))
+        >>> x.flatten().shape, x.flatten(1).shape
+        ((24,), (2, 12))
+        """
         return F.flatten(self, start_dim, end_dim)
 
     def unsqueeze(self, dim):
+        """A new axis of length 1 at ``dim``.
+
+        >>> Tensor([1.0, 2.0]).unsqueeze(0).shape
+        (1, 2)
+        """
         return F.unsqueeze(self, dim)
 
     def squeeze(self, dim=None):
+        """Axes of length 1 removed: all of them, or only ``dim``.
+
+        >>> Tensor([[[1.0], [2.0]]]).squeeze().shape
+        (2,)
+        """
         return F.squeeze(self, dim)
 
     def expand(self, *shape):
         return F.broadcast_to(self, *shape)
 
     def float(self):
-        """This tensor in float32 (itself if it already is)."""
+        """This tensor in float32 (itself if it already is).
+
+        >>> Tensor(np.array([1, 2])).float().dtype
+        dtype('float32')
+        """
         return F.cast(self, np.float32)
 
     def double(self):
-        """This tensor in float64 (itself if it already is)."""
+        """This tensor in float64 (itself if it already is).
+
+        >>> Tensor([1.0, 2.0]).double().dtype
+        dtype('float64')
+        """
         return F.cast(self, np.float64)
 
     def long(self):
