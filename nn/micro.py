@@ -67,6 +67,12 @@ class Neuron(Module):
     local derivatives are the inputs (for the weights), the weights (for
     the inputs) and 1 (for the bias): the same gradients as micrograd's
     chain of products and sums, with a fifth of the nodes to build and walk.
+
+    >>> from autodiff import Value, nn
+    >>> n = nn.Neuron(2)
+    >>> n.w = [Value(1.0), Value(-2.0)]            # b is 0.0
+    >>> n([3.0, 1.0]).data, n([1.0, 1.0]).data     # relu(3 - 2), relu(1 - 2)
+    (1.0, 0.0)
     """
 
     def __init__(self, nin, nonlin=True, init="uniform", fan_out=1):
@@ -85,7 +91,13 @@ class Neuron(Module):
 
 
 class Layer(Module):
-    """``nout`` neurons reading the same ``nin`` inputs; returns a Value when ``nout`` is 1, else a list."""
+    """``nout`` neurons reading the same ``nin`` inputs; returns a Value when ``nout`` is 1, else a list.
+
+    >>> from autodiff import nn
+    >>> layer = nn.Layer(3, 2)
+    >>> len(layer([1.0, 2.0, 3.0])), layer.num_parameters()    # 2 neurons of 3 weights and a bias
+    (2, 8)
+    """
 
     _summary_row = True
 
@@ -103,7 +115,13 @@ class Layer(Module):
 
 
 class MLP(Module):
-    """Layers of sizes ``nouts`` after ``nin`` inputs; hidden layers use ``nonlin``, the last is linear."""
+    """Layers of sizes ``nouts`` after ``nin`` inputs; hidden layers use ``nonlin``, the last is linear.
+
+    >>> from autodiff import nn
+    >>> model = nn.MLP(3, [4, 4, 1])      # micrograd's network: 16 + 20 + 5 parameters
+    >>> type(model([2.0, 3.0, -1.0])).__name__, model.num_parameters()
+    ('Value', 41)
+    """
 
     def __init__(self, nin, nouts, nonlin=True, init="uniform"):
         sizes = [nin] + list(nouts)
