@@ -58,6 +58,11 @@ class Linear(Module):
     """y = x Wᵀ + b for x of shape (..., in_features); ``weight`` (out, in), ``bias`` (out,).
 
     ``init`` is None (PyTorch's default) or a name from ``WEIGHT_INITS``.
+
+    >>> import autodiff
+    >>> from autodiff import nn
+    >>> nn.Linear(4, 2)(autodiff.zeros(5, 3, 4)).shape
+    (5, 3, 2)
     """
 
     def __init__(self, in_features, out_features, bias=True, init=None):
@@ -75,7 +80,14 @@ class Linear(Module):
 
 
 class Sequential(Module):
-    """Modules applied one after another; the i-th is named "i", as in PyTorch (``0.weight``)."""
+    """Modules applied one after another; the i-th is named "i", as in PyTorch (``0.weight``).
+
+    >>> import autodiff
+    >>> from autodiff import nn
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+    >>> model(autodiff.zeros(2, 4)).shape, list(model.state_dict())
+    ((2, 1), ['0.weight', '0.bias', '2.weight', '2.bias'])
+    """
 
     def __init__(self, *modules):
         for position, module in enumerate(modules):
@@ -111,28 +123,52 @@ class Sequential(Module):
 
 
 class ReLU(Module):
-    """max(x, 0), elementwise."""
+    """max(x, 0), elementwise.
+
+    >>> import autodiff
+    >>> from autodiff import nn
+    >>> nn.ReLU()(autodiff.tensor([-1.0, 2.0]))
+    Tensor([0., 2.])
+    """
 
     def forward(self, x):
         return as_tensor(x).relu()
 
 
 class Tanh(Module):
-    """tanh x, elementwise."""
+    """tanh x, elementwise.
+
+    >>> import autodiff
+    >>> from autodiff import nn
+    >>> nn.Tanh()(autodiff.tensor([0.0, 1.0])).numpy().round(4)
+    array([0.    , 0.7616], dtype=float32)
+    """
 
     def forward(self, x):
         return as_tensor(x).tanh()
 
 
 class Sigmoid(Module):
-    """1 / (1 + e⁻ˣ), elementwise."""
+    """1 / (1 + e⁻ˣ), elementwise.
+
+    >>> import autodiff
+    >>> from autodiff import nn
+    >>> nn.Sigmoid()(autodiff.tensor([0.0]))
+    Tensor([0.5])
+    """
 
     def forward(self, x):
         return as_tensor(x).sigmoid()
 
 
 class Flatten(Module):
-    """(N, d1, d2, ...) to (N, d1·d2·...): everything but the batch axis in one row."""
+    """(N, d1, d2, ...) to (N, d1·d2·...): everything but the batch axis in one row.
+
+    >>> import autodiff
+    >>> from autodiff import nn
+    >>> nn.Flatten()(autodiff.zeros(2, 3, 4)).shape
+    (2, 12)
+    """
 
     def forward(self, x):
         x = as_tensor(x)
@@ -142,7 +178,14 @@ class Flatten(Module):
 
 
 class Dropout(Module):
-    """Zeroes each element with probability p while training, scaling the rest by 1/(1-p); identity in eval."""
+    """Zeroes each element with probability p while training, scaling the rest by 1/(1-p); identity in eval.
+
+    >>> import autodiff
+    >>> from autodiff import nn
+    >>> _ = autodiff.manual_seed(0)
+    >>> sorted(set(nn.Dropout(0.5)(autodiff.ones(100)).tolist()))    # kept ones scaled by 1/(1 - 0.5)
+    [0.0, 2.0]
+    """
 
     def __init__(self, p=0.5):
         if not 0 <= p <= 1:
@@ -157,7 +200,13 @@ class Dropout(Module):
 
 
 class GELU(Module):
-    """x Φ(x), Φ the standard normal CDF: exact (erf) by default, or PyTorch's tanh approximation."""
+    """x Φ(x), Φ the standard normal CDF: exact (erf) by default, or PyTorch's tanh approximation.
+
+    >>> import autodiff
+    >>> from autodiff import nn
+    >>> nn.GELU()(autodiff.tensor([-1.0, 0.0, 1.0])).numpy().round(4)    # Φ(1) = 0.8413
+    array([-0.1587,  0.    ,  0.8413], dtype=float32)
+    """
 
     def __init__(self, approximate="none"):
         if approximate not in ("none", "tanh"):
@@ -172,7 +221,14 @@ class GELU(Module):
 
 
 class Softmax(Module):
-    """e^x / Σ e^x along ``dim``: each slice along it becomes a probability distribution."""
+    """e^x / Σ e^x along ``dim``: each slice along it becomes a probability distribution.
+
+    >>> import autodiff
+    >>> from autodiff import nn
+    >>> nn.Softmax(dim=1)(autodiff.tensor([[0.0, 0.0], [0.0, 2.0]])).numpy().round(4)
+    array([[0.5   , 0.5   ],
+           [0.1192, 0.8808]], dtype=float32)
+    """
 
     def __init__(self, dim):
         self.dim = dim
@@ -185,7 +241,13 @@ class Softmax(Module):
 
 
 class LogSoftmax(Module):
-    """x - logsumexp(x) along ``dim``: log-probabilities, the input ``nll_loss`` expects."""
+    """x - logsumexp(x) along ``dim``: log-probabilities, the input ``nll_loss`` expects.
+
+    >>> import autodiff
+    >>> from autodiff import nn
+    >>> nn.LogSoftmax(dim=-1)(autodiff.tensor([0.0, 0.0])).numpy().round(4)    # log ½
+    array([-0.6931, -0.6931], dtype=float32)
+    """
 
     def __init__(self, dim):
         self.dim = dim
@@ -203,6 +265,12 @@ class Embedding(Module):
     Called with integer indices of any shape, it returns their rows, of
     shape indices.shape + (embedding_dim,). The row ``padding_idx`` (if
     given) starts at zero and receives no gradient.
+
+    >>> import autodiff
+    >>> from autodiff import nn
+    >>> table = nn.Embedding(10, 3, padding_idx=0)
+    >>> table(autodiff.tensor([[1, 2], [0, 4]])).shape, table.weight[0].tolist()
+    ((2, 2, 3), [0.0, 0.0, 0.0])
     """
 
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None):
