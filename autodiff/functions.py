@@ -612,7 +612,12 @@ def swapaxes(a, axis1, axis2):
 
 
 def flatten(a, start_dim=0, end_dim=-1):
-    """Dimensions ``start_dim`` to ``end_dim`` (all, by default) merged into one."""
+    """Dimensions ``start_dim`` to ``end_dim`` (all, by default) merged into one.
+
+    >>> x = Tensor(np.zeros((2, 3, 4)))
+    >>> flatten(x).shape, flatten(x, 1).shape, flatten(x, 0, 1).shape
+    ((24,), (2, 12), (6, 4))
+    """
     shape = a.shape
     if not shape:
         return reshape(a, 1)
@@ -702,7 +707,14 @@ def _like_first_tensor(items):
 
 
 def concatenate(tensors, axis=None, *, dim=None):
-    """The tensors joined along ``axis`` (the first by default);  each input's gradient is its slice of g."""
+    """The tensors joined along ``axis`` (the first by default);  each input's gradient is its slice of g.
+
+    ``cat`` is the same function, by PyTorch's name.
+
+    >>> a, b = Tensor([[1.0, 2.0]]), Tensor([[3.0, 4.0]])
+    >>> concatenate([a, b]).tolist(), cat([a, b], dim=1).tolist()
+    ([[1.0, 2.0], [3.0, 4.0]], [[1.0, 2.0, 3.0, 4.0]])
+    """
     axis, _ = _axis_and_keep(axis, False, dim, None, default=0)
     tensors = _like_first_tensor(tensors)
     if not tensors:
@@ -728,7 +740,12 @@ def _slice_vjp(axis, start, stop):
 
 
 def stack(tensors, axis=None, *, dim=None):
-    """The tensors (all of one shape) joined along a new ``axis`` (the first by default)."""
+    """The tensors (all of one shape) joined along a new ``axis`` (the first by default).
+
+    >>> a, b = Tensor([1.0, 2.0]), Tensor([3.0, 4.0])
+    >>> stack([a, b]).tolist(), stack([a, b], dim=1).tolist()
+    ([[1.0, 2.0], [3.0, 4.0]], [[1.0, 3.0], [2.0, 4.0]])
+    """
     axis, _ = _axis_and_keep(axis, False, dim, None, default=0)
     tensors = _like_first_tensor(tensors)
     if not tensors:
@@ -746,7 +763,12 @@ def stack(tensors, axis=None, *, dim=None):
 
 
 def where(condition, a, b):
-    """a where ``condition`` holds, else b;  dL/da = g where it holds, dL/db = g elsewhere."""
+    """a where ``condition`` holds, else b;  dL/da = g where it holds, dL/db = g elsewhere.
+
+    >>> x = Tensor([-1.0, 2.0, -3.0])
+    >>> where(x > 0, x, 0.0).tolist()
+    [0.0, 2.0, 0.0]
+    """
     chosen = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
     chosen = chosen.astype(bool, copy=False)
     if isinstance(a, Tensor):
