@@ -29,5 +29,18 @@ def torch():
 
 
 @pytest.fixture
+def float64_and_seeded():
+    """Tensors made from numbers and layers' parameters in float64, and nn seeded, for the test."""
+    import autodiff
+    import nn
+
+    previous = autodiff.get_default_dtype()
+    autodiff.set_default_dtype(np.float64)
+    nn.manual_seed(0)
+    yield
+    autodiff.set_default_dtype(previous)
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(12345)

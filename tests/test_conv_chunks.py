@@ -9,19 +9,13 @@ batch evenly.
 import numpy as np
 import pytest
 
-import autodiff
 import nn
 import nn.functional as F
 from autodiff import Tensor, gradcheck
 
 
-@pytest.fixture(autouse=True)
-def float64_and_seeded():
-    previous = autodiff.get_default_dtype()
-    autodiff.set_default_dtype(np.float64)
-    nn.manual_seed(0)
-    yield
-    autodiff.set_default_dtype(previous)
+# parameters built in these tests are float64 (PyTorch comparisons need the digits), from one seed
+pytestmark = pytest.mark.usefixtures("float64_and_seeded")
 
 
 def chunk_bytes_for(images, out_h, out_w, window_size, itemsize=8):

@@ -10,13 +10,8 @@ import nn
 from autodiff import Tensor, gradcheck
 
 
-@pytest.fixture(autouse=True)
-def float64_and_seeded():
-    previous = autodiff.get_default_dtype()
-    autodiff.set_default_dtype(np.float64)
-    nn.manual_seed(0)
-    yield
-    autodiff.set_default_dtype(previous)
+# parameters built in these tests are float64 (PyTorch comparisons need the digits), from one seed
+pytestmark = pytest.mark.usefixtures("float64_and_seeded")
 
 
 def assert_close(ours, theirs):
