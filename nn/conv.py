@@ -14,6 +14,12 @@ class Conv2d(Module):
     are ints or (height, width) pairs. ``init`` is None (PyTorch's default,
     U(±1/√fan_in) with fan_in = in_channels · kh · kw) or a name from
     ``nn.layers.WEIGHT_INITS``.
+
+    >>> import autodiff
+    >>> from autodiff import nn
+    >>> conv = nn.Conv2d(3, 8, kernel_size=3, padding=1)     # padding 1 keeps 28 × 28
+    >>> conv(autodiff.zeros(2, 3, 28, 28)).shape, conv.weight.shape
+    ((2, 8, 28, 28), (8, 3, 3, 3))
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, init=None):
@@ -36,7 +42,14 @@ class Conv2d(Module):
 
 
 class MaxPool2d(Module):
-    """The maximum of each kernel_size window, moving by ``stride`` (by default, kernel_size: no overlap)."""
+    """The maximum of each kernel_size window, moving by ``stride`` (by default, kernel_size: no overlap).
+
+    >>> import autodiff
+    >>> from autodiff import nn
+    >>> nn.MaxPool2d(2)(autodiff.arange(16.0).reshape(1, 1, 4, 4))
+    Tensor([[[[ 5.,  7.],
+              [13., 15.]]]])
+    """
 
     def __init__(self, kernel_size, stride=None):
         self.kernel_size = F.as_pair(kernel_size, "kernel_size")
