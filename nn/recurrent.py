@@ -72,6 +72,12 @@ class RNN(_Recurrent):
 
     x (batch, seq, input_size); output (batch, seq, hidden_size) holds h_1..h_T;
     h_n = h_T (batch, hidden_size).
+
+    >>> import autodiff
+    >>> from autodiff import nn
+    >>> output, h_n = nn.RNN(3, 5)(autodiff.zeros(2, 7, 3))    # 2 sequences of 7 steps
+    >>> output.shape, h_n.shape
+    ((2, 7, 5), (2, 5))
     """
 
     def forward(self, x, h0=None):
@@ -87,6 +93,13 @@ class LSTM(_Recurrent):
     (batch, hidden_size). output (batch, seq, hidden_size) holds h_1..h_T.
     The four gate blocks of every weight and bias are stacked in PyTorch's
     order: input, forget, cell, output.
+
+    >>> import autodiff
+    >>> from autodiff import nn
+    >>> lstm = nn.LSTM(3, 5)
+    >>> output, (h_n, c_n) = lstm(autodiff.zeros(2, 7, 3))
+    >>> output.shape, c_n.shape, lstm.weight_ih.shape     # 4 gates of 5 rows
+    ((2, 7, 5), (2, 5), (20, 3))
     """
 
     gates = 4
