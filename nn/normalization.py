@@ -27,7 +27,13 @@ def _filled(shape, value):
 
 
 class LayerNorm(Module):
-    """(x - mean) / √(var + eps) · weight + bias over the last axes, ``normalized_shape`` (an int or a tuple)."""
+    """(x - mean) / √(var + eps) · weight + bias over the last axes, ``normalized_shape`` (an int or a tuple).
+
+    >>> import autodiff
+    >>> from autodiff import nn
+    >>> nn.LayerNorm(4)(autodiff.tensor([[1.0, 2.0, 3.0, 4.0]])).numpy().round(3)    # mean 2.5, var 1.25
+    array([[-1.342, -0.447,  0.447,  1.342]], dtype=float32)
+    """
 
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True):
         shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
@@ -88,12 +94,29 @@ class _BatchNorm(Module):
 
 
 class BatchNorm1d(_BatchNorm):
-    """Batch normalisation of (N, C) or (N, C, L) inputs, per channel C."""
+    """Batch normalisation of (N, C) or (N, C, L) inputs, per channel C.
+
+    >>> import autodiff
+    >>> from autodiff import nn
+    >>> norm = nn.BatchNorm1d(2)
+    >>> norm(autodiff.tensor([[1.0, 10.0], [3.0, 30.0]])).numpy().round(3)
+    array([[-1., -1.],
+           [ 1.,  1.]], dtype=float32)
+    >>> norm.running_mean      # 0.9 · 0 + 0.1 · batch mean
+    Tensor([0.2, 2. ])
+    """
 
     dims = (2, 3)
 
 
 class BatchNorm2d(_BatchNorm):
-    """Batch normalisation of (N, C, H, W) images, per channel C."""
+    """Batch normalisation of (N, C, H, W) images, per channel C.
+
+    >>> import autodiff
+    >>> from autodiff import nn
+    >>> norm = nn.BatchNorm2d(3)
+    >>> norm(autodiff.ones(2, 3, 4, 4)).shape, [b.shape for b in norm.buffers()]
+    ((2, 3, 4, 4), [(3,), (3,), ()])
+    """
 
     dims = (4,)
