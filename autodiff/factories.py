@@ -29,17 +29,30 @@ def tensor(data, dtype=None, requires_grad=False):
     Python floats become ``get_default_dtype()``, Python ints int64 and
     bools bool; numpy arrays and Tensors keep their dtype unless ``dtype``
     is given.
+
+    >>> tensor([[1.0, 2.0]], requires_grad=True)
+    Tensor([[1., 2.]], requires_grad=True)
+    >>> tensor([1, 2]).dtype, tensor([1.0, 2.0]).dtype, tensor(np.ones(2)).dtype
+    (dtype('int64'), dtype('float32'), dtype('float64'))
     """
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
 def zeros(*shape, size=None, dtype=None, requires_grad=False):
-    """A tensor of zeros of shape ``size``."""
+    """A tensor of zeros of shape ``size``.
+
+    >>> zeros(2, 3).shape, zeros((2, 3)).shape, zeros(size=(2,)).tolist()
+    ((2, 3), (2, 3), [0.0, 0.0])
+    """
     return full(_shape(shape, size, "zeros"), 0.0, dtype=_float_or(dtype), requires_grad=requires_grad)
 
 
 def ones(*shape, size=None, dtype=None, requires_grad=False):
-    """A tensor of ones of shape ``size``."""
+    """A tensor of ones of shape ``size``.
+
+    >>> ones(2, dtype=np.float64)
+    Tensor([1., 1.], dtype=float64)
+    """
     return full(_shape(shape, size, "ones"), 1.0, dtype=_float_or(dtype), requires_grad=requires_grad)
 
 
@@ -48,6 +61,9 @@ def full(size, fill_value, dtype=None, requires_grad=False):
 
     Without ``dtype``, a bool fills a bool tensor, an integer an int64 one
     and a float one of ``get_default_dtype()``, as in PyTorch.
+
+    >>> full((2, 2), 7).tolist(), full((2,), 0.5).dtype, full((1,), True).dtype
+    ([[7, 7], [7, 7]], dtype('float32'), dtype('bool'))
     """
     if dtype is None:
         if isinstance(fill_value, (bool, np.bool_)):
@@ -61,13 +77,21 @@ def full(size, fill_value, dtype=None, requires_grad=False):
 
 
 def zeros_like(input, dtype=None, requires_grad=False):
-    """Zeros of the shape of ``input`` (a Tensor or an array), and of its dtype unless ``dtype`` is given."""
+    """Zeros of the shape of ``input`` (a Tensor or an array), and of its dtype unless ``dtype`` is given.
+
+    >>> zeros_like(tensor([1, 2, 3])).tolist(), zeros_like(np.ones(3), dtype=np.float32).dtype
+    ([0, 0, 0], dtype('float32'))
+    """
     shape, own_dtype = _shape_and_dtype_of(input, "zeros_like")
     return full(shape, 0, dtype=own_dtype if dtype is None else dtype, requires_grad=requires_grad)
 
 
 def ones_like(input, dtype=None, requires_grad=False):
-    """Ones of the shape of ``input`` (a Tensor or an array), and of its dtype unless ``dtype`` is given."""
+    """Ones of the shape of ``input`` (a Tensor or an array), and of its dtype unless ``dtype`` is given.
+
+    >>> ones_like(tensor([[0.5, 0.5]])).tolist()
+    [[1.0, 1.0]]
+    """
     shape, own_dtype = _shape_and_dtype_of(input, "ones_like")
     return full(shape, 1, dtype=own_dtype if dtype is None else dtype, requires_grad=requires_grad)
 
@@ -80,6 +104,9 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
     computes them so too). Without ``dtype`` the result is int64 when
     ``start``, ``end`` and ``step`` are all integers, else
     ``get_default_dtype()``.
+
+    >>> arange(4).tolist(), arange(1.0, 2.0, 0.25).tolist()
+    ([0, 1, 2, 3], [1.0, 1.25, 1.5, 1.75])
     """
     if end is None:
         start, end = 0, start
@@ -109,14 +136,24 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
 
 
 def randn(*shape, size=None, generator=None, dtype=None, requires_grad=False):
-    """Samples of the standard normal distribution N(0, 1), of shape ``size``."""
+    """Samples of the standard normal distribution N(0, 1), of shape ``size``.
+
+    >>> x = randn(2, 3)
+    >>> x.shape, x.dtype
+    ((2, 3), dtype('float32'))
+    """
     shape = _shape(shape, size, "randn")
     array = generator_or_default(generator).standard_normal(shape, dtype=_random_float_dtype(dtype, "randn"))
     return Tensor(array, requires_grad=requires_grad)
 
 
 def rand(*shape, size=None, generator=None, dtype=None, requires_grad=False):
-    """Samples of the uniform distribution on [0, 1), of shape ``size``."""
+    """Samples of the uniform distribution on [0, 1), of shape ``size``.
+
+    >>> u = rand(1000, dtype=np.float64)
+    >>> u.shape, u.dtype, 0 <= u.min().item() and u.max().item() < 1
+    ((1000,), dtype('float64'), True)
+    """
     shape = _shape(shape, size, "rand")
     array = generator_or_default(generator).random(shape, dtype=_random_float_dtype(dtype, "rand"))
     return Tensor(array, requires_grad=requires_grad)
@@ -128,6 +165,10 @@ def randint(*args, generator=None, dtype=np.int64, requires_grad=False, **bounds
     Called as PyTorch calls it: ``randint(high, size)``,
     ``randint(low, high, size)``, or with ``low=``, ``high=``, ``size=``
     (``low`` is 0 unless given).
+
+    >>> r = randint(5, 10, (2, 50))
+    >>> r.shape, r.dtype, 5 <= r.min().item() and r.max().item() < 10
+    ((2, 50), dtype('int64'), True)
     """
     if len(args) > 3:
         raise TypeError(f"randint takes at most 3 positional arguments (low, high, size), got {len(args)}")
