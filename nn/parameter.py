@@ -18,6 +18,11 @@ class Parameter(Tensor):
     It is a Tensor in every way (operations on it give plain Tensors, as in
     PyTorch); only ``Module`` treats it differently, as a parameter even
     while frozen.
+
+    >>> from autodiff import nn
+    >>> w = nn.Parameter([[1.0, 2.0]])
+    >>> w.requires_grad, type(w * 2).__name__
+    (True, 'Tensor')
     """
 
     __slots__ = ()
