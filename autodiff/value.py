@@ -205,23 +205,54 @@ class Value(Node):
     # -- functions -------------------------------------------------------
 
     def exp(self):
+        """e**a;  d/da = e**a.
+
+        >>> x = Value(1.0); y = x.exp(); y.backward()
+        >>> round(y.data, 4), round(x.grad, 4)
+        (2.7183, 2.7183)
+        """
         # out = e ** a:  dout/da = e ** a
         return Value._record(operators.exp(self.data), "exp", (self,), lambda m, out, a: (out,))
 
     def log(self):
+        """ln a;  d/da = 1 / a.
+
+        >>> x = Value(2.0); y = x.log(); y.backward()
+        >>> round(y.data, 4), x.grad
+        (0.6931, 0.5)
+        """
         # out = ln a:  dout/da = 1 / a  (ln of a negative number is nan, as in PyTorch)
         return Value._record(operators.log(self.data), "log", (self,), lambda m, out, a: (m.divide(1.0, a),))
 
     def tanh(self):
+        """tanh a;  d/da = 1 - tanh(a)**2.
+
+        >>> x = Value(0.5); y = x.tanh(); y.backward()
+        >>> round(y.data, 4), round(x.grad, 4)
+        (0.4621, 0.7864)
+        """
         # out = tanh a:  dout/da = 1 - tanh(a) ** 2
         return Value._record(math.tanh(self.data), "tanh", (self,), lambda m, out, a: (1.0 - out * out,))
 
     def relu(self):
+        """max(0, a);  d/da = 1 where a > 0, else 0.
+
+        >>> x, z = Value(3.0), Value(-2.0)
+        >>> (x.relu() + z.relu()).backward()
+        >>> x.grad, z.grad
+        (1.0, 0.0)
+        """
         a = self.data
         # out = max(0, a):  dout/da = 1 where a > 0, else 0 (nan stays nan, as in PyTorch)
         return Value._record(0.0 if a <= 0 else a, "relu", (self,), lambda m, out, a: (m.step(a),))
 
     def sigmoid(self):
+        """σ(a) = 1 / (1 + e**-a);  d/da = σ(a)(1 - σ(a)).
+
+        >>> x = Value(0.0); y = x.sigmoid(); y.backward()
+        >>> y.data, x.grad
+        (0.5, 0.25)
+        """
         # out = 1 / (1 + e ** -a):  dout/da = out * (1 - out)
         return Value._record(operators.sigmoid(self.data), "sigmoid", (self,), lambda m, out, a: (out * (1.0 - out),))
 
@@ -233,6 +264,11 @@ class Value(Node):
         Leaves add to what they held before; users reset them (``zero_grad``).
         With ``create_graph`` the gradients are Values, nodes of a new graph
         that can be differentiated again.
+
+        >>> a, b = Value(2.0), Value(-3.0)
+        >>> (a * b + a).backward()  # d/da = b + 1, d/db = a
+        >>> a.grad, b.grad
+        (-2.0, 2.0)
         """
         run_backward(self, self._backward_seed(grad, create_graph), create_graph=create_graph)
 
