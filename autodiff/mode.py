@@ -148,6 +148,14 @@ class detect_anomaly(_ModeContext):
     The first operation whose backward step produces a NaN or an infinity
     raises ``FloatingPointError`` naming that operation. Off by default: the
     check reads every gradient once more.
+
+    >>> import numpy as np
+    >>> from autodiff import Tensor
+    >>> x = Tensor([0.0, 4.0], requires_grad=True)
+    >>> with detect_anomaly(), np.errstate(divide="ignore"):  # d√x/dx = 1/(2√x) is inf at 0
+    ...     x.sqrt().sum().backward()
+    Traceback (most recent call last):
+    FloatingPointError: backward of 'sqrt' produced a non-finite gradient for its input 0 ...
     """
 
     setting = "check_finite"
