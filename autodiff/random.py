@@ -41,7 +41,15 @@ default_generator = Generator()
 
 
 def manual_seed(seed):
-    """Seed every source of randomness: ``default_generator`` and Python's ``random``; returns the generator."""
+    """Seed every source of randomness: ``default_generator`` and Python's ``random``; returns the generator.
+
+    The same seed gives the same numbers again:
+
+    >>> import autodiff
+    >>> _ = manual_seed(0); first = autodiff.rand(3).tolist()
+    >>> _ = manual_seed(0); autodiff.rand(3).tolist() == first
+    True
+    """
     seed = _checked_seed(seed)
     default_generator.manual_seed(seed)
     _python_random.seed(seed)
