@@ -9,6 +9,13 @@ key (``"update"``, ``"training"``) is a key and never hides a method.
 
 ``Identity`` returns its input: the placeholder that replaces a layer
 (``model.fc = nn.Identity()``) or fills a slot of a container.
+
+>>> from autodiff import nn
+>>> blocks = nn.ModuleList([nn.Linear(3, 3), nn.Identity()])
+>>> blocks.append(nn.Linear(3, 1))[-1].out_features
+1
+>>> list(nn.ModuleDict({"blocks": blocks}).state_dict())
+['blocks.0.weight', 'blocks.0.bias', 'blocks.2.weight', 'blocks.2.bias']
 """
 
 import operator
