@@ -126,6 +126,11 @@ def mse_loss(pred, target, reduction="mean"):
 
     ``pred`` is a Tensor (``target`` of the same shape; a Tensor result) or a
     Value or list of Values (a Value result, or a list for ``reduction="none"``).
+
+    >>> import autodiff
+    >>> from autodiff import nn
+    >>> nn.mse_loss(autodiff.tensor([1.0, 2.0]), autodiff.tensor([0.0, 0.0]))    # (1 + 4) / 2
+    Tensor(2.5)
     """
     _check_reduction("mse_loss", reduction)
     if _holds_values(pred):
@@ -163,6 +168,11 @@ def binary_cross_entropy(prob, target, reduction="mean"):
         dL/dt = g (ln(1 - p) - ln p) / n   (the clamped logarithms),
 
     with n = 1 for ``reduction="sum"`` and g per element for ``"none"``.
+
+    >>> import autodiff
+    >>> from autodiff import nn
+    >>> round(nn.binary_cross_entropy(autodiff.tensor([0.5, 0.9]), autodiff.tensor([1.0, 0.0])).item(), 4)
+    1.4979
     """
     _check_reduction("binary_cross_entropy", reduction)
     prob = as_tensor(prob)
@@ -234,6 +244,12 @@ def cross_entropy(logits, labels, reduction="mean"):
     overflow. One node:  dL/dx = g (softmax(x) - onehot(y)) / N (without the
     1/N for ``reduction="sum"``; per row for ``"none"``), which can itself be
     differentiated (``create_graph``).
+
+    >>> import autodiff
+    >>> from autodiff import nn
+    >>> logits = autodiff.tensor([[0.0, 0.0], [2.0, 0.0]])
+    >>> round(nn.cross_entropy(logits, [0, 0]).item(), 4)    # (ln 2 + ln(1 + e⁻²)) / 2
+    0.41
     """
     _check_reduction("cross_entropy", reduction)
     logits = _class_scores("cross_entropy", logits, "logits")
@@ -267,6 +283,11 @@ def nll_loss(log_probs, labels, reduction="mean"):
     For log_probs z of shape (N, C) (from ``log_softmax``) and labels y of
     shape (N,):  L = -(1/N) Σᵢ zᵢ,yᵢ.  One node:  dL/dz is -g/N at each
     (i, yᵢ) and 0 elsewhere (-g for ``reduction="sum"``, per row for "none").
+
+    >>> import autodiff
+    >>> from autodiff import nn
+    >>> nn.nll_loss(autodiff.tensor([[-0.5, -1.0], [-2.0, -0.25]]), [1, 1])    # (1 + 0.25) / 2
+    Tensor(0.625)
     """
     _check_reduction("nll_loss", reduction)
     log_probs = _class_scores("nll_loss", log_probs, "log-probabilities")
@@ -289,6 +310,11 @@ def hinge_loss(scores, labels, reduction="mean"):
     nothing; dL/ds = -y / n where the margin is short, else 0. ``scores`` is
     a Tensor (``labels`` of the same shape; a Tensor result) or a Value or
     list of Values (a Value result, or a list for ``reduction="none"``).
+
+    >>> import autodiff
+    >>> from autodiff import nn
+    >>> nn.hinge_loss(autodiff.tensor([2.0, 0.5, 1.0]), [1, 1, -1])    # (0 + 0.5 + 2) / 3
+    Tensor(0.8333333)
     """
     _check_reduction("hinge_loss", reduction)
     y = _sign_labels("hinge_loss", labels)
@@ -322,6 +348,10 @@ def l1_penalty(params):
 
     One node over all the parameters: a Value for Values, a Tensor for Tensors.
     It pushes weights to exactly zero (sparse models).
+
+    >>> from autodiff import Value, nn
+    >>> nn.l1_penalty([Value(-2.0), Value(3.0)]).data
+    5.0
     """
     params, values = _parameter_kind("l1_penalty", params)
     if values:
@@ -338,6 +368,11 @@ def l2_penalty(params):
 
     One node over all the parameters: a Value for Values, a Tensor for Tensors.
     It shrinks large weights the most (weight decay).
+
+    >>> import autodiff
+    >>> from autodiff import nn
+    >>> nn.l2_penalty([autodiff.tensor([1.0, 2.0]), autodiff.tensor([[3.0]])])    # 1 + 4 + 9
+    Tensor(14.)
     """
     params, values = _parameter_kind("l2_penalty", params)
     if values:
