@@ -20,6 +20,12 @@ def accuracy(scores_or_labels, labels):
 
     Either argument may be a Tensor, a numpy array, or a list of numbers or
     of Values.
+
+    >>> import autodiff
+    >>> from autodiff import nn
+    >>> scores = autodiff.tensor([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4]])
+    >>> nn.accuracy(scores, [1, 0, 0, 0])      # argmax per row: 1, 0, 1, 0
+    0.75
     """
     scores = _as_array(scores_or_labels)
     y = _as_array(labels)
