@@ -40,27 +40,57 @@ __all__ = [
 
 
 def relu(x):
-    """max(x, 0), elementwise."""
+    """max(x, 0), elementwise.
+
+    >>> import autodiff
+    >>> from nn import functional as F
+    >>> F.relu(autodiff.tensor([-1.0, 2.0]))
+    Tensor([0., 2.])
+    """
     return as_tensor(x).relu()
 
 
 def tanh(x):
-    """tanh x, elementwise."""
+    """tanh x, elementwise.
+
+    >>> import autodiff
+    >>> from nn import functional as F
+    >>> F.tanh(autodiff.tensor([0.0, 1.0])).numpy().round(4)
+    array([0.    , 0.7616], dtype=float32)
+    """
     return as_tensor(x).tanh()
 
 
 def sigmoid(x):
-    """1 / (1 + e⁻ˣ), elementwise."""
+    """1 / (1 + e⁻ˣ), elementwise.
+
+    >>> import autodiff
+    >>> from nn import functional as F
+    >>> F.sigmoid(autodiff.tensor([0.0]))
+    Tensor([0.5])
+    """
     return as_tensor(x).sigmoid()
 
 
 def softmax(x, dim):
-    """e^x / Σ e^x along ``dim``, computed stably."""
+    """e^x / Σ e^x along ``dim``, computed stably.
+
+    >>> import autodiff
+    >>> from nn import functional as F
+    >>> F.softmax(autodiff.tensor([1000.0, 1000.0, 1000.0, 1000.0]), dim=0)    # no overflow
+    Tensor([0.25, 0.25, 0.25, 0.25])
+    """
     return as_tensor(x).softmax(axis=dim)
 
 
 def log_softmax(x, dim):
-    """x - logsumexp(x) along ``dim``, computed stably."""
+    """x - logsumexp(x) along ``dim``, computed stably.
+
+    >>> import autodiff
+    >>> from nn import functional as F
+    >>> F.log_softmax(autodiff.tensor([[0.0, 0.0]]), dim=1).numpy().round(4)    # log ½
+    array([[-0.6931, -0.6931]], dtype=float32)
+    """
     return as_tensor(x).log_softmax(axis=dim)
 
 
@@ -170,6 +200,11 @@ def linear(x, weight, bias=None):
     dL/dweight = Σ over leading axes of gᵀ x,  dL/dbias = Σ over leading axes of g.
     Each rule is written against the array namespace ``xp``, so the
     gradient can be differentiated again (``create_graph``).
+
+    >>> import autodiff
+    >>> from nn import functional as F
+    >>> F.linear(autodiff.ones(5, 3), autodiff.ones(2, 3), autodiff.tensor([0.5, -0.5]))[0]
+    Tensor([3.5, 2.5])
     """
     x = as_tensor(x, weight)
     X, W = x.data, weight.data
@@ -289,6 +324,14 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
 
         dL/dweight = Gᵀ · windows,   dL/dbias = Σ_{n,p,q} g,
         dL/dxpad[n, p·s_h + i, q·s_w + j, :] += G[n, p, q] · weight[:, :, i, j]  for each offset (i, j).
+
+    >>> import autodiff
+    >>> from nn import functional as F
+    >>> F.conv2d(autodiff.ones(1, 1, 4, 4), autodiff.ones(1, 1, 3, 3))    # 9 ones per window
+    Tensor([[[[9., 9.],
+              [9., 9.]]]])
+    >>> F.conv2d(autodiff.ones(2, 3, 8, 8), autodiff.ones(4, 3, 3, 3), stride=2, padding=1).shape
+    (2, 4, 4, 4)
     """
     x = as_tensor(x, weight)
     X, W = x.data, weight.data
@@ -360,6 +403,12 @@ def max_pool2d(x, kernel_size, stride=None):
     order, when several tie, as PyTorch does) and 0 elsewhere; an element that
     is the maximum of several overlapping windows receives the sum. A NaN in
     a window is its maximum, as in PyTorch.
+
+    >>> import autodiff
+    >>> from nn import functional as F
+    >>> F.max_pool2d(autodiff.arange(16.0).reshape(1, 1, 4, 4), 2)
+    Tensor([[[[ 5.,  7.],
+              [13., 15.]]]])
     """
     x = as_tensor(x)
     X = x.data
@@ -427,6 +476,12 @@ def embedding(indices, weight, padding_idx=None):
 
     out[..., :] = weight[indices[...], :];  dL/dweight[k] = Σ of g over the
     positions where indices == k (0 for ``padding_idx``, a row never trained).
+
+    >>> import autodiff
+    >>> from nn import functional as F
+    >>> F.embedding(autodiff.tensor([2, 0]), autodiff.tensor([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]))
+    Tensor([[2., 2.],
+            [0., 0.]])
     """
     index = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
     W = weight.data
@@ -455,6 +510,11 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
 
     mean and the biased variance var taken over those axes. Composed of
     Tensor operations.
+
+    >>> import autodiff
+    >>> from nn import functional as F
+    >>> F.layer_norm(autodiff.tensor([[1.0, 3.0]]), (2,)).numpy().round(3)    # mean 2, var 1
+    array([[-1.,  1.]], dtype=float32)
     """
     x = as_tensor(x)
     shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
@@ -483,6 +543,15 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     towards them in place: r ← (1 - momentum) r + momentum · s, the variance
     entering unbiased (· n / (n - 1)), as PyTorch does. Evaluation: the
     running statistics. Composed of Tensor operations.
+
+    >>> import autodiff
+    >>> from nn import functional as F
+    >>> mean, var = autodiff.zeros(2), autodiff.ones(2)
+    >>> F.batch_norm(autodiff.tensor([[1.0, 10.0], [3.0, 30.0]]), mean, var, training=True).numpy().round(3)
+    array([[-1., -1.],
+           [ 1.,  1.]], dtype=float32)
+    >>> mean, var    # 0.9 · old + 0.1 · batch (variance unbiased: 2 and 200)
+    (Tensor([0.2, 2. ]), Tensor([ 1.1, 20.9]))
     """
     x = as_tensor(x)
     if x.ndim < 2:
@@ -535,6 +604,15 @@ def dropout(x, p=0.5, training=True):
     The scaling keeps E[out] = x, so at evaluation (``training=False``)
     dropout is the identity and returns ``x`` itself. dL/dx = g · mask, the
     same zeros and scale. The mask is drawn from ``nn.rng.generator()``.
+
+    >>> import autodiff
+    >>> from nn import functional as F
+    >>> _ = autodiff.manual_seed(0)
+    >>> sorted(set(F.dropout(autodiff.ones(100), p=0.75).tolist()))    # survivors scaled by 1/(1 - 0.75)
+    [0.0, 4.0]
+    >>> x = autodiff.ones(3)
+    >>> F.dropout(x, training=False) is x
+    True
     """
     if not 0 <= p <= 1:
         raise ValueError(f"dropout probability must be between 0 and 1, got {p!r}")
