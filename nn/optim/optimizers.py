@@ -357,6 +357,13 @@ class SGD(Optimizer):
         b ← g at the first step, then μ b + (1 - τ) g     (when μ > 0)
         g ← g + μ b with Nesterov, else b                 (when μ > 0)
         p ← p - η g
+
+    >>> from autodiff import Value
+    >>> from nn import optim
+    >>> p = Value(3.0)
+    >>> opt = optim.SGD([p], lr=0.1)
+    >>> (p * p).backward(); opt.step(); p.data      # 3 - 0.1 · 2·3
+    2.4
     """
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
@@ -413,6 +420,14 @@ class Adam(Optimizer):
     1 / (1 - βᵗ) (bias corrections) make up for it. The state of a
     parameter: ``step`` (t), ``exp_avg`` (m), ``exp_avg_sq`` (v) and, with
     amsgrad, ``max_exp_avg_sq`` (the largest v so far).
+
+    >>> import autodiff
+    >>> from nn import optim
+    >>> w = autodiff.tensor([1.0, -2.0], requires_grad=True)
+    >>> opt = optim.Adam([w], lr=0.1)
+    >>> (w * w).sum().backward(); opt.step()
+    >>> w.numpy().round(4)        # the first step moves each element by η against its gradient's sign
+    array([ 0.9, -1.9], dtype=float32)
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
@@ -472,6 +487,14 @@ class AdamW(Adam):
 
     so the decay shrinks every weight by the same factor, however large
     its gradients are; in ``Adam`` the decay would be divided by √v too.
+
+    >>> import autodiff
+    >>> from nn import optim
+    >>> w = autodiff.tensor([1.0, -2.0], requires_grad=True)
+    >>> opt = optim.AdamW([w], lr=0.1, weight_decay=0.5)
+    >>> (w * 0).sum().backward(); opt.step()      # a zero gradient: only the decay, p · (1 - 0.1 · 0.5)
+    >>> w.numpy().round(4)
+    array([ 0.95, -1.9 ], dtype=float32)
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
@@ -494,6 +517,13 @@ class RMSprop(Optimizer):
 
     State: ``step``, ``square_avg`` (v), ``momentum_buffer`` (b, when
     μ > 0), ``grad_avg`` (a, when centered).
+
+    >>> from autodiff import Value
+    >>> from nn import optim
+    >>> p = Value(3.0)
+    >>> opt = optim.RMSprop([p], lr=0.01)
+    >>> (p * p).backward(); opt.step(); round(p.data, 4)    # v = 0.01 g², so the step is η g / (0.1 |g|) = 10 η
+    2.9
     """
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, *,
@@ -557,6 +587,13 @@ class Adagrad(Optimizer):
 
     s starts at ``initial_accumulator_value``. State: ``step``, ``sum``
     (s), made when a parameter joins the optimiser, as PyTorch does.
+
+    >>> from autodiff import Value
+    >>> from nn import optim
+    >>> p = Value(3.0)
+    >>> opt = optim.Adagrad([p], lr=0.1)
+    >>> (p * p).backward(); opt.step(); round(p.data, 4)    # s = g², so the first step is η
+    2.9
     """
 
     _state_from_the_start = True
@@ -606,6 +643,13 @@ class Adadelta(Optimizer):
         p ← p - η Δ
 
     State: ``step``, ``square_avg`` (v), ``acc_delta`` (u).
+
+    >>> from autodiff import Value
+    >>> from nn import optim
+    >>> p = Value(3.0)
+    >>> opt = optim.Adadelta([p])
+    >>> (p * p).backward(); opt.step(); round(p.data, 4)    # u = 0: Δ = √ε / √(0.1 · 36 + ε) · 6
+    2.9968
     """
 
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *, maximize=False):
