@@ -85,6 +85,16 @@ class StepLR(LRScheduler):
 
     As in PyTorch, each drop multiplies the group's current rate, so a
     rate changed by hand carries on from where it was set.
+
+    >>> from autodiff import Value
+    >>> from nn import optim
+    >>> opt = optim.SGD([Value(1.0)], lr=1.0)
+    >>> schedule = optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    >>> rates = []
+    >>> for epoch in range(5):
+    ...     rates.append(round(opt.param_groups[0]["lr"], 4)); opt.step(); schedule.step()
+    >>> rates
+    [1.0, 1.0, 0.5, 0.5, 0.25]
     """
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
@@ -114,6 +124,16 @@ class CosineAnnealingLR(LRScheduler):
     which is the formula above for a rate nobody else changes (at the
     bottom, where that ratio is 0/0, it adds (η₀ - η_min)(1 - cos(π / T)) / 2).
     Made with ``last_epoch=n`` to resume, it leaves the rates as loaded.
+
+    >>> from autodiff import Value
+    >>> from nn import optim
+    >>> opt = optim.SGD([Value(1.0)], lr=1.0)
+    >>> schedule = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=4)
+    >>> rates = []
+    >>> for epoch in range(5):
+    ...     rates.append(round(opt.param_groups[0]["lr"], 4)); opt.step(); schedule.step()
+    >>> rates
+    [1.0, 0.8536, 0.5, 0.1464, 0.0]
     """
 
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
@@ -140,6 +160,16 @@ class LambdaLR(LRScheduler):
 
     ``lr_lambda`` may be one function for every group or a list of one
     per group. The functions are not part of ``state_dict()``.
+
+    >>> from autodiff import Value
+    >>> from nn import optim
+    >>> opt = optim.SGD([Value(1.0)], lr=1.0)
+    >>> schedule = optim.lr_scheduler.LambdaLR(opt, lambda epoch: 0.9 ** epoch)
+    >>> rates = []
+    >>> for epoch in range(4):
+    ...     rates.append(round(opt.param_groups[0]["lr"], 4)); opt.step(); schedule.step()
+    >>> rates
+    [1.0, 0.9, 0.81, 0.729]
     """
 
     _not_saved = ("optimizer", "lr_lambdas")
@@ -171,6 +201,15 @@ class ReduceLROnPlateau(_Schedule):
     ``patience`` bad epochs in a row, every group's rate becomes
     max(lr · factor, min_lr) (unless that changes it by ``eps`` or less) and
     the next ``cooldown`` epochs count as good.
+
+    >>> from autodiff import Value
+    >>> from nn import optim
+    >>> opt = optim.SGD([Value(1.0)], lr=1.0)
+    >>> schedule = optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=1)
+    >>> for loss in [1.0, 0.5, 0.5, 0.5]:      # two epochs without improvement: more than patience
+    ...     schedule.step(loss)
+    >>> opt.param_groups[0]["lr"]
+    0.5
     """
 
     def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4, threshold_mode="rel",
