@@ -87,6 +87,13 @@ def save(module, path, optimizer=None):
 
     The file is replaced atomically; see the module's docstring for what
     happens with links, permissions and paths that cannot be written.
+
+    >>> import os, tempfile
+    >>> from autodiff import nn
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     nn.save(nn.Linear(3, 2), os.path.join(folder, "model.safetensors"))
+    ...     os.listdir(folder)          # the file alone: no temporary file left beside it
+    ['model.safetensors']
     """
     safetensors = _import_safetensors()
     path = os.fspath(path)
@@ -118,6 +125,15 @@ def load(module, path, optimizer=None):
     any error the module and the optimiser are as they were. A file that is
     not safetensors (a pickle from ``torch.save``, say) is refused and
     never unpickled. Returns the module.
+
+    >>> import os, tempfile
+    >>> from autodiff import nn
+    >>> trained, fresh = nn.Linear(3, 2), nn.Linear(3, 2)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     nn.save(trained, os.path.join(folder, "model.safetensors"))
+    ...     model = nn.load(fresh, os.path.join(folder, "model.safetensors"))
+    >>> model is fresh, bool((fresh.weight.data == trained.weight.data).all())
+    (True, True)
     """
     safetensors = _import_safetensors()
     if optimizer is not None and not isinstance(optimizer, Optimizer):
