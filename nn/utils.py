@@ -23,6 +23,13 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     Tensor's. Returns the total norm as a 0-d Tensor, in the gradients'
     dtype. With ``error_if_nonfinite``, a NaN or infinite total raises
     ``RuntimeError`` instead of scaling every gradient by NaN.
+
+    >>> import autodiff
+    >>> from autodiff import nn
+    >>> w = autodiff.tensor([3.0, 4.0], requires_grad=True)
+    >>> (w * w / 2).sum().backward()                       # grad = w, of norm 5
+    >>> nn.utils.clip_grad_norm_([w], max_norm=1.0).item(), w.grad.round(4)
+    (5.0, array([0.6, 0.8], dtype=float32))
     """
     if isinstance(parameters, (Tensor, Value)):
         parameters = [parameters]
