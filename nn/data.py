@@ -47,6 +47,12 @@ class TensorDataset(Dataset):
     made one), all of the same length along the first axis. The arrays
     are kept as they are, not copied (so a change to them shows in later
     batches, as in PyTorch); each batch is a copy.
+
+    >>> import numpy as np
+    >>> from nn.data import TensorDataset
+    >>> data = TensorDataset(np.arange(10.0).reshape(5, 2), np.array([0, 1, 0, 1, 1]))
+    >>> len(data), data[1]
+    (5, (Tensor([2., 3.], dtype=float64), Tensor(1, dtype=int64)))
     """
 
     def __init__(self, *arrays):
@@ -78,6 +84,12 @@ class DataLoader:
 
     See the module's docstring for the order of the samples and how a
     batch is put together.
+
+    >>> import numpy as np
+    >>> from nn.data import DataLoader, TensorDataset
+    >>> loader = DataLoader(TensorDataset(np.zeros((5, 2)), np.arange(5)), batch_size=2)
+    >>> len(loader), [(x.shape, y.tolist()) for x, y in loader]      # the last batch is short
+    (3, [((2, 2), [0, 1]), ((2, 2), [2, 3]), ((1, 2), [4])])
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, generator=None):
