@@ -444,7 +444,7 @@ class Tensor(Node):
 
     def _in_place(self, name, ufunc, other):
         self._check_in_place(name, other)
-        value = as_tensor(other, self).data
+        value = _operand_array(other, self)
         try:
             ufunc(self.data, value, out=self.data)
         except ValueError:
@@ -538,7 +538,7 @@ class Tensor(Node):
     def __setitem__(self, index, value):
         self._check_in_place("item assignment", value)
         index, _ = F.plain_index(index)
-        self.data[index] = as_tensor(value, self).data
+        self.data[index] = _operand_array(value, self)
         self._bump_version()
 
     # -- operations, from ``functions`` ----------------------------------------
@@ -1020,6 +1020,13 @@ def _names_a_dtype(name):
 
 def _assign(target, value, out):
     np.copyto(out, value)
+
+
+def _operand_array(other, target):
+    """The numbers of ``other`` for an in-place change of ``target``: read at once, so never copied first."""
+    if isinstance(other, Tensor):
+        return other.data
+    return _as_number_array(other, target.data.dtype if target.data.dtype.kind == "f" else None, copy=False)
 
 
 def _versions(out, children, reads):
