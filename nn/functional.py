@@ -26,13 +26,13 @@ import numpy as np
 from autodiff import Tensor
 from autodiff.tensor import as_tensor
 
-from .losses import binary_cross_entropy, cross_entropy, mse_loss, nll_loss
+from .losses import binary_cross_entropy, cross_entropy, l1_loss, mse_loss, nll_loss
 from .rng import generator
 
 __all__ = [
     "relu", "tanh", "sigmoid", "gelu", "erf", "softmax", "log_softmax",
     "linear", "conv2d", "max_pool2d", "dropout", "embedding", "layer_norm", "batch_norm",
-    "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy",
+    "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "binary_cross_entropy", "one_hot",
 ]
 
 
