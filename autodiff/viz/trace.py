@@ -85,6 +85,16 @@ def trace_backward(root, grad=None, *, module=None, digits=4, record_only=False)
     in the text (``layers.0.neurons.1.w.0``); other nodes are named by
     their label or, without one, by what they are (``mul1``, ``tanh2``,
     ``leaf3``), as ``draw_dot`` names them.
+
+    >>> from autodiff import Value, trace_backward
+    >>> x, y = Value(2.0, label="x"), Value(3.0, label="y")
+    >>> print(trace_backward(x * y + x))        # x is used twice: its two shares add up
+    1. add1.grad = 1.0 (the seed: dadd1/dadd1 = 1)
+    2. mul1.grad += 1.0 * add1.grad = 1.0 * 1.0 = 1.0
+    3. x.grad += 1.0 * add1.grad = 1.0 * 1.0 = 1.0
+    4. x.grad += y.data * mul1.grad = 3.0 * 1.0 = 3.0
+    5. x.grad = 1.0 + 3.0 = 4.0
+    6. y.grad += x.data * mul1.grad = 2.0 * 1.0 = 2.0
     """
     seed = root._backward_seed(grad, False)
     names = node_names(forward_order(root), parameter_names(module))
