@@ -72,6 +72,14 @@ def explore(root, path=None, module=None):
     says; without ``module`` it raises ``GraphTooLarge``. No ``.grad``
     changes. Needs Graphviz's ``dot`` (``GraphvizNotFound`` if missing).
     Returns an ``Exploration``.
+
+    >>> import os, tempfile
+    >>> from autodiff import Value, explore
+    >>> x, y = Value(2.0, label="x"), Value(3.0, label="y")
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     page = explore(x * y, os.path.join(folder, "backward.html"))
+    ...     os.listdir(folder), x.grad          # the page written; no gradient changed
+    (['backward.html'], 0.0)
     """
     views, notices = _views(root, module)
     trace = trace_backward(root, module=module, digits=DIGITS, record_only=True)
