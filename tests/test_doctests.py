@@ -14,7 +14,7 @@ import pytest
 from docs_build import build
 from needs_dot import DOT_MISSING
 
-NEEDS_DOT = {"autodiff.viz.frames"}
+NEEDS_DOT = {"autodiff.viz.frames", "autodiff.viz.explore"}
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 
