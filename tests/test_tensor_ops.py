@@ -618,3 +618,19 @@ def test_float32_graphs_stay_float32_and_match_torch(torch, name, ours, theirs, 
     np.testing.assert_allclose(out.data, torch_out.detach().numpy(), rtol=2e-5, atol=1e-6)
     for x, t in zip(inputs, torch_inputs):
         np.testing.assert_allclose(x.grad, t.grad.numpy(), rtol=2e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name, ours, theirs, arrays", FLOAT32_CASES, ids=[case[0] for case in FLOAT32_CASES])
+def test_rules_declared_fresh_return_arrays_nothing_else_holds(name, ours, theirs, arrays):
+    # backward adds into such arrays in place and leaves keep them without a copy
+    rng = np.random.default_rng(5)
+    out = ours(*[Tensor(a, requires_grad=True) for a in arrays])
+    for node in autodiff.graph.topological_order(out):
+        if not node._fresh:
+            continue
+        upstream = rng.standard_normal(node.shape)
+        inputs_data = [child.data for child in node.children]
+        for vjp in node._vjps:
+            result = np.asarray(vjp(numpy_ops, upstream, node.data, *inputs_data))
+            for held in (upstream, node.data, *inputs_data):
+                assert not np.shares_memory(result, held), node.op
