@@ -211,17 +211,15 @@ class Value(Node):
         >>> round(y.data, 4), round(x.grad, 4)
         (2.7183, 2.7183)
         """
-        # out = e ** a:  dout/da = e ** a
         return Value._record(operators.exp(self.data), "exp", (self,), lambda m, out, a: (out,))
 
     def log(self):
-        """ln a;  d/da = 1 / a.
+        """ln a;  d/da = 1 / a (ln of a negative number is nan, as in PyTorch).
 
         >>> x = Value(2.0); y = x.log(); y.backward()
         >>> round(y.data, 4), x.grad
         (0.6931, 0.5)
         """
-        # out = ln a:  dout/da = 1 / a  (ln of a negative number is nan, as in PyTorch)
         return Value._record(operators.log(self.data), "log", (self,), lambda m, out, a: (m.divide(1.0, a),))
 
     def tanh(self):
@@ -231,11 +229,10 @@ class Value(Node):
         >>> round(y.data, 4), round(x.grad, 4)
         (0.4621, 0.7864)
         """
-        # out = tanh a:  dout/da = 1 - tanh(a) ** 2
         return Value._record(math.tanh(self.data), "tanh", (self,), lambda m, out, a: (1.0 - out * out,))
 
     def relu(self):
-        """max(0, a);  d/da = 1 where a > 0, else 0.
+        """max(0, a);  d/da = 1 where a > 0, else 0 (nan stays nan, as in PyTorch).
 
         >>> x, z = Value(3.0), Value(-2.0)
         >>> (x.relu() + z.relu()).backward()
@@ -243,7 +240,6 @@ class Value(Node):
         (1.0, 0.0)
         """
         a = self.data
-        # out = max(0, a):  dout/da = 1 where a > 0, else 0 (nan stays nan, as in PyTorch)
         return Value._record(0.0 if a <= 0 else a, "relu", (self,), lambda m, out, a: (m.step(a),))
 
     def sigmoid(self):
@@ -253,7 +249,6 @@ class Value(Node):
         >>> y.data, x.grad
         (0.5, 0.25)
         """
-        # out = 1 / (1 + e ** -a):  dout/da = out * (1 - out)
         return Value._record(operators.sigmoid(self.data), "sigmoid", (self,), lambda m, out, a: (out * (1.0 - out),))
 
     # -- gradients -------------------------------------------------------
