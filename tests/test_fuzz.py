@@ -746,9 +746,10 @@ def test_zero_d_leaf_over_two_backward_calls_through_slices(torch):
 def test_zero_d_leaf_backward_on_itself_with_its_grad_kept(torch):
     v = Tensor(1.0, requires_grad=True)
     v.backward()
-    keep = v.grad  # noqa: F841 -- a reference the user holds must not break accumulation
+    keep = v.grad  # a reference the user holds must not break accumulation
     for _ in range(3):
         v.backward()
+    del keep
     tv = torch.tensor(1.0, requires_grad=True)
     for _ in range(4):
         tv.backward()
