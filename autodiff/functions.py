@@ -570,15 +570,18 @@ def reshape(a, *shape):
 def transpose(a, *axes):
     """Axes permuted (reversed when none are given);  dL/da = g with the inverse permutation.
 
-    Two axes of a tensor of more than two dimensions are swapped, as
-    PyTorch's ``transpose(dim0, dim1)`` does. ``transpose(0, 1)`` of a
-    matrix is refused: numpy would keep the axes, PyTorch swap them.
+    Two axes given separately, ``transpose(dim0, dim1)``, of a tensor of
+    more than two dimensions are swapped, as in PyTorch; of a matrix,
+    ``transpose(0, 1)`` is refused, since numpy would keep the axes and
+    PyTorch swap them. One tuple, ``transpose((1, 0, 2))``, is numpy's
+    permutation.
     """
+    as_pair = len(axes) == 2
     axes = _shape_argument(axes)
     ndim = a.data.ndim
-    if len(axes) == 2 and ndim != 2:
+    if as_pair and ndim != 2:
         return swapaxes(a, *axes)
-    if ndim == 2 and tuple(ax % 2 for ax in axes) == (0, 1):
+    if as_pair and tuple(ax % 2 for ax in axes) == (0, 1):
         raise ValueError(
             "transpose(0, 1) of a matrix means no change in numpy and a swap in PyTorch: "
             "write .T or transpose() for the swap"

@@ -136,3 +136,14 @@ def test_no_grad_results_are_leaves_and_in_place_updates_keep_identity():
         w -= 0.5 * y
     assert not y.requires_grad and alias is w
     np.testing.assert_array_equal(w.data, [0.0, 0.0])
+
+
+def test_transpose_reads_two_axes_as_pytorch_and_one_tuple_as_numpy(torch):
+    data = np.arange(24.0).reshape(2, 3, 4)
+    x, t = Tensor(data), torch.tensor(data)
+    np.testing.assert_array_equal(x.transpose(0, 2).data, t.transpose(0, 2).numpy())
+    np.testing.assert_array_equal(x.transpose((2, 0, 1)).data, np.transpose(data, (2, 0, 1)))
+    matrix = Tensor(data[0])
+    assert matrix.transpose((0, 1)).shape == (3, 4) and matrix.transpose(1, 0).shape == (4, 3)
+    with pytest.raises(ValueError, match="transpose\\(0, 1\\) of a matrix"):
+        matrix.transpose(0, 1)
