@@ -35,27 +35,26 @@ from .value import Value
 from .viz import draw_dot, trace_backward
 from .viz.explore import explore
 
-__all__ = [
-    "Value", "Tensor", "concatenate", "cat", "stack", "where", "flatten", "grad", "jvp", "hvp", "hessian",
-    "no_grad", "enable_grad", "set_grad_enabled", "detect_anomaly", "is_grad_enabled",
-    "gradcheck", "GradcheckError", "BackwardError", "keep_freed_memory",
-    "get_default_dtype", "set_default_dtype",
-    "draw_dot", "trace_backward", "explore",
-]
-__all__ += ["tensor", "zeros", "ones", "full", "arange", "zeros_like", "ones_like", "randn", "rand", "randint", "manual_seed"]
-__all__ += ["Generator"]
-__all__ += [
-    "linspace", "randperm", "multinomial", "device", "abs", "clone", "exp", "log", "log_softmax", "matmul", "mean",
-    "relu", "sigmoid", "softmax", "split", "sqrt", "std", "sum", "tanh", "var",
-]
-
 # PyTorch's dtype names, as the numpy dtypes they stand for (torch.float is float32, torch.long int64)
 float32 = float = _numpy.float32
 float64 = double = _numpy.float64
 int32 = int = _numpy.int32
 int64 = long = _numpy.int64
 bool = _numpy.bool_
-__all__ += ["float32", "float", "float64", "double", "int32", "int", "int64", "long", "bool"]
+
+# what ``from autodiff import *`` brings: not the names of Python's builtins (abs, sum, float, int, bool),
+# which stay reachable as autodiff.sum and the like
+__all__ = [
+    "Value", "Tensor", "grad", "jvp", "hvp", "hessian",
+    "no_grad", "enable_grad", "set_grad_enabled", "detect_anomaly", "is_grad_enabled",
+    "gradcheck", "GradcheckError", "BackwardError", "keep_freed_memory",
+    "get_default_dtype", "set_default_dtype", "draw_dot", "trace_backward", "explore",
+    "tensor", "zeros", "ones", "full", "arange", "linspace", "zeros_like", "ones_like",
+    "randn", "rand", "randint", "randperm", "multinomial", "manual_seed", "Generator", "device",
+    "concatenate", "cat", "stack", "where", "flatten", "split", "clone", "matmul",
+    "exp", "log", "sqrt", "tanh", "relu", "sigmoid", "softmax", "log_softmax", "mean", "var", "std",
+    "float32", "float64", "double", "int32", "int64", "long",
+]
 
 
 def __getattr__(name):
