@@ -14,6 +14,7 @@ from autodiff import Tensor, Value, draw_dot
 from autodiff.viz import CollapseError, GraphTooLarge, GraphvizNotFound
 from autodiff.viz.draw import BORDER, FILL, HOT
 from autodiff.viz.nodes import forward_order
+from explore_graphs import neuron
 from needs_dot import needs_dot
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -41,17 +42,6 @@ def by_name(nodes):
             if title.startswith("n") and not title.endswith("_op")}
 
 
-def micrograd_neuron():
-    x1, x2 = Value(2.0, label="x1"), Value(0.0, label="x2")
-    w1, w2 = Value(-3.0, label="w1"), Value(1.0, label="w2")
-    b = Value(6.8813735870195432, label="b")
-    n = x1 * w1 + x2 * w2 + b
-    n.label = "n"
-    o = n.tanh()
-    o.label = "o"
-    return o
-
-
 class Affine(nn.Module):
     """x Wᵀ + b on Tensors: a layer with named Tensor parameters."""
 
@@ -75,7 +65,7 @@ class Block(nn.Module):
 
 @needs_dot
 def test_each_value_is_a_record_with_label_data_and_grad_and_each_operation_a_small_node():
-    o = micrograd_neuron()
+    o = neuron()
     o.backward()
     nodes, edges = rendered(draw_dot(o))
     records = by_name(nodes)
@@ -91,7 +81,7 @@ def test_each_value_is_a_record_with_label_data_and_grad_and_each_operation_a_sm
 
 @needs_dot
 def test_kinds_have_their_colours():
-    o = micrograd_neuron()
+    o = neuron()
     records = by_name(rendered(draw_dot(o))[0])
     assert records["x1"][1:] == (FILL["input"], BORDER["input"])
     assert records["n"][1:] == (FILL["intermediate"], BORDER["intermediate"])
@@ -175,7 +165,7 @@ def test_colouring_by_gradient_fills_the_largest_red_and_zero_white():
 
 @needs_dot
 def test_the_legend_names_the_kinds_shown():
-    o = micrograd_neuron()
+    o = neuron()
     nodes, _ = rendered(draw_dot(o))
     assert {"input", "intermediate", "output", "operation"} <= set(nodes["legend"][0])
     assert "legend" not in rendered(draw_dot(o, legend=False))[0]
@@ -261,13 +251,13 @@ def test_collapse_still_too_large_says_so():
 
 @needs_dot
 def test_jupyter_gets_an_svg():
-    bundle = draw_dot(micrograd_neuron())._repr_mimebundle_()
+    bundle = draw_dot(neuron())._repr_mimebundle_()
     assert ET.fromstring(bundle["image/svg+xml"].encode()).tag == f"{SVG}svg"
 
 
 @needs_dot
 def test_render_writes_png_and_svg_files(tmp_path):
-    drawing = draw_dot(micrograd_neuron(), format="png")
+    drawing = draw_dot(neuron(), format="png")
     assert isinstance(drawing, graphviz.Digraph) and drawing.format == "png"
     png = drawing.render(outfile=tmp_path / "neuron.png", cleanup=True)
     with Image.open(png) as image:
@@ -277,7 +267,7 @@ def test_render_writes_png_and_svg_files(tmp_path):
 
 
 def test_without_dot_rendering_explains_how_to_install_it(tmp_path, monkeypatch):
-    drawing = draw_dot(micrograd_neuron())
+    drawing = draw_dot(neuron())
     monkeypatch.setenv("PATH", str(tmp_path))  # a folder without dot in it
     for render in (drawing.pipe, drawing._repr_mimebundle_, lambda: drawing.render(outfile=tmp_path / "g.svg")):
         with pytest.raises(GraphvizNotFound) as error:
@@ -291,7 +281,7 @@ def test_without_dot_rendering_explains_how_to_install_it(tmp_path, monkeypatch)
 
 @needs_dot
 def test_the_picture_is_readable_as_a_png_with_content():
-    png = draw_dot(micrograd_neuron()).pipe(format="png")
+    png = draw_dot(neuron()).pipe(format="png")
     with Image.open(io.BytesIO(png)) as image:
         colours = image.convert("RGB").getcolors(maxcolors=100_000)
     assert len(colours) > 10
