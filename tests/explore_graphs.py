@@ -6,19 +6,13 @@ import re
 import numpy as np
 
 import nn
-from autodiff import Tensor, Value
+from autodiff import Tensor
+from demos._explore_picture import readme_neuron
 
 
-def neuron():
-    """The README's neuron, o = tanh(x1·w1 + x2·w2 + b), every node labelled as the README draws it."""
-    x1, x2 = Value(2.0, label="x1"), Value(0.0, label="x2")
-    w1, w2 = Value(-3.0, label="w1"), Value(1.0, label="w2")
-    b = Value(6.8813735870195432, label="b")
-    n = x1 * w1 + x2 * w2 + b
-    n.label = "n"
-    o = n.tanh()
-    o.label = "o"
-    return o
+# The README's neuron, o = tanh(x1·w1 + x2·w2 + b), every node labelled as the README draws it:
+# the one the README's picture of the page is made from.
+neuron = readme_neuron
 
 
 def tensor_mlp(seed=0):

@@ -6,7 +6,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import autodiff
 import nn
 from autodiff import Tensor, Value, gradcheck
 from nn import functional as F
@@ -17,13 +16,8 @@ DTYPES = [np.float64, np.float32]
 TOLERANCE = {np.float64: 1e-10, np.float32: 1e-5}
 
 
-@pytest.fixture(autouse=True)
-def float64_by_default():
-    previous = autodiff.get_default_dtype()
-    autodiff.set_default_dtype(np.float64)
-    nn.manual_seed(0)
-    yield
-    autodiff.set_default_dtype(previous)
+# parameters built in these tests are float64 (PyTorch comparisons need the digits), from one seed
+pytestmark = pytest.mark.usefixtures("float64_and_seeded")
 
 
 def assert_close(ours, theirs, dtype=np.float64):
