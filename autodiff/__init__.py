@@ -2,6 +2,9 @@
 
 - ``graph``: the node protocol ``Value`` and ``Tensor`` share, the one backward driver, ``grad``;
 - ``mode``: grad mode per thread (``no_grad``, ``enable_grad``, ``set_grad_enabled``, ``detect_anomaly``);
+- ``primitive`` and ``primitives``: what an operation is (``Primitive``), and the table of them, each
+  defined once for both engines;
+- ``function``: your own operations with PyTorch's protocol (``Function``);
 - ``value``: the scalar engine, micrograd's ``Value``;
 - ``tensor`` and ``functions``: the n-dimensional engine and its operations;
 - ``forward``: forward mode (``jvp``) and second derivatives (``hvp``, ``hessian``);
@@ -19,15 +22,17 @@ import numpy as _numpy
 from .factories import (
     arange, full, linspace, multinomial, ones, ones_like, rand, randint, randn, randperm, tensor, zeros, zeros_like,
 )
+from .function import Function, FunctionCtx, once_differentiable
 from .functions import (
-    abs, cat, clone, concatenate, exp, flatten, log, log_softmax, matmul, mean, relu, sigmoid, softmax, split,
-    sqrt, stack, std, sum, tanh, var, where,
+    abs, cat, clone, concatenate, cos, exp, flatten, log, log_softmax, masked_fill, matmul, mean, relu, sigmoid, sin,
+    softmax, split, sqrt, stack, std, sum, tanh, tril, triu, var, where,
 )
 from .forward import hessian, hvp, jvp
 from .gradcheck import GradcheckError, gradcheck
 from .graph import BackwardError, grad
 from .memory import keep_freed_memory
 from .mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .primitive import Primitive
 from .random import Generator, manual_seed
 from .tensor import Device as device
 from .tensor import Tensor, get_default_dtype, set_default_dtype
@@ -45,14 +50,15 @@ bool = _numpy.bool_
 # what ``from autodiff import *`` brings: not the names of Python's builtins (abs, sum, float, int, bool),
 # which stay reachable as autodiff.sum and the like
 __all__ = [
-    "Value", "Tensor", "grad", "jvp", "hvp", "hessian",
+    "Value", "Tensor", "grad", "jvp", "hvp", "hessian", "Function", "FunctionCtx", "once_differentiable", "Primitive",
     "no_grad", "enable_grad", "set_grad_enabled", "detect_anomaly", "is_grad_enabled",
     "gradcheck", "GradcheckError", "BackwardError", "keep_freed_memory",
     "get_default_dtype", "set_default_dtype", "draw_dot", "trace_backward", "explore",
     "tensor", "zeros", "ones", "full", "arange", "linspace", "zeros_like", "ones_like",
     "randn", "rand", "randint", "randperm", "multinomial", "manual_seed", "Generator", "device",
     "concatenate", "cat", "stack", "where", "flatten", "split", "clone", "matmul",
-    "exp", "log", "sqrt", "tanh", "relu", "sigmoid", "softmax", "log_softmax", "mean", "var", "std",
+    "exp", "log", "sqrt", "tanh", "relu", "sigmoid", "sin", "cos", "softmax", "log_softmax", "mean", "var", "std",
+    "masked_fill", "tril", "triu",
     "float32", "float64", "double", "int32", "int64", "long",
 ]
 

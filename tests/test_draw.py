@@ -200,7 +200,7 @@ def test_collapse_draws_each_top_level_submodule_as_one_box():
     nodes, edges = rendered(draw_dot(loss, collapse=model))
     boxes = {title: texts for title, (texts, _, _) in nodes.items() if title.startswith("box")}
     assert [texts[0] for texts in boxes.values()] == ["layers.0: Layer", "layers.1: Layer", "layers.2: Layer"]
-    assert boxes["box0"][1] == "w·x+b ×3, relu ×3" and boxes["box0"][2] == "9 parameters"
+    assert boxes["box0"][1] == "w·x+b ×3, ReLU ×3" and boxes["box0"][2] == "9 parameters"
     assert boxes["box2"][1] == "w·x+b ×1"
     records = by_name(nodes)
     assert not any(name.startswith("layers.") for name in records)  # parameters are inside the boxes
@@ -229,7 +229,7 @@ def test_collapse_of_tensor_modules_keeps_their_order():
     boxes = {title: texts for title, (texts, _, _) in nodes.items() if title.startswith("box")}
     assert boxes["box0"][0] == "first: Affine" and boxes["box1"][0] == "second: Affine"
     assert "box0->box1" in edges
-    assert "relu" in boxes["box0"][1]  # an activation after a module is drawn inside its box
+    assert "ReLU" in boxes["box0"][1]  # an activation after a module is drawn inside its box
 
 
 def test_interleaved_modules_cannot_be_separate_boxes():

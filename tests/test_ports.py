@@ -128,7 +128,7 @@ def test_micrograd_draw_dot_walks_our_values_through_prev_and_op():
     nodes, edges = trace(root)
     assert set(leaves) <= nodes
     assert all(child in nodes and parent in nodes for child, parent in edges)
-    assert {n._op for n in nodes} >= {"", "*", "+", "relu"}
+    assert {n._op for n in nodes} >= {"", "*", "+", "ReLU"}
     source = draw_dot(root).source
     # one record per node, one oval per operation, one edge per operation plus one per child
     assert source.count("shape=record") == len(nodes)

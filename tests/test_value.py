@@ -5,6 +5,8 @@ import math
 import weakref
 
 import pytest
+
+import autodiff
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -291,8 +293,7 @@ def test_repr_is_readable():
 
 
 def test_gradcheck_catches_a_wrong_derivative():
-    def wrong_square(x):
-        return Value._result(x.data**2, "square", (x,), (x.data,))  # should be 2x
+    wrong_square = autodiff.Primitive("square", lambda xp, a: a * a, (lambda xp, g, out, a: a * g,))  # should be 2a
 
     with pytest.raises(GradcheckError, match=r"input 0 \('w'\).*backward gives 1\.5.*finite differences give (3\.0|2\.999)"):
         gradcheck(wrong_square, [Value(1.5, label="w")])
