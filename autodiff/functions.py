@@ -165,9 +165,7 @@ def cast(a, dtype):
     dtype = np.dtype(dtype)
     if a.data.dtype == dtype:
         return a
-    if dtype.kind != "f":
-        return Tensor._constant(a.data.astype(dtype))
-    return _apply(P.CAST, (a,), {"dtype": dtype})
+    return _apply(P.CAST if dtype.kind == "f" else P.CONVERT, (a,), {"dtype": dtype})
 
 
 def clone(a):
@@ -180,7 +178,7 @@ def clone(a):
 
 def sign(a):
     """-1, 0 or 1 by the sign of each element; not differentiable (its derivative is 0 almost everywhere)."""
-    return Tensor._constant(np.sign(a.data))
+    return _apply(P.SIGN, (a,))
 
 
 def zeros_like(a):
@@ -190,42 +188,38 @@ def zeros_like(a):
 
 def isnan(a):
     """Whether each element is NaN, as a boolean tensor outside the graph."""
-    return Tensor._constant(np.isnan(a.data))
+    return _apply(P.ISNAN, (a,))
 
 
 def isfinite(a):
     """Whether each element is finite, as a boolean tensor outside the graph."""
-    return Tensor._constant(np.isfinite(a.data))
+    return _apply(P.ISFINITE, (a,))
 
 
-def _comparison(compare, symbol):
+def _comparison(definition, name):
     def comparison(a, b):
-        a, b = _operands(a, b)
-        try:
-            return Tensor._constant(compare(a.data, b.data))
-        except ValueError:
-            raise _broadcast_error(symbol, a.data, b.data) from None
+        return _binary(definition, definition.name, a, b)
 
-    comparison.__name__ = compare.__name__
-    comparison.__doc__ = f"a {symbol} b elementwise, as a boolean tensor outside the graph."
+    comparison.__name__ = name
+    comparison.__doc__ = f"a {definition.name} b elementwise, as a boolean tensor outside the graph."
     return comparison
 
 
-lt = _comparison(np.less, "<")
-le = _comparison(np.less_equal, "<=")
-gt = _comparison(np.greater, ">")
-ge = _comparison(np.greater_equal, ">=")
-eq = _comparison(np.equal, "==")
-ne = _comparison(np.not_equal, "!=")
+lt = _comparison(P.LESS, "lt")
+le = _comparison(P.LESS_EQUAL, "le")
+gt = _comparison(P.GREATER, "gt")
+ge = _comparison(P.GREATER_EQUAL, "ge")
+eq = _comparison(P.EQUAL, "eq")
+ne = _comparison(P.NOT_EQUAL, "ne")
 equal = eq
-logical_and = _comparison(np.logical_and, "&")
-logical_or = _comparison(np.logical_or, "|")
-logical_xor = _comparison(np.logical_xor, "^")
+logical_and = _comparison(P.LOGICAL_AND, "logical_and")
+logical_or = _comparison(P.LOGICAL_OR, "logical_or")
+logical_xor = _comparison(P.LOGICAL_XOR, "logical_xor")
 
 
 def logical_not(a):
     """not a, elementwise, as a boolean tensor outside the graph."""
-    return Tensor._constant(np.logical_not(a.data))
+    return _apply(P.LOGICAL_NOT, (a,))
 
 
 # -- reductions ------------------------------------------------------------
@@ -347,7 +341,7 @@ def _extremum(a, dim, keepdim, axis, keepdims, definition, arg):
     # the values are the elements at the indices, so the gradient goes to exactly those elements, as in PyTorch
     shape = a.data.shape
     grids = np.ogrid[tuple(slice(n) for n in shape)]
-    index = tuple(indices.data if k == axis else grid for k, grid in enumerate(grids))
+    index = tuple(indices if k == axis else grid for k, grid in enumerate(grids))
     values = getitem(a, index) if shape else clone(a)
     if not keep and shape:
         values, indices = squeeze(values, axis), squeeze(indices, axis)
@@ -373,13 +367,13 @@ def min(a, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
 def argmax(a, dim=None, keepdim=False, *, axis=None):
     """Index of the largest element along ``dim`` (of the flattened tensor when None); not differentiable."""
     axis, keepdim = _axis_and_keep(axis, keepdim, dim, None)
-    return Tensor._constant(np.asarray(np.argmax(a.data, axis=axis, keepdims=keepdim)))
+    return _apply(P.ARGMAX, (a,), {"axis": axis, "keepdims": keepdim})
 
 
 def argmin(a, dim=None, keepdim=False, *, axis=None):
     """Index of the smallest element along ``dim`` (of the flattened tensor when None); not differentiable."""
     axis, keepdim = _axis_and_keep(axis, keepdim, dim, None)
-    return Tensor._constant(np.asarray(np.argmin(a.data, axis=axis, keepdims=keepdim)))
+    return _apply(P.ARGMIN, (a,), {"axis": axis, "keepdims": keepdim})
 
 
 def logsumexp(a, axis=None, keepdims=False, *, dim=None, keepdim=None):

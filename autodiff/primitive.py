@@ -102,6 +102,8 @@ class Primitive:
         if has_derivative is None and self.vjps is not None:
             has_derivative = [rule is not None for rule in self.vjps].__getitem__
         self.has_derivative = has_derivative or (lambda position: True)
+        # no input has a derivative (a comparison, an index): the result never requires gradients
+        self.differentiable = self.vjps is None or any(rule is not None for rule in self.vjps)
         self.display = display
         self.__doc__ = doc if doc is not None else forward.__doc__
 

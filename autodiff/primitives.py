@@ -485,3 +485,37 @@ VALUE_SUM = Primitive(
     vjp_all=lambda xp, g, out, *values, needs: (g,) * len(values),
     linear=True, reads=0, doc="v1 + ... + vn;  dL/dvi = g for every i.",
 )
+
+
+# -- without a derivative: results that are not differentiable, but still computed from their inputs --------
+#
+# They are primitives all the same, so that a compiled program (``autodiff.compile``) computes them anew
+# at every call from its inputs, as it computes everything else.
+
+def _comparison(symbol, compare):
+    return Primitive(symbol, compare, (None, None), reads=0, doc=f"a {symbol} b elementwise: booleans, no derivative.")
+
+
+LESS = _comparison("<", lambda xp, a, b: a < b)
+LESS_EQUAL = _comparison("<=", lambda xp, a, b: a <= b)
+GREATER = _comparison(">", lambda xp, a, b: a > b)
+GREATER_EQUAL = _comparison(">=", lambda xp, a, b: a >= b)
+EQUAL = _comparison("==", lambda xp, a, b: xp.equal(a, b))
+NOT_EQUAL = _comparison("!=", lambda xp, a, b: xp.not_equal(a, b))
+LOGICAL_AND = _comparison("and", lambda xp, a, b: xp.logical_and(a, b))
+LOGICAL_OR = _comparison("or", lambda xp, a, b: xp.logical_or(a, b))
+LOGICAL_XOR = _comparison("xor", lambda xp, a, b: xp.logical_xor(a, b))
+
+LOGICAL_NOT = Primitive("not", lambda xp, a: xp.logical_not(a), (None,), reads=0, doc="not a, elementwise.")
+SIGN = Primitive("sign", lambda xp, a: xp.sign(a), (None,), reads=0,
+                 doc="-1, 0 or 1 by the sign of each element; no derivative (it is 0 almost everywhere).")
+ISNAN = Primitive("isnan", lambda xp, a: xp.isnan(a), (None,), reads=0, doc="whether each element is NaN.")
+ISFINITE = Primitive("isfinite", lambda xp, a: xp.isfinite(a), (None,), reads=0, doc="whether each element is finite.")
+CONVERT = Primitive("astype", lambda xp, a, *, dtype: a.astype(dtype), (None,), reads=0,
+                    doc="a as integers or booleans: no derivative.")
+DETACH = Primitive("detach", lambda xp, a: a, (None,), reads=0, view=True,
+                   doc="a itself, outside the graph: its gradient is not passed on.")
+ARGMAX = Primitive("argmax", lambda xp, a, *, axis, keepdims: xp.argmax(a, axis=axis, keepdims=keepdims), (None,),
+                   reads=0, doc="the index of the largest element along ``axis``.")
+ARGMIN = Primitive("argmin", lambda xp, a, *, axis, keepdims: xp.argmin(a, axis=axis, keepdims=keepdims), (None,),
+                   reads=0, doc="the index of the smallest element along ``axis``.")

@@ -45,6 +45,7 @@ from .graph import BackwardError, Node, run_backward
 from .memory import keep_freed_memory_once
 from .mode import enable_grad, grad_mode
 from .primitive import INPUTS, OUTPUT
+from .recording import check_conversion, check_in_place
 from .symbolic import ARRAYS, leaf
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -102,6 +103,8 @@ class Tensor(Node):
         if isinstance(data, Tensor):
             data = data.data
         array = _as_number_array(data, dtype, copy=True)
+        if grad_mode.recording is not None:
+            grad_mode.recording.made_here(self)
         self.data = array
         self._grad = None
         self.label = label
@@ -185,7 +188,7 @@ class Tensor(Node):
         out._grad = None
         out.label = ""
         out._version = children[0]._version if definition.view else [0]
-        if grad_mode.enabled:
+        if grad_mode.enabled and definition.differentiable:
             for child in children:
                 if child._requires_grad:
                     out._requires_grad = True
@@ -197,6 +200,9 @@ class Tensor(Node):
                     reads = definition.reads
                     out._saved = _versions(out, children, reads) if reads else None
                     return out
+        recording = grad_mode.recording
+        if recording is not None:
+            return recording.recorded(out, definition, children, params)
         out._requires_grad = False
         out.op = ""
         out.children = ()
@@ -221,6 +227,8 @@ class Tensor(Node):
         out._saved = None
         out._version = [0] if view_of is None else view_of._version
         out._requires_grad = False
+        if grad_mode.recording is not None:
+            grad_mode.recording.made_here(out)
         return out
 
     # -- what it holds ---------------------------------------------------
@@ -266,6 +274,8 @@ class Tensor(Node):
         """
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor of one element, this one has shape {self.shape}")
+        if grad_mode.recording is not None:
+            check_conversion(self, "item()")
         return self.data.item()
 
     def tolist(self):
@@ -274,6 +284,8 @@ class Tensor(Node):
         >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).tolist()
         [[1.0, 2.0], [3.0, 4.0]]
         """
+        if grad_mode.recording is not None:
+            check_conversion(self, "tolist()")
         return self.data.tolist()
 
     def numpy(self):
@@ -282,6 +294,8 @@ class Tensor(Node):
         >>> Tensor([1.0, 2.0]).numpy()
         array([1., 2.], dtype=float32)
         """
+        if grad_mode.recording is not None:
+            check_conversion(self, "numpy()")
         return self.data
 
     def detach(self):
@@ -292,9 +306,11 @@ class Tensor(Node):
         >>> y.requires_grad, y.tolist()
         (False, [2.0, 4.0])
         """
-        return Tensor._constant(self.data, view_of=self)
+        return Tensor._apply(P.DETACH, (self,))
 
     def __bool__(self):
+        if grad_mode.recording is not None:
+            check_conversion(self, "bool()")
         return bool(self.data)
 
     def __float__(self):
@@ -306,7 +322,7 @@ class Tensor(Node):
     def __index__(self):
         if self.data.dtype.kind not in "iu" or self.data.size != 1:
             raise TypeError(f"only a one-element integer tensor can be used as an index, this one is {self.dtype}")
-        return int(self.data.item())
+        return int(self.item())
 
     __hash__ = object.__hash__
 
@@ -521,6 +537,8 @@ class Tensor(Node):
         self._version[0] += 1
 
     def _check_in_place(self, operation, other=None):
+        if grad_mode.recording is not None:
+            check_in_place(self, operation)
         if not grad_mode.enabled:
             return
         if self._requires_grad:

@@ -30,6 +30,7 @@ from . import numpy_ops, operators
 from .graph import BackwardError, Node, run_backward
 from .mode import grad_mode
 from .symbolic import NUMBERS, leaf
+from .recording import check_conversion
 from .primitives import (
     ABS, ADD, COS, DIV, EXP, LOG, MUL, NEG, POW, POWER, RELU, SIGMOID, SIN, SQRT, SUB, TANH, VALUE_LINEAR, VALUE_SUM,
 )
@@ -68,6 +69,8 @@ class Value(Node):
             raise TypeError(
                 f"Value's second argument is _children, as in micrograd, not a label: write Value({data!r}, label={_children!r})"
             )
+        if grad_mode.recording is not None:
+            grad_mode.recording.made_here(self)
         self.data = data
         self.grad = 0.0
         self.label = label
@@ -183,16 +186,20 @@ class Value(Node):
 
     # comparisons read the numbers, as with PyTorch's 0-d tensors (== stays identity, as in micrograd)
     def __lt__(self, other):
-        return self.data < _number(other)
+        a, b = _compared(self, other)
+        return a < b
 
     def __le__(self, other):
-        return self.data <= _number(other)
+        a, b = _compared(self, other)
+        return a <= b
 
     def __gt__(self, other):
-        return self.data > _number(other)
+        a, b = _compared(self, other)
+        return a > b
 
     def __ge__(self, other):
-        return self.data >= _number(other)
+        a, b = _compared(self, other)
+        return a >= b
 
     @staticmethod
     def linear(weights, inputs, bias):
@@ -402,6 +409,15 @@ def _ieee(numbers):
 
 def _number(x):
     return x.data if isinstance(x, Value) else x
+
+
+def _compared(a, b):
+    """The two numbers a comparison reads (refused while recording, where they depend on the inputs)."""
+    if grad_mode.recording is not None:
+        check_conversion(a, "a comparison")
+        if isinstance(b, Value):
+            check_conversion(b, "a comparison")
+    return a.data, _number(b)
 
 
 class _ValueMath:

@@ -96,8 +96,8 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     else:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: evaluation (training=False) needs running_mean and running_var")
-        centred = x - running_mean.data.reshape(per_channel)
-        variance = Tensor._constant(running_var.data.reshape(per_channel))
+        centred = x - running_mean.reshape(per_channel)  # the buffers as they are now, at every call
+        variance = running_var.reshape(per_channel)
     out = centred / (variance + eps).sqrt()
     if weight is not None:
         out = out * weight.reshape(per_channel)
@@ -108,6 +108,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
 
 def _move_towards(running, batch, momentum):
     """running ← (1 - momentum) running + momentum batch, in place (holders of the Tensor see it)."""
+    running._check_in_place("batch_norm's update of its running statistics")
     data = running.data
     data *= 1 - momentum
     data += momentum * batch.astype(data.dtype, copy=False)
@@ -173,6 +174,7 @@ class _BatchNorm(Module):
             raise ValueError(f"{type(self).__name__}: expected {expected} input, got shape {tuple(x.shape)}")
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
+            self.num_batches_tracked._check_in_place(f"{type(self).__name__}'s count of batches")
             self.num_batches_tracked.data += 1
             self.num_batches_tracked._bump_version()
             if self.momentum is None:  # a plain average of every batch so far
