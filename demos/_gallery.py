@@ -25,6 +25,7 @@ PICTURES = {
     "feature_importance": "feature_importance.png",
     "moons": "decision_boundary.png",
     "backprop": "neuron_backward.png",
+    "tensors_by_hand": "tensors_by_hand.png",
     "initialisation": "initialisation.png",
     "learning_rate": "learning_rate.png",
     "second_order": "newton_vs_gradient_descent.png",
