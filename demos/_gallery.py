@@ -44,6 +44,17 @@ BACKPROP_PICTURES = {
         "classifier_weights.png": "backprop_weights.png",
     },
 }
+# the pages a lesson writes with autodiff.explore, to step through in a browser: the documentation's
+# gallery (docs/build.py) runs the lesson and links them, each with what it shows
+EXPLORER_PAGES = {
+    "backprop": {
+        "neuron.html": "the neuron o = tanh(x1·w1 + x2·w2 + b), one chain-rule step at a time",
+        "classifier_step.html": "one training step of the network of Values, each layer a box that opens",
+    },
+    "tensors_by_hand": {
+        "matrix_product.html": "L = ½ Σ (A @ B - T)²: the gradients of a matrix product, step by step",
+    },
+}
 # widest a gallery picture may be, in pixels; taller ones shrink to keep their shape
 WIDTH = 800
 
