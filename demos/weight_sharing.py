@@ -28,7 +28,7 @@ import nn
 from nn import Progress
 
 from ._common import check, parse_args, report_pictures
-from ._figures import figure, save
+from ._figures import save
 
 TEST_FRACTION = 0.25
 EPOCHS, QUICK_EPOCHS = 15, 3

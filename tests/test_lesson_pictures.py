@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 
 import nn
-from autodiff import Tensor
 
 ROOT = Path(__file__).resolve().parent.parent
 
