@@ -18,7 +18,9 @@ The lesson trains this CNN and a dense network (64 → 128 → 128 → 10) on
 scikit-learn's 1,797 8x8 digits with the same optimiser and schedule, and
 sets their parameter counts and test accuracies side by side.
 
-Writes the first layer's filters and what they see in one digit to --out.
+Writes to --out the two networks' parameter counts side by side (and one
+convolution's beside the dense layer that would do its job), the first
+layer's filters, and what they see in one digit.
 """
 
 import numpy as np
