@@ -19,6 +19,7 @@ __version__ = "0.2.0"
 
 import numpy as _numpy
 
+from .compiler import Compiled, compile
 from .factories import (
     arange, full, linspace, multinomial, ones, ones_like, rand, randint, randn, randperm, tensor, zeros, zeros_like,
 )
@@ -33,6 +34,7 @@ from .graph import BackwardError, grad
 from .memory import keep_freed_memory
 from .mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .primitive import Primitive
+from .recording import CompileError
 from .random import Generator, manual_seed
 from .tensor import Device as device
 from .tensor import Tensor, get_default_dtype, set_default_dtype
@@ -51,6 +53,7 @@ bool = _numpy.bool_
 # which stay reachable as autodiff.sum and the like
 __all__ = [
     "Value", "Tensor", "grad", "jvp", "hvp", "hessian", "Function", "FunctionCtx", "once_differentiable", "Primitive",
+    "compile", "Compiled", "CompileError",
     "no_grad", "enable_grad", "set_grad_enabled", "detect_anomaly", "is_grad_enabled",
     "gradcheck", "GradcheckError", "BackwardError", "keep_freed_memory",
     "get_default_dtype", "set_default_dtype", "draw_dot", "trace_backward", "explore",

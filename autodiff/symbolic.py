@@ -260,59 +260,135 @@ NUMBERS = NumberNamespace()
 # -- writing an expression out ------------------------------------------------------------------------
 
 
-def write(expression, name_of_leaf=None, constant=None):
-    """``expression`` as Python source. ``name_of_leaf(leaf)`` gives a leaf's text (its name by default);
-    ``constant(value)`` the text of a value that is not a plain Python literal (an array), or None."""
-    text, _ = _written(expression, name_of_leaf or (lambda e: e.parts[0]), constant or _refuse_constant)
-    return text
+def write(expression, name_of_leaf=None, constant=None, bound=None):
+    """``expression`` as Python source.
+
+    ``name_of_leaf(leaf)`` gives a leaf's text (its name by default);
+    ``constant(value)`` the text of a value that is not a plain Python
+    literal (an array); ``bound`` maps the id of a sub-expression already
+    computed to the name that holds it.
+    """
+    renderer = _Renderer(name_of_leaf or (lambda e: e.parts[0]), constant or _refuse_constant, bound or {})
+    return renderer.written(expression)[0]
+
+
+def shared_parts(expressions):
+    """The sub-expressions (not leaves) that ``expressions`` reach more than once, each after those it holds.
+
+    A rule that names a value and uses it twice (``attains`` in max's rule)
+    builds one expression object used twice; written out, it is computed
+    once, into a name of its own, as the rule computes it.
+    """
+    uses, order, stack = {}, [], [(e, False) for e in expressions if isinstance(e, Expression)]
+    while stack:
+        expression, done = stack.pop()
+        if done:
+            order.append(expression)
+            continue
+        uses[id(expression)] = uses.get(id(expression), 0) + 1
+        if uses[id(expression)] > 1:
+            continue
+        stack.append((expression, True))
+        for part in _subexpressions(expression):
+            stack.append((part, False))
+    return [e for e in order if uses[id(e)] > 1 and e.kind != "leaf"]
+
+
+def _subexpressions(expression):
+    for part in expression.parts:
+        if isinstance(part, Expression):
+            yield part
+        elif isinstance(part, tuple):  # an index or a shape holding expressions
+            yield from (p for p in part if isinstance(p, Expression))
 
 
 def _refuse_constant(value):
     raise NotWritable(f"a constant {type(value).__name__} has no name in this text")
 
 
-def _written(part, name_of_leaf, constant):
-    """(source, precedence) of ``part``, an expression or a constant."""
-    if not isinstance(part, Expression):
-        return _literal(part, constant), _ATOM
-    kind = part.kind
-    tag = kind if kind == "leaf" else kind[0]
-    if tag == "leaf":
-        text = name_of_leaf(part)
-        return text, _UNARY if text.startswith("-") else _ATOM  # a negative number reads as a unary minus
-    parts = [_written(p, name_of_leaf, constant) for p in part.parts]
-    if tag == "binary":
-        symbol = kind[1]
+class _Renderer:
+    """Writes expressions out: ``written(part)`` is (source, precedence) of an expression or a constant."""
+
+    def __init__(self, name_of_leaf, constant, bound):
+        self.name_of_leaf, self.constant, self.bound = name_of_leaf, constant, bound
+
+    def written(self, part):
+        if not isinstance(part, Expression):
+            return self.literal(part), _ATOM
+        if id(part) in self.bound:
+            return self.bound[id(part)], _ATOM
+        kind = part.kind
+        tag = kind if kind == "leaf" else kind[0]
+        if tag == "leaf":
+            text = self.name_of_leaf(part)
+            return text, _UNARY if text.startswith("-") else _ATOM  # a negative number reads as a unary minus
+        if tag == "index":
+            receiver, receiver_precedence = self.written(part.parts[0])
+            return f"{_bracket(receiver, receiver_precedence < _ATOM)}[{self.index_text(part.parts[1])}]", _ATOM
+        parts = [self.written(p) for p in part.parts]
+        if tag == "binary":
+            return self.binary(kind[1], *parts)
+        if tag == "conditional":
+            (condition, condition_precedence), (a, a_precedence), (b, b_precedence) = parts
+            text = (f"{_bracket(a, a_precedence <= _CONDITIONAL)} if "
+                    f"{_bracket(condition, condition_precedence <= _CONDITIONAL)} else "
+                    f"{_bracket(b, b_precedence < _CONDITIONAL)}")
+            return text, _CONDITIONAL
+        if tag == "unary":
+            (operand, operand_precedence), = parts
+            return f"{kind[1]}{_bracket(operand, operand_precedence < _UNARY)}", _UNARY
+        if tag == "attribute":
+            (receiver, receiver_precedence), = parts
+            return f"{_bracket(receiver, receiver_precedence < _ATOM)}.{kind[1]}", _ATOM
+        if tag == "method":
+            _, name, keywords = kind
+            (receiver, receiver_precedence) = parts[0]
+            arguments = _arguments([text for text, _ in parts[1:]], keywords)
+            return f"{_bracket(receiver, receiver_precedence < _ATOM)}.{name}({arguments})", _ATOM
+        _, function, keywords = kind
+        return f"{function}({_arguments([text for text, _ in parts], keywords)})", _ATOM
+
+    @staticmethod
+    def binary(symbol, left_part, right_part):
+        (left, left_precedence), (right, right_precedence) = left_part, right_part
         precedence = _BINARY[symbol][0]
-        (left, left_precedence), (right, right_precedence) = parts
         # left-associative, except ** (right) and comparisons (which chain): brackets where they would regroup
-        left_needs = left_precedence < precedence or (symbol == "**" or precedence == _COMPARE) and left_precedence <= precedence
+        left_needs = left_precedence < precedence or (
+            (symbol == "**" or precedence == _COMPARE) and left_precedence <= precedence)
         right_needs = right_precedence < precedence or (symbol != "**" and right_precedence <= precedence)
         if right.startswith("-"):
             right_needs = True  # 0.5 - (-3.0), not 0.5 - -3.0
         space = "" if symbol == "**" else " "  # o.data**2, as one reads it
         return f"{_bracket(left, left_needs)}{space}{symbol}{space}{_bracket(right, right_needs)}", precedence
-    if tag == "conditional":
-        (condition, condition_precedence), (a, a_precedence), (b, b_precedence) = parts
-        text = (f"{_bracket(a, a_precedence <= _CONDITIONAL)} if {_bracket(condition, condition_precedence <= _CONDITIONAL)}"
-                f" else {_bracket(b, b_precedence < _CONDITIONAL)}")
-        return text, _CONDITIONAL
-    if tag == "unary":
-        (operand, operand_precedence), = parts
-        return f"{kind[1]}{_bracket(operand, operand_precedence < _UNARY)}", _UNARY
-    if tag == "index":
-        (receiver, receiver_precedence) = parts[0]
-        return f"{_bracket(receiver, receiver_precedence < _ATOM)}[{_index_text(part.parts[1], constant)}]", _ATOM
-    if tag == "attribute":
-        (receiver, receiver_precedence), = parts
-        return f"{_bracket(receiver, receiver_precedence < _ATOM)}.{kind[1]}", _ATOM
-    if tag == "method":
-        _, name, keywords = kind
-        (receiver, receiver_precedence) = parts[0]
-        arguments = _arguments([text for text, _ in parts[1:]], keywords)
-        return f"{_bracket(receiver, receiver_precedence < _ATOM)}.{name}({arguments})", _ATOM
-    _, function, keywords = kind
-    return f"{function}({_arguments([text for text, _ in parts], keywords)})", _ATOM
+
+    def index_text(self, index):
+        parts = index if isinstance(index, tuple) else (index,)
+        texts = [self.slice_text(part) if isinstance(part, slice) else "..." if part is Ellipsis else
+                 self.written(part)[0] for part in parts]
+        if isinstance(index, tuple) and len(index) == 1:
+            return texts[0] + ","
+        return ", ".join(texts) if texts else "()"
+
+    def slice_text(self, part):
+        start, stop, step = ("" if v is None else self.written(v)[0] for v in (part.start, part.stop, part.step))
+        return f"{start}:{stop}" + (f":{step}" if step else "")
+
+    def literal(self, value):
+        """A Python literal for ``value`` (a number, a tuple of them, None, a slice, a dtype), else ``constant(value)``."""
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return repr(value)
+        if isinstance(value, np.dtype):
+            return f"np.{value.name}"
+        if isinstance(value, np.generic) and value.ndim == 0:
+            return f"np.{value.dtype.name}({value.item()!r})"
+        if isinstance(value, tuple):
+            inner = ", ".join(self.written(v)[0] for v in value)
+            return f"({inner},)" if len(value) == 1 else f"({inner})"
+        if isinstance(value, slice):
+            return f"slice({self.literal(value.start)}, {self.literal(value.stop)}, {self.literal(value.step)})"
+        if value is Ellipsis:
+            return "Ellipsis"
+        return self.constant(value)
 
 
 def _bracket(text, needed):
@@ -323,38 +399,3 @@ def _arguments(texts, keywords):
     positional = texts[:len(texts) - len(keywords)]
     named = [f"{key}={text}" for key, text in zip(keywords, texts[len(texts) - len(keywords):])]
     return ", ".join(positional + named)
-
-
-def _index_text(index, constant):
-    parts = index if isinstance(index, tuple) else (index,)
-    texts = [_slice_text(part, constant) if isinstance(part, slice) else
-             "..." if part is Ellipsis else
-             _written(part, lambda e: e.parts[0], constant)[0] if isinstance(part, Expression) else
-             _literal(part, constant) for part in parts]
-    if isinstance(index, tuple) and len(index) == 1:
-        return texts[0] + ","
-    return ", ".join(texts) if texts else "()"
-
-
-def _slice_text(part, constant):
-    start, stop, step = (("" if v is None else _literal(v, constant)) for v in (part.start, part.stop, part.step))
-    return f"{start}:{stop}" + (f":{step}" if step else "")
-
-
-def _literal(value, constant):
-    """A Python literal for ``value`` (a number, a tuple of them, None, a slice, a dtype), else ``constant(value)``."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return repr(value)
-    if isinstance(value, np.dtype):
-        return f"np.{value.name}"
-    if isinstance(value, np.generic) and value.ndim == 0:
-        return f"np.{value.dtype.name}({value.item()!r})"
-    if isinstance(value, tuple):
-        inner = ", ".join(_literal(v, constant) if not isinstance(v, Expression) else
-                          _written(v, lambda e: e.parts[0], constant)[0] for v in value)
-        return f"({inner},)" if len(value) == 1 else f"({inner})"
-    if isinstance(value, slice):
-        return f"slice({_literal(value.start, constant)}, {_literal(value.stop, constant)}, {_literal(value.step, constant)})"
-    if value is Ellipsis:
-        return "Ellipsis"
-    return constant(value)
