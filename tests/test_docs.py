@@ -1,5 +1,6 @@
 """The documentation builds with one command and no warning, and holds the reference and the guides."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -46,3 +47,20 @@ def test_the_tutorial_follows_the_lessons_in_teaching_order():
 def test_the_readme_says_how_to_build_the_documentation():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "python docs/build.py" in readme
+
+
+def test_the_design_guides_example_of_adding_an_operation_runs_and_its_operation_holds(capsys):
+    design = (ROOT / "docs" / "design.md").read_text(encoding="utf-8")
+    section = design[design.index("## How to add an operation\n"):]
+    section = section[:section.index("\n## ")]  # the guide page the site makes of it ends at the next section
+    namespace = {}
+    for block in re.findall(r"```python\n(.*?)```", section, re.S):
+        exec(compile(block, "docs/design.md", "exec"), namespace)  # its gradcheck, gradgradcheck and jvp assert
+    printed = capsys.readouterr().out
+    assert "a.grad += (exp(a.data) + exp(-a.data)) / 2 * sinh1.grad" in printed
+    assert all(line.removeprefix("# ") in printed for line in section.splitlines() if line.startswith("# 2. a.grad"))
+    import autodiff
+
+    a = autodiff.Value(0.5)
+    (slope,) = autodiff.grad(namespace["SINH"](a), a, create_graph=True)
+    assert abs(autodiff.grad(slope, a)[0] - 0.5210953054937474) < 1e-12  # d²/da² sinh a = sinh a, at 0.5
