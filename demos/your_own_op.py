@@ -265,8 +265,8 @@ def the_fix(grid):
     gap = max(np.abs(ours - values).max(), np.abs(our_slopes - slopes).max())
     print(f"  on {len(grid)} points of [{grid[0]:g}, {grid[-1]:g}], against {source}: "
           f"values and gradients at most {gap:.1e} apart")
-    check(gap < tolerance, "its values and gradients match PyTorch's torch.nn.functional.softplus" if source == "PyTorch"
-          else f"its values and gradients match {source}")
+    matched = "PyTorch's torch.nn.functional.softplus" if source == "PyTorch" else source
+    check(gap < tolerance, f"its values and gradients match {matched}")
     check(gradgradcheck(lambda x: Softplus.apply(x).sum(), [x]),
           "its backward is written with the engine's operations, so it differentiates again: gradgradcheck passes")
     try:

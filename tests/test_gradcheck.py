@@ -194,7 +194,8 @@ def test_a_wrong_second_derivative_of_a_value_is_named():
     # a Function on Values: its backward at first order gets the numbers the node kept from the forward pass
     assert gradcheck(lambda b: SineWithWrongCurvature.apply(b), [Value(1.0)])
     with pytest.raises(GradcheckError, match=r"second derivatives .* of input 1 \('b'\) at its value") as caught:
-        gradgradcheck(lambda a, b: a * 2 + SineWithWrongCurvature.apply(b), [Value(0.5, label="a"), Value(1.0, label="b")])
+        gradgradcheck(lambda a, b: a * 2 + SineWithWrongCurvature.apply(b),
+                      [Value(0.5, label="a"), Value(1.0, label="b")])
     assert caught.value.element is None and caught.value.input == 1
 
 
