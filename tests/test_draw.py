@@ -103,7 +103,7 @@ def test_unlabelled_nodes_get_names_from_what_they_are():
     a = Value(2.0, label="a")
     out = (a * 3 + a).exp()
     names = set(by_name(rendered(draw_dot(out))[0]))
-    assert names == {"a", "leaf1", "mul1", "add1", "exp1"}
+    assert names == {"a", "leaf(3.0)", "mul1", "add1", "exp1"}  # a leaf without a label shows its value
 
 
 @needs_dot

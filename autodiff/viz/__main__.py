@@ -56,7 +56,7 @@ def main(argv=None):
         page = explore(root, args.out / "explore.html") if args.html else None
     except GraphvizNotFound:
         page = None  # the pictures below fail the same way, and say what to install
-    trace = trace_backward(root)
+    trace = trace_backward(root, store=True)  # backward.svg shows the gradients it leaves
     print(trace)
     backward = draw_dot(root, format=args.format)
     try:

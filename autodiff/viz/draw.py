@@ -22,7 +22,7 @@ from ..tensor import Tensor
 from .modules import assign_nodes, box_contents, boxes_to_draw
 from .nodes import (
     KINDS, GraphTooLarge, describe_grad, format_number, forward_order, grad_magnitude, kind_of,
-    node_names, parameter_names, summarize,
+    node_names, parameter_names, role_names, summarize,
 )
 
 __all__ = ["draw_dot", "Drawing", "GraphvizNotFound"]
@@ -33,6 +33,7 @@ BORDER = {"input": "#2b6cb0", "parameter": "#2f7d32", "intermediate": "#555555",
 OP_FILL = "#eeeeee"
 BOX_FILL = "#eadcf5"
 BOX_BORDER = "#6b3fa0"
+SOURCE_COLOUR = "#e6550d"  # a frame's node whose gradient flows down, and its operation
 HOT = (0xD7, 0x30, 0x27)  # the fill of the largest gradient when colouring by gradient
 INSTALL_DOT = ("`apt-get install graphviz` (Debian, Ubuntu), `brew install graphviz` (macOS) "
                "or `conda install graphviz` (conda)")
@@ -152,7 +153,7 @@ class GraphPicture:
             self.owner = assign_nodes(self.order, root, self.boxes)
             if len(self.order) - len(self.owner) + len(self.boxes) > max_nodes:
                 raise GraphTooLarge(_too_large(max_nodes, collapsed=True))
-        self.names = node_names(self.order, self.parameters)
+        self.names = node_names(self.order, role_names(self.order, root, module))
         self.ids = {id(node): f"n{i}" for i, node in enumerate(self.order)}
         self.kinds = {id(node): kind_of(node, root, self.parameters) for node in self.order}
 
@@ -160,12 +161,13 @@ class GraphPicture:
         return self.names[id(node)]
 
     def drawing(self, format="svg", rankdir="LR", *, color_by_grad=False, legend=True, digits=4,
-                grad_texts=None, highlight=None, caption=None):
+                grad_texts=None, highlight=None, caption=None, key=()):
         """The picture as a ``Drawing``.
 
         For the frames of a backward pass: ``grad_texts`` (node id to text)
         replaces the gradients shown, ``highlight`` (a ``Highlight``) marks a
-        step, and ``caption`` is written above the graph.
+        step, ``caption`` is written above the graph, and ``key`` adds
+        entries (text, fill, border) to the legend.
         """
         graph = Drawing(
             format=format,
@@ -192,7 +194,7 @@ class GraphPicture:
                     else grad_texts[id(node)]
                 self._draw_node(graph, node, grad_text, digits, largest, highlight, drawn_edges)
         if legend:
-            self._legend(graph, color_by_grad, rankdir)
+            self._legend(graph, color_by_grad, rankdir, key)
         return graph
 
     def _draw_node(self, graph, node, grad_text, digits, largest, highlight, drawn_edges):
@@ -242,18 +244,20 @@ class GraphPicture:
         # no spaces around fields: they would add to the padding of frames' gradients
         return f"{{{name}|data {record_text(format_number(node.data, digits))}|grad {grad_text}}}"
 
-    def _legend(self, graph, color_by_grad, rankdir):
+    def _legend(self, graph, color_by_grad, rankdir, key=()):
         """A key to the colours: one node holding a small table, a column beside a left-to-right graph, else a row."""
         shown = {kind for node_id, kind in self.kinds.items() if node_id not in self.owner}  # not hidden in a box
-        entries = [(kind, "#ffffff" if color_by_grad else FILL[kind], BORDER[kind]) for kind in KINDS if kind in shown]
-        entries.append(("operation", OP_FILL, "#000000"))
+        entries = [(kind, "#ffffff" if color_by_grad else FILL[kind], BORDER[kind], "1") for kind in KINDS
+                   if kind in shown]
+        entries.append(("operation", OP_FILL, "#000000", "1"))
         if self.boxes:
-            entries.append(("module", BOX_FILL, BOX_BORDER))
+            entries.append(("module", BOX_FILL, BOX_BORDER, "1"))
         if color_by_grad:
-            entries.append(("fill: |grad|, 0 to largest", "#ffffff:" + _heat(1.0, 1.0), "#000000"))
+            entries.append(("fill: |grad|, 0 to largest", "#ffffff:" + _heat(1.0, 1.0), "#000000", "1"))
+        entries.extend((text, fill, border, "2") for text, fill, border in key)
         cells = ["<td>legend</td>"] + [
-            f'<td bgcolor="{fill}" color="{border}" border="1">{html.escape(text)}</td>'
-            for text, fill, border in entries
+            f'<td bgcolor="{fill}" color="{border}" border="{width}">{html.escape(text)}</td>'
+            for text, fill, border, width in entries
         ]
         sideways = rankdir in ("LR", "RL")
         rows = "".join(f"<tr>{cell}</tr>" for cell in cells) if sideways else f"<tr>{''.join(cells)}</tr>"
@@ -277,11 +281,11 @@ class Highlight:
         if node is self.target:
             return {"color": self.colour, "penwidth": "3.5"}
         if node is self.node:
-            return {"color": "#e6550d", "penwidth": "3.5"}
+            return {"color": SOURCE_COLOUR, "penwidth": "3.5"}
         return {}
 
     def op_style(self, node):
-        return {"fillcolor": "#fdae6b", "color": "#e6550d", "penwidth": "2"} if node is self.node else {}
+        return {"fillcolor": "#fdae6b", "color": SOURCE_COLOUR, "penwidth": "2"} if node is self.node else {}
 
     def edge_style(self, node, position):
         if node is self.node and position == self.position:

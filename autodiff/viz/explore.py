@@ -15,8 +15,8 @@ browser without a network:
 Going to step k shows every node's gradient as it stood after step k:
 the last step up to k that changed it, or, before any, what it held
 before this backward (leaves) or "?" (results, which backward recomputes).
-The gradients are recorded by ``trace_backward(record_only=True)``, which
-does the engine's arithmetic on its own store, so no ``.grad`` changes.
+The gradients are recorded by ``trace_backward``, which does the engine's
+arithmetic on its own store, so no ``.grad`` changes.
 """
 
 import html
@@ -82,7 +82,7 @@ def explore(root, path=None, module=None):
     (['backward.html'], 0.0)
     """
     views, notices = _views(root, module)
-    trace = trace_backward(root, module=module, digits=DIGITS, record_only=True)
+    trace = trace_backward(root, module=module, digits=DIGITS)
     order = views[0].picture.order
     index = {id(node): i for i, node in enumerate(order)}
     steps = [_step(step, index) for step in trace]

@@ -18,7 +18,7 @@ box of its own.
 
 from collections import Counter
 
-__all__ = ["CollapseError"]
+__all__ = ["CollapseError", "computed_by"]
 
 
 class CollapseError(ValueError):
@@ -68,7 +68,7 @@ def assign_nodes(order, root, boxes):
     owner = {}
     for index, (name, module) in enumerate(boxes):
         parameters = {id(p) for p in module.parameters()} & in_graph
-        for node_id in parameters | _computed_by(order, root, parameters):
+        for node_id in parameters | computed_by(order, root, parameters):
             if owner.setdefault(node_id, index) != index:
                 other = boxes[owner[node_id]][0]
                 raise CollapseError(
@@ -78,7 +78,7 @@ def assign_nodes(order, root, boxes):
     return owner
 
 
-def _computed_by(order, root, parameters):
+def computed_by(order, root, parameters):
     """ids of the non-leaf nodes that rules 1-3 of the module docstring give to the module of ``parameters``."""
     uses, computed_from = set(), set()
     for node in order:
