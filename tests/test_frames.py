@@ -88,6 +88,30 @@ def test_a_leaf_holding_an_earlier_gradient_shows_it_and_the_legend_says_what_ma
     assert "adds up its shares" not in " ".join(t.text or "" for t in legend.iter(f"{SVG}text"))
 
 
+def lit_edge_arrow_ends(svg_path, colour):
+    """For the edge drawn in ``colour``: (distance from its arrowhead to where the path starts, to where it ends)."""
+    root = ET.parse(svg_path).getroot()
+    for group in root.iter(f"{SVG}g"):
+        path = group.find(f"{SVG}path")
+        if group.get("class") == "edge" and path is not None and path.get("stroke") == colour:
+            numbers = [float(v) for v in re.findall(r"-?\d+\.?\d*", path.get("d"))]
+            start, end = np.array(numbers[:2]), np.array(numbers[-2:])
+            tip = np.array([float(v) for v in re.findall(r"-?\d+\.?\d*", group.find(f"{SVG}polygon").get("points"))])
+            tip = tip.reshape(-1, 2).mean(axis=0)
+            return np.linalg.norm(tip - start), np.linalg.norm(tip - end)
+    raise AssertionError("no lit edge")
+
+
+@needs_dot
+def test_the_lit_edge_points_the_way_the_gradient_flows(tmp_path):
+    trace = neuron_trace()
+    paths = backward_frames(trace, tmp_path, format="svg")
+    step = 6  # x1.grad += w1.data * mul1.grad: the edge runs from x1 into the product, the arrow back to x1
+    assert trace[step].text.startswith("x1.grad +=")
+    to_start, to_end = lit_edge_arrow_ends(paths[step], STEP_COLOURS["chain"])
+    assert to_start < to_end
+
+
 @needs_dot
 def test_the_layout_stands_still_from_frame_to_frame(tmp_path):
     paths = backward_frames(neuron_trace(), tmp_path, format="svg")

@@ -289,7 +289,8 @@ class Highlight:
 
     def edge_style(self, node, position):
         if node is self.node and position == self.position:
-            return {"color": self.colour, "penwidth": "3"}
+            # the arrow turned round: backward sends the gradient from the operation to its input
+            return {"color": self.colour, "penwidth": "3", "dir": "back"}
         return {}
 
 

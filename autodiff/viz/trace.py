@@ -48,7 +48,7 @@ class _NotComputed:
 
 NOT_COMPUTED = _NotComputed()
 UNKNOWN = "?"  # how pictures and pages write a gradient not computed yet
-UNKNOWN_MEANS = "not computed yet: backward has not reached this node"
+UNKNOWN_MEANS = "not computed yet"
 
 
 class GraphChangedSinceForward(RuntimeError):
