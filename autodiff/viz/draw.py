@@ -19,7 +19,7 @@ import html
 from contextlib import contextmanager
 
 from ..tensor import Tensor
-from .modules import assign_nodes, box_contents, boxes_to_draw
+from .modules import assign_nodes, box_contents, box_title, boxes_to_draw
 from .nodes import (
     KINDS, GraphTooLarge, describe_grad, format_number, forward_order, grad_magnitude, kind_of,
     node_names, parameter_names, role_names, summarize,
@@ -139,6 +139,8 @@ class GraphPicture:
         if module is None and collapse is not None and not isinstance(collapse, (list, tuple)):
             module = collapse
         self.root = root
+        # where the boxes' names, and the modules beside them, are found
+        self.family = module if collapse is None or isinstance(collapse, (list, tuple)) else collapse
         self.parameters = parameter_names(module)
         self.boxes = []
         self.owner = {}
@@ -182,7 +184,8 @@ class GraphPicture:
             if color_by_grad else None
         highlight = highlight or Highlight()
         for index, (name, module) in enumerate(self.boxes):
-            label = _box_label(name, module, box_contents(self.order, self.owner, index))
+            title = box_title(name, module, self.order, self.root, self.family)
+            label = _box_label(title, module, box_contents(self.order, self.owner, index))
             graph.node(f"box{index}", label=label, shape="box", style="rounded,filled", fillcolor=BOX_FILL,
                        color=BOX_BORDER)
         drawn_edges = set()  # edges from or to a box, each drawn once
@@ -294,8 +297,8 @@ class Highlight:
         return {}
 
 
-def _box_label(name, module, contents):
-    lines = [f"{name}: {type(module).__name__}", contents or "no operations", f"{module.num_parameters()} parameters"]
+def _box_label(title, module, contents):
+    lines = [title, contents or "no operations", f"{module.num_parameters()} parameters"]
     return "\\n".join(_plain(line) for line in lines)
 
 
