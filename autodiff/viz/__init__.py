@@ -5,7 +5,7 @@
 - ``backward_frames`` and ``backward_gif``: one picture per step of a trace;
 - ``explore`` (the module, whose ``explore`` is ``autodiff.explore``): a self-contained page
   that steps through backward in a browser;
-- ``python -m autodiff.viz "(a*b + c).tanh()" a=2 b=-3 c=10``: all of it for a small expression.
+- ``python -m autodiff.viz "(a*b + c).tanh()" a=2 b=-3 c=6.5``: all of it for a small expression.
 """
 
 from .draw import Drawing, GraphvizNotFound, draw_dot

@@ -1,4 +1,4 @@
-"""``python -m autodiff.viz "(a*b + c).tanh()" a=2 b=-3 c=10``: see backpropagation through a small expression.
+"""``python -m autodiff.viz "(a*b + c).tanh()" a=2 b=-3 c=6.5``: see backpropagation through a small expression.
 
 Writes the graph before backward (forward.svg: the data) and after
 (backward.svg: the gradients), prints every chain-rule step, with
