@@ -39,13 +39,15 @@ class CollapseError(ValueError):
 def boxes_to_draw(collapse, module=None):
     """(name, module) for each box: ``collapse``'s direct submodules, itself if it has none, or each of a list.
 
-    Names come from ``collapse`` itself, or from ``module`` for a list.
-    Modules without parameters are left out (nothing in the graph marks
-    their nodes); if that leaves none, ``CollapseError``.
+    Names come from ``collapse`` itself, or from ``module`` for a list
+    (whose items may also be (name, module) pairs). Modules without
+    parameters are left out (nothing in the graph marks their nodes); if
+    that leaves none, ``CollapseError``.
     """
     if isinstance(collapse, (list, tuple)):
         names = {id(m): name for name, m in module.named_modules()} if module is not None else {}
-        boxes = [(names.get(id(m)) or type(m).__name__, m) for m in collapse]
+        boxes = [item if isinstance(item, tuple) else (names.get(id(item)) or type(item).__name__, item)
+                 for item in collapse]
     else:
         named = [(name, m) for name, m in collapse.named_modules() if name]
         direct = [
@@ -117,7 +119,7 @@ def box_title(name, module, order, root, family):
     in ``family`` (before the next one with parameters) is named when its
     class is named for an operation that rule 3 put in the box.
     """
-    title = f"{name}: {type(module).__name__}"
+    title = f"{name}: {getattr(module, 'box_kind', None) or type(module).__name__}"
     if family is None:
         return title
     in_graph = {id(node) for node in order}

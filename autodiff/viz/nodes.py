@@ -108,19 +108,7 @@ def role_names(order, root, module=None):
     ['b', 'const(3.0)', 'w.0', 'w.1', 'x[0]', 'x[1]']
     """
     names = parameter_names(module)
-    inputs = []
-    if module is not None:
-        inside = computed_by(order, root, set(names))
-        if any(id(child) in names for child in root.children):
-            inside.add(id(root))  # the module's last weighted sum, when nothing follows it
-        seen = set()
-        for node in order:
-            if id(node) not in inside:
-                continue
-            for child in node.children:
-                if not child.children and id(child) not in names and id(child) not in seen:
-                    seen.add(id(child))
-                    inputs.append(child)
+    inputs = module_inputs(order, root, module)
     unlabelled_inputs = [node for node in inputs if not node.label]
     if len(inputs) == 1 and isinstance(inputs[0], Tensor):
         names.update({id(node): "x" for node in unlabelled_inputs})
@@ -131,6 +119,29 @@ def role_names(order, root, module=None):
         if not node.children and id(node) not in names and not isinstance(node, Tensor):
             names[id(node)] = f"{stem}({format_number(node.data)})"
     return names
+
+
+def module_inputs(order, root, module):
+    """The leaves among ``order`` that ``module`` took as input, in the order it used them (none without a module).
+
+    They are the leaves, other than its parameters, that the operations
+    the module computed (``modules.computed_by``) read.
+    """
+    if module is None:
+        return []
+    parameters = {id(p) for p in module.parameters()}
+    inside = computed_by(order, root, parameters)
+    if any(id(child) in parameters for child in root.children):
+        inside.add(id(root))  # the module's last weighted sum, when nothing follows it
+    inputs, seen = [], set()
+    for node in order:
+        if id(node) not in inside:
+            continue
+        for child in node.children:
+            if not child.children and id(child) not in parameters and id(child) not in seen:
+                seen.add(id(child))
+                inputs.append(child)
+    return inputs
 
 
 def kind_of(node, root, parameters):
