@@ -138,7 +138,8 @@
     const edge = edgeElement(step);
     mark(edge, "lit-edge");
     mark(resultEdge(step), "lit-edge");
-    const label = edge && step.local ? labelEdge(edge, step.local) : null;
+    // while the exercise asks for this step, the local derivative is part of the hint
+    const label = edge && step.local && (asking !== k || hinted) ? labelEdge(edge, step.local) : null;
     follow(target, label);
   }
 
@@ -171,12 +172,14 @@
       10 * (width * height - overlap(x, y, inside));
     const length = path.getTotalLength();
     let best = null;
+    const places = [[6, -height / 2], [-width - 6, -height / 2], [-width / 2, -height - 6], [-width / 2, 6],
+                    [-width / 2, -height - 30], [-width / 2, 30], [-width / 2, -height - 60], [-width / 2, 60]];
     [0.5, 0.35, 0.65, 0.2, 0.8].forEach((along) => {
       const at = path.getPointAtLength(length * along);
-      [[6, -height / 2], [-width - 6, -height / 2], [-width / 2, -height - 6], [-width / 2, 6]].forEach(([dx, dy]) => {
+      places.forEach(([dx, dy], n) => {
         const x = at.x + dx;
         const y = at.y + dy;
-        const cost = covered(x, y);
+        const cost = covered(x, y) + n;  // of two free places, the nearer the edge
         if (best === null || cost < best.cost - 1e-6) best = { x, y, cost };
       });
     });
@@ -251,14 +254,19 @@
   }
 
   function go(k) {
-    clearLights();
     feedback("");
     asking = null;
     current = Math.max(0, Math.min(steps.length, k));
-    showGradients(current, null);
+    render();
+  }
+
+  function render() {
+    // the page as the state says: the gradients after step `current`, and the step shown, or asked about
+    clearLights();
+    showGradients(current, asking === null ? null : steps[asking - 1].target);
     showQuestion();
-    showStepText();  // first: its text may take another line, and the drawing's frame is then smaller
-    light(current);
+    showStepText();  // before the lights: its text may take another line, and the drawing's frame is then smaller
+    light(asking === null ? current : asking);
     if (selected !== null) showDetails(selected);
   }
 
@@ -276,13 +284,9 @@
   }
 
   function ask(k) {
-    clearLights();
     asking = k;
     hinted = false;
-    showGradients(current, steps[k - 1].target);
-    showQuestion();
-    showStepText();
-    light(k);
+    render();
     document.getElementById("answer").value = "";
     document.getElementById("verdict").textContent = "";
     document.getElementById("answer").focus();
@@ -347,7 +351,7 @@
     });
     showViewPath();
     markSelected();
-    if (asking !== null) ask(asking); else go(current);
+    render();
   }
 
   function lineage(v) {
@@ -408,7 +412,7 @@
 
   function refit() {
     chooseLayout();
-    if (asking !== null) ask(asking); else go(current);
+    render();
   }
 
   // -- a node's details --------------------------------------------------------------------------
@@ -567,7 +571,7 @@
   document.getElementById("last").addEventListener("click", () => go(steps.length));
   document.getElementById("exercise").addEventListener("change", () => go(current));
   document.getElementById("question").addEventListener("submit", check);
-  document.getElementById("hint").addEventListener("click", () => { hinted = true; showQuestion(); });
+  document.getElementById("hint").addEventListener("click", () => { hinted = true; render(); });
   document.getElementById("reveal").addEventListener("click", () => go(asking));
   document.getElementById("zoom-in").addEventListener("click", () => { zoom *= 1.25; refit(); });
   document.getElementById("zoom-out").addEventListener("click", () => { zoom /= 1.25; refit(); });
