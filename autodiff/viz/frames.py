@@ -32,7 +32,7 @@ def frame_drawings(trace, format="svg", rankdir="LR", digits=4, max_nodes=300, d
     """
     picture = GraphPicture(trace.root, module=trace.module, max_nodes=max_nodes)
     states = _grad_states(trace, picture.order, digits)
-    key = [("receives its share (red arrow: the way the gradient flows)", "#ffffff", STEP_COLOURS["chain"]),
+    key = [("receives its share, along the arrow", "#ffffff", STEP_COLOURS["chain"]),
            ("passes its gradient down", "#ffffff", SOURCE_COLOUR)]
     if any(step.kind == "accumulate" for step in trace):
         key.append(("adds up its shares", "#ffffff", STEP_COLOURS["accumulate"]))
