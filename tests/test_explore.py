@@ -197,7 +197,7 @@ def test_a_layer_too_big_to_draw_opens_one_box_per_neuron_and_each_neuron_opens(
             assert opened["opened"] == ["layers.1", box["name"]] and opened["parent"] == by_name["layers.1 open"]
             shown = set(range(len(names))) - {i for b in opened["boxes"] for i in b["nodes"]}
             assert {f"{box['name']}.w.{i}" for i in range(16)} <= {names[i] for i in shown}
-            rest = next(b for b in opened["boxes"] if b["name"].startswith("layers.1: the other"))
+            rest = next(b for b in opened["boxes"] if b["name"] == "layers.1.neurons (the other 15)")
             assert rest["opens"] == by_name["layers.1 open"] and len(rest["nodes"]) == 15 * 19
     # every node is drawn as itself in some view: every step can be seen up close
     drawn = set()

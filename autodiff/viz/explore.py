@@ -126,7 +126,7 @@ class _Rest:
 
     def __init__(self, modules):
         self.modules = modules
-        self.box_kind = f"{len(modules)} × {type(modules[0]).__name__}"
+        self.box_kind = f"{type(modules[0]).__name__} ×{len(modules)}"
 
     def parameters(self):
         return [p for module in self.modules for p in module.parameters()]
@@ -244,9 +244,10 @@ def _open(views, root, module, opening, others, opened, parent):
         if by_part is not None:
             number = len(views)
             views.append(_View(f"{name} open", by_part, opened, parent))
+            family = parts[0][0].rpartition(".")[0]  # layers.1.neurons, of layers.1.neurons.3
             for part in parts:
                 rest = [m for n, m in parts if n != part[0]]
-                rest_box = [(f"{name}: the other {len(rest)}", _Rest(rest))] if rest else []
+                rest_box = [(f"{family} (the other {len(rest)})", _Rest(rest))] if rest else []
                 _open(views, root, module, part, others + rest_box, opened, number)
             return
     if flat is not None:

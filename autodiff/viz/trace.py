@@ -107,6 +107,9 @@ class Trace(list):
         self.root, self.module, self.names, self.note = root, module, names, note
         self.grads = grads if grads is not None else {}
         self.stored = stored
+        self._first_before = {}
+        for step in self:
+            self._first_before.setdefault(id(step.target), step.grad_before)
 
     def before(self, node):
         """What ``node`` shows as its gradient before this pass's first step reaches it.
@@ -116,10 +119,7 @@ class Trace(list):
         earlier backward, with ``store=True``, that gradient; for a node
         the pass never reaches (a constant Tensor), its ``.grad``.
         """
-        for step in self:
-            if step.target is node:
-                return step.grad_before
-        return node.grad
+        return self._first_before.get(id(node), node.grad)
 
     def __str__(self):
         width = len(str(len(self)))
