@@ -332,13 +332,12 @@ MEASURE = """() => {
 
 # Whether what the step lights, the graph's inputs, the key and the controls are in sight; and whether the
 # inputs and what is lit would fit in the frame together.
-IN_SIGHT = """() => {
+IN_SIGHT = """(data) => {
   const frame = document.getElementById('views');
   const area = frame.getBoundingClientRect();
   const right = area.left + frame.clientWidth, bottom = area.top + frame.clientHeight;
   const inFrame = (b) => b.left >= area.left - 1 && b.right <= right + 1 && b.top >= area.top - 1 && b.bottom <= bottom + 1;
   const view = document.querySelector('.view:not([hidden])');
-  const data = JSON.parse(document.getElementById('explore-data').textContent);
   const byTitle = new Map(Array.from(view.querySelectorAll('g.node')).map((g) => [g.querySelector(':scope > title').textContent, g]));
   const lit = Array.from(view.querySelectorAll('g.lit-target')).map((g) => g.getBoundingClientRect());
   const inputs = data.inputs.map((i) => byTitle.get(data.nodes[i].dot)).filter(Boolean).map((g) => g.getBoundingClientRect());
@@ -466,11 +465,12 @@ def test_every_layer_of_the_moons_mlp_opens_and_every_step_lights_something_in_s
         """Go through every step in ``view``; return the steps where nothing lit was in sight, and the inputs' misses."""
         return page.evaluate(f"""() => {{
           const check = ({IN_SIGHT});
+          const data = JSON.parse(document.getElementById('explore-data').textContent);
           const misses = [], inputs = [];
           autodiffExplorer.showView({view});
           for (let k = 1; k <= {steps}; k++) {{
             autodiffExplorer.go(k);
-            const seen = check();
+            const seen = check(data);
             if (!seen.litInSight || !seen.keyInSight || !seen.controlsInSight) misses.push(k);
             if (seen.together && !seen.inputsInSight) inputs.push(k);
           }}
