@@ -288,6 +288,19 @@ def write(expression, name_of_leaf=None, constant=None, bound=None):
     return renderer.written(expression)[0]
 
 
+def leaves_of(expression):
+    """How many leaves (names) an expression reads, counted as often as it reads them."""
+    count, stack = 0, [expression]
+    while stack:
+        part = stack.pop()
+        if isinstance(part, Expression):
+            if part.kind == "leaf":
+                count += 1
+            else:
+                stack.extend(_subexpressions(part))
+    return count
+
+
 def shared_parts(expressions):
     """The sub-expressions (not leaves) that ``expressions`` reach more than once, each after those it holds.
 

@@ -514,6 +514,16 @@ class Tensor(Node):
             return None  # the rules do not depend on g: the operation is constant in the moving inputs
         return run_backward(total, total._backward_seed(None, False), store=False).get(cotangent)
 
+    def _changed_since_forward(self):
+        """Whether a tensor this node's backward reads was changed in place since its forward pass."""
+        if self._saved is None:
+            return False
+        try:
+            self._check_versions()
+        except RuntimeError:
+            return True
+        return False
+
     def _check_versions(self):
         reads = self._definition.reads
         tensors = self.children if reads & INPUTS else ()

@@ -400,6 +400,13 @@ class Value(Node):
         name = name_of(self)
         return rule(NUMBERS, leaf(f"{name}.grad", g), leaf(f"{name}.data", self.data), *inputs, **(self._params or {}))
 
+    def _changed_since_forward(self):
+        """Whether an input's ``data`` differs from the number this node's forward pass read (NaN equals NaN)."""
+        return any(
+            child.data != number and not (child.data != child.data and number != number)
+            for child, number in zip(self.children, self._inputs)
+        )
+
     def _tangent(self, tangents):
         """Forward mode: the tangent of this node from its inputs' ``tangents`` (None where an input has none)."""
         definition = self._definition_or_refuse()

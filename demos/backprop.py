@@ -85,7 +85,7 @@ def the_neuron(out):
     o, leaves = neuron(NEURON)
     files = render_graph(draw_dot(o), out / "neuron_forward", formats=("svg",))
 
-    trace = trace_backward(o)
+    trace = trace_backward(o, store=True)  # backward with a record: the picture after it shows the gradients
     print("\nbackward through o = tanh(x1*w1 + x2*w2 + b), one chain-rule step per line:")
     print(trace)
     traced = {name: leaf.grad for name, leaf in leaves.items()}
@@ -122,7 +122,7 @@ def used_twice():
     x = Value(3.0, label="x")
     square = x * x
     square.label = "x*x"
-    trace = trace_backward(square)
+    trace = trace_backward(square, store=True)
     print("\na node used twice, y = x * x:")
     print(trace)
     check(x.grad == 2 * x.data and trace[-1].kind == "accumulate",

@@ -12,6 +12,15 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
+# folders of screenshots the browser tests saved, to be named at the end of the run
+SCREENSHOT_FOLDERS = set()
+
+
+def pytest_terminal_summary(terminalreporter):
+    for folder in sorted(SCREENSHOT_FOLDERS):
+        terminalreporter.write_line(f"screenshots of the explore pages: {folder}")
+
+
 settings.register_profile("default", deadline=None, max_examples=60, derandomize=True)
 settings.load_profile("default")
 

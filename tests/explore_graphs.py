@@ -8,6 +8,7 @@ import numpy as np
 import nn
 from autodiff import Tensor
 from demos._explore_picture import readme_neuron
+from nn.datasets import make_moons
 
 
 # The README's neuron, o = tanh(x1·w1 + x2·w2 + b), every node labelled as the README draws it:
@@ -23,6 +24,17 @@ def tensor_mlp(seed=0):
     x = Tensor(rng.normal(size=(5, 3)), label="x")
     y = Tensor(rng.normal(size=(5, 1)), label="y")
     loss = ((model(x) - y) ** 2).mean()
+    loss.label = "loss"
+    return loss, model
+
+
+def moons_mlp(hidden=(16, 16)):
+    """micrograd's two-moons MLP (demos/moons.py: 2 -> 16 -> 16 -> 1, seed 1337) and its max-margin loss on one
+    training point: (loss, model). With the default sizes the graph has about 410 nodes, too many to draw at once."""
+    nn.manual_seed(1337)
+    X, labels = make_moons(100, noise=0.1, seed=1)
+    model = nn.MLP(2, [*hidden, 1])
+    loss = nn.hinge_loss([model(X[0].tolist())], [int(2 * labels[0] - 1)])
     loss.label = "loss"
     return loss, model
 

@@ -95,25 +95,27 @@ def test_grad_of_an_intermediate_node_and_of_several_outputs():
         autodiff.grad(y1, Tensor([1.0], requires_grad=True))
 
 
-def test_a_record_only_trace_changes_no_gradient():
+def test_a_trace_changes_no_gradient_unless_it_stores():
     x = Tensor([1.0, 2.0], requires_grad=True)
     x.grad = np.array([7.0, 7.0])
     y = (x * x + x).sum()
-    trace = trace_backward(y, record_only=True)
+    trace = trace_backward(y)
     np.testing.assert_array_equal(x.grad, [7.0, 7.0])
     assert y.grad is None
     np.testing.assert_array_equal(trace.grads[x], [3.0, 5.0])  # this pass alone: 2x + 1
+    trace_backward(y, store=True)
+    np.testing.assert_array_equal(x.grad, [10.0, 12.0])
 
 
-def test_a_trace_says_when_leaves_already_held_gradients():
+def test_a_stored_trace_says_when_leaves_already_held_gradients():
     a, b = Value(2.0, label="a"), Value(3.0, label="b")
     out = a * b
     out.backward()
-    trace = trace_backward(out)
+    trace = trace_backward(out, store=True)
     assert str(trace).startswith("(the leaves already held gradients")
     assert a.grad == 6.0  # backward with a record: added, as backward adds
     fresh = Value(2.0) * Value(3.0)
-    assert not str(trace_backward(fresh)).startswith("(")
+    assert not str(trace_backward(fresh, store=True)).startswith("(")
 
 
 def test_create_graph_gives_gradients_that_are_nodes(torch):

@@ -103,7 +103,7 @@ def test_unlabelled_nodes_get_names_from_what_they_are():
     a = Value(2.0, label="a")
     out = (a * 3 + a).exp()
     names = set(by_name(rendered(draw_dot(out))[0]))
-    assert names == {"a", "leaf1", "mul1", "add1", "exp1"}
+    assert names == {"a", "leaf(3.0)", "mul1", "add1", "exp1"}  # a leaf without a label shows its value
 
 
 @needs_dot
@@ -230,6 +230,21 @@ def test_collapse_of_tensor_modules_keeps_their_order():
     assert boxes["box0"][0] == "first: Affine" and boxes["box1"][0] == "second: Affine"
     assert "box0->box1" in edges
     assert "ReLU" in boxes["box0"][1]  # an activation after a module is drawn inside its box
+
+
+@needs_dot
+def test_a_box_is_named_for_every_module_whose_work_it_holds():
+    nn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 1))
+    loss = (model(Tensor(np.ones((2, 3)), label="x")) ** 2).sum()
+    nodes, _ = rendered(draw_dot(loss, collapse=model))
+    boxes = {title: texts for title, (texts, _, _) in nodes.items() if title.startswith("box")}
+    assert [texts[0] for texts in boxes.values()] == ["0: Linear, 1: Tanh", "2: Linear, 3: ReLU", "4: Linear"]
+    assert "tanh ×1" in boxes["box0"][1] and "ReLU ×1" in boxes["box1"][1]
+    # micrograd's Layer applies its own relu: no module follows it, the name stays its own
+    mlp = nn.MLP(2, [3, 1])
+    nodes, _ = rendered(draw_dot((mlp([1.0, 2.0]) - 1.0) ** 2, collapse=mlp))
+    assert nodes["box0"][0][:2] == ["layers.0: Layer", "w·x+b ×3, ReLU ×3"]
 
 
 def test_interleaved_modules_cannot_be_separate_boxes():

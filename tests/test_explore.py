@@ -17,7 +17,7 @@ from autodiff.viz import GraphTooLarge, GraphvizNotFound
 from autodiff.viz.explore import MAX_NODES, Exploration, explore
 from autodiff.viz.html import array_table, module_html, tensor_html, value_html
 from autodiff.viz.nodes import forward_order
-from explore_graphs import all_nodes, neuron, page_data, tensor_mlp
+from explore_graphs import all_nodes, moons_mlp, neuron, page_data, tensor_mlp
 from needs_dot import needs_dot
 
 
@@ -159,16 +159,18 @@ def test_the_tensor_page_holds_backwards_arrays_shapes_and_tables():
 def test_module_layers_are_boxes_with_a_view_for_each_opened():
     loss, model = tensor_mlp()
     data = page_data(explore(loss, module=model).html)
-    assert data["boxes"] == ["0", "2"]  # Tanh has no parameters, so no box
-    names = [view["name"] for view in data["views"]]
-    assert names == ["layers closed", "0 open", "2 open", "all open"]
-    assert [sorted(view["closed"]) for view in data["views"]] == [["0", "1"], ["1"], ["0"], []]
+    views = data["views"]
+    assert [view["name"] for view in views] == ["layers closed", "0 open", "2 open", "all open"]
+    assert [view["opened"] for view in views] == [[], ["0"], ["2"], []]
+    closed = views[0]["boxes"]
+    assert [box["name"] for box in closed] == ["0", "2"]  # Tanh has no parameters, so no box
+    assert [box["opens"] for box in closed] == [1, 2]
+    assert [box["name"] for box in views[1]["boxes"]] == ["2"] and views[3]["boxes"] == []
     nodes = data["nodes"]
-    for index, box in data["owner"].items():
-        name = nodes[int(index)]["name"]
-        assert not name.startswith(("0.", "2.")) or name.startswith(f"{data['boxes'][box]}.")
-    owned = {nodes[int(i)]["name"] for i in data["owner"]}
-    assert {"0.weight", "0.bias", "2.weight", "2.bias"} <= owned and "loss" not in owned
+    for box in closed:
+        held = {nodes[i]["name"] for i in box["nodes"]}
+        assert {f"{box['name']}.weight", f"{box['name']}.bias"} <= held and "loss" not in held
+        assert not any(name.startswith(("0.", "2.")) and not name.startswith(box["name"] + ".") for name in held)
 
 
 @needs_dot
@@ -176,8 +178,71 @@ def test_a_module_without_parameters_draws_no_boxes_and_says_why():
     x = Tensor([0.5, -1.0], requires_grad=True, label="x")
     model = nn.Sequential(nn.Tanh())
     data = page_data(explore(model(x).sum(), module=model).html)
-    assert [view["name"] for view in data["views"]] == ["graph"] and data["boxes"] == [] and data["owner"] == {}
+    assert [view["name"] for view in data["views"]] == ["graph"] and data["views"][0]["boxes"] == []
     assert any("not drawn as boxes" in notice and "parameters" in notice for notice in data["notices"])
+
+
+@needs_dot
+def test_a_layer_too_big_to_draw_opens_one_box_per_neuron_and_each_neuron_opens():
+    loss, model = moons_mlp()
+    data = page_data(explore(loss, module=model).html)
+    views = data["views"]
+    names = [node["name"] for node in data["nodes"]]
+    by_name = {view["name"]: number for number, view in enumerate(views)}
+    layer = views[by_name["layers.1 open"]]
+    assert sorted(box["name"] for box in layer["boxes"] if box["name"].startswith("layers.1.")) == sorted(
+        f"layers.1.neurons.{i}" for i in range(16))
+    for box in layer["boxes"]:
+        if box["name"].startswith("layers.1.neurons."):
+            opened = views[box["opens"]]
+            assert opened["opened"] == ["layers.1", box["name"]] and opened["parent"] == by_name["layers.1 open"]
+            shown = set(range(len(names))) - {i for b in opened["boxes"] for i in b["nodes"]}
+            assert {f"{box['name']}.w.{i}" for i in range(16)} <= {names[i] for i in shown}
+            rest = next(b for b in opened["boxes"] if b["name"] == "layers.1.neurons (the other 15)")
+            assert rest["opens"] == by_name["layers.1 open"] and len(rest["nodes"]) == 15 * 19
+    # every node is drawn as itself in some view: every step can be seen up close
+    drawn = set()
+    for view in views:
+        drawn |= set(range(len(names))) - {i for box in view["boxes"] for i in box["nodes"]}
+    assert drawn == set(range(len(names)))
+
+
+@needs_dot
+def test_the_page_names_leaves_by_role_and_keys_every_mark_it_uses():
+    loss, model = moons_mlp((3,))
+    data = page_data(explore(loss, module=model).html)
+    names = {node["name"] for node in data["nodes"]}
+    assert {"x[0]", "x[1]", "const(1.0)", "layers.0.neurons.2.w.1"} <= names
+    assert not any(re.fullmatch(r"leaf\d+", name) for name in names)
+    assert [data["nodes"][i]["name"] for i in data["inputs"]] == ["x[0]", "x[1]"]
+    marks = [entry["mark"] for entry in data["key"]]
+    assert {"kind-input", "kind-parameter", "kind-intermediate", "kind-output", "operation", "box", "frame",
+            "lit-target", "lit-source", "lit-edge", "unknown", "selected"} <= set(marks)
+    unknown = next(entry for entry in data["key"] if entry["mark"] == "unknown")
+    assert unknown["text"] == "grad ?: not computed yet"
+
+
+@needs_dot
+def test_no_minus_zero_no_one_equals_one_and_each_question_is_its_steps_result():
+    x, w = Value(-2.0, label="x"), Value(0.0, label="w")
+    out = (x * w + x).relu() + w
+    page = explore(out).html
+    data = page_data(page)
+    texts = [step["text"] for step in data["steps"]] + [local for node in data["nodes"] for local in node["locals"]]
+    texts += [node["data"]["text"] for node in data["nodes"]] + [step["grad"]["text"] for step in data["steps"]]
+    assert not any(re.search(r"(?<![\d.])-0\.0(?!\d)", text) for text in texts), texts
+    assert not any(re.search(r"(^|[^\w.])1\.0 = 1\.0", local) for node in data["nodes"] for local in node["locals"])
+    add = next(node for node in data["nodes"] if node["op"] == "+" and node["name"] != "add2")
+    assert [local.split(" (")[0] for local in add["locals"]] == ["1.0", "1.0"]
+    asked = [step for step in data["steps"] if "ask" in step]
+    assert asked and all(step["kind"] in ("chain", "accumulate") for step in asked)
+    for step in asked:
+        ask = step["ask"]
+        result = step["text"].rsplit(" = ", 1)[1]
+        written = [f"{ask['question']} = {ask['working']} = {result}", f"{ask['question']} = {result}"]
+        assert step["text"] in written  # the working left out where it is the result itself
+        assert float(step["text"].rsplit(" = ", 1)[1]) == pytest.approx(ask["answer"], rel=1e-3, abs=1e-12)
+    assert "local" in data["steps"][1] and data["steps"][1]["local"].startswith("∂")
 
 
 @needs_dot
@@ -202,8 +267,9 @@ def test_nothing_outside_the_page_is_referred_to(tmp_path):
     loss, model = tensor_mlp()
     page = explore(loss, tmp_path / "mlp.html", module=model).html
     assert page.startswith("<!DOCTYPE html>")
-    for reference in ("<link", "src=", "href=", "url(", "@import", "fetch(", "XMLHttpRequest", "import("):
+    for reference in ("<link", "src=", "href=", "@import", "fetch(", "XMLHttpRequest", "import("):
         assert reference not in page, reference
+    assert set(re.findall(r"url\(([^)]*)\)", page)) <= {"#flow-step", "#flow-accumulate"}  # markers in the page
     # the only addresses are XML namespace names, which nothing loads
     assert set(re.findall(r"https?://[^\s\"'<>)]+", page)) <= {
         "http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}

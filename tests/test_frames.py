@@ -52,7 +52,7 @@ def test_one_svg_frame_per_step_with_the_gradients_known_so_far(tmp_path):
     first, caption = records(paths[0])
     assert caption == f"step 1 of 10: {trace[0].text}"
     assert first["o"][0] == "grad 1.0" and first["n"][0] == "grad ?"  # only the seed is known
-    assert first["x1"][0] == "grad 0.0"  # a leaf shows what it held before this pass
+    assert first["x1"][0] == "grad ?"  # not computed yet: shown as explore shows it
     last, _ = records(paths[-1])
     assert last["x1"][0] == "grad -1.5" and last["n"][0] == "grad 0.5"
     for k, (step, path) in enumerate(zip(trace, paths)):
@@ -64,6 +64,52 @@ def test_one_svg_frame_per_step_with_the_gradients_known_so_far(tmp_path):
         for name, (grad, _, _) in frame.items():
             if name not in known and name in ("n", "o", "mul1", "mul2", "add1"):
                 assert grad == "grad ?"
+
+
+@needs_dot
+def test_a_leaf_holding_an_earlier_gradient_shows_it_and_the_legend_says_what_marks_and_question_marks_mean(
+        tmp_path):
+    x = Value(3.0, label="x")
+    x.grad = 2.0
+    trace = trace_backward(x * x, store=True)
+    paths = backward_frames(trace, tmp_path, format="svg")
+    first, _ = records(paths[0])
+    assert first["x"][0] == "grad 2.0" and first["mul1"][0] == "grad 1.0"  # held before this pass, the seed
+    last, _ = records(paths[-1])
+    assert last["x"][0] == "grad 8.0"
+    root = ET.parse(paths[0]).getroot()
+    legend = next(g for g in root.iter(f"{SVG}g") if g.findtext(f"{SVG}title") == "legend")
+    key = " ".join(" ".join(t.text.split()) for t in legend.iter(f"{SVG}text") if t.text)
+    for entry in ("receives its share", "passes its gradient down", "adds up its shares",
+                  "grad ?: not computed yet"):
+        assert entry in key
+    fresh = backward_frames(trace_backward(Value(2.0, label="y") * 3.0), tmp_path / "fresh", format="svg")
+    legend = next(g for g in ET.parse(fresh[0]).getroot().iter(f"{SVG}g") if g.findtext(f"{SVG}title") == "legend")
+    assert "adds up its shares" not in " ".join(t.text or "" for t in legend.iter(f"{SVG}text"))
+
+
+def lit_edge_arrow_ends(svg_path, colour):
+    """For the edge drawn in ``colour``: (distance from its arrowhead to where the path starts, to where it ends)."""
+    root = ET.parse(svg_path).getroot()
+    for group in root.iter(f"{SVG}g"):
+        path = group.find(f"{SVG}path")
+        if group.get("class") == "edge" and path is not None and path.get("stroke") == colour:
+            numbers = [float(v) for v in re.findall(r"-?\d+\.?\d*", path.get("d"))]
+            start, end = np.array(numbers[:2]), np.array(numbers[-2:])
+            tip = np.array([float(v) for v in re.findall(r"-?\d+\.?\d*", group.find(f"{SVG}polygon").get("points"))])
+            tip = tip.reshape(-1, 2).mean(axis=0)
+            return np.linalg.norm(tip - start), np.linalg.norm(tip - end)
+    raise AssertionError("no lit edge")
+
+
+@needs_dot
+def test_the_lit_edge_points_the_way_the_gradient_flows(tmp_path):
+    trace = neuron_trace()
+    paths = backward_frames(trace, tmp_path, format="svg")
+    step = 6  # x1.grad += w1.data * mul1.grad: the edge runs from x1 into the product, the arrow back to x1
+    assert trace[step].text.startswith("x1.grad +=")
+    to_start, to_end = lit_edge_arrow_ends(paths[step], STEP_COLOURS["chain"])
+    assert to_start < to_end
 
 
 @needs_dot
@@ -110,7 +156,8 @@ def test_tensor_graphs_have_frames_too(tmp_path):
     paths = backward_frames(trace, tmp_path, format="svg")
     assert len(paths) == len(trace)
     last, _ = records(paths[-1])
-    g = w.grad.ravel()
+    assert w.grad is None  # the trace only shows
+    g = trace.grads[w].ravel()
     assert last["w"][0] == "grad [" + ", ".join(f"{v:.4g}" if v % 1 else f"{v:.1f}" for v in g) + "]"
 
 

@@ -4,7 +4,12 @@ from this checkout, and every picture it shows is in the repository."""
 import configparser
 import contextlib
 import io
+import math
+import os
 import re
+import shlex
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -68,6 +73,22 @@ def test_the_second_derivative_example_gives_the_numbers_its_comments_say():
     namespace = {}
     exec(compile(python_block("## Derivatives of derivatives"), "README.md", "exec"), namespace)
     assert namespace["dx"].data == 27.0 and namespace["d2x"] == 18.0
+
+
+@needs_dot
+def test_the_command_line_example_prints_what_the_readme_shows_through_a_tanh_that_is_not_saturated(tmp_path):
+    command = re.search(r"<!-- cli-example -->\n```bash\n(.*?)\n```", README).group(1)
+    shown = re.search(r"<!-- cli-output -->\n```text\n(.*?)```", README, re.S).group(1)
+    arguments = shlex.split(command)
+    assert arguments[:3] == ["python", "-m", "autodiff.viz"]
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, *arguments[1:]], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=300, env=environment)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == shown
+    values = dict(argument.split("=") for argument in arguments if "=" in argument)
+    inside = float(values["a"]) * float(values["b"]) + float(values["c"])
+    assert 1 - math.tanh(inside) ** 2 > 0.5  # the slope of tanh there: far from flat
 
 
 def test_the_install_section_covers_the_supported_pythons_and_every_system():

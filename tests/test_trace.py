@@ -12,7 +12,7 @@ import nn
 from autodiff import BackwardError, Tensor, Value, trace_backward
 from autodiff.viz.nodes import format_number
 from autodiff import operators
-from autodiff.viz.trace import share_formula
+from autodiff.viz.trace import NOT_COMPUTED, GraphChangedSinceForward, changed_since_forward, share_formula
 
 UNARY = ["tanh", "exp", "relu", "sigmoid", "neg", "square", "log_abs"]
 BINARY = ["+", "-", "*", "/", "**"]
@@ -62,14 +62,22 @@ instructions = st.lists(
 numbers = st.lists(st.floats(-2, 2, allow_nan=False), min_size=1, max_size=4)
 
 
+def same(a, b):
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
 @given(instructions, numbers)
-def test_the_traced_gradients_are_exactly_backwards(program, inputs):
-    traced = build(program, inputs)
-    trace_backward(traced[-1])
+def test_the_traced_gradients_are_exactly_backwards_and_only_stored_when_asked(program, inputs):
+    shown = build(program, inputs)
+    trace = trace_backward(shown[-1])
+    assert all(v.grad == 0.0 for v in shown)  # a trace only shows
+    stored = build(program, inputs)
+    trace_backward(stored[-1], store=True)
     reference = build(program, inputs)
     reference[-1].backward()
-    for t, r in zip(traced, reference):
-        assert t.grad == r.grad or (math.isnan(t.grad) and math.isnan(r.grad))
+    for node, kept, r in zip(shown, stored, reference):
+        assert same(kept.grad, r.grad)
+        assert same(trace.grads.get(node, 0.0), r.grad)
 
 
 @given(instructions, numbers)
@@ -84,7 +92,8 @@ def test_every_step_adds_the_share_its_text_computes(program, inputs):
             formula = step.text.split(" += ", 1)[1].split(" = ")[0]
             share = _evaluate(formula, _numbers_of(step.node, trace.names, step.upstream))
             assert share == step.contribution or (math.isnan(share) and math.isnan(step.contribution))
-        assert step.grad_after == step.grad_before + step.contribution or math.isnan(step.grad_after)
+        before = 0.0 if step.grad_before is NOT_COMPUTED else step.grad_before
+        assert step.grad_after == before + step.contribution or math.isnan(step.grad_after)
     chain = [s for s in trace if s.kind == "chain"]
     assert len(chain) == sum(len(v.children) for v in {id(v): v for v in _nodes(values[-1])}.values())
 
@@ -102,7 +111,7 @@ def _nodes(root):
 
 def test_the_neuron_trace_reads_as_the_chain_rule():
     o, leaves = micrograd_neuron()
-    trace = trace_backward(o)
+    trace = trace_backward(o, store=True)
     by_target = {step.target.label: step for step in trace if step.kind == "chain" and step.target.label}
     dn = 1 - o.data**2  # do/dn = 1 - tanh(n)², one half here
     assert math.isclose(dn, 0.5)
@@ -121,7 +130,7 @@ def test_the_neuron_trace_reads_as_the_chain_rule():
 
 def test_the_trace_matches_finite_differences():
     o, leaves = micrograd_neuron()
-    trace_backward(o)
+    trace_backward(o, store=True)
     for name, leaf in leaves.items():
         h = 1e-6
         values = {k: v.data for k, v in leaves.items()}
@@ -140,7 +149,7 @@ def test_a_square_shows_both_shares_and_their_sum():
     assert [step.kind for step in trace] == ["seed", "chain", "chain", "accumulate"]
     assert [step.position for step in trace[1:3]] == [0, 1]
     assert trace[3].text == "x.grad = 3.0 + 3.0 = 6.0"
-    assert x.grad == 6.0
+    assert trace.grads[x] == 6.0 and x.grad == 0.0
 
 
 def test_a_node_labelled_with_an_expression_is_bracketed_where_its_grad_is_read():
@@ -155,7 +164,7 @@ def test_a_node_labelled_with_an_expression_is_bracketed_where_its_grad_is_read(
 def test_a_node_used_by_two_operations_accumulates():
     a, b = Value(2.0, label="a"), Value(-4.0, label="b")
     out = a * b + a.exp()
-    trace = trace_backward(out)
+    trace = trace_backward(out, store=True)
     accumulated = [step for step in trace if step.kind == "accumulate"]
     assert len(accumulated) == 1 and accumulated[0].target is a
     assert accumulated[0].grad_after == a.grad == pytest.approx(-4.0 + math.exp(2.0))
@@ -163,20 +172,110 @@ def test_a_node_used_by_two_operations_accumulates():
     assert accumulated[0].grad_before == first.grad_after and accumulated[0].contribution == second.contribution
 
 
-def test_a_leaf_gradient_left_from_before_is_added_to_visibly():
+def test_a_leaf_gradient_left_from_before_is_added_to_visibly_when_stored():
+    x = Value(1.5, label="x")
+    x.grad = 2.0
+    trace = trace_backward(x * 4.0, store=True)
+    assert [step.kind for step in trace] == ["seed", "chain", "accumulate", "chain"]
+    assert trace[2].text == "x.grad = 2.0 + 4.0 = 6.0" and x.grad == 6.0
+    assert str(trace).startswith("(the leaves already held gradients")
+
+
+def test_a_trace_that_only_shows_gives_this_passs_own_gradients_and_says_backward_would_add():
     x = Value(1.5, label="x")
     x.grad = 2.0
     trace = trace_backward(x * 4.0)
-    assert [step.kind for step in trace] == ["seed", "chain", "accumulate", "chain"]
-    assert trace[2].text == "x.grad = 2.0 + 4.0 = 6.0" and x.grad == 6.0
+    assert [step.kind for step in trace] == ["seed", "chain", "chain"]
+    assert trace.grads[x] == 4.0 and x.grad == 2.0
+    assert trace.before(x) is NOT_COMPUTED
+    assert "backward() would add to them" in trace.note
+    assert trace_backward(Value(1.0) * 2.0).note == ""
 
 
-def test_unlabelled_nodes_are_named_and_module_parameters_by_their_names():
+def test_a_tensor_trace_changes_no_gradient_unless_stored():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    x.grad = np.array([7.0, 7.0])
+    y = (x * x + x).sum()
+    trace = trace_backward(y)
+    np.testing.assert_array_equal(x.grad, [7.0, 7.0])
+    assert y.grad is None
+    np.testing.assert_array_equal(trace.grads[x], [3.0, 5.0])  # this pass alone: 2x + 1
+    trace_backward(y, store=True)
+    np.testing.assert_array_equal(x.grad, [10.0, 12.0])
+
+
+def test_leaves_are_named_by_their_role_never_leaf_and_a_number():
+    nn.manual_seed(0)
     model = nn.MLP(2, [1])
-    out = model([Value(1.0), Value(2.0)]).relu()
-    text = str(trace_backward(out, module=model))
-    assert "layers.0.neurons.0.w.0.grad += leaf1.data * linear1.grad" in text
-    assert "relu1.grad = 1.0" in text and "linear1.grad += 0.0 if linear1.data <= 0 else relu1.grad" in text
+    out = (1 - model([1.0, 2.0])).relu()
+    text = str(trace_backward(out, model))  # module is the second argument
+    assert "layers.0.neurons.0.w.0.grad += x[0].data * linear1.grad" in text
+    assert "x[1].grad += layers.0.neurons.0.w.1.data * linear1.grad" in text
+    assert "const(1.0).grad += sub1.grad = " in text
+    assert "relu1.grad = 1.0" in text
+    assert not re.search(r"\bleaf\d", text)
+    # without a module nothing tells a weight from a constant: a leaf is named by its value
+    assert trace_backward(Value(2.0) * Value(-0.5))[1].text.startswith("leaf(2.0).grad += leaf(-0.5).data")
+    x = Tensor(np.ones((3, 2)))
+    linear = nn.Linear(2, 1)
+    assert "weight.grad += " in str(trace_backward(linear(x).sum(), linear))
+    assert any(trace_backward(linear(x).sum(), linear).names[id(node)] == "x" for node in [x])
+
+
+def test_no_minus_zero_and_vjp_is_explained_where_it_first_appears():
+    a, b = Value(-2.0, label="a"), Value(0.0, label="b")
+    text = str(trace_backward((a * b).relu() * a))
+    assert "-0.0" not in text and "0.0" in text
+    w = Tensor(np.array([[1.0, -2.0]]), requires_grad=True, label="w")
+    trace = trace_backward((w * 2.0).tanh().sum())
+    chain = [step.text for step in trace if step.kind == "chain"]
+    assert "vector-Jacobian product" in chain[0] and "d(sum1)/d(tanh1)" in chain[0]  # explained where it appears
+    assert all("vector-Jacobian" not in line for line in chain[1:]) and len(chain) == 3
+
+
+def _moons_like_step(model, point):
+    """A forward pass, backward, and an SGD step on every parameter: the loss's graph now lies behind the weights."""
+    loss = (1 - model(point)).relu()
+    loss.backward()
+    for p in model.parameters():
+        p.data -= 0.1 * p.grad
+    return loss
+
+
+def test_a_trace_of_a_graph_whose_weights_moved_since_the_forward_pass_says_to_run_it_again():
+    nn.manual_seed(3)
+    model = nn.MLP(2, [3, 1])
+    loss = _moons_like_step(model, [0.5, -1.0])
+    assert changed_since_forward(loss)
+    before = [p.grad for p in model.parameters()]
+    with pytest.raises(GraphChangedSinceForward, match="run the forward pass again"):
+        trace_backward(loss, model)
+    assert [p.grad for p in model.parameters()] == before  # refused before touching anything
+    fresh = (1 - model([0.5, -1.0])).relu()
+    assert changed_since_forward(fresh) == [] and len(trace_backward(fresh, model)) > 1
+
+
+def test_a_trace_of_a_tensor_graph_after_an_optimiser_step_says_to_run_the_forward_pass_again():
+    nn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
+    optimizer = nn.optim.SGD(model.parameters(), lr=0.1)
+    x = Tensor(np.random.default_rng(0).normal(size=(5, 3)))
+    loss = (model(x) ** 2).mean()
+    trace_backward(loss, model, store=True)
+    optimizer.step()
+    with pytest.raises(GraphChangedSinceForward, match=r"optimiser step.*run the forward pass again"):
+        trace_backward(loss, model)
+    assert len(trace_backward((model(x) ** 2).mean(), model)) > 1
+
+
+def test_a_change_to_any_input_of_a_value_operation_is_seen():
+    # a Value operation keeps the numbers it read: even a bias, which only ever adds, is seen to have moved
+    b, x = Value(1.0, label="b"), Value(2.0, label="x")
+    total = x + b
+    out = total.tanh()
+    assert changed_since_forward(out) == []
+    b.data = 5.0
+    assert changed_since_forward(out) == [total]
 
 
 @pytest.mark.parametrize("op, build_node", [
@@ -235,7 +334,7 @@ def test_tensor_traces_leave_backwards_gradients_and_show_shapes():
     arrays = rng.normal(size=(4, 3)), rng.normal(size=(2, 3)), rng.normal(size=2)
     traced = [Tensor(arrays[0]), Tensor(arrays[1], requires_grad=True, label="W"),
               Tensor(arrays[2], requires_grad=True, label="bias")]
-    trace = trace_backward(_affine_loss(*traced))
+    trace = trace_backward(_affine_loss(*traced), store=True)
     reference = [Tensor(arrays[0]), Tensor(arrays[1], requires_grad=True), Tensor(arrays[2], requires_grad=True)]
     _affine_loss(*reference).backward()
     assert np.array_equal(traced[1].grad, reference[1].grad)
@@ -256,7 +355,7 @@ def test_a_tensor_root_needs_a_gradient_unless_it_has_one_element():
     x = Tensor(np.ones(3), requires_grad=True)
     with pytest.raises(BackwardError, match="pass grad="):
         trace_backward(x * 2.0)
-    trace_backward(x * 2.0, grad=np.array([1.0, 2.0, 3.0]))
+    trace_backward(x * 2.0, store=True, grad=np.array([1.0, 2.0, 3.0]))
     assert np.array_equal(x.grad, [2.0, 4.0, 6.0])
     with pytest.raises(BackwardError):
         trace_backward(Tensor(np.ones(1)) * 2.0)
@@ -269,5 +368,5 @@ def test_a_very_deep_graph_is_traced_without_recursion():
     y = x
     for _ in range(20_000):
         y = y * 1.0
-    trace = trace_backward(y)
+    trace = trace_backward(y, store=True)
     assert len(trace) == 1 + 2 * 20_000 and x.grad == 1.0

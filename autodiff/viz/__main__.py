@@ -1,4 +1,4 @@
-"""``python -m autodiff.viz "(a*b + c).tanh()" a=2 b=-3 c=10``: see backpropagation through a small expression.
+"""``python -m autodiff.viz "(a*b + c).tanh()" a=2 b=-3 c=6.5``: see backpropagation through a small expression.
 
 Writes the graph before backward (forward.svg: the data) and after
 (backward.svg: the gradients), prints every chain-rule step, with
@@ -56,7 +56,7 @@ def main(argv=None):
         page = explore(root, args.out / "explore.html") if args.html else None
     except GraphvizNotFound:
         page = None  # the pictures below fail the same way, and say what to install
-    trace = trace_backward(root)
+    trace = trace_backward(root, store=True)  # backward.svg shows the gradients it leaves
     print(trace)
     backward = draw_dot(root, format=args.format)
     try:

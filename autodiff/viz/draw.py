@@ -19,20 +19,23 @@ import html
 from contextlib import contextmanager
 
 from ..tensor import Tensor
-from .modules import assign_nodes, box_contents, boxes_to_draw
+from .modules import assign_nodes, box_contents, box_title, boxes_to_draw, computed_by
 from .nodes import (
     KINDS, GraphTooLarge, describe_grad, format_number, forward_order, grad_magnitude, kind_of,
-    node_names, parameter_names, summarize,
+    node_names, parameter_names, role_names, summarize,
 )
 
 __all__ = ["draw_dot", "Drawing", "GraphvizNotFound"]
 
 FONT = "Courier"  # monospace: a label's width depends only on its length, so frames keep their layout
+FONT_SIZE = "12"
+MANY_LEAVES = 8  # past this many leaves, a compact drawing writes each leaf's fields side by side
 FILL = {"input": "#dbe9f6", "parameter": "#dff0d8", "intermediate": "#ffffff", "output": "#fde2c4"}
 BORDER = {"input": "#2b6cb0", "parameter": "#2f7d32", "intermediate": "#555555", "output": "#c05621"}
 OP_FILL = "#eeeeee"
 BOX_FILL = "#eadcf5"
 BOX_BORDER = "#6b3fa0"
+SOURCE_COLOUR = "#e6550d"  # a frame's node whose gradient flows down, and its operation
 HOT = (0xD7, 0x30, 0x27)  # the fill of the largest gradient when colouring by gradient
 INSTALL_DOT = ("`apt-get install graphviz` (Debian, Ubuntu), `brew install graphviz` (macOS) "
                "or `conda install graphviz` (conda)")
@@ -138,6 +141,8 @@ class GraphPicture:
         if module is None and collapse is not None and not isinstance(collapse, (list, tuple)):
             module = collapse
         self.root = root
+        # where the boxes' names, and the modules beside them, are found
+        self.family = module if collapse is None or isinstance(collapse, (list, tuple)) else collapse
         self.parameters = parameter_names(module)
         self.boxes = []
         self.owner = {}
@@ -152,7 +157,7 @@ class GraphPicture:
             self.owner = assign_nodes(self.order, root, self.boxes)
             if len(self.order) - len(self.owner) + len(self.boxes) > max_nodes:
                 raise GraphTooLarge(_too_large(max_nodes, collapsed=True))
-        self.names = node_names(self.order, self.parameters)
+        self.names = node_names(self.order, role_names(self.order, root, module))
         self.ids = {id(node): f"n{i}" for i, node in enumerate(self.order)}
         self.kinds = {id(node): kind_of(node, root, self.parameters) for node in self.order}
 
@@ -160,17 +165,28 @@ class GraphPicture:
         return self.names[id(node)]
 
     def drawing(self, format="svg", rankdir="LR", *, color_by_grad=False, legend=True, digits=4,
-                grad_texts=None, highlight=None, caption=None):
+                grad_texts=None, highlight=None, caption=None, key=(), compact=False, opened=()):
         """The picture as a ``Drawing``.
 
         For the frames of a backward pass: ``grad_texts`` (node id to text)
         replaces the gradients shown, ``highlight`` (a ``Highlight``) marks a
-        step, and ``caption`` is written above the graph.
+        step, ``caption`` is written above the graph, and ``key`` adds
+        entries (text, fill, border) to the legend.
+
+        For a page that scales the drawing to its window, ``compact``: every
+        text the same size, a record's fields one under another (a leaf's
+        side by side where many leaves would stand in a column), shorter
+        box labels and less room between nodes; and ``opened``, (name,
+        module) of modules drawn open, each as a frame labelled with its
+        path around what it computed, the names inside it without that path.
         """
+        graph_attr = {"rankdir": rankdir, "fontname": FONT}
+        if compact:
+            graph_attr.update(ranksep="0.3", nodesep="0.15")
         graph = Drawing(
             format=format,
-            graph_attr={"rankdir": rankdir, "fontname": FONT},
-            node_attr={"fontname": FONT, "fontsize": "12"},
+            graph_attr=graph_attr,
+            node_attr={"fontname": FONT, "fontsize": FONT_SIZE},
             edge_attr={"color": "#555555", "arrowsize": "0.7"},
         )
         if caption is not None:
@@ -179,10 +195,16 @@ class GraphPicture:
         largest = max((grad_magnitude(n.grad) for n in self.order if n is not self.root), default=0.0) \
             if color_by_grad else None
         highlight = highlight or Highlight()
+        frames, frame_of = self._frames(opened)
+        place = lambda element_id: frames[frame_of.get(element_id)] if frame_of.get(element_id) else graph
         for index, (name, module) in enumerate(self.boxes):
-            label = _box_label(name, module, box_contents(self.order, self.owner, index))
-            graph.node(f"box{index}", label=label, shape="box", style="rounded,filled", fillcolor=BOX_FILL,
-                       color=BOX_BORDER)
+            title = box_title(name, module, self.order, self.root, self.family)
+            label = _box_label(_within(title, frame_of.get(f"box{index}")), module,
+                               box_contents(self.order, self.owner, index), compact)
+            place(f"box{index}").node(f"box{index}", label=label, shape="box", style="rounded,filled",
+                                      fillcolor=BOX_FILL, color=BOX_BORDER)
+        drawn_leaves = sum(1 for node in self.order if not node.children and id(node) not in self.owner)
+        flat_leaves = compact and drawn_leaves > MANY_LEAVES and rankdir in ("LR", "RL")
         drawn_edges = set()  # edges from or to a box, each drawn once
         for node in self.order:
             if id(node) in self.owner:
@@ -190,28 +212,75 @@ class GraphPicture:
             else:
                 grad_text = record_text(describe_grad(node.grad, digits)) if grad_texts is None \
                     else grad_texts[id(node)]
-                self._draw_node(graph, node, grad_text, digits, largest, highlight, drawn_edges)
+                frame = frame_of.get(self.ids[id(node)])
+                across = rankdir if not (flat_leaves and not node.children) else "TB"
+                record = self._record(node, grad_text, digits, compact, across, _within(self.name(node), frame))
+                self._draw_node(place(self.ids[id(node)]), graph, node, record, compact, largest, highlight,
+                                drawn_edges)
+        if compact and rankdir in ("TB", "BT"):
+            self._stack_own_leaves(graph)
+        for name in sorted(frames, key=len, reverse=True):  # the innermost frames first, into their parents
+            parent = max((other for other in frames if name.startswith(other + ".")), key=len, default=None)
+            (frames[parent] if parent else graph).subgraph(frames[name])
         if legend:
-            self._legend(graph, color_by_grad, rankdir)
+            self._legend(graph, color_by_grad, rankdir, key)
         return graph
 
-    def _draw_node(self, graph, node, grad_text, digits, largest, highlight, drawn_edges):
-        """The node's record and, for a result, its operation with an edge from each input."""
+    def _stack_own_leaves(self, graph):
+        """Stand the leaves that only one operation reads one above another, where it reads more than two.
+
+        In a top-to-bottom drawing every leaf would otherwise sit in one
+        row (a neuron's weights and bias beside the next neuron's), far
+        wider than a window; invisible edges give each its own rank.
+        """
+        users = {}
+        for node in self.order:
+            for child in node.children:
+                users.setdefault(id(child), set()).add(id(node))
+        for node in self.order:
+            own = [child for child in dict.fromkeys(node.children)
+                   if not child.children and len(users[id(child)]) == 1 and id(child) not in self.owner]
+            if len(own) > 2:
+                for upper, lower in zip(own, own[1:]):
+                    graph.edge(self.ids[id(upper)], self.ids[id(lower)], style="invis")
+
+    def _frames(self, opened):
+        """A cluster per opened module, by name, and the innermost one each record or box is drawn in."""
+        from graphviz import Digraph
+
+        frames, frame_of = {}, {}
+        in_graph = {id(node) for node in self.order}
+        for name, module in sorted(opened, key=lambda pair: len(pair[0])):  # outermost first
+            frames[name] = Digraph(name=f"cluster_{name}", graph_attr={
+                "label": _plain(f"{name}: {type(module).__name__}"), "labeljust": "l", "style": "rounded,dashed",
+                "color": BOX_BORDER, "fontcolor": BOX_BORDER, "fontname": FONT, "fontsize": FONT_SIZE})
+            parameters = {id(p) for p in module.parameters()} & in_graph
+            inside = parameters | computed_by(self.order, self.root, parameters)
+            for node in self.order:
+                if id(node) in inside and id(node) not in self.owner:
+                    frame_of[self.ids[id(node)]] = name
+            for index, (box_name, _) in enumerate(self.boxes):
+                if box_name.startswith(name + "."):
+                    frame_of[f"box{index}"] = name
+        return frames, frame_of
+
+    def _draw_node(self, frame, graph, node, record, compact, largest, highlight, drawn_edges):
+        """The node's record and operation (in ``frame``) and, for a result, an edge from each input."""
         kind = self.kinds[id(node)]
         attributes = {"shape": "record", "style": "filled", "color": BORDER[kind], "penwidth": "1.2",
                       "fillcolor": FILL[kind]}
         if largest is not None:
             attributes.update(fillcolor=_heat(grad_magnitude(node.grad), largest), penwidth="2.5")
         attributes.update(highlight.node_style(node))
-        graph.node(self.ids[id(node)], label=self._record(node, grad_text, digits), **attributes)
+        frame.node(self.ids[id(node)], label=record, **attributes)
         if not node.children:
             return
         op_id = self.ids[id(node)] + "_op"
-        op_attributes = {"shape": "ellipse", "style": "filled", "fillcolor": OP_FILL, "fontsize": "11",
-                         "height": "0.3", "margin": "0.04"}
+        op_attributes = {"shape": "ellipse", "style": "filled", "fillcolor": OP_FILL,
+                         "fontsize": FONT_SIZE if compact else "11", "height": "0.3", "margin": "0.04"}
         op_attributes.update(highlight.op_style(node))
-        graph.node(op_id, label=_plain(node.op), **op_attributes)
-        graph.edge(op_id, self.ids[id(node)])
+        frame.node(op_id, label=_plain(node.op), **op_attributes)
+        graph.edge(op_id, self.ids[id(node)], **highlight.result_edge_style(node))
         for position, child in enumerate(node.children):
             if id(child) in self.owner:
                 tail = f"box{self.owner[id(child)]}"
@@ -231,9 +300,19 @@ class GraphPicture:
                 drawn_edges.add((tail, head))
                 graph.edge(tail, head)
 
-    def _record(self, node, grad_text, digits):
+    def _record(self, node, grad_text, digits, compact=False, rankdir="LR", name=None):
         """``{name|data ...|grad ...}``; a Tensor's name carries its shape, and data and grad share a field."""
-        name = record_text(self.name(node))
+        name = record_text(self.name(node) if name is None else name)
+        if compact:
+            # fields one under another: across the graph's flow in a left-to-right drawing, and braced in a
+            # top-to-bottom one, where a record's own fields run across
+            if isinstance(node, Tensor):
+                name += "\\n" + record_text(f"{tuple(node.shape)} {node.dtype}")
+                data = record_text(summarize(node.data, digits))
+            else:
+                data = record_text(format_number(node.data, digits))
+            fields = f"{name}|data {data}|grad {grad_text}"
+            return fields if rankdir in ("LR", "RL") else f"{{{fields}}}"
         if isinstance(node, Tensor):
             shape = record_text(f"{tuple(node.shape)} {node.dtype}")
             values = f"data {record_text(summarize(node.data, digits))}|grad {grad_text}"
@@ -242,18 +321,20 @@ class GraphPicture:
         # no spaces around fields: they would add to the padding of frames' gradients
         return f"{{{name}|data {record_text(format_number(node.data, digits))}|grad {grad_text}}}"
 
-    def _legend(self, graph, color_by_grad, rankdir):
+    def _legend(self, graph, color_by_grad, rankdir, key=()):
         """A key to the colours: one node holding a small table, a column beside a left-to-right graph, else a row."""
         shown = {kind for node_id, kind in self.kinds.items() if node_id not in self.owner}  # not hidden in a box
-        entries = [(kind, "#ffffff" if color_by_grad else FILL[kind], BORDER[kind]) for kind in KINDS if kind in shown]
-        entries.append(("operation", OP_FILL, "#000000"))
+        entries = [(kind, "#ffffff" if color_by_grad else FILL[kind], BORDER[kind], "1") for kind in KINDS
+                   if kind in shown]
+        entries.append(("operation", OP_FILL, "#000000", "1"))
         if self.boxes:
-            entries.append(("module", BOX_FILL, BOX_BORDER))
+            entries.append(("module", BOX_FILL, BOX_BORDER, "1"))
         if color_by_grad:
-            entries.append(("fill: |grad|, 0 to largest", "#ffffff:" + _heat(1.0, 1.0), "#000000"))
+            entries.append(("fill: |grad|, 0 to largest", "#ffffff:" + _heat(1.0, 1.0), "#000000", "1"))
+        entries.extend((text, fill, border, "2") for text, fill, border in key)
         cells = ["<td>legend</td>"] + [
-            f'<td bgcolor="{fill}" color="{border}" border="1">{html.escape(text)}</td>'
-            for text, fill, border in entries
+            f'<td bgcolor="{fill}" color="{border}" border="{width}">{html.escape(text)}</td>'
+            for text, fill, border, width in entries
         ]
         sideways = rankdir in ("LR", "RL")
         rows = "".join(f"<tr>{cell}</tr>" for cell in cells) if sideways else f"<tr>{''.join(cells)}</tr>"
@@ -277,20 +358,32 @@ class Highlight:
         if node is self.target:
             return {"color": self.colour, "penwidth": "3.5"}
         if node is self.node:
-            return {"color": "#e6550d", "penwidth": "3.5"}
+            return {"color": SOURCE_COLOUR, "penwidth": "3.5"}
         return {}
 
     def op_style(self, node):
-        return {"fillcolor": "#fdae6b", "color": "#e6550d", "penwidth": "2"} if node is self.node else {}
+        return {"fillcolor": "#fdae6b", "color": SOURCE_COLOUR, "penwidth": "2"} if node is self.node else {}
+
+    def result_edge_style(self, node):
+        """The style of the edge from ``node``'s operation to ``node``'s record."""
+        return {}
 
     def edge_style(self, node, position):
         if node is self.node and position == self.position:
-            return {"color": self.colour, "penwidth": "3"}
+            # the arrow turned round: backward sends the gradient from the operation to its input
+            return {"color": self.colour, "penwidth": "3", "dir": "back"}
         return {}
 
 
-def _box_label(name, module, contents):
-    lines = [f"{name}: {type(module).__name__}", contents or "no operations", f"{module.num_parameters()} parameters"]
+def _within(name, frame):
+    """``name`` as it reads inside the frame of module ``frame``: without the frame's path."""
+    return name[len(frame) + 1:] if frame and name.startswith(frame + ".") else name
+
+
+def _box_label(title, module, contents, compact=False):
+    lines = [title, contents or "no operations", f"{module.num_parameters()} parameters"]
+    if compact:
+        lines = [title, f"{lines[1]} · {lines[2]}"]
     return "\\n".join(_plain(line) for line in lines)
 
 

@@ -1,10 +1,10 @@
 """The backward pass as a flip-book: one picture per step of a trace, and an animated GIF of them.
 
 Frame k shows the graph with the gradients known after step k (the
-others read "?"), the node whose gradient is flowing down (orange), the
-node receiving its share and the edge it travels along (red, or purple
-where a node used twice adds up its shares), and the step's chain-rule
-text above. Labels are padded to the same width in every frame and set in
+others read "?", as in ``explore``), the node whose gradient is flowing
+down (orange), the node receiving its share and the edge it travels along
+(red, or purple where a node used twice adds up its shares), and the
+step's chain-rule text above; the legend says what each mark means. Labels are padded to the same width in every frame and set in
 a monospace font, so Graphviz lays every frame out alike and the graph
 stands still while the gradients fill in.
 """
@@ -14,12 +14,12 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .draw import GraphPicture, Highlight, record_text
+from .draw import SOURCE_COLOUR, GraphPicture, Highlight, record_text
 from .nodes import describe_grad
+from .trace import NOT_COMPUTED, UNKNOWN, UNKNOWN_MEANS
 
 __all__ = ["backward_frames", "backward_gif"]
 
-UNKNOWN = "?"
 STEP_COLOURS = {"seed": "#d62728", "chain": "#d62728", "accumulate": "#7b3294"}
 PADDING = "\\ "  # an escaped space: Graphviz would drop plain trailing spaces in a record
 CAPTION_PADDING = "\u00a0"  # a no-break space keeps the caption's width in an ordinary label
@@ -32,6 +32,11 @@ def frame_drawings(trace, format="svg", rankdir="LR", digits=4, max_nodes=300, d
     """
     picture = GraphPicture(trace.root, module=trace.module, max_nodes=max_nodes)
     states = _grad_states(trace, picture.order, digits)
+    key = [("receives its share, along the arrow", "#ffffff", STEP_COLOURS["chain"]),
+           ("passes its gradient down", "#ffffff", SOURCE_COLOUR)]
+    if any(step.kind == "accumulate" for step in trace):
+        key.append(("adds up its shares", "#ffffff", STEP_COLOURS["accumulate"]))
+    key.append((f"grad {UNKNOWN}: {UNKNOWN_MEANS}", "#ffffff", "#ffffff"))
     widths = {key: max(len(state[key]) for state in states) for key in states[0]}
     captions = [f"step {k} of {len(trace)}: {step.text}" for k, step in enumerate(trace, 1)]
     caption_width = max(map(len, captions))
@@ -40,7 +45,7 @@ def frame_drawings(trace, format="svg", rankdir="LR", digits=4, max_nodes=300, d
         drawing = picture.drawing(
             format, rankdir, digits=digits, grad_texts=grad_texts,
             highlight=Highlight(step.node, step.target, step.position, STEP_COLOURS[step.kind]),
-            caption=caption.ljust(caption_width, CAPTION_PADDING),
+            caption=caption.ljust(caption_width, CAPTION_PADDING), key=key,
         )
         if dpi is not None:
             drawing.attr(dpi=str(dpi))
@@ -116,16 +121,10 @@ def _rendered(drawings, format):
 
 def _grad_states(trace, order, digits):
     """For each step, node id to the text of its gradient once that step is done."""
-    first_before = {}
-    for step in trace:
-        first_before.setdefault(id(step.target), step.grad_before)
     state = {}
     for node in order:
-        if node.children or node is trace.root:
-            state[id(node)] = UNKNOWN
-        else:
-            # a leaf shows what it held before this pass: gradients of leaves add up across passes
-            state[id(node)] = describe_grad(first_before.get(id(node), node.grad), digits)
+        before = trace.before(node)
+        state[id(node)] = UNKNOWN if before is NOT_COMPUTED else describe_grad(before, digits)
     states = []
     for step in trace:
         state[id(step.target)] = describe_grad(step.grad_after, digits)

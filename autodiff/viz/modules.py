@@ -13,12 +13,14 @@ Rule 3 cannot tell an activation that S applies from one applied right
 after S by a module without parameters (``nn.ReLU`` in a ``Sequential``):
 both are drawn inside S's box, whose label lists the operations it holds.
 A module without parameters leaves no mark in the graph, so it gets no
-box of its own.
+box of its own; where one that follows S in their container is named
+for an operation that rule 3 put in S's box (``1: ReLU`` for ``relu``),
+the box is named for both (``0: Linear, 1: ReLU``).
 """
 
 from collections import Counter
 
-__all__ = ["CollapseError"]
+__all__ = ["CollapseError", "computed_by"]
 
 
 class CollapseError(ValueError):
@@ -37,13 +39,15 @@ class CollapseError(ValueError):
 def boxes_to_draw(collapse, module=None):
     """(name, module) for each box: ``collapse``'s direct submodules, itself if it has none, or each of a list.
 
-    Names come from ``collapse`` itself, or from ``module`` for a list.
-    Modules without parameters are left out (nothing in the graph marks
-    their nodes); if that leaves none, ``CollapseError``.
+    Names come from ``collapse`` itself, or from ``module`` for a list
+    (whose items may also be (name, module) pairs). Modules without
+    parameters are left out (nothing in the graph marks their nodes); if
+    that leaves none, ``CollapseError``.
     """
     if isinstance(collapse, (list, tuple)):
         names = {id(m): name for name, m in module.named_modules()} if module is not None else {}
-        boxes = [(names.get(id(m)) or type(m).__name__, m) for m in collapse]
+        boxes = [item if isinstance(item, tuple) else (names.get(id(item)) or type(item).__name__, item)
+                 for item in collapse]
     else:
         named = [(name, m) for name, m in collapse.named_modules() if name]
         direct = [
@@ -68,7 +72,7 @@ def assign_nodes(order, root, boxes):
     owner = {}
     for index, (name, module) in enumerate(boxes):
         parameters = {id(p) for p in module.parameters()} & in_graph
-        for node_id in parameters | _computed_by(order, root, parameters):
+        for node_id in parameters | computed_by(order, root, parameters):
             if owner.setdefault(node_id, index) != index:
                 other = boxes[owner[node_id]][0]
                 raise CollapseError(
@@ -78,8 +82,14 @@ def assign_nodes(order, root, boxes):
     return owner
 
 
-def _computed_by(order, root, parameters):
+def computed_by(order, root, parameters):
     """ids of the non-leaf nodes that rules 1-3 of the module docstring give to the module of ``parameters``."""
+    inside, after = _by_rules(order, root, parameters)
+    return inside | after
+
+
+def _by_rules(order, root, parameters):
+    """The ids rules 1 and 2 give to the module of ``parameters``, and those rule 3 adds after them."""
     uses, computed_from = set(), set()
     for node in order:
         for child in node.children:
@@ -92,13 +102,56 @@ def _computed_by(order, root, parameters):
         if id(node) in uses or id(node) in leads_to_use:
             leads_to_use.update(id(child) for child in node.children)
     inside = uses | (computed_from & leads_to_use)
-    for node in order:
-        if node is root or not node.children or id(node) in inside:
-            continue
-        if len(node.children) == 1 and id(node.children[0]) in inside:
-            inside.add(id(node))
     inside.discard(id(root))
-    return inside
+    after = set()
+    for node in order:
+        if node is root or not node.children or id(node) in inside or id(node) in after:
+            continue
+        if len(node.children) == 1 and (id(node.children[0]) in inside or id(node.children[0]) in after):
+            after.add(id(node))
+    return inside, after
+
+
+def box_title(name, module, order, root, family):
+    """"0: Linear", or "0: Linear, 1: ReLU" where the box also holds the work of modules after it in ``family``.
+
+    A module without parameters that follows ``name`` among its siblings
+    in ``family`` (before the next one with parameters) is named when its
+    class is named for an operation that rule 3 put in the box.
+    """
+    title = f"{name}: {getattr(module, 'box_kind', None) or type(module).__name__}"
+    if family is None:
+        return title
+    in_graph = {id(node) for node in order}
+    parameters = {id(p) for p in module.parameters()} & in_graph
+    _, after = _by_rules(order, root, parameters)
+    applied = {_squashed(node.op) for node in order if id(node) in after}
+    for sibling_name, sibling in _followers(name, family):
+        if _squashed(type(sibling).__name__) in applied:
+            title += f", {sibling_name}: {type(sibling).__name__}"
+    return title
+
+
+def _followers(name, family):
+    """The siblings of submodule ``name`` of ``family`` that come after it, up to the next with parameters."""
+    parent, _, _ = name.rpartition(".")
+    prefix = parent + "." if parent else ""
+    siblings = [(n, m) for n, m in family.named_modules()
+                if n.startswith(prefix) and n != parent and "." not in n[len(prefix):]]
+    names = [n for n, _ in siblings]
+    if name not in names:
+        return []
+    followers = []
+    for sibling_name, sibling in siblings[names.index(name) + 1:]:
+        if sibling.parameters():
+            break
+        followers.append((sibling_name, sibling))
+    return followers
+
+
+def _squashed(text):
+    """"leakyrelu" from "LeakyReLU" and from "leaky_relu": a class and an operation named for the same thing meet."""
+    return "".join(c for c in text.lower() if c.isalnum())
 
 
 def box_contents(order, owner, index):

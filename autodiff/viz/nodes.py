@@ -20,8 +20,9 @@ import math
 import numpy as np
 
 from ..tensor import Tensor
+from .modules import computed_by
 
-__all__ = ["GraphTooLarge", "forward_order", "node_names", "format_number"]
+__all__ = ["GraphTooLarge", "forward_order", "node_names", "role_names", "format_number"]
 
 KINDS = ("input", "parameter", "intermediate", "output")
 
@@ -88,6 +89,61 @@ def parameter_names(module):
     return {id(p): name for name, p in module.named_parameters()}
 
 
+def role_names(order, root, module=None):
+    """id of each unlabelled leaf among ``order`` whose role the graph tells to a name saying it.
+
+    With ``module``: its parameters by their dotted path (``layers.0.weight``),
+    the leaves it was given as input, in the order it used them, as
+    ``x[0]``, ``x[1]``, ... (a single Tensor input as ``x``), and any other
+    leaf Value as a constant with its value, ``const(1.0)``. Without a
+    module a leaf Value is named by its value, ``leaf(2.0)``: nothing tells
+    a constant from a weight then.
+
+    >>> import nn
+    >>> from autodiff import Value
+    >>> model = nn.Neuron(2)
+    >>> out = model([1.0, Value(2.0)]) * 3
+    >>> order = forward_order(out)
+    >>> sorted(role_names(order, out, model).values())
+    ['b', 'const(3.0)', 'w.0', 'w.1', 'x[0]', 'x[1]']
+    """
+    names = parameter_names(module)
+    inputs = module_inputs(order, root, module)
+    unlabelled_inputs = [node for node in inputs if not node.label]
+    if len(inputs) == 1 and isinstance(inputs[0], Tensor):
+        names.update({id(node): "x" for node in unlabelled_inputs})
+    else:
+        names.update({id(node): f"x[{inputs.index(node)}]" for node in unlabelled_inputs})
+    stem = "const" if module is not None else "leaf"
+    for node in order:
+        if not node.children and id(node) not in names and not isinstance(node, Tensor):
+            names[id(node)] = f"{stem}({format_number(node.data)})"
+    return names
+
+
+def module_inputs(order, root, module):
+    """The leaves among ``order`` that ``module`` took as input, in the order it used them (none without a module).
+
+    They are the leaves, other than its parameters, that the operations
+    the module computed (``modules.computed_by``) read.
+    """
+    if module is None:
+        return []
+    parameters = {id(p) for p in module.parameters()}
+    inside = computed_by(order, root, parameters)
+    if any(id(child) in parameters for child in root.children):
+        inside.add(id(root))  # the module's last weighted sum, when nothing follows it
+    inputs, seen = [], set()
+    for node in order:
+        if id(node) not in inside:
+            continue
+        for child in node.children:
+            if not child.children and id(child) not in parameters and id(child) not in seen:
+                seen.add(id(child))
+                inputs.append(child)
+    return inputs
+
+
 def kind_of(node, root, parameters):
     """"output", "intermediate", "parameter" or "input" (``parameters``: ids of known parameters)."""
     if node is root:
@@ -99,12 +155,13 @@ def kind_of(node, root, parameters):
     return "input"
 
 
-def node_names(nodes, parameters=None):
+def node_names(nodes, roles=None):
     """A distinct, readable name for each node (by id), in the order given.
 
     A labelled node keeps its label (``x``, then ``x#2`` if another node
-    has the same label), an unlabelled parameter of the module takes its
-    dotted name, and the rest a name made from what they are: ``mul1``,
+    has the same label), an unlabelled node named in ``roles`` (from
+    ``role_names``: ``layers.0.w.0``, ``x[0]``, ``const(1.0)``) takes that
+    name, and the rest a name made from what they are: ``mul1``,
     ``tanh2``, ``leaf3`` (a leaf Value), ``param1`` or ``const1`` (leaf
     Tensors).
 
@@ -116,8 +173,8 @@ def node_names(nodes, parameters=None):
     >>> [names[id(node)] for node in order]
     ['x', 'w.0', 'mul1', 'tanh1']
     """
-    parameters = parameters or {}
-    wanted = [node.label or parameters.get(id(node)) for node in nodes]
+    roles = roles or {}
+    wanted = [node.label or roles.get(id(node)) for node in nodes]
     labels = set(filter(None, wanted))
     given = set()
     counters = {}  # per label or stem, the last number appended to it
@@ -153,10 +210,12 @@ def _stem(node):
 def format_number(x, digits=4):
     """``x`` to ``digits`` significant digits, whole numbers keeping their ".0" (-3.0, 0.7071, 6.881).
 
-    >>> format_number(-3), format_number(2 ** -0.5), format_number(6.8813735870195432)
-    ('-3.0', '0.7071', '6.881')
+    Zero is 0.0 whatever its sign: -0.0 tells a learner nothing but to worry.
+
+    >>> format_number(-3), format_number(2 ** -0.5), format_number(6.8813735870195432), format_number(-0.0)
+    ('-3.0', '0.7071', '6.881', '0.0')
     """
-    x = float(x)
+    x = float(x) + 0.0  # -0.0 + 0.0 is 0.0
     text = f"{x:.{digits}g}"
     if math.isfinite(x) and "e" not in text and "." not in text:
         text += ".0"
