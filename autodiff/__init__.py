@@ -3,7 +3,8 @@
 - ``graph``: the node protocol ``Value`` and ``Tensor`` share, the one backward driver, ``grad``;
 - ``mode``: grad mode per thread (``no_grad``, ``enable_grad``, ``set_grad_enabled``, ``detect_anomaly``);
 - ``value``: the scalar engine, micrograd's ``Value``;
-- ``tensor`` and ``functions``: the n-dimensional engine and its operations;
+- ``tensor`` and ``functions``: the n-dimensional engine and its operations (``dispatch``: those exported
+  here, which also take Values where a Value has the operation);
 - ``forward``: forward mode (``jvp``) and second derivatives (``hvp``, ``hessian``);
 - ``gradcheck``: gradients checked against finite differences;
 - ``memory``: freed arrays kept in the process between training steps (glibc);
@@ -19,9 +20,10 @@ import numpy as _numpy
 from .factories import (
     arange, full, linspace, multinomial, ones, ones_like, rand, randint, randn, randperm, tensor, zeros, zeros_like,
 )
-from .functions import (
-    abs, cat, clone, concatenate, exp, flatten, log, log_softmax, matmul, mean, relu, sigmoid, softmax, split,
-    sqrt, stack, std, sum, tanh, var, where,
+from .functions import cat, concatenate, stack, where
+from .dispatch import (
+    abs, clone, cos, exp, flatten, log, log_softmax, masked_fill, matmul, mean, relu, sigmoid, sin, softmax, split,
+    sqrt, std, sum, tanh, tril, triu, var,
 )
 from .forward import hessian, hvp, jvp
 from .gradcheck import GradcheckError, gradcheck
@@ -53,6 +55,7 @@ __all__ = [
     "randn", "rand", "randint", "randperm", "multinomial", "manual_seed", "Generator", "device",
     "concatenate", "cat", "stack", "where", "flatten", "split", "clone", "matmul",
     "exp", "log", "sqrt", "tanh", "relu", "sigmoid", "softmax", "log_softmax", "mean", "var", "std",
+    "sin", "cos", "masked_fill", "tril", "triu",
     "float32", "float64", "double", "int32", "int64", "long",
 ]
 

@@ -29,6 +29,7 @@ PyTorch's (``dim``, ``keepdim``).
 
 import builtins
 import math
+import operator
 from typing import NamedTuple
 
 import numpy as np
@@ -232,6 +233,16 @@ def abs(a):
     return _record(np.abs(a.data), "abs", (a,), (lambda xp, g, out, a: g * xp.sign(a),))
 
 
+def sin(a):
+    """sin a;  dL/da = g * cos a."""
+    return _record(np.sin(a.data), "sin", (a,), (lambda xp, g, out, a: g * xp.cos(a),))
+
+
+def cos(a):
+    """cos a;  dL/da = -g * sin a."""
+    return _record(np.cos(a.data), "cos", (a,), (lambda xp, g, out, a: -g * xp.sin(a),))
+
+
 def tanh(a):
     """tanh a;  dL/da = g * (1 - tanh(a)**2)."""
     return _record(np.tanh(a.data), "tanh", (a,), (lambda xp, g, out, a: g * (1 - out * out),), reads=READS_OUTPUT)
@@ -287,6 +298,83 @@ def cast(a, dtype):
 def clone(a):
     """A copy of a with memory of its own;  dL/da = g."""
     return _record(a.data.copy(), "clone", (a,), (_pass,), reads=0, fresh=False)
+
+
+def masked_fill(a, mask, value):
+    """a with ``value`` where the boolean ``mask`` holds, as PyTorch's ``masked_fill``.
+
+    ``mask`` (a bool Tensor or array) broadcasts with a; ``value`` is a
+    number or a 0-d Tensor, cast to a's dtype. dL/da = g where the mask
+    does not hold, else 0; dL/dvalue = Σ g where it holds. The mask is
+    copied, so changing it afterwards cannot change the gradient.
+    """
+    chosen = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    if chosen.dtype != np.bool_:
+        raise TypeError(f"masked_fill takes a boolean mask, got one of dtype {chosen.dtype}: compare first (mask == 0)")
+    chosen = chosen.copy()
+    if isinstance(value, Tensor):
+        if value.ndim:
+            raise ValueError(f"masked_fill takes a number or a 0-d tensor as the value, got shape {value.shape}")
+        value = cast(value, a.dtype) if a.dtype.kind == "f" else Tensor._constant(value.data.astype(a.dtype))
+        fill = value.data
+    else:
+        fill = _fill_value(value, a.dtype)
+    try:
+        out = np.where(chosen, fill, a.data)
+    except ValueError:
+        raise ValueError(f"masked_fill: a mask of shape {chosen.shape} does not broadcast with shape {a.shape}") from None
+    if not isinstance(value, Tensor):
+        return _record(out, "masked_fill", (a,), (lambda xp, g, out, a: xp.where(chosen, 0, g),), reads=0)
+    return _record(
+        out, "masked_fill", (a, value),
+        (lambda xp, g, out, a, value: xp.where(chosen, 0, g), lambda xp, g, out, a, value: xp.where(chosen, g, 0)),
+        reads=0,
+    )
+
+
+def _fill_value(value, dtype):
+    """``value`` as a 0-d array of ``dtype``; an infinity or nan for an integer dtype is refused, as in PyTorch."""
+    if not isinstance(value, (int, float, np.number, np.bool_)):
+        raise TypeError(f"masked_fill's value must be a number or a 0-d tensor, got {type(value).__name__} {value!r}")
+    if dtype.kind in "iub" and not math.isfinite(value):
+        raise ValueError(f"masked_fill: {value!r} cannot be stored in a tensor of dtype {dtype}")
+    return np.asarray(value).astype(dtype)
+
+
+def _triangle(a, diagonal, lower):
+    name = "tril" if lower else "triu"
+    if a.data.ndim < 2:
+        raise ValueError(f"{name} takes a tensor of at least 2 dimensions (a matrix or a batch of them), got shape {a.shape}")
+    diagonal = operator.index(diagonal)
+    rows, columns = a.shape[-2:]
+    # element (i, j) is kept when j - i <= diagonal (tril) or j - i >= diagonal (triu)
+    offsets = np.arange(columns)[None, :] - np.arange(rows)[:, None]
+    kept = offsets <= diagonal if lower else offsets >= diagonal
+    out = np.where(kept, a.data, np.zeros((), a.data.dtype))
+    return _record(out, name, (a,), (lambda xp, g, out, a: xp.where(kept, g, 0),), reads=0)
+
+
+def tril(a, diagonal=0):
+    """The lower triangle of the last two axes: a[..., i, j] where j - i <= diagonal, else 0.
+
+    dL/da = g on the triangle, 0 elsewhere. ``diagonal`` 0 is the main
+    diagonal, positive ones lie above it, negative ones below.
+
+    >>> tril(Tensor(np.ones((2, 3)))).tolist()
+    [[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]]
+    """
+    return _triangle(a, diagonal, lower=True)
+
+
+def triu(a, diagonal=0):
+    """The upper triangle of the last two axes: a[..., i, j] where j - i >= diagonal, else 0.
+
+    dL/da = g on the triangle, 0 elsewhere.
+
+    >>> triu(Tensor(np.ones((2, 3))), 1).tolist()
+    [[0.0, 1.0, 1.0], [0.0, 0.0, 1.0]]
+    """
+    return _triangle(a, diagonal, lower=False)
 
 
 # -- constants: results outside the graph ------------------------------------

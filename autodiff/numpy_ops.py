@@ -13,6 +13,8 @@ import numpy as np
 
 exp = np.exp
 log = np.log
+sin = np.sin
+cos = np.cos
 sign = np.sign
 where = np.where
 swapaxes = np.swapaxes

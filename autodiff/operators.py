@@ -65,6 +65,25 @@ def sigmoid(x):
     return z / (1.0 + z)
 
 
+def sin(x):
+    """sin x, nan at ±inf (where ``math.sin`` raises)."""
+    return math.sin(x) if math.isfinite(x) else nan
+
+
+def cos(x):
+    """cos x, nan at ±inf (where ``math.cos`` raises)."""
+    return math.cos(x) if math.isfinite(x) else nan
+
+
+def sign(x):
+    """-1.0, 0.0 or 1.0 by the sign of x: the slope of |x|; 0.0 at 0 and at nan, as PyTorch's sign."""
+    if x > 0:
+        return 1.0
+    if x < 0:
+        return -1.0
+    return 0.0
+
+
 def number(x):
     """``x`` itself: slopes written for Values and for numbers read a node's number through this."""
     return x

@@ -725,8 +725,43 @@ class Tensor(Node):
         """
         return F.abs(self)
 
+    __abs__ = abs
+
     def sign(self):
         return F.sign(self)
+
+    def sin(self):
+        """sin self, elementwise;  d/dself = cos self.
+
+        >>> Tensor([0.0]).sin().tolist()
+        [0.0]
+        """
+        return F.sin(self)
+
+    def cos(self):
+        """cos self, elementwise;  d/dself = -sin self.
+
+        >>> Tensor([0.0]).cos().tolist()
+        [1.0]
+        """
+        return F.cos(self)
+
+    def masked_fill(self, mask, value):
+        """self with ``value`` where the boolean ``mask`` holds, as PyTorch's ``masked_fill``.
+
+        >>> x = Tensor([[1.0, 2.0], [3.0, 4.0]])
+        >>> x.masked_fill(x > 2.5, float("-inf")).tolist()
+        [[1.0, 2.0], [-inf, -inf]]
+        """
+        return F.masked_fill(self, mask, value)
+
+    def tril(self, diagonal=0):
+        """The lower triangle of the last two axes (see ``autodiff.tril``)."""
+        return F.tril(self, diagonal)
+
+    def triu(self, diagonal=0):
+        """The upper triangle of the last two axes (see ``autodiff.triu``)."""
+        return F.triu(self, diagonal)
 
     def tanh(self):
         """tanh self, elementwise;  d/dself = 1 - tanh(self)**2.

@@ -234,13 +234,44 @@ class Value(Node):
     def relu(self):
         """max(0, a);  d/da = 1 where a > 0, else 0 (nan stays nan, as in PyTorch).
 
+        The node's op is ``'ReLU'``, as micrograd names it.
+
         >>> x, z = Value(3.0), Value(-2.0)
         >>> (x.relu() + z.relu()).backward()
-        >>> x.grad, z.grad
-        (1.0, 0.0)
+        >>> x.grad, z.grad, x.relu().op
+        (1.0, 0.0, 'ReLU')
         """
         a = self.data
-        return Value._record(0.0 if a <= 0 else a, "relu", (self,), lambda m, out, a: (m.step(a),))
+        return Value._record(0.0 if a <= 0 else a, "ReLU", (self,), lambda m, out, a: (m.step(a),))
+
+    def abs(self):
+        """|a|;  d/da = sign(a), 0 at a = 0 (and at nan), as in PyTorch. ``abs(x)`` calls it.
+
+        >>> x = Value(-2.0); y = abs(x); y.backward()
+        >>> y.data, x.grad
+        (2.0, -1.0)
+        """
+        return Value._record(abs(self.data), "abs", (self,), lambda m, out, a: (m.sign(a),))
+
+    __abs__ = abs
+
+    def sin(self):
+        """sin a;  d/da = cos a (nan at ±inf, as in PyTorch).
+
+        >>> x = Value(0.0); y = x.sin(); y.backward()
+        >>> y.data, x.grad
+        (0.0, 1.0)
+        """
+        return Value._record(operators.sin(self.data), "sin", (self,), lambda m, out, a: (m.cos(a),))
+
+    def cos(self):
+        """cos a;  d/da = -sin a (nan at ±inf, as in PyTorch).
+
+        >>> x = Value(0.0); y = x.cos(); y.backward()
+        >>> y.data, x.grad
+        (1.0, -0.0)
+        """
+        return Value._record(operators.cos(self.data), "cos", (self,), lambda m, out, a: (-m.sin(a),))
 
     def sigmoid(self):
         """σ(a) = 1 / (1 + e**-a);  d/da = σ(a)(1 - σ(a)).
@@ -331,6 +362,18 @@ class _ValueMath:
     @staticmethod
     def step(a):
         return operators.step(a.data)
+
+    @staticmethod
+    def sign(a):
+        return operators.sign(a.data)
+
+    @staticmethod
+    def sin(a):
+        return a.sin()
+
+    @staticmethod
+    def cos(a):
+        return a.cos()
 
 
 VALUE_MATH = _ValueMath()

@@ -200,7 +200,7 @@ def test_collapse_draws_each_top_level_submodule_as_one_box():
     nodes, edges = rendered(draw_dot(loss, collapse=model))
     boxes = {title: texts for title, (texts, _, _) in nodes.items() if title.startswith("box")}
     assert [texts[0] for texts in boxes.values()] == ["layers.0: Layer", "layers.1: Layer", "layers.2: Layer"]
-    assert boxes["box0"][1] == "w·x+b ×3, relu ×3" and boxes["box0"][2] == "9 parameters"
+    assert boxes["box0"][1] == "w·x+b ×3, ReLU ×3" and boxes["box0"][2] == "9 parameters"
     assert boxes["box2"][1] == "w·x+b ×1"
     records = by_name(nodes)
     assert not any(name.startswith("layers.") for name in records)  # parameters are inside the boxes

@@ -128,7 +128,7 @@ def test_micrograd_draw_dot_walks_our_values_through_prev_and_op():
     nodes, edges = trace(root)
     assert set(leaves) <= nodes
     assert all(child in nodes and parent in nodes for child, parent in edges)
-    assert {n._op for n in nodes} >= {"", "*", "+", "relu"}
+    assert {n._op for n in nodes} >= {"", "*", "+", "ReLU"}
     source = draw_dot(root).source
     # one record per node, one oval per operation, one edge per operation plus one per child
     assert source.count("shape=record") == len(nodes)
@@ -145,6 +145,15 @@ def test_micrograd_expression_gives_micrograd_values_and_gradients():
     assert ours.data == theirs.data
     assert [v.grad for v in our_leaves] == [v.grad for v in their_leaves]
     assert len(trace(ours)[0]) <= len(trace(theirs)[0])
+
+
+def test_micrograd_expression_names_its_operations_as_micrograd_does():
+    # micrograd has no "/" or "-" node (it rewrites them), nor tanh or exp: compare the operations both make
+    def ops(engine):
+        a, b = engine.Value(2.0), engine.Value(-3.0)
+        return [(a * b)._op, (a + b)._op, (a ** 2)._op, a.relu()._op, b.relu()._op]
+
+    assert ops(autodiff_imports()) == ops(micrograd_imports()) == ["*", "+", "**2", "ReLU", "ReLU"]
 
 
 def test_a_value_built_by_hand_draws_and_refuses_backward():

@@ -1,7 +1,12 @@
 """PyTorch's spellings that ports reach for: each against PyTorch, values and gradients."""
 
+import re
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import autodiff
 import nn
@@ -95,3 +100,164 @@ def test_one_hot_matches_pytorch(torch):
     assert F.one_hot(Tensor(labels)).shape == (2, 2, 3)
     with pytest.raises(ValueError, match="label 2 does not fit"):
         F.one_hot(Tensor(labels), 2)
+
+
+# -- sin, cos, masked_fill, tril, triu: values and gradients against PyTorch, in float64 ------------------
+
+matrices = hnp.array_shapes(min_dims=2, max_dims=4, min_side=1, max_side=4)
+any_shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4)
+
+
+def with_specials(rng, shape, fraction=0.2):
+    """Standard normal numbers with nan, inf and -inf scattered among them."""
+    data = rng.standard_normal(shape)
+    specials = rng.choice([np.nan, np.inf, -np.inf], size=shape)
+    return np.where(rng.random(shape) < fraction, specials, data)
+
+
+def against_torch(torch, ours, theirs, data, upstream, *, leaves=()):
+    """ours(x) and theirs(t) on ``data``, then both gradients under ``upstream``; nan where PyTorch has nan."""
+    x, t = Tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
+    extra = [(Tensor(v, requires_grad=True), torch.tensor(v, requires_grad=True)) for v in leaves]
+    out, reference = ours(x, *[e for e, _ in extra]), theirs(t, *[e for _, e in extra])
+    assert out.shape == tuple(reference.shape) and out.dtype == np.float64
+    np.testing.assert_allclose(out.data, reference.detach().numpy(), rtol=1e-12, atol=1e-15, equal_nan=True)
+    upstream = np.broadcast_to(upstream, out.shape)
+    out.backward(upstream)
+    reference.backward(torch.from_numpy(np.array(upstream)))
+    for ours_leaf, their_leaf in [(x, t), *extra]:
+        np.testing.assert_allclose(ours_leaf.grad, their_leaf.grad.numpy(), rtol=1e-12, atol=1e-15, equal_nan=True)
+
+
+@pytest.mark.parametrize("name", ["sin", "cos"])
+def test_sin_and_cos_match_pytorch_with_nan_and_inf(torch, name):
+    @settings(max_examples=40)
+    @given(any_shapes, st.integers(0, 2**32 - 1))
+    def check(shape, seed):
+        rng = np.random.default_rng(seed)
+        data, upstream = with_specials(rng, shape), with_specials(rng, shape)
+        with np.errstate(invalid="ignore"):
+            against_torch(torch, lambda x: getattr(x, name)(), lambda t: getattr(t, name)(), data, upstream)
+            against_torch(torch, getattr(autodiff, name), getattr(torch, name), data, upstream)
+
+    check()
+
+
+@pytest.mark.parametrize("name", ["sin", "cos", "masked_fill", "tril", "triu"])
+def test_the_new_operations_match_finite_differences(name):
+    rng = np.random.default_rng(4)
+    operation = {
+        "sin": lambda x: x.sin(), "cos": lambda x: x.cos(),
+        "masked_fill": lambda x: x.masked_fill(Tensor(np.array([[True, False, False], [False, True, False]])), -2.0),
+        "tril": lambda x: autodiff.tril(x, 1) * x, "triu": lambda x: autodiff.triu(x, -1) * x,
+    }[name]
+    for shape in ([(), (4,), (2, 3)] if name in ("sin", "cos") else [(2, 3)]):
+        x = Tensor(rng.standard_normal(shape), requires_grad=True)
+        weights = Tensor(rng.standard_normal(shape))
+        assert autodiff.gradcheck(lambda x: (operation(x) * weights).sum(), (x,))
+
+
+def test_masked_fill_with_a_tensor_value_matches_finite_differences():
+    rng = np.random.default_rng(5)
+    mask = Tensor(rng.random((3, 4)) < 0.5)
+    weights = Tensor(rng.standard_normal((3, 4)))
+    inputs = (Tensor(rng.standard_normal((3, 4)), requires_grad=True), Tensor(np.float64(0.7), requires_grad=True))
+    assert autodiff.gradcheck(lambda x, v: (x.masked_fill(mask, v * v) * weights).sum(), inputs)
+
+
+def test_masked_fill_matches_pytorch_with_broadcasting_nan_and_inf(torch):
+    @settings(max_examples=60)
+    @given(hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3),
+           st.integers(0, 2**32 - 1), st.sampled_from([0.5, -np.inf, np.inf, np.nan, -3]))
+    def check(shapes, seed, value):
+        rng = np.random.default_rng(seed)
+        data_shape, mask_shape = shapes.input_shapes
+        data, mask = with_specials(rng, data_shape), np.asarray(rng.random(mask_shape) < 0.5)
+        upstream = with_specials(rng, shapes.result_shape)
+        torch_mask = torch.from_numpy(mask)
+        against_torch(torch, lambda x: x.masked_fill(Tensor(mask), value),
+                      lambda t: t.masked_fill(torch_mask, value), data, upstream)
+        # the value as a 0-d tensor that requires gradients: it receives the sum of g where the mask holds
+        against_torch(torch, lambda x, v: x.masked_fill(mask, v * 2.0), lambda t, v: t.masked_fill(torch_mask, v * 2.0),
+                      data, upstream, leaves=[np.array(value, dtype=np.float64)])
+
+    check()
+
+
+def test_masked_fill_keeps_the_dtype_copies_the_mask_and_refuses_what_pytorch_refuses(torch):
+    x = autodiff.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    mask = np.array([[True, False], [False, False]])
+    out = x.masked_fill(mask, float("-inf"))
+    assert out.dtype == np.float32 and out.data[0, 0] == -np.inf
+    mask[:] = True  # changed after the forward pass: the gradient is that of the mask as it was
+    out.softmax(dim=-1).sum().backward()
+    assert x.grad[0, 0] == 0.0
+    np.testing.assert_array_equal(
+        autodiff.tensor([1, 2]).masked_fill(np.array([True, False]), 2.7).data,
+        torch.tensor([1, 2]).masked_fill(torch.tensor([True, False]), 2.7).numpy(),
+    )
+    with pytest.raises(TypeError, match="boolean mask.*int64"):
+        x.masked_fill(np.array([[1, 0], [0, 0]]), 0.0)
+    with pytest.raises(ValueError, match="0-d tensor.*shape \\(2,\\)"):
+        x.masked_fill(mask, autodiff.tensor([1.0, 2.0]))
+    with pytest.raises(ValueError, match="mask of shape \\(3,\\) does not broadcast with shape \\(2, 2\\)"):
+        x.masked_fill(np.array([True, False, True]), 0.0)
+    with pytest.raises(ValueError, match="-inf cannot be stored in a tensor of dtype int64"):
+        autodiff.tensor([1, 2]).masked_fill(np.array([True, False]), float("-inf"))
+    with pytest.raises(TypeError, match="value must be a number or a 0-d tensor, got str"):
+        x.masked_fill(mask, "1")
+
+
+@pytest.mark.parametrize("name", ["tril", "triu"])
+def test_tril_and_triu_match_pytorch_with_nan_and_inf(torch, name):
+    @settings(max_examples=60)
+    @given(matrices, st.integers(-5, 5), st.integers(0, 2**32 - 1))
+    def check(shape, diagonal, seed):
+        rng = np.random.default_rng(seed)
+        data, upstream = with_specials(rng, shape), with_specials(rng, shape)
+        against_torch(torch, lambda x: getattr(autodiff, name)(x, diagonal),
+                      lambda t: getattr(torch, name)(t, diagonal), data, upstream)
+        against_torch(torch, lambda x: getattr(x, name)(diagonal=diagonal),
+                      lambda t: getattr(t, name)(diagonal=diagonal), data, upstream)
+
+    check()
+
+
+def test_tril_refuses_fewer_than_two_dimensions_as_pytorch_does(torch):
+    for shape in [(), (3,)]:
+        with pytest.raises(RuntimeError, match="at least 2 dimensions"):
+            torch.tril(torch.ones(shape))
+        with pytest.raises(ValueError, match=rf"tril takes a tensor of at least 2 dimensions.*shape {re.escape(str(shape))}"):
+            autodiff.tril(autodiff.ones(shape))
+    buffer = autodiff.tril(autodiff.ones(4, 4))
+    assert buffer.dtype == np.float32 and buffer.tolist() == torch.tril(torch.ones(4, 4)).tolist()
+    assert autodiff.triu(autodiff.tensor([[1, 2], [3, 4]])).dtype == np.int64
+
+
+def test_top_level_functions_take_values_where_a_value_has_the_operation_and_refuse_the_rest_by_name(torch):
+    for name in ("abs", "exp", "tanh", "relu", "sigmoid", "sin", "cos"):
+        v, t = autodiff.Value(-0.7), torch.tensor(-0.7, dtype=torch.float64, requires_grad=True)
+        out, reference = getattr(autodiff, name)(v), getattr(torch, name)(t)
+        out.backward()
+        reference.backward()
+        assert out.data == pytest.approx(reference.item(), rel=1e-14) and out.children == (v,)
+        assert v.grad == pytest.approx(t.grad.item(), rel=1e-14)
+    with pytest.raises(TypeError, match=r"autodiff.sqrt takes a Tensor, got a Value"):
+        autodiff.sqrt(autodiff.Value(2.0))
+    for name, argument in [("exp", 2.0), ("sum", [1.0, 2.0]), ("tril", np.ones((2, 2))), ("abs", None)]:
+        with pytest.raises(TypeError, match=rf"autodiff.{name} takes a Tensor.*got {type(argument).__name__}"):
+            getattr(autodiff, name)(argument)
+
+
+def test_builtin_abs_on_tensors_and_values_matches_pytorch(torch):
+    data = np.array([-2.0, -0.0, 0.0, 1.5, np.nan, -np.inf])
+    x, t = Tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
+    out, reference = abs(x), abs(t)
+    np.testing.assert_array_equal(out.data, reference.detach().numpy())
+    assert out.op == "abs"
+    for number in data:
+        v, s = autodiff.Value(number), torch.tensor(number, requires_grad=True)
+        abs(v).backward()
+        abs(s).backward()
+        assert abs(v).data == pytest.approx(abs(s).item(), nan_ok=True)
+        assert v.grad == s.grad.item(), number  # sign(x), and 0 at 0 and at nan

@@ -178,7 +178,8 @@ def test_unlabelled_nodes_are_named_and_module_parameters_by_their_names():
     ("+", lambda a, b: a + b), ("-", lambda a, b: a - b), ("*", lambda a, b: a * b),
     ("/", lambda a, b: a / b), ("**", lambda a, b: a ** b), ("**3", lambda a, b: a ** 3),
     ("neg", lambda a, b: -a), ("exp", lambda a, b: a.exp()), ("log", lambda a, b: a.log()),
-    ("tanh", lambda a, b: a.tanh()), ("relu", lambda a, b: a.relu()), ("sigmoid", lambda a, b: a.sigmoid()),
+    ("tanh", lambda a, b: a.tanh()), ("ReLU", lambda a, b: a.relu()), ("sigmoid", lambda a, b: a.sigmoid()),
+    ("abs", lambda a, b: abs(a)), ("sin", lambda a, b: a.sin()), ("cos", lambda a, b: a.cos()),
     ("w·x+b", lambda a, b: Value.linear([a, b], [b, a], a)), ("sum", lambda a, b: Value.sum([a, b, a])),
 ])
 def test_each_local_derivative_formula_computes_the_local_derivative(op, build_node):
@@ -193,11 +194,12 @@ def test_each_local_derivative_formula_computes_the_local_derivative(op, build_n
 
 
 def _evaluate(formula, data):
-    """The number a formula of ``name.data``, numbers, + - * / **, (a > 0) and log() stands for."""
+    """The number a formula of ``name.data``, numbers, + - * / **, (a > 0), log(), sign(), sin() and cos() stands for."""
     assert re.fullmatch(r"[\w.()*/+\- >]+", formula), formula
     expression = re.sub(r"(\w+)\.data", lambda m: repr(data[m.group(1)]), formula)
-    assert re.fullmatch(r"[\d.e()*/+\- >log]+", expression), expression
-    return float(eval(expression, {"__builtins__": {}}, {"log": math.log}))  # our own formula, digits only
+    functions = {"log": math.log, "sign": lambda x: math.copysign(1.0, x) if x else 0.0, "sin": math.sin, "cos": math.cos}
+    assert re.fullmatch(r"([\d.e()*/+\- >]|log|sign|sin|cos)+", expression), expression
+    return float(eval(expression, {"__builtins__": {}}, functions))  # our own formula, digits and these functions only
 
 
 def _affine_loss(x, weight, bias):

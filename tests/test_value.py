@@ -34,8 +34,15 @@ UNARY = [
     ("cube", lambda a: a**3, moderate),
     ("sqrt", lambda a: a**0.5, positive),
     ("reciprocal", lambda a: a**-1, away_from_zero),
+    ("abs", lambda a: abs(a), away_from_kink),
+    ("abs_method", lambda a: a.abs(), away_from_kink),
+    ("sin", lambda a: a.sin(), moderate),
+    ("cos", lambda a: a.cos(), moderate),
 ]
-TORCH_UNARY = {"exp": "exp", "log": "log", "tanh": "tanh", "relu": "relu", "sigmoid": "sigmoid"}
+TORCH_UNARY = {
+    "exp": "exp", "log": "log", "tanh": "tanh", "relu": "relu", "sigmoid": "sigmoid", "abs_method": "abs",
+    "sin": "sin", "cos": "cos",
+}
 
 
 @pytest.mark.parametrize("name, fn, sa, sb", BINARY, ids=[b[0] for b in BINARY])
@@ -155,6 +162,20 @@ def test_division_by_zero_matches_torch(torch, numerator, denominator):
     tout.backward()
     for ours, theirs in ((out.data, tout.item()), (a.grad, ta.grad.item()), (b.grad, tb.grad.item())):
         assert ours == pytest.approx(theirs, nan_ok=True)
+
+
+@pytest.mark.parametrize("x", [0.0, -0.0, math.nan, math.inf, -math.inf, -2.0])
+@pytest.mark.parametrize("name", ["abs", "sin", "cos"])
+def test_abs_sin_and_cos_at_their_corners_match_torch(torch, name, x):
+    """|x| has slope 0 at 0 and at nan, as PyTorch's sign; sin and cos of ±inf are nan, slope nan."""
+    v = Value(x)
+    out = getattr(v, name)()
+    out.backward()
+    t = _torch_scalar(torch, x)
+    tout = getattr(torch, name)(t)
+    tout.backward()
+    assert out.data == pytest.approx(tout.item(), nan_ok=True)
+    assert v.grad == pytest.approx(t.grad.item(), nan_ok=True)
 
 
 def test_exp_overflows_to_infinity_as_torch_does(torch):

@@ -224,7 +224,10 @@ def local_derivative_formula(node, position, names):
         "exp": out,
         "log": f"(1 / {data(0)})",
         "tanh": f"(1 - {out}**2)",
-        "relu": f"({data(0)} > 0)",
+        "ReLU": f"({data(0)} > 0)",
         "sigmoid": f"{out} * (1 - {out})",
+        "abs": f"sign({data(0)})",
+        "sin": f"cos({data(0)})",
+        "cos": f"(-sin({data(0)}))",
     }
     return formulas.get(op, f"d{_operand(names[id(node)])}/d{_operand(names[id(children[position])])}")
