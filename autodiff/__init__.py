@@ -8,6 +8,7 @@
 - ``forward``: forward mode (``jvp``) and second derivatives (``hvp``, ``hessian``);
 - ``gradcheck``: gradients checked against finite differences;
 - ``memory``: freed arrays kept in the process between training steps (glibc);
+- ``cuda`` and ``accelerator``: PyTorch's device questions, answered for the CPU (the only device);
 - ``viz``: pictures and traces of backpropagation (``draw_dot``, ``trace_backward``).
 
 ``autodiff.nn`` is the package ``nn`` (``from autodiff import nn``, as ``from torch import nn``).
@@ -17,8 +18,10 @@ __version__ = "0.2.0"
 
 import numpy as _numpy
 
+from . import accelerator, cuda
 from .factories import (
-    arange, full, linspace, multinomial, ones, ones_like, rand, randint, randn, randperm, tensor, zeros, zeros_like,
+    arange, full, get_default_device, linspace, multinomial, ones, ones_like, rand, randint, randn, randperm,
+    set_default_device, tensor, zeros, zeros_like,
 )
 from .functions import cat, concatenate, stack, where
 from .dispatch import (
@@ -53,6 +56,7 @@ __all__ = [
     "get_default_dtype", "set_default_dtype", "draw_dot", "trace_backward", "explore",
     "tensor", "zeros", "ones", "full", "arange", "linspace", "zeros_like", "ones_like",
     "randn", "rand", "randint", "randperm", "multinomial", "manual_seed", "Generator", "device",
+    "set_default_device", "get_default_device", "cuda", "accelerator",
     "concatenate", "cat", "stack", "where", "flatten", "split", "clone", "matmul",
     "exp", "log", "sqrt", "tanh", "relu", "sigmoid", "softmax", "log_softmax", "mean", "var", "std",
     "sin", "cos", "masked_fill", "tril", "triu",

@@ -989,6 +989,10 @@ class Tensor(Node):
         """Where the data lives: always the CPU."""
         return Device("cpu")
 
+    def cpu(self):
+        """This tensor itself: its data is on the CPU already (PyTorch's ``x.cpu()`` ports unchanged)."""
+        return self
+
     def clone(self):
         return F.clone(self)
 
@@ -1013,13 +1017,26 @@ class Tensor(Node):
 
 
 class Device:
-    """Where a tensor's data lives, as ``torch.device``: here always the CPU, so that ``.to(device)`` ports."""
+    """Where a tensor's data lives, as ``torch.device``: here always the CPU, so that ``.to(device)`` ports.
 
-    def __init__(self, kind="cpu"):
-        kind = kind.type if isinstance(kind, Device) else str(kind)
-        if kind.split(":")[0] != "cpu":
+    ``device("cpu")``, ``device("cpu:0")``, ``device("cpu", 0)`` or another
+    ``device``; any other device is refused with a ValueError naming it.
+    """
+
+    def __init__(self, kind="cpu", index=None):
+        if isinstance(kind, Device):
+            kind, index = kind.type, kind.index if index is None else index
+        if not isinstance(kind, str):
+            raise TypeError(f"a device is named by a string such as 'cpu', got {type(kind).__name__} {kind!r}")
+        name, colon, number = kind.partition(":")
+        if name != "cpu":
             raise ValueError(f"autodiff computes on the CPU only (numpy); there is no device {kind!r}")
+        if colon:
+            if not number.isdigit() or index is not None:
+                raise ValueError(f"{kind!r} is not a device name: write 'cpu' or 'cpu:0'")
+            index = int(number)
         self.type = "cpu"
+        self.index = index
 
     def __eq__(self, other):
         return isinstance(other, (Device, str)) and str(other).split(":")[0] == "cpu"
@@ -1027,10 +1044,11 @@ class Device:
     __hash__ = object.__hash__
 
     def __str__(self):
-        return self.type
+        return self.type if self.index is None else f"{self.type}:{self.index}"
 
     def __repr__(self):
-        return f"device(type={self.type!r})"
+        index = "" if self.index is None else f", index={self.index}"
+        return f"device(type={self.type!r}{index})"
 
 
 def to_arguments(args, dtype=None, device=None):
