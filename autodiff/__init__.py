@@ -20,7 +20,7 @@ import numpy as _numpy
 
 from . import accelerator, cuda
 from .factories import (
-    arange, full, get_default_device, linspace, multinomial, ones, ones_like, rand, randint, randn, randperm,
+    arange, from_numpy, full, get_default_device, linspace, multinomial, ones, ones_like, rand, randint, randn, randperm,
     set_default_device, tensor, zeros, zeros_like,
 )
 from .functions import cat, concatenate, stack, where
@@ -54,7 +54,7 @@ __all__ = [
     "no_grad", "enable_grad", "set_grad_enabled", "detect_anomaly", "is_grad_enabled",
     "gradcheck", "GradcheckError", "BackwardError", "keep_freed_memory",
     "get_default_dtype", "set_default_dtype", "draw_dot", "trace_backward", "explore",
-    "tensor", "zeros", "ones", "full", "arange", "linspace", "zeros_like", "ones_like",
+    "tensor", "from_numpy", "zeros", "ones", "full", "arange", "linspace", "zeros_like", "ones_like",
     "randn", "rand", "randint", "randperm", "multinomial", "manual_seed", "Generator", "device",
     "set_default_device", "get_default_device", "cuda", "accelerator",
     "concatenate", "cat", "stack", "where", "flatten", "split", "clone", "matmul",
@@ -65,9 +65,9 @@ __all__ = [
 
 
 def __getattr__(name):
-    # ``nn`` imports autodiff, so it can only be reached once autodiff is whole: on first use
+    # ``nn`` imports autodiff, so it can only be reached once autodiff is whole: on first use (see autodiff/nn.py)
     if name == "nn":
-        import nn
+        import importlib
 
-        return nn
+        return importlib.import_module(f"{__name__}.nn")
     raise AttributeError(f"module 'autodiff' has no attribute {name!r}")

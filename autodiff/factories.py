@@ -44,6 +44,27 @@ def tensor(data, dtype=None, requires_grad=False, *, device=None):
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
+def from_numpy(array):
+    """A leaf that shares memory with the numpy ``array``, as ``torch.from_numpy``: no copy, the same dtype.
+
+    Writing into the array changes the tensor and an in-place change of
+    the tensor changes the array. Like writing into ``t.data``, a write
+    through the array is not counted as an in-place change, so a backward
+    that saved the tensor cannot notice it. ``tensor(array)`` makes a copy.
+
+    >>> a = np.array([1.0, 2.0])
+    >>> t = from_numpy(a)
+    >>> a[0] = -1.0
+    >>> t.tolist(), t.dtype
+    ([-1.0, 2.0], dtype('float64'))
+    """
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy takes a numpy array, got {type(array).__name__}: use autodiff.tensor(...)")
+    if array.dtype.kind not in "fiub":
+        raise TypeError(f"a Tensor holds real numbers, got an array of dtype {array.dtype}")
+    return Tensor._constant(array)
+
+
 def zeros(*shape, size=None, dtype=None, requires_grad=False, device=None):
     """A tensor of zeros of shape ``size``.
 

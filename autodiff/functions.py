@@ -710,6 +710,10 @@ def flatten(a, start_dim=0, end_dim=-1):
     ((24,), (2, 12), (6, 4))
     """
     shape = a.shape
+    ndim = builtins.max(len(shape), 1)  # a 0-d tensor flattens as if it had one axis, to shape (1,)
+    for name, dim in (("start_dim", start_dim), ("end_dim", end_dim)):
+        if not -ndim <= dim < ndim:
+            raise ValueError(f"flatten: {name} {dim} is out of range for a tensor of shape {shape}")
     if not shape:
         return reshape(a, 1)
     start, end = start_dim % len(shape), end_dim % len(shape)

@@ -212,7 +212,17 @@ class Tensor(Node):
 
     @property
     def size(self):
-        return self.data.size
+        """numpy's ``size``, the number of elements, which can also be called as PyTorch's ``size()``.
+
+        ``x.size`` is an int (``x.numel()``); ``x.size()`` is the shape and
+        ``x.size(dim)`` the length of one dimension, as in PyTorch.
+
+        >>> x = Tensor(np.zeros((2, 3)))
+        >>> x.size, x.size(), x.size(-1), x.size == 6
+        (6, (2, 3), 3, True)
+        """
+        data = self.data
+        return ElementCount(data.size, data.shape)
 
     @property
     def dtype(self):
@@ -287,6 +297,17 @@ class Tensor(Node):
 
     __hash__ = object.__hash__
 
+    def __format__(self, spec):
+        """A format spec (``f"{loss:.4f}"``) formats the single element; without one, the tensor's repr."""
+        if not spec:
+            return str(self)
+        if self.data.size != 1:
+            raise TypeError(
+                f"format spec {spec!r} needs a one-element tensor, this one has shape {self.shape}: "
+                "format its elements one by one, or summarise it first (x.mean().item())"
+            )
+        return format(self.data.item(), spec)
+
     def _repr_html_(self):
         from .viz.html import tensor_html  # viz needs this module: imported when Jupyter asks
 
@@ -314,19 +335,37 @@ class Tensor(Node):
 
     @grad.setter
     def grad(self, grad):
-        if grad is not None and not isinstance(grad, Tensor):
-            grad = np.asarray(grad)
+        """Set the gradient: None, or an array (a Tensor) of this tensor's shape and dtype, as PyTorch checks it.
+
+        A number is refused, as in PyTorch (``a.grad = 0.``), and so is
+        another dtype: a float64 gradient on a float32 tensor would widen
+        every update made with it.
+        """
+        if grad is not None:
+            if not isinstance(grad, (np.ndarray, Tensor)):
+                raise TypeError(
+                    f"a gradient is None, a numpy array or a Tensor, got {type(grad).__name__} {grad!r}: "
+                    "write x.grad = None to reset it, or an array such as numpy.zeros_like(x.data)"
+                )
             if grad.shape != self.data.shape:
                 raise ValueError(f"a gradient of shape {grad.shape} for a tensor of shape {self.data.shape}")
+            if grad.dtype != self.data.dtype:
+                raise TypeError(
+                    f"a gradient of dtype {grad.dtype} for a tensor of dtype {self.data.dtype}: "
+                    f"convert it first (grad.astype({self.data.dtype.name}))"
+                )
         self._grad = grad
 
-    def backward(self, grad=None, create_graph=False):
+    def backward(self, grad=None, retain_graph=None, create_graph=False):
         """Fill in d(self)/d(x) for every x below this tensor, weighted by ``grad``.
 
         ``grad`` is dL/d(self), of this tensor's shape; it may be omitted
         for a tensor of one element (it is then 1). Leaf gradients add up
         across calls. With ``create_graph`` the gradients are Tensors,
         nodes of a new graph that can be differentiated again.
+        ``retain_graph`` is accepted for PyTorch's sake and changes
+        nothing: a graph here is never freed by backward, so it can always
+        be run through again.
 
         >>> x = Tensor([1.0, 2.0], requires_grad=True)
         >>> (x * x).backward(grad=[1.0, 10.0])  # d(x²)/dx = 2x, weighted by grad
@@ -1014,6 +1053,33 @@ class Tensor(Node):
 
     def split(self, split_size_or_sections, dim=0):
         return F.split(self, split_size_or_sections, dim)
+
+
+class ElementCount(int):
+    """The number of elements of a shape, as an int, that also answers PyTorch's ``size()`` and ``size(dim)``.
+
+    numpy names the element count ``size`` and PyTorch the shape method
+    ``size()``: this int is the first and, called, the second, so code
+    written for either reads the same. Arithmetic on it gives plain ints.
+    """
+
+    def __new__(cls, count, shape):
+        element_count = super().__new__(cls, count)
+        element_count.shape = shape
+        return element_count
+
+    def __call__(self, dim=None):
+        if dim is None:
+            return self.shape
+        ndim = len(self.shape)
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+            raise TypeError(f"size(dim) takes one integer dimension, got {type(dim).__name__} {dim!r}")
+        if not -ndim <= dim < ndim:
+            raise IndexError(f"dimension {dim} is out of range for a tensor of shape {self.shape}")
+        return self.shape[dim]
+
+    def __reduce__(self):
+        return int, (int(self),)  # pickled (and copied) as the plain number it is
 
 
 class Device:

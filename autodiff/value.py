@@ -284,12 +284,13 @@ class Value(Node):
 
     # -- gradients -------------------------------------------------------
 
-    def backward(self, grad=None, create_graph=False):
+    def backward(self, grad=None, retain_graph=None, create_graph=False):
         """Set ``grad`` of every node below this one to d(self)/d(node).
 
         Leaves add to what they held before; users reset them (``zero_grad``).
         With ``create_graph`` the gradients are Values, nodes of a new graph
-        that can be differentiated again.
+        that can be differentiated again. ``retain_graph`` is accepted for
+        PyTorch's sake and changes nothing: backward never frees a graph.
 
         >>> a, b = Value(2.0), Value(-3.0)
         >>> (a * b + a).backward()  # d/da = b + 1, d/db = a

@@ -1,6 +1,13 @@
 """PyTorch's spellings that ports reach for: each against PyTorch, values and gradients."""
 
+import copy
+import importlib
+import pickle
+import pkgutil
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -261,3 +268,135 @@ def test_builtin_abs_on_tensors_and_values_matches_pytorch(torch):
         abs(s).backward()
         assert abs(v).data == pytest.approx(abs(s).item(), nan_ok=True)
         assert v.grad == s.grad.item(), number  # sign(x), and 0 at 0 and at nan
+
+
+# -- size, format specs, from_numpy, backward's arguments, assigning .grad --------------------------------
+
+
+def test_size_is_numpys_element_count_and_pytorchs_size_method(torch):
+    data = np.zeros((2, 1, 3))
+    x, t = Tensor(data), torch.tensor(data)
+    assert x.size == data.size == t.numel() == 6 and isinstance(x.size, int)
+    assert x.size() == tuple(t.size()) == (2, 1, 3)
+    for dim in range(-3, 3):
+        assert x.size(dim) == t.size(dim) == x.size(dim=dim)
+    # the int behaves as the int it is: arithmetic, comparison, hashing, formatting, indexing, pickling
+    count = x.size
+    assert count + 1 == 7 and 2 * count == 12 and count // 4 == 1 and -count == -6 and count < 7
+    assert hash(count) == hash(6) and {count: "six"}[6] == "six" and f"{count:03d}" == "006" and str(count) == "6"
+    assert np.zeros(count).shape == (6,) and list(range(count)) == list(range(6)) and [0] * count == [0] * 6
+    assert type(pickle.loads(pickle.dumps(count))) is int and type(copy.deepcopy(count)) is int
+    assert Tensor(np.zeros(())).size == 1 and Tensor(np.zeros(())).size() == () == tuple(torch.zeros(()).size())
+    for dim in (3, -4):
+        with pytest.raises(IndexError):
+            t.size(dim)
+        with pytest.raises(IndexError, match=f"dimension {dim} is out of range for a tensor of shape"):
+            x.size(dim)
+    with pytest.raises(TypeError, match="one integer dimension"):
+        x.size(1.0)
+
+
+def test_a_format_spec_formats_a_one_element_tensor_as_its_number(torch):
+    loss = autodiff.tensor(1.234567)
+    assert f"{loss:.4f}" == f"{torch.tensor(1.234567):.4f}" == "1.2346"
+    assert f"{autodiff.tensor([[0.5]]):>6.2f}" == "  0.50" and f"{autodiff.tensor([3]):d}" == "3"
+    assert f"{loss}" == str(loss) and format(autodiff.tensor([1.0, 2.0])) == str(autodiff.tensor([1.0, 2.0]))
+    with pytest.raises(TypeError, match=r"format spec '.2f' needs a one-element tensor, this one has shape \(2,\)"):
+        f"{autodiff.tensor([1.0, 2.0]):.2f}"
+
+
+def test_from_numpy_shares_memory_as_pytorchs_does(torch):
+    for dtype in (np.float32, np.float64, np.int64, np.bool_):
+        array = np.arange(6).reshape(2, 3).astype(dtype)
+        ours, theirs = autodiff.from_numpy(array), torch.from_numpy(array)
+        assert ours.dtype == array.dtype and str(ours.dtype) == str(theirs.dtype).removeprefix("torch.")
+        assert np.shares_memory(ours.data, array)
+    array = np.arange(4.0)
+    x = autodiff.from_numpy(array)
+    array[0] = 10.0
+    assert x.tolist() == [10.0, 1.0, 2.0, 3.0]
+    x.add_(1.0)
+    assert array.tolist() == [11.0, 2.0, 3.0, 4.0]
+    strided = np.arange(12.0).reshape(3, 4)[:, ::2]
+    np.testing.assert_array_equal(autodiff.from_numpy(strided).data, torch.from_numpy(strided).numpy())
+    x.requires_grad_()
+    (x * x).sum().backward()
+    np.testing.assert_array_equal(x.grad, 2 * array)
+    with pytest.raises(TypeError, match="from_numpy takes a numpy array, got list"):
+        autodiff.from_numpy([1.0, 2.0])
+
+
+def test_backward_takes_pytorchs_arguments_and_keeps_the_graph(torch):
+    for lib, make in ((autodiff, lambda v: autodiff.tensor(v, requires_grad=True)),
+                      (torch, lambda v: torch.tensor(v, requires_grad=True))):
+        x = make([1.0, 2.0])
+        y = (x * x).sum()
+        y.backward(None, True)  # gradient, retain_graph, as PyTorch orders them
+        y.backward(retain_graph=None)
+        assert np.asarray(x.grad).tolist() == [4.0, 8.0]
+        x.grad = None
+        z = (x * x * x).sum()
+        z.backward(retain_graph=True, create_graph=True)
+        first = x.grad
+        assert first.requires_grad and first.tolist() == [3.0, 12.0]
+    v = autodiff.Value(3.0)
+    w = v * v
+    w.backward(None, True)
+    w.backward(retain_graph=False)
+    assert v.grad == 12.0
+    v.grad = 0.0
+    (v * v * v).backward(retain_graph=True, create_graph=True)
+    assert isinstance(v.grad, autodiff.Value) and v.grad.data == 27.0
+
+
+def test_assigning_a_gradient_is_checked_as_pytorch_checks_it(torch):
+    x, t = autodiff.ones(2, requires_grad=True), torch.ones(2, requires_grad=True)
+    for number in (0.0, 0):
+        with pytest.raises(TypeError):
+            t.grad = number
+        with pytest.raises(TypeError, match=f"a gradient is None, a numpy array or a Tensor, got {type(number).__name__}"):
+            x.grad = number
+    with pytest.raises(RuntimeError, match="dtype 'double'"):
+        t.grad = torch.zeros(2, dtype=torch.float64)
+    for wrong in (np.zeros(2), autodiff.zeros(2, dtype=np.float64), np.zeros(2, dtype=np.int64)):
+        with pytest.raises(TypeError, match="a gradient of dtype .* for a tensor of dtype float32"):
+            x.grad = wrong
+    with pytest.raises(ValueError, match=r"a gradient of shape \(3,\) for a tensor of shape \(2,\)"):
+        x.grad = np.zeros(3, dtype=np.float32)
+    scalar = autodiff.tensor(1.0, requires_grad=True)
+    with pytest.raises(TypeError):
+        scalar.grad = 0.0  # never a float64 0-d gradient on a float32 tensor
+    x.grad = np.zeros(2, dtype=np.float32)
+    (x * 3).sum().backward()
+    assert x.grad.dtype == np.float32 and x.grad.tolist() == [3.0, 3.0]
+    x.grad = None
+    assert x.grad is None
+
+
+# -- autodiff.nn is the package nn, whatever the order of the imports --------------------------------------
+
+
+@pytest.mark.parametrize("program", [
+    "import autodiff.nn; import nn; assert autodiff.nn is nn",
+    "import autodiff.nn.functional as F; import nn.functional; assert F is nn.functional",
+    "from autodiff.nn import functional; import nn; assert functional is nn.functional",
+    "import nn; import autodiff.nn as a; assert a is nn and a.Linear is nn.layers.Linear",
+    "import autodiff; assert autodiff.nn.Linear is __import__('nn').Linear",
+    "from autodiff import nn; import autodiff.nn.optim.lr_scheduler as s; assert s is nn.optim.lr_scheduler",
+    "import autodiff, sys; assert 'nn' not in sys.modules and 'autodiff.nn' not in sys.modules",
+])
+def test_autodiff_nn_and_its_modules_are_nns_own_in_a_fresh_interpreter(program):
+    """Each order of imports in a new interpreter: one module object under both names, no second copy."""
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", program], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_every_module_of_nn_is_reachable_as_a_module_of_autodiff_nn():
+    import autodiff.nn
+
+    names = [info.name for info in pkgutil.walk_packages(nn.__path__, prefix="nn.")]
+    assert "nn.functional" in names and "nn.optim.lr_scheduler" in names
+    for name in names:
+        assert importlib.import_module(f"autodiff.{name}") is importlib.import_module(name), name
+    assert autodiff.nn is nn
