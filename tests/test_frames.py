@@ -67,6 +67,25 @@ def test_one_svg_frame_per_step_with_the_gradients_known_so_far(tmp_path):
 
 
 @needs_dot
+@pytest.mark.parametrize("hostile", ["<b>x</b>", '<<table><tr><td href="javascript:x">y</td></tr></table>>',
+                                     "\\N \\l end", "a\x00b", "x & y &amp;"])
+def test_names_and_op_names_in_frames_and_captions_are_shown_as_they_are(tmp_path, hostile):
+    x = Value(3.0, label=hostile)
+    square = x * x
+    square.op = hostile  # named by the user, as micrograd's Value(data, children, op) allows
+    trace = trace_backward(square)
+    paths = backward_frames(trace, tmp_path, format="svg")
+    shown = hostile.replace("\x00", "\\x00")
+    for k, (step, path) in enumerate(zip(trace, paths), 1):
+        root = ET.parse(path).getroot()
+        assert {e.tag.removeprefix(SVG) for e in root.iter()} <= {
+            "svg", "g", "title", "text", "polygon", "ellipse", "path", "polyline"}
+        texts = [t.text.replace("\xa0", " ") for t in root.iter(f"{SVG}text")]
+        assert texts[0].rstrip() == f"step {k} of {len(trace)}: {step.text}".replace("\x00", "\\x00")
+        assert shown in texts  # the operation's oval, character for character
+
+
+@needs_dot
 def test_the_layout_stands_still_from_frame_to_frame(tmp_path):
     paths = backward_frames(neuron_trace(), tmp_path, format="svg")
     layouts = [{name: points for name, (_, _, points) in records(path)[0].items()} for path in paths]
