@@ -342,6 +342,8 @@ class Tensor(Node):
         every update made with it.
         """
         if grad is not None:
+            if isinstance(grad, np.generic):
+                grad = np.asarray(grad)  # a numpy number is a 0-d array with its dtype
             if not isinstance(grad, (np.ndarray, Tensor)):
                 raise TypeError(
                     f"a gradient is None, a numpy array or a Tensor, got {type(grad).__name__} {grad!r}: "
