@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from demos.__main__ import lessons
 from demos._gallery import PICTURES
@@ -26,8 +25,9 @@ LESSONS = [name for name, _ in lessons()]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", LESSONS)
-def test_lesson_holds_in_quick_mode_and_draws(name, tmp_path):
+def test_lesson_holds_in_quick_mode_and_draws(name, tmp_path, matplotlib, pillow):
     module = importlib.import_module(f"demos.{name}")
     results = module.main(["--quick", "--out", str(tmp_path)])  # raises LessonFailed if the lesson did not hold
 
@@ -36,7 +36,7 @@ def test_lesson_holds_in_quick_mode_and_draws(name, tmp_path):
     assert pictures, f"{name} wrote no PNG to {tmp_path}"
     for picture in pictures:
         assert picture.read_bytes()[:8] == PNG_SIGNATURE, f"{picture.name} is not a PNG"
-        with Image.open(picture) as image:
+        with pillow.open(picture) as image:
             darkest, lightest = image.convert("L").getextrema()
             assert image.width > 50 and image.height > 50, f"{picture.name} is only {image.size}"
         assert darkest < lightest, f"{picture.name} is blank"

@@ -11,6 +11,7 @@ from docs_build import build
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_the_documentation_builds_without_a_warning(tmp_path):
     pytest.importorskip("pdoc", reason="pdoc builds the documentation: pip install pdoc (in the dev extra)")
     result = subprocess.run(

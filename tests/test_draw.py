@@ -7,7 +7,6 @@ import xml.etree.ElementTree as ET
 import graphviz
 import numpy as np
 import pytest
-from PIL import Image
 
 import nn
 from autodiff import Tensor, Value, draw_dot
@@ -182,6 +181,7 @@ def test_a_graph_past_max_nodes_is_refused_with_the_choices():
     assert draw_dot(x, max_nodes=200).source.count("_op [") == 50
 
 
+@pytest.mark.slow
 def test_walks_are_iterative_on_a_very_deep_graph():
     x = Value(1.0)
     for _ in range(50_000):
@@ -256,11 +256,11 @@ def test_jupyter_gets_an_svg():
 
 
 @needs_dot
-def test_render_writes_png_and_svg_files(tmp_path):
+def test_render_writes_png_and_svg_files(tmp_path, pillow):
     drawing = draw_dot(neuron(), format="png")
     assert isinstance(drawing, graphviz.Digraph) and drawing.format == "png"
     png = drawing.render(outfile=tmp_path / "neuron.png", cleanup=True)
-    with Image.open(png) as image:
+    with pillow.open(png) as image:
         assert image.format == "PNG" and image.width > 400 and image.height > 100
     svg = drawing.render(outfile=tmp_path / "neuron.svg", cleanup=True)
     assert ET.parse(svg).getroot().tag == f"{SVG}svg"
@@ -280,9 +280,9 @@ def test_without_dot_rendering_explains_how_to_install_it(tmp_path, monkeypatch)
 
 
 @needs_dot
-def test_the_picture_is_readable_as_a_png_with_content():
+def test_the_picture_is_readable_as_a_png_with_content(pillow):
     png = draw_dot(neuron()).pipe(format="png")
-    with Image.open(io.BytesIO(png)) as image:
+    with pillow.open(io.BytesIO(png)) as image:
         colours = image.convert("RGB").getcolors(maxcolors=100_000)
     assert len(colours) > 10
 

@@ -6,7 +6,6 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from autodiff import Tensor, Value, trace_backward
 from autodiff.viz import backward_frames, backward_gif
@@ -93,18 +92,18 @@ def test_the_layout_stands_still_from_frame_to_frame(tmp_path):
 
 
 @needs_dot
-def test_png_frames_and_a_gif_with_one_frame_per_step(tmp_path):
+def test_png_frames_and_a_gif_with_one_frame_per_step(tmp_path, pillow):
     trace = neuron_trace()
     pngs = backward_frames(trace, tmp_path / "frames", format="png")
     assert len(pngs) == len(trace)
     sizes = set()
     for path in pngs:
-        with Image.open(path) as image:
+        with pillow.open(path) as image:
             assert image.format == "PNG"
             sizes.add(image.size)
     assert len(sizes) == 1
     gif = backward_gif(trace, tmp_path / "backward.gif", seconds_per_step=0.5)
-    with Image.open(gif) as animation:
+    with pillow.open(gif) as animation:
         assert animation.format == "GIF" and animation.n_frames == len(trace)
         assert animation.info["duration"] == 500
         animation.seek(animation.n_frames - 1)

@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "docs" / "first_session.ipynb"
 
 
+@pytest.mark.slow
 @needs_dot
 def test_the_first_session_runs_and_shows_graphs_and_plots(tmp_path, monkeypatch):
     reason = "running the notebook needs nbclient, nbformat and ipykernel (pip install -e '.[dev]')"

@@ -185,6 +185,7 @@ def our_moons():
     return moons_notebook(autodiff_imports(), steps=20)
 
 
+@pytest.mark.slow
 def test_moons_notebook_runs_unchanged_and_learns(our_moons):
     log, model = our_moons
     assert len(model.parameters()) == 337
@@ -193,6 +194,7 @@ def test_moons_notebook_runs_unchanged_and_learns(our_moons):
     assert accuracies[0] == 0.5 and accuracies[-1] >= 0.9
 
 
+@pytest.mark.slow
 def test_moons_notebook_matches_micrograd_step_for_step(our_moons):
     ours, _ = our_moons
     theirs, their_model = moons_notebook(micrograd_imports(), steps=3)
@@ -214,13 +216,15 @@ def test_makemore_words_are_generated_the_same_each_time_and_spelt_by_the_rules(
     assert not any(makemore.is_a_word(w) for w in ["", "a", "bb", "xa", "brkan", "ta.", "tab"])
 
 
-def test_makemore_lesson_runs_quick(tmp_path):
+@pytest.mark.slow
+def test_makemore_lesson_runs_quick(tmp_path, matplotlib):
     results = makemore.main(["--quick", "--out", str(tmp_path)])
     assert (tmp_path / "makemore.png").is_file()
     assert results["valid"]["trained"] > 2 * results["valid"]["frequencies"]
 
 
-def test_makemore_lesson_says_it_skipped_pytorch_when_torch_is_missing(tmp_path, monkeypatch, capsys):
+@pytest.mark.slow
+def test_makemore_lesson_says_it_skipped_pytorch_when_torch_is_missing(tmp_path, monkeypatch, capsys, matplotlib):
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
     results = makemore.main(["--quick", "--out", str(tmp_path)])
     assert "PyTorch is not installed: skipped" in capsys.readouterr().out and "pytorch_gap" not in results

@@ -52,14 +52,16 @@ def test_bilinear_matrix_keeps_constants_and_resamples_a_ramp():
     assert np.all(np.diff(ramp) >= 0) and ramp[0] == 0 and ramp[-1] == 7
 
 
-def test_lesson_runs_quick_and_agrees_with_pytorch(tmp_path, torch, digits):
+@pytest.mark.slow
+def test_lesson_runs_quick_and_agrees_with_pytorch(tmp_path, torch, digits, matplotlib):
     results = pytorch_port.main(["--quick", "--out", str(tmp_path)])
     assert (tmp_path / "predictions.png").is_file()
     assert results["accuracy"] >= pytorch_port.QUICK_TARGET
     assert results["pytorch_gap"] < 1e-4
 
 
-def test_lesson_says_it_skipped_pytorch_when_torch_is_missing(tmp_path, monkeypatch, capsys, digits):
+@pytest.mark.slow
+def test_lesson_says_it_skipped_pytorch_when_torch_is_missing(tmp_path, monkeypatch, capsys, digits, matplotlib):
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
     results = pytorch_port.main(["--quick", "--out", str(tmp_path)])
     assert "PyTorch is not installed: skipped" in capsys.readouterr().out

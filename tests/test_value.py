@@ -243,6 +243,7 @@ def test_backward_of_a_leaf_seeds_it():
     assert a.grad == 1.0
 
 
+@pytest.mark.slow
 def test_million_node_chain_needs_no_recursion():
     x = Value(0.5)
     step = Value(1e-6)
