@@ -2,9 +2,11 @@
 
 - ``graph``: the node protocol ``Value`` and ``Tensor`` share, the one backward driver, ``grad``;
 - ``mode``: grad mode per thread (``no_grad``, ``enable_grad``, ``set_grad_enabled``, ``detect_anomaly``);
+- ``primitive`` and ``primitives``: what an operation is (``Primitive``), and the table of them, each
+  defined once for both engines;
+- ``function``: your own operations with PyTorch's protocol (``Function``);
 - ``value``: the scalar engine, micrograd's ``Value``;
-- ``tensor`` and ``functions``: the n-dimensional engine and its operations (``dispatch``: those exported
-  here, which also take Values where a Value has the operation);
+- ``tensor`` and ``functions``: the n-dimensional engine and its operations;
 - ``forward``: forward mode (``jvp``) and second derivatives (``hvp``, ``hessian``);
 - ``gradcheck``: gradients checked against finite differences;
 - ``memory``: freed arrays kept in the process between training steps (glibc);
@@ -19,20 +21,23 @@ __version__ = "0.2.0"
 import numpy as _numpy
 
 from . import accelerator, cuda
+from .compiler import Compiled, compile
 from .factories import (
     arange, from_numpy, full, get_default_device, linspace, multinomial, ones, ones_like, rand, randint, randn, randperm,
     set_default_device, tensor, zeros, zeros_like,
 )
-from .functions import cat, concatenate, stack, where
-from .dispatch import (
-    abs, clone, cos, exp, flatten, log, log_softmax, masked_fill, matmul, mean, relu, sigmoid, sin, softmax, split,
-    sqrt, std, sum, tanh, tril, triu, var,
+from .function import Function, FunctionCtx, once_differentiable
+from .functions import (
+    abs, cat, clone, concatenate, cos, exp, flatten, log, log_softmax, masked_fill, matmul, mean, relu, sigmoid, sin,
+    softmax, split, sqrt, stack, std, sum, tanh, tril, triu, var, where,
 )
 from .forward import hessian, hvp, jvp
 from .gradcheck import GradcheckError, gradcheck
 from .graph import BackwardError, grad
 from .memory import keep_freed_memory
 from .mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .primitive import Primitive
+from .recording import CompileError
 from .random import Generator, manual_seed
 from .tensor import Device as device
 from .tensor import Tensor, get_default_dtype, set_default_dtype
@@ -50,7 +55,8 @@ bool = _numpy.bool_
 # what ``from autodiff import *`` brings: not the names of Python's builtins (abs, sum, float, int, bool),
 # which stay reachable as autodiff.sum and the like
 __all__ = [
-    "Value", "Tensor", "grad", "jvp", "hvp", "hessian",
+    "Value", "Tensor", "grad", "jvp", "hvp", "hessian", "Function", "FunctionCtx", "once_differentiable", "Primitive",
+    "compile", "Compiled", "CompileError",
     "no_grad", "enable_grad", "set_grad_enabled", "detect_anomaly", "is_grad_enabled",
     "gradcheck", "GradcheckError", "BackwardError", "keep_freed_memory",
     "get_default_dtype", "set_default_dtype", "draw_dot", "trace_backward", "explore",
@@ -58,8 +64,8 @@ __all__ = [
     "randn", "rand", "randint", "randperm", "multinomial", "manual_seed", "Generator", "device",
     "set_default_device", "get_default_device", "cuda", "accelerator",
     "concatenate", "cat", "stack", "where", "flatten", "split", "clone", "matmul",
-    "exp", "log", "sqrt", "tanh", "relu", "sigmoid", "softmax", "log_softmax", "mean", "var", "std",
-    "sin", "cos", "masked_fill", "tril", "triu",
+    "exp", "log", "sqrt", "tanh", "relu", "sigmoid", "sin", "cos", "softmax", "log_softmax", "mean", "var", "std",
+    "masked_fill", "tril", "triu",
     "float32", "float64", "double", "int32", "int64", "long",
 ]
 

@@ -16,19 +16,12 @@ tangent follows from its inputs' tangents by the chain rule,
 
 computed node by node in the order the forward pass made them (so every
 input's tangent is known when it is needed), right after the forward pass
-of ``f`` has computed the values. How each kind of node pushes a tangent:
-
-- a ``Value``: its local derivatives are numbers kept from the forward
-  pass, so ȯut = Σ local_grads[i]·ẋᵢ, for every operation;
-- an elementwise Tensor operation (+ - * / ** neg exp log sqrt abs tanh
-  relu sigmoid clip cast where): its Jacobian is diagonal, hence equal to
-  its own transpose, and the vector-Jacobian product rule applied to the
-  tangent is the Jacobian-vector product: ȯut = vjp(ȧ);
-- matmul: ȯut = ȧ @ b + a @ ḃ;
-- any other Tensor operation (reductions, shapes, indexing, softmax, the
-  layers): its VJP rule g ↦ Jᵀg is linear in g, and J·t is the gradient in g
-  of ⟨Jᵀg, t⟩: one small backward through the rule recorded on g (the
-  "double-VJP trick", applied to that one node).
+of ``f`` has computed the values. Each node pushes its tangent itself
+(``Node._tangent``), from its primitive's definition: an operation linear
+in its inputs applies itself to the tangents; an elementwise one (and any
+operation on Values: its Jacobian is a number per input) applies its rules
+to them; the rest have a rule of their own (``jvp``) or, failing that, use
+their rules transposed.
 
 Second derivatives reuse reverse mode twice: the gradient of f is
 computed with ``create_graph``, so it is itself a graph, and the gradient
@@ -44,19 +37,11 @@ from numbers import Real
 
 import numpy as np
 
-from . import functions as F
-from . import numpy_ops
-from .graph import BackwardError, Node, run_backward, topological_order
+from .graph import Node, run_backward, topological_order
 from .mode import enable_grad
-from .tensor import Tensor, _conformed_node
+from .primitive import Primitive
+from .tensor import Tensor
 from .value import Value
-
-# Tensor operations whose Jacobian is diagonal (each output element depends on the input element
-# it lies over, broadcasting aside): their VJP rule, applied to a tangent, is their JVP.
-ELEMENTWISE = frozenset({
-    "+", "-", "*", "/", "neg", "**", "exp", "log", "sqrt", "abs", "tanh", "relu", "sigmoid", "clip", "cast",
-    "where", "erf", "dropout",
-})
 
 
 def jvp(f, primals, tangents):
@@ -89,9 +74,11 @@ def jvp(f, primals, tangents):
             raise TypeError(f"jvp: f returned a {type(out).__name__} (output {i}); it must return Tensors or Values")
     tangent_of = dict(zip(leaves, seeds))
     for node in _forward_order(outputs):
-        ingoing = [(i, tangent_of[child]) for i, child in enumerate(node.children) if child in tangent_of]
-        if ingoing:
-            tangent_of[node] = _push(node, ingoing)
+        tangents = [tangent_of.get(child) for child in node.children]
+        if any(t is not None for t in tangents):
+            tangent = node._tangent(tangents)
+            if tangent is not None:
+                tangent_of[node] = tangent
     values = tuple(_detached(out) for out in outputs)
     slopes = tuple(_as_result(tangent_of.get(out), out) for out in outputs)
     return (values[0], slopes[0]) if single else (values, slopes)
@@ -170,59 +157,6 @@ def _forward_order(outputs):
     return order
 
 
-def _push(node, ingoing):
-    """The tangent of ``node`` from its children's: Σ over (position, tangent) of J_position · tangent."""
-    if isinstance(node, Value):
-        local_grads = node.local_grads
-        if local_grads is None:
-            raise BackwardError(
-                f"{node!r} was built by hand from its children, so it has no local derivatives to apply; "
-                "compute it with Value's operations instead"
-            )
-        return sum(local_grads[i] * t for i, t in ingoing)
-    if node._first_order_only:
-        raise NotImplementedError(
-            f"{node.op!r} has first derivatives only: forward mode (jvp) cannot pass through it"
-        )
-    if node._saved is not None:
-        node._check_versions()
-    total = None
-    for i, t in ingoing:
-        part = _tensor_jvp(node, i, t)
-        if part is not None:
-            total = part if total is None else total + part
-    if total is None:
-        return None
-    out = node.data
-    total = np.asarray(total, dtype=out.dtype)
-    return total if total.shape == out.shape else np.broadcast_to(total, out.shape)
-
-
-def _tensor_jvp(node, position, t):
-    """J·t for input ``position`` of the Tensor ``node``; an array broadcastable to the output, or None for 0."""
-    children = node.children
-    if node.op in ELEMENTWISE or node.op.startswith("**"):
-        return node._vjps[position](numpy_ops, t, node.data, *[child.data for child in children])
-    if node.op == "@":
-        a, b = children
-        return t @ b.data if position == 0 else a.data @ t
-    return _transposed_vjp(node, position, t)
-
-
-def _transposed_vjp(node, position, t):
-    """J·t as the gradient in g of ⟨vjp(g), t⟩, the VJP rule recorded on a cotangent g of the output's shape."""
-    cotangent = Tensor(np.zeros_like(node.data), requires_grad=True)  # any value: the rule is linear in it
-    out = Tensor._constant(node.data)
-    inputs = [Tensor._constant(child.data) for child in node.children]
-    with enable_grad():
-        rule = node._vjps[position](F, cotangent, out, *inputs)
-        rule = _conformed_node(rule, node.children[position])
-    if not rule.requires_grad:
-        return None  # the rule does not depend on g: the operation is constant in this input
-    totals = run_backward(rule, rule._backward_seed(t, False), store=False)
-    return totals.get(cotangent)
-
-
 # -- second derivatives ---------------------------------------------------------------------------
 
 
@@ -251,18 +185,14 @@ def _inner_product(pairs):
     """
     gradients = tuple(gradient for gradient, _ in pairs)
     with enable_grad():
-        if isinstance(gradients[0], Value):
-            total = sum(gradient.data * direction for gradient, direction in pairs)
-            return Value._record(total, "<·,v>", gradients, lambda m, out, *gs: tuple(d for _, d in pairs))
-        total = sum(float(np.vdot(gradient.data, direction)) for gradient, direction in pairs)
-        return Tensor._record(
-            np.asarray(total, dtype=gradients[0].dtype), "<·,v>", gradients,
-            tuple(_times(direction) for _, direction in pairs), reads=0,
-        )
+        return type(gradients[0])._apply(INNER_PRODUCT, gradients, {"directions": tuple(d for _, d in pairs)})
 
 
-def _times(direction):
-    return lambda xp, g, out, *gradients: g * direction
+INNER_PRODUCT = Primitive(
+    "<·,v>", lambda xp, *gradients, directions: sum(xp.vdot(g, d) for g, d in zip(gradients, directions)),
+    vjp_each=lambda xp, g, out, *gradients, directions, position: g * directions[position],
+    linear=True, reads=0, doc="Σᵢ ⟨gradientᵢ, directionᵢ⟩;  d/d gradientᵢ = directionᵢ · g.",
+)
 
 
 def _gradients_of(gradient, seed, leaves):

@@ -1,67 +1,62 @@
-"""The differentiable operations on Tensors.
+"""The operations on Tensors: what users call, turning their arguments into primitives of the table.
 
-Each primitive computes its forward result with numpy and hands
-``Tensor._record`` one vector-Jacobian product (VJP) per input: a rule
-``vjp(xp, g, out, *inputs)`` from g = dL/d(out) to dL/d(input). For an
-elementwise function f, the rule is g * f'(x); for the rest, the docstring
-states it. A rule may return an array of the broadcast output's shape:
-``Tensor._pullback`` sums it back to the input's shape.
+Each function here checks and normalises its arguments (numpy's names
+``axis``/``keepdims`` and PyTorch's ``dim``/``keepdim``, dtypes, shapes,
+errors that name what was wrong) and applies a primitive of
+``autodiff.primitives``, where the operation's forward pass and rules are
+written once. Composite operations (``softmax``, ``stack``, ``flatten``,
+``log10``, ``var``, ``masked_fill``, ...) are written in terms of the
+primitives and need no backward code of their own.
 
-Each rule is written once, for two uses. Ordinary backward calls it with
-numpy arrays and ``xp = numpy_ops``: plain array arithmetic. Backward with
-``create_graph`` calls it with the Tensors themselves and ``xp`` = this
-module, so every step of the rule is a recorded operation and the
-gradient can be differentiated again. That is why the rules use only
-operators, the methods arrays and Tensors share (``reshape``,
-``transpose``, ``sum``, indexing) and functions that both namespaces have
-(``exp``, ``log``, ``where``, ``sign``, ``broadcast_to``, ``swapaxes``,
-``zeros_like``, ``unindex``).
+The elementwise functions shared with the scalar engine (``exp``, ``log``,
+``sqrt``, ``tanh``, ``sigmoid``, ``relu``, ``abs``, ``sin``, ``cos``) are the
+primitives themselves: ``autodiff.exp(x)`` takes a Tensor or a Value.
 
-Rules compute in the dtype of g and of the arrays they read, so a float32
-graph has float32 gradients: Python numbers in the formulas are "weak" in
-numpy's promotion rules and never widen an array.
-
-Composite operations (``softmax``, ``stack``, ``flatten``, ``log10``,
-...) are written in terms of the primitives and need no backward code of
-their own. Arguments take numpy's names (``axis``, ``keepdims``) and
-PyTorch's (``dim``, ``keepdim``).
+This module is also the namespace ``xp`` in which backward with
+``create_graph`` runs the rules: its functions of the names the rules use
+(``where``, ``equal``, ``power``, ``broadcast_to``, ``unindex``, ...) are
+recorded Tensor operations, so the gradient is itself a graph.
 """
 
 import builtins
 import math
-import operator
 from typing import NamedTuple
 
 import numpy as np
 
-from .numpy_ops import unindex as _numpy_unindex
-from .tensor import READS_INPUTS, READS_OUTPUT, Tensor, as_tensor, unbroadcast
+from . import primitives as P
+from .primitives import ARRAY
+from .tensor import Tensor, as_tensor, unbroadcast
 
-_record = Tensor._record
-_BOTH = READS_INPUTS | READS_OUTPUT
+_apply = Tensor._apply
+
+exp = P.EXP
+log = P.LOG
+sqrt = P.SQRT
+tanh = P.TANH
+sigmoid = P.SIGMOID
+relu = P.RELU
+abs = P.ABS  # noqa: A001
+sin = P.SIN
+cos = P.COS
 
 
 def _broadcast_error(op, x, y):
     return ValueError(f"{op}: shapes {x.shape} and {y.shape} cannot be broadcast together")
 
 
-def _pass(xp, g, out, *inputs):
-    return g
-
-
-def _negated(xp, g, out, *inputs):
-    return -g
-
-
 # -- arithmetic, with numpy broadcasting ----------------------------------
 
 
 def _operands(a, b):
-    """``a`` (a Tensor) and ``b`` (a Tensor, array or number) as Tensors of one kind.
+    """``a`` and ``b`` (Tensors, arrays or numbers, at least one a Tensor) as Tensors of one kind.
 
     Numbers, arrays and integer or boolean tensors meeting a floating-point
     tensor take its dtype, so float32 work is never widened to float64.
     """
+    if not isinstance(a, Tensor):
+        b, a = _operands(b, a)
+        return a, b
     if not isinstance(b, Tensor) or (b.data.dtype.kind != "f" and a.data.dtype.kind == "f"):
         return a, as_tensor(b, a)
     if a.data.dtype.kind != "f" and b.data.dtype.kind == "f":
@@ -69,89 +64,55 @@ def _operands(a, b):
     return a, b
 
 
-def add(a, b):
-    """a + b;  dL/da = g,  dL/db = g."""
+def _binary(definition, symbol, a, b):
     a, b = _operands(a, b)
     try:
-        out = a.data + b.data
+        return _apply(definition, (a, b))
     except ValueError:
-        raise _broadcast_error("+", a.data, b.data) from None
-    return _record(out, "+", (a, b), (_pass, _pass), reads=0, fresh=False)
+        raise _broadcast_error(symbol, a.data, b.data) from None
+
+
+def add(a, b):
+    """a + b, broadcast;  dL/da = g,  dL/db = g."""
+    return _binary(P.ADD, "+", a, b)
 
 
 def sub(a, b):
-    """a - b;  dL/da = g,  dL/db = -g."""
-    a, b = _operands(a, b)
-    try:
-        out = a.data - b.data
-    except ValueError:
-        raise _broadcast_error("-", a.data, b.data) from None
-    return _record(out, "-", (a, b), (_pass, _negated), reads=0, fresh=False)
-
-
-_MUL_VJPS = (lambda xp, g, out, a, b: g * b, lambda xp, g, out, a, b: g * a)
+    """a - b, broadcast;  dL/da = g,  dL/db = -g."""
+    return _binary(P.SUB, "-", a, b)
 
 
 def mul(a, b):
-    """a * b;  dL/da = g * b,  dL/db = g * a."""
-    a, b = _operands(a, b)
-    try:
-        out = a.data * b.data
-    except ValueError:
-        raise _broadcast_error("*", a.data, b.data) from None
-    return _record(out, "*", (a, b), _MUL_VJPS)
-
-
-_DIV_VJPS = (lambda xp, g, out, a, b: g / b, lambda xp, g, out, a, b: -g * a / (b * b))
+    """a * b, broadcast;  dL/da = b · g,  dL/db = a · g."""
+    return _binary(P.MUL, "*", a, b)
 
 
 def div(a, b):
-    """a / b;  dL/da = g / b,  dL/db = -g * a / b**2."""
-    a, b = _operands(a, b)
-    try:
-        out = a.data / b.data
-    except ValueError:
-        raise _broadcast_error("/", a.data, b.data) from None
-    return _record(out, "/", (a, b), _DIV_VJPS)
+    """a / b, broadcast;  dL/da = g / b,  dL/db = -g · a / b²."""
+    return _binary(P.DIV, "/", a, b)
 
 
 def neg(a):
     """-a;  dL/da = -g."""
-    return _record(-a.data, "neg", (a,), (_negated,), reads=0)
+    return _apply(P.NEG, (a,))
 
 
-def _base_vjp(xp, g, out, a, b):
-    # a zero exponent makes a**b constant in a, even where a**(b-1) is infinite
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return g * xp.where(b == 0, 0, b * a ** (b - 1))
-
-
-def _exponent_vjp(xp, g, out, a, b):
-    # 0**b does not move with b >= 0, though ln 0 is -inf
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return g * xp.where((a == 0) & (b >= 0), 0, out * xp.log(a))
-
-
-def pow(a, b):
-    """a ** b;  dL/da = g * b * a**(b-1),  dL/db = g * a**b * ln(a).
+def pow(a, b):  # noqa: A001
+    """a ** b;  dL/da = b · a**(b-1) · g,  dL/db = a**b · ln(a) · g.
 
     As in PyTorch, dL/db is 0 where a == 0 and b >= 0 (there a**b does not
     move with b), dL/da is 0 where b == 0, and a negative base with a
-    fractional exponent is nan.
+    fractional exponent is nan. A Python number as exponent is a setting
+    of the operation (``**2``), not an input.
     """
-    if isinstance(b, Tensor) or isinstance(b, np.ndarray):
-        a, b = _operands(a, b)
-        try:
-            out = a.data ** b.data
-        except ValueError:
-            raise _broadcast_error("**", a.data, b.data) from None
-        return _record(out, "**", (a, b), (_base_vjp, _exponent_vjp), reads=_BOTH)
-    p = float(b)
-    if p == 0:
-        return _record(np.ones_like(a.data), "**0", (a,), (lambda xp, g, out, a: xp.zeros_like(a),), reads=0)
+    if isinstance(b, (Tensor, np.ndarray)) or not isinstance(a, Tensor):
+        return _binary(P.POW, "**", a, b)
     # a Python number never widens the array's dtype; a numpy scalar could
-    out = a.data ** (b if isinstance(b, int) else p)
-    return _record(out, f"**{p:g}", (a,), (lambda xp, g, out, a: g * (p * a ** (p - 1)),))
+    exponent = b if isinstance(b, int) else float(b)
+    return _apply(P.POWER, (a,), {"exponent": exponent})
+
+
+power = pow
 
 
 def matmul(a, b):
@@ -167,50 +128,16 @@ def matmul(a, b):
     if x.ndim == 0 or y.ndim == 0:
         raise ValueError(f"matmul of shapes {x.shape} and {y.shape}: operands need at least one dimension")
     try:
-        out = x @ y
+        return _apply(P.MATMUL, (a, b))
     except ValueError:
         inner = x.shape[-1], y.shape[-2] if y.ndim > 1 else y.shape[0]
         problem = "inner dimensions {} and {} differ".format(*inner) if inner[0] != inner[1] else (
             "batch dimensions cannot be broadcast together"
         )
         raise ValueError(f"matmul of shapes {x.shape} and {y.shape}: {problem}") from None
-    if x.ndim == 2 and y.ndim == 2:
-        return _record(out, "@", (a, b), _MATMUL_2D_VJPS)
-    vector_left, vector_right = x.ndim == 1, y.ndim == 1
-
-    # Give 1-D operands their missing axis back, so every case is a (batched) 2-D product.
-    def as_2d(g):
-        if vector_right:
-            g = g[..., None]
-        if vector_left:
-            g = g[..., None, :]
-        return g
-
-    def a_vjp(xp, g, out, a, b):
-        grad = as_2d(g) @ xp.swapaxes(b[:, None] if vector_right else b, -1, -2)
-        return grad[..., 0, :] if vector_left else grad
-
-    def b_vjp(xp, g, out, a, b):
-        grad = xp.swapaxes(a[None, :] if vector_left else a, -1, -2) @ as_2d(g)
-        return grad[..., 0] if vector_right else grad
-
-    return _record(out, "@", (a, b), (a_vjp, b_vjp))
-
-
-_MATMUL_2D_VJPS = (lambda xp, g, out, a, b: g @ b.T, lambda xp, g, out, a, b: a.T @ g)
 
 
 # -- elementwise functions -------------------------------------------------
-
-
-def exp(a):
-    """e**a;  dL/da = g * e**a."""
-    return _record(np.exp(a.data), "exp", (a,), (lambda xp, g, out, a: g * out,), reads=READS_OUTPUT)
-
-
-def log(a):
-    """ln a;  dL/da = g / a."""
-    return _record(np.log(a.data), "log", (a,), (lambda xp, g, out, a: g / a,))
 
 
 def log2(a):
@@ -223,63 +150,11 @@ def log10(a):
     return div(log(a), math.log(10))
 
 
-def sqrt(a):
-    """√a;  dL/da = g / (2√a)."""
-    return _record(np.sqrt(a.data), "sqrt", (a,), (lambda xp, g, out, a: g / (2 * out),), reads=READS_OUTPUT)
-
-
-def abs(a):
-    """|a|;  dL/da = g * sign(a), which is 0 at a = 0 as in PyTorch."""
-    return _record(np.abs(a.data), "abs", (a,), (lambda xp, g, out, a: g * xp.sign(a),))
-
-
-def sin(a):
-    """sin a;  dL/da = g * cos a."""
-    return _record(np.sin(a.data), "sin", (a,), (lambda xp, g, out, a: g * xp.cos(a),))
-
-
-def cos(a):
-    """cos a;  dL/da = -g * sin a."""
-    return _record(np.cos(a.data), "cos", (a,), (lambda xp, g, out, a: -g * xp.sin(a),))
-
-
-def tanh(a):
-    """tanh a;  dL/da = g * (1 - tanh(a)**2)."""
-    return _record(np.tanh(a.data), "tanh", (a,), (lambda xp, g, out, a: g * (1 - out * out),), reads=READS_OUTPUT)
-
-
-def relu(a):
-    """max(a, 0);  dL/da = g where a > 0, else 0."""
-    x = a.data
-    out = np.maximum(x, np.zeros((), x.dtype))  # numpy meets a 0-d array of the same dtype faster than the number 0
-    return _record(out, "relu", (a,), (lambda xp, g, out, a: g * (out > 0),), reads=READS_OUTPUT)
-
-
-def sigmoid(a):
-    """σ(a) = 1 / (1 + e**-a);  dL/da = g * σ(a)(1 - σ(a)).
-
-    For very negative a, e**-a overflows to inf and 1 / (1 + inf) is 0, the
-    right limit; just before that, 1 / (1 + e**-a) is still the quotient of
-    two accurate numbers, so tiny results keep their relative precision.
-    """
-    with np.errstate(over="ignore"):
-        out = 1 / (1 + np.exp(-a.data))
-    return _record(out, "sigmoid", (a,), (lambda xp, g, out, a: g * (out * (1 - out)),), reads=READS_OUTPUT)
-
-
 def clip(a, low=None, high=None):
     """a limited to [low, high] (either may be None);  dL/da = g where low <= a <= high, else 0."""
     if low is None and high is None:
         raise ValueError("clip needs a lower bound, an upper bound, or both")
-
-    def vjp(xp, g, out, a):
-        if low is None:
-            return g * (a <= high)
-        if high is None:
-            return g * (a >= low)
-        return g * ((a >= low) & (a <= high))
-
-    return _record(np.clip(a.data, low, high), "clip", (a,), (vjp,))
+    return _apply(P.CLIP, (a,), {"low": low, "high": high})
 
 
 def cast(a, dtype):
@@ -290,91 +165,12 @@ def cast(a, dtype):
     dtype = np.dtype(dtype)
     if a.data.dtype == dtype:
         return a
-    if dtype.kind != "f":
-        return Tensor._constant(a.data.astype(dtype))
-    return _record(a.data.astype(dtype), "cast", (a,), (_pass,), reads=0, fresh=False)
+    return _apply(P.CAST if dtype.kind == "f" else P.CONVERT, (a,), {"dtype": dtype})
 
 
 def clone(a):
     """A copy of a with memory of its own;  dL/da = g."""
-    return _record(a.data.copy(), "clone", (a,), (_pass,), reads=0, fresh=False)
-
-
-def masked_fill(a, mask, value):
-    """a with ``value`` where the boolean ``mask`` holds, as PyTorch's ``masked_fill``.
-
-    ``mask`` (a bool Tensor or array) broadcasts with a; ``value`` is a
-    number or a 0-d Tensor, cast to a's dtype. dL/da = g where the mask
-    does not hold, else 0; dL/dvalue = Σ g where it holds. The mask is
-    copied, so changing it afterwards cannot change the gradient.
-    """
-    chosen = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
-    if chosen.dtype != np.bool_:
-        raise TypeError(f"masked_fill takes a boolean mask, got one of dtype {chosen.dtype}: compare first (mask == 0)")
-    chosen = chosen.copy()
-    if isinstance(value, Tensor):
-        if value.ndim:
-            raise ValueError(f"masked_fill takes a number or a 0-d tensor as the value, got shape {value.shape}")
-        value = cast(value, a.dtype) if a.dtype.kind == "f" else Tensor._constant(value.data.astype(a.dtype))
-        fill = value.data
-    else:
-        fill = _fill_value(value, a.dtype)
-    try:
-        out = np.where(chosen, fill, a.data)
-    except ValueError:
-        raise ValueError(f"masked_fill: a mask of shape {chosen.shape} does not broadcast with shape {a.shape}") from None
-    if not isinstance(value, Tensor):
-        return _record(out, "masked_fill", (a,), (lambda xp, g, out, a: xp.where(chosen, 0, g),), reads=0)
-    return _record(
-        out, "masked_fill", (a, value),
-        (lambda xp, g, out, a, value: xp.where(chosen, 0, g), lambda xp, g, out, a, value: xp.where(chosen, g, 0)),
-        reads=0,
-    )
-
-
-def _fill_value(value, dtype):
-    """``value`` as a 0-d array of ``dtype``; an infinity or nan for an integer dtype is refused, as in PyTorch."""
-    if not isinstance(value, (int, float, np.number, np.bool_)):
-        raise TypeError(f"masked_fill's value must be a number or a 0-d tensor, got {type(value).__name__} {value!r}")
-    if dtype.kind in "iub" and not math.isfinite(value):
-        raise ValueError(f"masked_fill: {value!r} cannot be stored in a tensor of dtype {dtype}")
-    return np.asarray(value).astype(dtype)
-
-
-def _triangle(a, diagonal, lower):
-    name = "tril" if lower else "triu"
-    if a.data.ndim < 2:
-        raise ValueError(f"{name} takes a tensor of at least 2 dimensions (a matrix or a batch of them), got shape {a.shape}")
-    diagonal = operator.index(diagonal)
-    rows, columns = a.shape[-2:]
-    # element (i, j) is kept when j - i <= diagonal (tril) or j - i >= diagonal (triu)
-    offsets = np.arange(columns)[None, :] - np.arange(rows)[:, None]
-    kept = offsets <= diagonal if lower else offsets >= diagonal
-    out = np.where(kept, a.data, np.zeros((), a.data.dtype))
-    return _record(out, name, (a,), (lambda xp, g, out, a: xp.where(kept, g, 0),), reads=0)
-
-
-def tril(a, diagonal=0):
-    """The lower triangle of the last two axes: a[..., i, j] where j - i <= diagonal, else 0.
-
-    dL/da = g on the triangle, 0 elsewhere. ``diagonal`` 0 is the main
-    diagonal, positive ones lie above it, negative ones below.
-
-    >>> tril(Tensor(np.ones((2, 3)))).tolist()
-    [[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]]
-    """
-    return _triangle(a, diagonal, lower=True)
-
-
-def triu(a, diagonal=0):
-    """The upper triangle of the last two axes: a[..., i, j] where j - i >= diagonal, else 0.
-
-    dL/da = g on the triangle, 0 elsewhere.
-
-    >>> triu(Tensor(np.ones((2, 3))), 1).tolist()
-    [[0.0, 1.0, 1.0], [0.0, 0.0, 1.0]]
-    """
-    return _triangle(a, diagonal, lower=False)
+    return _apply(P.CLONE, (a,))
 
 
 # -- constants: results outside the graph ------------------------------------
@@ -382,7 +178,7 @@ def triu(a, diagonal=0):
 
 def sign(a):
     """-1, 0 or 1 by the sign of each element; not differentiable (its derivative is 0 almost everywhere)."""
-    return Tensor._constant(np.sign(a.data))
+    return _apply(P.SIGN, (a,))
 
 
 def zeros_like(a):
@@ -390,33 +186,40 @@ def zeros_like(a):
     return Tensor._constant(np.zeros_like(a.data))
 
 
-def _comparison(compare, symbol):
-    def comparison(a, b):
-        a, b = _operands(a, b)
-        try:
-            return Tensor._constant(compare(a.data, b.data))
-        except ValueError:
-            raise _broadcast_error(symbol, a.data, b.data) from None
+def isnan(a):
+    """Whether each element is NaN, as a boolean tensor outside the graph."""
+    return _apply(P.ISNAN, (a,))
 
-    comparison.__name__ = compare.__name__
-    comparison.__doc__ = f"a {symbol} b elementwise, as a boolean tensor outside the graph."
+
+def isfinite(a):
+    """Whether each element is finite, as a boolean tensor outside the graph."""
+    return _apply(P.ISFINITE, (a,))
+
+
+def _comparison(definition, name):
+    def comparison(a, b):
+        return _binary(definition, definition.name, a, b)
+
+    comparison.__name__ = name
+    comparison.__doc__ = f"a {definition.name} b elementwise, as a boolean tensor outside the graph."
     return comparison
 
 
-lt = _comparison(np.less, "<")
-le = _comparison(np.less_equal, "<=")
-gt = _comparison(np.greater, ">")
-ge = _comparison(np.greater_equal, ">=")
-eq = _comparison(np.equal, "==")
-ne = _comparison(np.not_equal, "!=")
-logical_and = _comparison(np.logical_and, "&")
-logical_or = _comparison(np.logical_or, "|")
-logical_xor = _comparison(np.logical_xor, "^")
+lt = _comparison(P.LESS, "lt")
+le = _comparison(P.LESS_EQUAL, "le")
+gt = _comparison(P.GREATER, "gt")
+ge = _comparison(P.GREATER_EQUAL, "ge")
+eq = _comparison(P.EQUAL, "eq")
+ne = _comparison(P.NOT_EQUAL, "ne")
+equal = eq
+logical_and = _comparison(P.LOGICAL_AND, "logical_and")
+logical_or = _comparison(P.LOGICAL_OR, "logical_or")
+logical_xor = _comparison(P.LOGICAL_XOR, "logical_xor")
 
 
 def logical_not(a):
     """not a, elementwise, as a boolean tensor outside the graph."""
-    return Tensor._constant(np.logical_not(a.data))
+    return _apply(P.LOGICAL_NOT, (a,))
 
 
 # -- reductions ------------------------------------------------------------
@@ -452,37 +255,23 @@ def _reduced_axes(axis, ndim):
     return tuple(sorted(normalized))
 
 
-def _kept_shape(shape, axes):
-    """``shape`` with the reduced ``axes`` kept as length 1 (all of them when ``axes`` is None)."""
-    if axes is None:
-        return (1,) * len(shape)
-    return tuple([1 if i in axes else n for i, n in enumerate(shape)])
-
-
-def sum(a, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
-    """Sum over ``axis`` (in ``dtype``, if given);  dL/da = g repeated along the summed axes."""
+def sum(a, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):  # noqa: A001
+    """Σ a over ``axis`` (all elements by default; in ``dtype``, if given);  dL/da = g repeated along the summed axes."""
     axis, keepdims = _axis_and_keep(axis, keepdims, dim, keepdim)
-    x = a.data
-    axes = _reduced_axes(axis, x.ndim)
-    shape = x.shape
-    kept = _kept_shape(shape, axes)
-    # np.add.reduce is ndarray.sum without its Python wrapper, which costs as much again on small arrays
-    out = np.add.reduce(x, axis=axes, keepdims=keepdims, dtype=dtype)
-    return _record(out, "sum", (a,), (lambda xp, g, out, a: xp.broadcast_to(g.reshape(kept), shape),), reads=0)
+    axes = _reduced_axes(axis, a.data.ndim)
+    params = {"axes": axes, "keepdims": keepdims}
+    if dtype is not None:
+        params["dtype"] = np.dtype(dtype)
+    return _apply(P.SUM, (a,), params)
 
 
 def mean(a, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    """Mean over ``axis``: the sum divided by the count n;  dL/da = g / n repeated along the averaged axes."""
+    """The mean over ``axis``: the sum divided by the count n;  dL/da = g / n repeated along the averaged axes."""
     axis, keepdims = _axis_and_keep(axis, keepdims, dim, keepdim)
-    x = a.data
-    axes = _reduced_axes(axis, x.ndim)
-    shape = x.shape
-    count = x.size if axes is None else int(np.prod([shape[i] for i in axes]))
-    kept = _kept_shape(shape, axes)
-    out = np.add.reduce(x, axis=axes, keepdims=keepdims) / count
-    return _record(
-        out, "mean", (a,), (lambda xp, g, out, a: xp.broadcast_to(g.reshape(kept) / count, shape),), reads=0,
-    )
+    axes = _reduced_axes(axis, a.data.ndim)
+    if P.count_of(a.shape, axes) == 0:
+        raise ValueError(f"mean() over no elements: the tensor of shape {a.shape} is empty along the axes {axis}")
+    return _apply(P.MEAN, (a,), {"axes": axes, "keepdims": keepdims})
 
 
 def var(a, dim=None, *, correction=1, keepdim=False, unbiased=None, axis=None, keepdims=None):
@@ -494,7 +283,7 @@ def var(a, dim=None, *, correction=1, keepdim=False, unbiased=None, axis=None, k
         correction = 1 if unbiased else 0
     axis, keepdim = _axis_and_keep(axis, keepdims if keepdims is not None else keepdim, dim, None)
     axes = _reduced_axes(axis, a.ndim)
-    count = a.size if axes is None else int(np.prod([a.shape[i] for i in axes]))
+    count = P.count_of(a.shape, axes)
     centred = a - mean(a, axis, keepdims=True)
     return sum(centred * centred, axis, keepdim) / builtins.max(count - correction, 0)
 
@@ -505,12 +294,7 @@ def std(a, dim=None, *, correction=1, keepdim=False, unbiased=None, axis=None, k
     d√v/dv = 1 / (2√v), taken as 0 where the deviation is 0, as PyTorch takes it.
     """
     variance = var(a, dim, correction=correction, keepdim=keepdim, unbiased=unbiased, axis=axis, keepdims=keepdims)
-    return _record(np.sqrt(variance.data), "std", (variance,), (_std_vjp,), reads=READS_OUTPUT)
-
-
-def _std_vjp(xp, g, out, variance):
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return xp.where(out == 0, 0, g / (2 * out))
+    return _apply(P.STD, (variance,))
 
 
 def split(a, split_size_or_sections, dim=0):
@@ -540,93 +324,74 @@ class ValuesIndices(NamedTuple):
     indices: Tensor
 
 
-def _extremum(a, axis, keepdims, reduce, name):
-    """max or min over ``axis``; g goes to the elements that attain it, shared equally among ties."""
-    x = a.data
-    if x.size == 0:
-        raise ValueError(f"{name}() of an empty tensor of shape {x.shape}")
-    axes = _reduced_axes(axis, x.ndim)
-    kept = _kept_shape(x.shape, axes)
-    out = reduce(x, axis=axes, keepdims=keepdims)
-
-    def vjp(xp, g, out, a):
-        attains = a == out.reshape(kept)
-        ties = attains.sum(axis=axes, keepdims=True, dtype=g.dtype)
-        return attains * (g.reshape(kept) / ties)
-
-    return _record(out, name, (a,), (vjp,), reads=_BOTH)
-
-
-def _max_or_min(a, dim, keepdim, axis, keepdims, reduce, arg, name):
+def _extremum(a, dim, keepdim, axis, keepdims, definition, arg):
+    if a.data.size == 0:
+        raise ValueError(f"{definition.name}() of an empty tensor of shape {a.shape}: it has no {definition.name}imum")
     if dim is None:
-        return _extremum(a, axis, keepdims if keepdims is not None else keepdim, reduce, name)
+        keep = keepdims if keepdims is not None else keepdim
+        return _apply(definition, (a,), {"axes": _reduced_axes(axis, a.data.ndim), "keepdims": bool(keep)})
     if axis is not None:
+        name = definition.name
         raise TypeError(f"{name}: give the dimension as dim (values and indices) or as axis= (values), not both")
     if not isinstance(dim, (int, np.integer)):
-        raise TypeError(f"{name}(dim) takes one dimension, got {dim!r}; for several, use {name}(axis=...)")
-    keep = keepdims if keepdims is not None else keepdim
-    return ValuesIndices(_extremum(a, dim, keep, reduce, name), arg(a, dim, keep))
+        raise TypeError(f"{definition.name}(dim) takes one dimension, got {dim!r}; for several, use axis=...")
+    keep = bool(keepdims if keepdims is not None else keepdim)
+    (axis,) = _reduced_axes(dim, a.data.ndim) or (0,)
+    indices = arg(a, axis, keepdim=True)
+    # the values are the elements at the indices, so the gradient goes to exactly those elements, as in PyTorch
+    shape = a.data.shape
+    grids = np.ogrid[tuple(slice(n) for n in shape)]
+    index = tuple(indices if k == axis else grid for k, grid in enumerate(grids))
+    values = getitem(a, index) if shape else clone(a)
+    if not keep and shape:
+        values, indices = squeeze(values, axis), squeeze(indices, axis)
+    return ValuesIndices(values, indices)
 
 
-def max(a, dim=None, keepdim=False, *, axis=None, keepdims=None):
-    """The largest elements;  dL/da = g at the maximum (split evenly among ties, as torch.amax).
+def max(a, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
+    """The largest elements;  dL/da = g at the maximum.
 
-    ``max()`` and ``max(axis=...)`` return the values; ``max(dim)``, as in
-    PyTorch, returns ``(values, indices)``.
+    ``max()`` and ``max(axis=...)`` return the values, and share g among
+    elements that tie (as PyTorch's ``max()`` and ``amax``); ``max(dim)``,
+    as in PyTorch, returns ``(values, indices)``, and g goes to the element
+    at the index.
     """
-    return _max_or_min(a, dim, keepdim, axis, keepdims, np.max, argmax, "max")
+    return _extremum(a, dim, keepdim, axis, keepdims, P.AMAX, argmax)
 
 
-def min(a, dim=None, keepdim=False, *, axis=None, keepdims=None):
-    """The smallest elements;  dL/da = g at the minimum (split evenly among ties, as torch.amin).
-
-    ``min()`` and ``min(axis=...)`` return the values; ``min(dim)``, as in
-    PyTorch, returns ``(values, indices)``.
-    """
-    return _max_or_min(a, dim, keepdim, axis, keepdims, np.min, argmin, "min")
+def min(a, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
+    """The smallest elements;  dL/da = g at the minimum (see ``max`` for ties and for ``min(dim)``)."""
+    return _extremum(a, dim, keepdim, axis, keepdims, P.AMIN, argmin)
 
 
 def argmax(a, dim=None, keepdim=False, *, axis=None):
     """Index of the largest element along ``dim`` (of the flattened tensor when None); not differentiable."""
     axis, keepdim = _axis_and_keep(axis, keepdim, dim, None)
-    return Tensor._constant(np.asarray(np.argmax(a.data, axis=axis, keepdims=keepdim)))
+    return _apply(P.ARGMAX, (a,), {"axis": axis, "keepdims": keepdim})
 
 
 def argmin(a, dim=None, keepdim=False, *, axis=None):
     """Index of the smallest element along ``dim`` (of the flattened tensor when None); not differentiable."""
     axis, keepdim = _axis_and_keep(axis, keepdim, dim, None)
-    return Tensor._constant(np.asarray(np.argmin(a.data, axis=axis, keepdims=keepdim)))
+    return _apply(P.ARGMIN, (a,), {"axis": axis, "keepdims": keepdim})
 
 
 def logsumexp(a, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    """ln Σ e**a over ``axis``, shifted by the maximum so it never overflows;  dL/da = g * softmax(a)."""
+    """ln Σ e**a over ``axis``, shifted by the maximum so it never overflows;  dL/da = softmax(a) · g."""
     axis, keepdims = _axis_and_keep(axis, keepdims, dim, keepdim)
-    x = a.data
-    axes = _reduced_axes(axis, x.ndim)
-    kept = _kept_shape(x.shape, axes)
-    shift = x.max(axis=axes, keepdims=True)
-    # a row of -inf (or one holding +inf) is not shifted: its result is -inf (or +inf) as it stands
-    shift = np.where(np.isfinite(shift), shift, 0)
-    with np.errstate(divide="ignore"):
-        out = shift + np.log(np.exp(x - shift).sum(axis=axes, keepdims=True))
-    if not keepdims:
-        out = out.reshape(()) if axes is None else out.squeeze(axis=axes)
-    return _record(
-        out, "logsumexp", (a,),
-        (lambda xp, g, out, a: g.reshape(kept) * xp.exp(a - out.reshape(kept)),), reads=_BOTH,
-    )
+    axes = _reduced_axes(axis, a.data.ndim)
+    if P.count_of(a.shape, axes) == 0:
+        raise ValueError(f"logsumexp() over no elements: the tensor of shape {a.shape} is empty along the axes {axis}")
+    return _apply(P.LOGSUMEXP, (a,), {"axes": axes, "keepdims": keepdims})
 
 
 def log_softmax(a, axis=None, *, dim=None):
-    """a - logsumexp(a) along ``axis`` (the last by default), shifted by the maximum;  dL/da = g - softmax(a) * Σ g."""
+    """a - logsumexp(a) along ``axis`` (the last by default), shifted by the maximum;  dL/da = g - softmax(a) · Σ g."""
     axis, _ = _axis_and_keep(axis, False, dim, None, default=-1)
-    x = a.data
-    shifted = x - x.max(axis=axis, keepdims=True)
-    out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-    return _record(
-        out, "log_softmax", (a,),
-        (lambda xp, g, out, a: g - xp.exp(out) * g.sum(axis=axis, keepdims=True),), reads=READS_OUTPUT,
-    )
+    (axis,) = _reduced_axes(axis, a.data.ndim) or (0,)
+    if a.data.size == 0:
+        return _apply(P.CLONE, (a,))  # nothing to normalise: an empty result of the same shape
+    return _apply(P.LOG_SOFTMAX, (a,), {"axis": axis})
 
 
 def softmax(a, axis=None, *, dim=None):
@@ -638,21 +403,45 @@ def softmax(a, axis=None, *, dim=None):
 
 
 def _shape_argument(shape):
-    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
+
+
+def _resolved_shape(old, shape):
+    """``shape`` with its -1 worked out, for ``old.size`` elements; ValueError if it cannot hold them."""
+    shape = [int(n) for n in shape]
+    size = math.prod(old)
+    unknown = [i for i, n in enumerate(shape) if n == -1]
+    if len(unknown) > 1 or any(n < -1 for n in shape):
+        raise ValueError
+    if unknown:
+        known = math.prod(n for n in shape if n != -1)
+        if known == 0 or size % known:
+            raise ValueError
+        shape[unknown[0]] = size // known
+    if math.prod(shape) != size:
+        raise ValueError
+    return tuple(shape)
 
 
 def reshape(a, *shape):
     """The same elements in a new shape (one entry may be -1);  dL/da = g in a's shape."""
     shape = _shape_argument(shape)
-    x = a.data
     try:
-        out = x.reshape(shape)
+        shape = _resolved_shape(a.data.shape, shape)
     except (ValueError, TypeError):
-        raise ValueError(f"cannot reshape a tensor of shape {x.shape} into shape {shape}") from None
-    original = x.shape
-    return _record(
-        out, "reshape", (a,), (lambda xp, g, out, a: g.reshape(original),), reads=0, view_of=a, fresh=False,
-    )
+        raise ValueError(f"cannot reshape a tensor of shape {a.data.shape} into shape {shape}") from None
+    return _apply(P.RESHAPE, (a,), {"shape": shape})
+
+
+def view(a, *shape):
+    """The same elements in a new shape, sharing memory, as PyTorch's ``view``: refused where that needs a copy."""
+    out = reshape(a, *shape)
+    if out.data.size and not np.may_share_memory(out.data, a.data):  # a copy shares nothing at all
+        raise RuntimeError(
+            f"view of a tensor of shape {a.shape} as {out.shape} would need a copy (its elements are not "
+            "laid out in that order in memory, e.g. after a transpose); use reshape(), which copies"
+        )
+    return out
 
 
 def transpose(a, *axes):
@@ -680,15 +469,12 @@ def transpose(a, *axes):
 def permute(a, *dims):
     """The axes in the order ``dims``;  dL/da = g with the inverse permutation."""
     dims = _shape_argument(dims)
-    x = a.data
-    try:
-        out = x.transpose(dims)
-    except (ValueError, TypeError):
-        raise ValueError(f"axes {dims} are not a permutation of the axes of shape {x.shape}") from None
-    inverse = tuple(np.argsort([d % x.ndim for d in dims]).tolist())
-    return _record(
-        out, "transpose", (a,), (lambda xp, g, out, a: g.transpose(inverse),), reads=0, view_of=a, fresh=False,
-    )
+    ndim = a.data.ndim
+    if sorted(d % builtins.max(ndim, 1) for d in dims) != list(range(ndim)):
+        raise ValueError(f"axes {dims} are not a permutation of the axes of shape {a.data.shape}")
+    dims = tuple(d % ndim for d in dims)
+    inverse = tuple(np.argsort(dims).tolist())
+    return _apply(P.PERMUTE, (a,), {"dims": dims, "inverse": inverse})
 
 
 def swapaxes(a, axis1, axis2):
@@ -743,55 +529,79 @@ def squeeze(a, dim=None):
 def broadcast_to(a, *shape):
     """a repeated along the axes where it has length 1 (or lacks) to ``shape``;  dL/da = g summed over them."""
     shape = _shape_argument(shape)
-    x = a.data
     try:
-        out = np.broadcast_to(x, shape)
+        np.broadcast_shapes(a.data.shape, shape)
+        if np.broadcast_shapes(a.data.shape, shape) != shape:
+            raise ValueError
     except ValueError:
-        raise ValueError(f"cannot broadcast a tensor of shape {x.shape} to shape {shape}") from None
-    original = x.shape
-    return _record(
-        out, "broadcast_to", (a,), (lambda xp, g, out, a: unbroadcast(g, original),), reads=0, fresh=False,
-    )
+        raise ValueError(f"cannot broadcast a tensor of shape {a.data.shape} to shape {shape}") from None
+    return _apply(P.BROADCAST_TO, (a,), {"shape": shape})
 
 
-def plain_index(index):
-    """``index`` with Tensors and lists replaced by arrays, and whether it uses integer arrays."""
+def _index_parts(index):
+    """``index`` as a tuple of basic parts (ints, slices, None, ...) and index arrays (Tensors or arrays)."""
     parts = index if isinstance(index, tuple) else (index,)
     plain = []
-    gathers = False
     for part in parts:
-        if isinstance(part, Tensor):
-            part = part.data
-        elif isinstance(part, list):
+        if isinstance(part, list):
             part = np.asarray(part) if part else np.empty(0, dtype=np.intp)
-        if isinstance(part, np.ndarray) and part.dtype.kind in "iu":
-            gathers = True
+        elif isinstance(part, Tensor) and part.data.ndim == 0 and part.data.dtype.kind in "iu":
+            part = int(part.data)  # a one-element integer tensor indexes as an int, as in PyTorch
+        elif isinstance(part, np.integer):
+            part = int(part)
         plain.append(part)
-    return (tuple(plain) if isinstance(index, tuple) else plain[0]), gathers
+    return tuple(plain)
 
 
 def getitem(a, index):
     """a[index] with ints, slices, None, ..., integer arrays and boolean masks.
 
-    dL/da is zero except at the selected elements, which receive g; an
-    element selected several times by integer arrays receives the sum.
+    Basic indexing (no arrays) gives a view: writing into it (under
+    ``no_grad``) writes into a. dL/da is zero except at the selected
+    elements, which receive g; an element selected several times by
+    integer arrays receives the sum. An index array is an input of the
+    operation (a numpy array is copied first): changing it in place after
+    the forward pass makes backward refuse, as for any input.
     """
-    index, gathers = plain_index(index)
-    out = a.data[index]
-    shape = a.data.shape
-    return _record(
-        out, "getitem", (a,), (lambda xp, g, out, a: xp.unindex(g, index, shape, gathers),),
-        reads=0, view_of=None if gathers else a,
-    )
+    parts = _index_parts(index)
+    if not any(isinstance(part, (Tensor, np.ndarray)) for part in parts):
+        if Ellipsis not in parts:
+            parts = parts + (Ellipsis,)  # so that every element alone is a 0-d view, not a copy
+        return _apply(P.INDEX, (a,), {"index": parts})
+    arrays, layout, repeats = [], [], False
+    for part in parts:
+        if isinstance(part, (Tensor, np.ndarray)):
+            array = part if isinstance(part, Tensor) else Tensor._constant(part.copy())
+            if array.data.dtype.kind not in "iub":
+                raise IndexError(f"arrays used as indices must be of integer or boolean type, got {array.data.dtype}")
+            repeats = repeats or array.data.dtype.kind in "iu"
+            arrays.append(array)
+            layout.append(ARRAY)
+        else:
+            layout.append(part)
+    return _apply(P.GATHER, (a, *arrays), {"layout": tuple(layout), "repeats": repeats})
 
 
-def unindex(g, index, shape, gathers):
+def unindex(g, index, shape):
     """A tensor of ``shape``, zero except at ``index``, where it holds g: what getitem sends back.
 
-    Its own derivative picks the selected elements again: dL/dg = G[index].
+    An index holding arrays (a boolean mask: no element twice) is an input, as in ``ungather``.
     """
-    out = _numpy_unindex(g.data, index, shape, gathers)
-    return _record(out, "unindex", (g,), (lambda xp, G, out, g: G[index],), reads=0, fresh=False)
+    if any(isinstance(part, (Tensor, np.ndarray)) for part in index):
+        return ungather(g, index, shape)
+    return _apply(P.UNINDEX, (g,), {"index": index, "shape": shape})
+
+
+def ungather(g, index, shape):
+    """A tensor of ``shape``, zero except at ``index`` (holding index arrays), where g is added."""
+    arrays, layout = [], []
+    for part in index:
+        if isinstance(part, (Tensor, np.ndarray)):
+            arrays.append(part if isinstance(part, Tensor) else Tensor._constant(part))
+            layout.append(ARRAY)
+        else:
+            layout.append(part)
+    return _apply(P.UNGATHER, (g, *arrays), {"layout": tuple(layout), "shape": shape})
 
 
 def _like_first_tensor(items):
@@ -814,24 +624,19 @@ def concatenate(tensors, axis=None, *, dim=None):
     tensors = _like_first_tensor(tensors)
     if not tensors:
         raise ValueError("concatenate needs at least one tensor")
-    arrays = [t.data for t in tensors]
-    try:
-        out = np.concatenate(arrays, axis=axis)
-    except ValueError:
-        shapes = ", ".join(str(x.shape) for x in arrays)
-        raise ValueError(f"cannot concatenate shapes {shapes} along axis {axis}") from None
-    axis = axis % out.ndim
-    bounds = np.cumsum([0] + [x.shape[axis] for x in arrays]).tolist()
-    vjps = tuple(_slice_vjp(axis, start, stop) for start, stop in zip(bounds[:-1], bounds[1:]))
-    return _record(out, "concatenate", tuple(tensors), vjps, reads=0, fresh=False)
+    shapes = [t.data.shape for t in tensors]
+    ndim = len(shapes[0])
+    if not -builtins.max(ndim, 1) <= axis < ndim or any(
+        len(s) != ndim or s[:axis % ndim] + s[axis % ndim + 1:] != shapes[0][:axis % ndim] + shapes[0][axis % ndim + 1:]
+        for s in shapes
+    ):
+        raise ValueError(f"cannot concatenate shapes {', '.join(map(str, shapes))} along axis {axis}")
+    axis %= ndim
+    bounds = tuple(np.cumsum([0] + [s[axis] for s in shapes]).tolist())
+    return _apply(P.CONCATENATE, tuple(tensors), {"axis": axis, "bounds": bounds})
 
 
 cat = concatenate
-
-
-def _slice_vjp(axis, start, stop):
-    where = (slice(None),) * axis + (slice(start, stop),)
-    return lambda xp, g, out, *inputs: g[where]
 
 
 def stack(tensors, axis=None, *, dim=None):
@@ -857,6 +662,13 @@ def stack(tensors, axis=None, *, dim=None):
     return concatenate([reshape(t, expanded) for t in tensors], axis=axis)
 
 
+def _condition(condition):
+    """``condition`` as a boolean Tensor: a boolean Tensor itself (its version is then checked), else a copy."""
+    if isinstance(condition, Tensor):
+        return condition if condition.data.dtype == np.bool_ else Tensor._constant(condition.data.astype(bool))
+    return Tensor._constant(np.array(condition, dtype=bool))
+
+
 def where(condition, a, b):
     """a where ``condition`` holds, else b;  dL/da = g where it holds, dL/db = g elsewhere.
 
@@ -864,23 +676,64 @@ def where(condition, a, b):
     >>> where(x > 0, x, 0.0).tolist()
     [0.0, 2.0, 0.0]
     """
-    chosen = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
-    chosen = chosen.astype(bool, copy=False)
-    if isinstance(a, Tensor):
-        a, b = _operands(a, b)
-    else:
-        b = as_tensor(b)
-        b, a = _operands(b, a)
+    condition = _condition(condition)
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        a = as_tensor(a)
+    a, b = _operands(a, b)
     try:
-        out = np.where(chosen, a.data, b.data)
+        return _apply(P.WHERE, (condition, a, b))
     except ValueError:
         raise ValueError(
-            f"where: condition of shape {chosen.shape} and values of shapes {a.shape} and {b.shape} "
+            f"where: condition of shape {condition.shape} and values of shapes {a.shape} and {b.shape} "
             "cannot be broadcast together"
         ) from None
-    return _record(
-        out, "where", (a, b),
-        (lambda xp, g, out, a, b: xp.where(chosen, g, 0), lambda xp, g, out, a, b: xp.where(chosen, 0, g)),
-        reads=0,
-    )
 
+
+def masked_fill(a, mask, value):
+    """a with ``value`` where the boolean ``mask`` holds, as PyTorch's ``masked_fill``.
+
+    ``mask`` (a bool Tensor or array) broadcasts with a; ``value`` is a
+    number or a 0-d Tensor, taken in a's dtype (an integer tensor truncates
+    a fractional value, as PyTorch does, and refuses an infinity or nan).
+    dL/da = g where the mask does not hold, else 0; dL/dvalue = Σ g where it
+    holds.
+    """
+    chosen = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    if chosen.dtype != np.bool_:
+        raise TypeError(f"masked_fill takes a boolean mask, got one of dtype {chosen.dtype}: compare first (mask == 0)")
+    if isinstance(value, Tensor):
+        if value.ndim:
+            raise ValueError(f"masked_fill takes a number or a 0-d tensor as the value, got shape {value.shape}")
+        value = cast(value, a.dtype)
+    else:
+        value = Tensor._constant(_fill_value(value, a.data.dtype))
+    try:
+        return where(mask, value, a)
+    except ValueError:
+        raise ValueError(f"masked_fill: a mask of shape {chosen.shape} does not broadcast with shape {a.shape}") from None
+
+
+def _fill_value(value, dtype):
+    """``value`` as a 0-d array of ``dtype``; an infinity or nan for an integer dtype is refused, as in PyTorch."""
+    if not isinstance(value, (int, float, np.number, np.bool_)):
+        raise TypeError(f"masked_fill's value must be a number or a 0-d tensor, got {type(value).__name__} {value!r}")
+    if dtype.kind in "iub" and not math.isfinite(value):
+        raise ValueError(f"masked_fill: {value!r} cannot be stored in a tensor of dtype {dtype}")
+    return np.asarray(value).astype(dtype)
+
+
+def _triangle(a, keep, name):
+    if a.data.ndim < 2:
+        raise ValueError(f"{name} needs a tensor of at least 2 dimensions, got shape {a.shape}")
+    rows, columns = a.data.shape[-2:]
+    return where(keep(rows, columns), a, np.zeros((), a.data.dtype))  # zeros of a's dtype: an int stays an int
+
+
+def tril(a, diagonal=0):
+    """The lower triangle of the last two axes (on and below the ``diagonal``-th diagonal), zeros above."""
+    return _triangle(a, lambda n, m: np.tri(n, m, diagonal, dtype=bool), "tril")
+
+
+def triu(a, diagonal=0):
+    """The upper triangle of the last two axes (on and above the ``diagonal``-th diagonal), zeros below."""
+    return _triangle(a, lambda n, m: ~np.tri(n, m, diagonal - 1, dtype=bool), "triu")

@@ -128,8 +128,11 @@ def _propagate(root, seed, create_graph, store, observer):
     else:
         total_of = totals.get
         for node in reversed(order):
+            g = total_of(node)
+            if g is None:
+                continue  # a node no gradient reaches (one recorded for autodiff.compile, say)
             fresh = node._fresh and not create_graph
-            for child, contribution in zip(node.children, node._pullback(totals[node], create_graph)):
+            for child, contribution in zip(node.children, node._pullback(g, create_graph)):
                 if contribution is None:
                     continue
                 before = total_of(child)
@@ -167,7 +170,9 @@ def _propagate_observed(order, totals, create_graph, observer):
     """
     check_finite = grad_mode.check_finite
     for node in reversed(order):
-        g = totals[node]
+        g = totals.get(node)
+        if g is None:
+            continue
         contributions = node._pullback(g, create_graph)
         for position, (child, contribution) in enumerate(zip(node.children, contributions)):
             if contribution is None:

@@ -29,6 +29,7 @@ class _ThreadMode(threading.local):
 
     enabled = True
     check_finite = False
+    recording = None  # the Recording of autodiff.compile, while one records a call in this thread
 
     def __init__(self):
         self.saved = []  # what each open context replaced, innermost last

@@ -1,24 +1,61 @@
-"""The array namespace in which first-order gradients are computed: numpy.
+"""The namespace ``xp`` for numpy arrays: the tensor engine's forward passes and first-order gradients.
 
-Every vector-Jacobian product in ``functions`` is written once, as
-``vjp(xp, g, out, *inputs)``, with Python's operators, the methods that
-numpy arrays and Tensors share (``reshape``, ``transpose``, ``sum``,
-indexing) and the functions of a namespace ``xp``. Backward passes this
-module and plain arrays: the fast path, no graph recorded. Backward with
-``create_graph`` passes ``autodiff.functions``, whose functions of the same
-names are recorded Tensor operations, so the gradient is itself a graph.
+Every primitive (``autodiff.primitives``) is written once, with Python's
+operators, the methods numpy arrays and Tensors share (``reshape``,
+``transpose``, ``sum``, indexing) and the functions of a namespace ``xp``.
+The tensor engine passes this module and plain arrays: the fast path, no
+graph recorded. Backward with ``create_graph`` passes ``autodiff.functions``,
+whose functions of the same names are recorded Tensor operations, so the
+gradient is itself a graph; the scalar engine passes ``operators``.
 """
 
 import numpy as np
 
 exp = np.exp
 log = np.log
+sqrt = np.sqrt
+tanh = np.tanh
 sin = np.sin
 cos = np.cos
+abs = np.abs  # noqa: A001
 sign = np.sign
+maximum = np.maximum
 where = np.where
+equal = np.equal
+not_equal = np.not_equal
+logical_and = np.logical_and
+logical_or = np.logical_or
+logical_xor = np.logical_xor
+logical_not = np.logical_not
+argmax = np.argmax
+argmin = np.argmin
+isnan = np.isnan
+isfinite = np.isfinite
+clip = np.clip
+add = np.add
+max = np.max  # noqa: A001
+min = np.min  # noqa: A001
+concatenate = np.concatenate
+vdot = np.vdot
 swapaxes = np.swapaxes
 zeros_like = np.zeros_like
+
+
+def power(a, b):
+    """a ** b, through the operator: numpy computes a ** 2 as a square and a ** 0.5 as a square root."""
+    return a ** b
+
+
+def sigmoid(x):
+    """1 / (1 + e**-x). For very negative x, e**-x overflows to inf and the quotient is 0, the right limit."""
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-x))
+
+
+def softmax(a, axis):
+    """e**a / Σ e**a along ``axis``, shifted by the maximum so that it never overflows."""
+    exps = np.exp(a - a.max(axis=axis, keepdims=True))
+    return exps / exps.sum(axis=axis, keepdims=True)
 
 
 def broadcast_to(a, shape):
@@ -32,11 +69,15 @@ def broadcast_to(a, shape):
     return out
 
 
-def unindex(g, index, shape, gathers):
-    """An array of ``shape``, zero except at ``index``, where it holds g (summed where integer arrays repeat an element)."""
+def unindex(g, index, shape):
+    """An array of ``shape``, zero except at ``index``, where it holds g."""
     grad = np.zeros(shape, dtype=g.dtype)
-    if gathers:
-        np.add.at(grad, index, g)
-    else:
-        grad[index] = g
+    grad[index] = g
+    return grad
+
+
+def ungather(g, index, shape):
+    """An array of ``shape``, zero except at ``index``, where g is added (twice where the index repeats an element)."""
+    grad = np.zeros(shape, dtype=g.dtype)
+    np.add.at(grad, index, g)
     return grad

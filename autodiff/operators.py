@@ -1,43 +1,19 @@
-"""Scalar functions on Python floats with IEEE 754 results instead of exceptions.
+"""The namespace ``xp`` for Python floats: the scalar engine's forward passes and gradients.
 
-Python's ``math`` raises where floating-point arithmetic (and so numpy and
-PyTorch) gives an infinity or a NaN: ``1 / 0``, ``math.log(0)``,
-``math.exp(1000)``, ``(-8) ** (1/3)``. The scalar engine uses these
-versions so that a Value computes what a PyTorch scalar computes.
-
-The module is also the namespace in which a Value's local derivatives
-(its *slopes*) are computed on plain numbers; ``value.VALUE_MATH`` has the
-same functions on Values, for derivatives that are themselves graphs.
+A ``Value`` computes every primitive (``autodiff.primitives``) with
+Python's own float arithmetic and these functions, whose names are those
+of the namespaces for arrays (``numpy_ops``) and for nodes. Python's
+``math`` raises where IEEE 754 arithmetic (numpy's, PyTorch's) gives an
+infinity or a NaN (``math.log(0)``, ``math.exp(1000)``); these functions
+give the IEEE result instead. Python's operators raise too (``1 / 0``,
+``10.0 ** 400``): the scalar engine then computes that one operation again
+with numpy's float64 scalars, which follow IEEE (``Value._apply``).
 """
 
 import math
 
 inf = math.inf
 nan = math.nan
-
-
-def divide(a, b):
-    """a / b, with a / 0 = ±inf and 0 / 0 = nan."""
-    try:
-        return a / b
-    except ZeroDivisionError:
-        if a == 0 or math.isnan(a):
-            return nan
-        return math.copysign(inf, a) * math.copysign(1.0, b)
-
-
-def power(a, b):
-    """a ** b; nan for a negative base with a fractional exponent, ±inf on overflow or 0 ** negative."""
-    if a < 0 and math.isfinite(b) and not float(b).is_integer():
-        return nan
-    try:
-        return float(a ** b)
-    except (ZeroDivisionError, OverflowError):
-        # |result| too large, or 0 ** negative: an infinity whose sign is
-        # negative only for a negative base (or -0.0) and an odd exponent
-        negative_base = math.copysign(1.0, a) < 0
-        odd_exponent = float(b).is_integer() and int(b) % 2 == 1
-        return -inf if negative_base and odd_exponent else inf
 
 
 def exp(x):
@@ -57,38 +33,81 @@ def log(x):
     return nan
 
 
+def sqrt(x):
+    """√x: nan below 0, as in IEEE arithmetic."""
+    return math.sqrt(x) if x >= 0 else nan
+
+
+def tanh(x):
+    return math.tanh(x)
+
+
 def sigmoid(x):
     """1 / (1 + e ** -x), computed without overflow for large |x|."""
     if x >= 0:
         return 1.0 / (1.0 + math.exp(-x))
-    z = math.exp(x)
+    z = exp(x)
     return z / (1.0 + z)
 
 
 def sin(x):
-    """sin x, nan at ±inf (where ``math.sin`` raises)."""
+    """sin x: nan at ±inf, as in IEEE arithmetic."""
     return math.sin(x) if math.isfinite(x) else nan
 
 
 def cos(x):
-    """cos x, nan at ±inf (where ``math.cos`` raises)."""
+    """cos x: nan at ±inf, as in IEEE arithmetic."""
     return math.cos(x) if math.isfinite(x) else nan
 
 
+def abs(x):  # noqa: A001 (numpy's name, as in the other namespaces)
+    return math.fabs(x)
+
+
 def sign(x):
-    """-1.0, 0.0 or 1.0 by the sign of x: the slope of |x|; 0.0 at 0 and at nan, as PyTorch's sign."""
+    """-1.0, 0.0 or 1.0 by the sign of x; nan stays nan."""
     if x > 0:
         return 1.0
     if x < 0:
         return -1.0
+    return x * 0.0  # 0.0 for ±0, nan for nan
+
+
+def maximum(a, b):
+    """The larger of a and b; nan if either is nan (numpy's ``maximum``)."""
+    if a != a or b != b:
+        return nan
+    return a if a >= b else b
+
+
+def power(a, b):
+    """a ** b; nan for a negative base with a fractional exponent, ±inf on overflow or 0 ** negative."""
+    if a < 0 and math.isfinite(b) and not float(b).is_integer():
+        return nan
+    try:
+        return float(a ** b)
+    except (ZeroDivisionError, OverflowError):
+        # |result| too large, or 0 ** negative: an infinity whose sign is
+        # negative only for a negative base (or -0.0) and an odd exponent
+        negative_base = math.copysign(1.0, a) < 0
+        odd_exponent = float(b).is_integer() and int(b) % 2 == 1
+        return -inf if negative_base and odd_exponent else inf
+
+
+def where(condition, a, b):
+    """a if ``condition`` else b: numpy's ``where`` on one number."""
+    return a if condition else b
+
+
+def equal(a, b):
+    """a == b, numpy's ``equal`` on one number."""
+    return a == b
+
+
+def zeros_like(x):
     return 0.0
 
 
-def number(x):
-    """``x`` itself: slopes written for Values and for numbers read a node's number through this."""
-    return x
-
-
-def step(x):
-    """1 where x > 0, else 0: the slope of max(x, 0)."""
-    return 1.0 if x > 0 else 0.0
+def vdot(a, b):
+    """a · b: numpy's ``vdot`` (the sum of the elementwise products) on one number."""
+    return a * b

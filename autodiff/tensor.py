@@ -43,14 +43,16 @@ import numpy as np
 
 from .graph import BackwardError, Node, run_backward
 from .memory import keep_freed_memory_once
-from .mode import grad_mode
+from .mode import enable_grad, grad_mode
+from .primitive import INPUTS, OUTPUT
+from .recording import check_conversion, check_in_place
+from .symbolic import ARRAYS, leaf
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _default_dtype = _FLOAT_DTYPES[0]
 
-# What an operation's VJPs read besides g, so that an in-place change to it makes backward refuse.
-READS_INPUTS = 1
-READS_OUTPUT = 2
+# An operation without settings: one shared, empty mapping (nothing ever writes into it).
+_NO_PARAMS = {}
 
 
 def set_default_dtype(dtype):
@@ -92,7 +94,7 @@ class Tensor(Node):
 
     __slots__ = (
         "data", "_grad", "_requires_grad", "label", "op", "children",
-        "_vjps", "_first_order_only", "_fresh", "_reads", "_saved", "_version", "__weakref__",
+        "_definition", "_params", "_fresh", "_saved", "_version", "__weakref__",
     )
     # numpy defers to Tensor's reflected operators (array + Tensor -> Tensor)
     __array_ufunc__ = None
@@ -101,20 +103,31 @@ class Tensor(Node):
         if isinstance(data, Tensor):
             data = data.data
         array = _as_number_array(data, dtype, copy=True)
+        if grad_mode.recording is not None:
+            grad_mode.recording.made_here(self)
         self.data = array
         self._grad = None
         self.label = label
         self.op = ""
         self.children = ()
-        self._vjps = ()
-        self._first_order_only = False
+        self._definition = None
+        self._params = None
         self._fresh = False
-        self._reads = 0
         self._saved = None
         self._version = [0]
         self._requires_grad = False
         if requires_grad:
             self.requires_grad_()
+
+    @property
+    def primitive(self):
+        """The ``Primitive`` that computed this node (None for a leaf)."""
+        return self._definition
+
+    @property
+    def params(self):
+        """The settings its primitive was applied with (an axis, a shape), and what it saved: a dict."""
+        return self._params or {}
 
     @property
     def requires_grad(self):
@@ -141,64 +154,92 @@ class Tensor(Node):
         return self
 
     @staticmethod
-    def _record(data, op, children, vjps, reads=READS_INPUTS, view_of=None, fresh=True):
-        """A new node ``op(*children) = data`` whose VJPs are rules ``vjp(xp, g, out, *inputs)``.
+    def _apply(definition, inputs, params=_NO_PARAMS):
+        """The primitive ``definition`` applied to the Tensors ``inputs`` with the settings ``params``: a new node.
 
-        Each rule is written with operators, the methods arrays and Tensors
-        share and the functions of ``xp`` (``numpy_ops`` for first-order
-        gradients, ``functions`` under ``create_graph``), so the one rule
-        serves both. ``reads`` says whether the rules read the inputs'
-        data, the output's, or both (their versions are checked at
-        backward); ``view_of`` is the tensor whose memory ``data`` views.
-        ``fresh`` says that every rule returns a new array (not g, nor a
-        view of g or of anything else), which backward may then add into
-        and a leaf may keep without a copy; rules that pass g on (``+``,
-        ``reshape``) are not fresh.
+        The forward pass runs on the inputs' arrays with ``xp = numpy_ops``;
+        the node keeps what backward needs (see ``_record``).
+        """
+        result = definition.forward(numpy_ops, *[x.data for x in inputs], **params)
+        if definition.saves:
+            result, *kept = result
+            params = {**params, **dict(zip(definition.saves, kept))}
+        return Tensor._record(result, definition, tuple(inputs), params)
+
+    @staticmethod
+    def _record_function(result, definition, inputs, params):
+        """The Tensor a ``Function``'s forward returned, as the node of ``definition`` applied to ``inputs``.
+
+        The node shares the result's memory and count of in-place changes.
+        """
+        out = Tensor._record(result.data, definition, inputs, params)
+        out._version = result._version
+        return out
+
+    @staticmethod
+    def _coerce_all(inputs):
+        """``inputs`` as Tensors: numbers and arrays become constants of the first Tensor's floating dtype."""
+        like = next((x for x in inputs if isinstance(x, Tensor)), None)
+        return tuple([as_tensor(x, like) for x in inputs])
+
+    @staticmethod
+    def _record(data, definition, children, params):
+        """A new node ``definition(*children) = data``, remembering what its backward needs when it needs one.
+
+        Only when grad mode is on and an input requires gradients is the
+        node part of a graph: then it keeps its inputs, its definition and
+        settings, and the versions of the tensors its rules read (checked
+        at backward). A result that may view its first input's memory
+        (``definition.view``) shares that input's count of in-place changes.
         """
         out = Tensor.__new__(Tensor)
         # numpy returns scalars, not 0-d arrays, from ufuncs on 0-d arrays
         out.data = data if type(data) is np.ndarray else np.asarray(data)
         out._grad = None
         out.label = ""
-        out._version = [0] if view_of is None else view_of._version
-        out._first_order_only = False
-        if grad_mode.enabled:
+        out._version = children[0]._version if definition.view else [0]
+        if grad_mode.enabled and definition.differentiable:
             for child in children:
                 if child._requires_grad:
                     out._requires_grad = True
-                    out.op = op
+                    out.op = definition.name if definition.display is None else definition.display(params)
                     out.children = children
-                    out._vjps = vjps
-                    out._fresh = fresh
-                    out._reads = reads
+                    out._definition = definition
+                    out._params = params
+                    out._fresh = definition.fresh
+                    reads = definition.reads
                     out._saved = _versions(out, children, reads) if reads else None
                     return out
+        recording = grad_mode.recording
+        if recording is not None:
+            return recording.recorded(out, definition, children, params)
         out._requires_grad = False
         out.op = ""
         out.children = ()
-        out._vjps = ()
+        out._definition = None
+        out._params = None
         out._fresh = False
-        out._reads = 0
         out._saved = None
-        return out
-
-    @staticmethod
-    def _result(data, op, children, vjps):
-        """A new node ``op(*children) = data`` whose VJPs are closures ``vjp(g)`` over numpy arrays.
-
-        For fused operations (convolution, recurrent layers) whose
-        backward has no counterpart in Tensor operations: they have first
-        derivatives, refuse ``create_graph``, and are assumed to read
-        every input and their output (the closures may hold any of them).
-        """
-        out = Tensor._record(data, op, children, vjps, READS_INPUTS | READS_OUTPUT, fresh=False)
-        out._first_order_only = True
         return out
 
     @staticmethod
     def _constant(array, view_of=None):
         """A leaf around ``array`` as it is: no copy, no gradient."""
-        return Tensor._record(array, "", (), (), 0, view_of)
+        out = Tensor.__new__(Tensor)
+        out.data = array if type(array) is np.ndarray else np.asarray(array)
+        out._grad = None
+        out.label = ""
+        out.op = ""
+        out.children = ()
+        out._definition = None
+        out._params = None
+        out._fresh = False
+        out._saved = None
+        out._version = [0] if view_of is None else view_of._version
+        out._requires_grad = False
+        if grad_mode.recording is not None:
+            grad_mode.recording.made_here(out)
+        return out
 
     # -- what it holds ---------------------------------------------------
 
@@ -253,6 +294,8 @@ class Tensor(Node):
         """
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor of one element, this one has shape {self.shape}")
+        if grad_mode.recording is not None:
+            check_conversion(self, "item()")
         return self.data.item()
 
     def tolist(self):
@@ -261,6 +304,8 @@ class Tensor(Node):
         >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).tolist()
         [[1.0, 2.0], [3.0, 4.0]]
         """
+        if grad_mode.recording is not None:
+            check_conversion(self, "tolist()")
         return self.data.tolist()
 
     def numpy(self):
@@ -269,6 +314,8 @@ class Tensor(Node):
         >>> Tensor([1.0, 2.0]).numpy()
         array([1., 2.], dtype=float32)
         """
+        if grad_mode.recording is not None:
+            check_conversion(self, "numpy()")
         return self.data
 
     def detach(self):
@@ -279,9 +326,11 @@ class Tensor(Node):
         >>> y.requires_grad, y.tolist()
         (False, [2.0, 4.0])
         """
-        return Tensor._constant(self.data, view_of=self)
+        return Tensor._apply(P.DETACH, (self,))
 
     def __bool__(self):
+        if grad_mode.recording is not None:
+            check_conversion(self, "bool()")
         return bool(self.data)
 
     def __float__(self):
@@ -293,7 +342,7 @@ class Tensor(Node):
     def __index__(self):
         if self.data.dtype.kind not in "iu" or self.data.size != 1:
             raise TypeError(f"only a one-element integer tensor can be used as an index, this one is {self.dtype}")
-        return int(self.data.item())
+        return int(self.item())
 
     __hash__ = object.__hash__
 
@@ -407,39 +456,109 @@ class Tensor(Node):
     def _pullback(self, g, create_graph):
         if self._saved is not None:
             self._check_versions()
-        children = self.children
         if create_graph:
-            if self._first_order_only:
-                raise NotImplementedError(
-                    f"{self.op!r} has first derivatives only: it cannot be part of backward(create_graph=True)"
-                )
-            return [
-                _conformed_node(vjp(F, g, self, *children), child) if child._requires_grad else None
-                for child, vjp in zip(children, self._vjps)
-            ]
-        first_order_only = self._first_order_only
-        inputs = () if first_order_only else [child.data for child in children]
+            return self._pullback_as_graph(g)
+        definition = self._definition
+        children = self.children
+        params = self._params
         out = self.data
+        inputs = [child.data for child in children]
+        rules = definition.vjps
+        if rules is None:
+            shares = definition.shares(numpy_ops, g, out, inputs, params, [c._requires_grad for c in children])
+        else:
+            shares = [
+                rule(numpy_ops, g, out, *inputs, **params) if child._requires_grad else None
+                for child, rule in zip(children, rules)
+            ]
         grads = []
-        for child, vjp in zip(children, self._vjps):
-            if not child._requires_grad:
-                grads.append(None)
-                continue
-            grad = vjp(g) if first_order_only else vjp(numpy_ops, g, out, *inputs)
-            if type(grad) is not np.ndarray:
-                grad = np.asarray(grad)
-            target = child.data
-            if grad.shape != target.shape:
-                grad = np.asarray(unbroadcast(grad, target.shape))
-            if grad.dtype != target.dtype:
-                grad = grad.astype(target.dtype)
+        for child, grad in zip(children, shares):
+            if grad is not None:
+                if type(grad) is not np.ndarray:
+                    grad = np.asarray(grad)
+                target = child.data
+                if grad.shape != target.shape:
+                    grad = np.asarray(unbroadcast(grad, target.shape))
+                if grad.dtype != target.dtype:
+                    grad = grad.astype(target.dtype)
             grads.append(grad)
         return grads
 
+    def _pullback_as_graph(self, g):
+        """The shares of backward as Tensors computed by recorded operations (``create_graph``)."""
+        definition = self._definition
+        children = self.children
+        if definition.once_differentiable:
+            raise NotImplementedError(
+                f"{self.op!r} has first derivatives only: it cannot be part of backward(create_graph=True)"
+            )
+        needs = [child._requires_grad for child in children]
+        shares = definition.shares(F, g, self, children, self._params, needs)
+        return [None if share is None else _conformed_node(share, child) for child, share in zip(children, shares)]
+
+    def _written_share(self, position, g, name_of):
+        """The rule that sends input ``position`` its share of g, as an expression in the nodes' names.
+
+        ``name_of(node)`` names a node; the expression's leaves are
+        ``name.grad`` (g) and ``name.data`` (the arrays), and it carries its
+        value: what a trace prints.
+        """
+        inputs = [leaf(f"{name_of(child)}.data", child.data) for child in self.children]
+        rule = self._definition.rule(position, len(inputs))
+        name = name_of(self)
+        upstream = leaf(f"{name}.grad", np.zeros_like(self.data) if g is None else g)
+        share = rule(ARRAYS, upstream, leaf(f"{name}.data", self.data), *inputs, **self._params)
+        target = self.children[position].data
+        if share.shape != target.shape:
+            share = unbroadcast(share, target.shape)  # as backward sums it, the sum written out
+        return share if share.dtype == target.dtype else share.astype(target.dtype)
+
+    def _tangent(self, tangents):
+        """Forward mode: the tangent of this node (J·t) from its inputs' ``tangents`` (None where an input has none)."""
+        if self._saved is not None:
+            self._check_versions()
+        definition = self._definition
+        if definition.once_differentiable:
+            raise NotImplementedError(
+                f"{self.op!r} has first derivatives only: forward mode (jvp) cannot pass through it"
+            )
+        out = self.data
+        inputs = [child.data for child in self.children]
+        tangent = definition.tangent(numpy_ops, tangents, out, inputs, self._params, np.zeros_like)
+        if tangent is NotImplemented:
+            tangent = self._transposed_rules(tangents)
+        if tangent is None:
+            return None
+        tangent = np.asarray(tangent, dtype=out.dtype)
+        return tangent if tangent.shape == out.shape else np.broadcast_to(tangent, out.shape)
+
+    def _transposed_rules(self, tangents):
+        """J·t as the gradient in g of Σ ⟨vjp_k(g), t_k⟩, the rules recorded on a cotangent g of the output's shape.
+
+        Every rule is linear in g, so that gradient is exactly J·t (the
+        "double-VJP trick", applied to this one node).
+        """
+        cotangent = Tensor(np.zeros_like(self.data), requires_grad=True)  # any value: the rules are linear in g
+        out = Tensor._constant(self.data)
+        inputs = [Tensor._constant(child.data) for child in self.children]
+        needs = [t is not None for t in tangents]
+        with enable_grad():
+            shares = self._definition.shares(F, cotangent, out, inputs, self._params, needs)
+            total = None
+            for share, child, t in zip(shares, self.children, tangents):
+                if share is None:
+                    continue
+                share = _conformed_node(share, child)
+                term = (share * Tensor._constant(np.asarray(t, dtype=child.data.dtype))).sum()
+                total = term if total is None else total + term
+        if total is None or not total._requires_grad:
+            return None  # the rules do not depend on g: the operation is constant in the moving inputs
+        return run_backward(total, total._backward_seed(None, False), store=False).get(cotangent)
+
     def _check_versions(self):
-        reads = self._reads
-        tensors = self.children if reads & READS_INPUTS else ()
-        if reads & READS_OUTPUT:
+        reads = self._definition.reads
+        tensors = self.children if reads & INPUTS else ()
+        if reads & OUTPUT:
             tensors = (*tensors, self)
         for tensor, expected in zip(tensors, self._saved):
             now = tensor._version[0]
@@ -469,6 +588,8 @@ class Tensor(Node):
         self._version[0] += 1
 
     def _check_in_place(self, operation, other=None):
+        if grad_mode.recording is not None:
+            check_in_place(self, operation)
         if not grad_mode.enabled:
             return
         if self._requires_grad:
@@ -578,7 +699,8 @@ class Tensor(Node):
 
     def __setitem__(self, index, value):
         self._check_in_place("item assignment", value)
-        index, _ = F.plain_index(index)
+        parts = index if isinstance(index, tuple) else (index,)
+        index = tuple([part.data if isinstance(part, Tensor) else part for part in parts])
         self.data[index] = _operand_array(value, self)
         self._bump_version()
 
@@ -622,6 +744,9 @@ class Tensor(Node):
 
     def __neg__(self):
         return F.neg(self)
+
+    def __abs__(self):
+        return Tensor._apply(P.ABS, (self,))
 
     def __getitem__(self, index):
         return F.getitem(self, index)
@@ -724,7 +849,7 @@ class Tensor(Node):
         >>> [round(v, 4) for v in Tensor([0.0, 1.0]).exp().tolist()]
         [1.0, 2.7183]
         """
-        return F.exp(self)
+        return Tensor._apply(P.EXP, (self,))
 
     def log(self):
         """ln self, elementwise;  d/dself = 1 / self.
@@ -732,7 +857,7 @@ class Tensor(Node):
         >>> [round(v, 4) for v in Tensor([1.0, 2.0]).log().tolist()]
         [0.0, 0.6931]
         """
-        return F.log(self)
+        return Tensor._apply(P.LOG, (self,))
 
     def log2(self):
         """log₂ self = ln self / ln 2, elementwise.
@@ -756,7 +881,7 @@ class Tensor(Node):
         >>> Tensor([4.0, 9.0]).sqrt().tolist()
         [2.0, 3.0]
         """
-        return F.sqrt(self)
+        return Tensor._apply(P.SQRT, (self,))
 
     def abs(self):
         """|self|, elementwise;  d/dself = sign(self), 0 at 0 as in PyTorch.
@@ -764,11 +889,10 @@ class Tensor(Node):
         >>> Tensor([-1.5, 0.0, 2.0]).abs().tolist()
         [1.5, 0.0, 2.0]
         """
-        return F.abs(self)
-
-    __abs__ = abs
+        return Tensor._apply(P.ABS, (self,))
 
     def sign(self):
+        """-1, 0 or 1 by the sign of each element, outside the graph."""
         return F.sign(self)
 
     def sin(self):
@@ -777,7 +901,7 @@ class Tensor(Node):
         >>> Tensor([0.0]).sin().tolist()
         [0.0]
         """
-        return F.sin(self)
+        return Tensor._apply(P.SIN, (self,))
 
     def cos(self):
         """cos self, elementwise;  d/dself = -sin self.
@@ -785,10 +909,10 @@ class Tensor(Node):
         >>> Tensor([0.0]).cos().tolist()
         [1.0]
         """
-        return F.cos(self)
+        return Tensor._apply(P.COS, (self,))
 
     def masked_fill(self, mask, value):
-        """self with ``value`` where the boolean ``mask`` holds, as PyTorch's ``masked_fill``.
+        """This tensor with ``value`` where the boolean ``mask`` holds, as PyTorch's ``masked_fill``.
 
         >>> x = Tensor([[1.0, 2.0], [3.0, 4.0]])
         >>> x.masked_fill(x > 2.5, float("-inf")).tolist()
@@ -810,7 +934,7 @@ class Tensor(Node):
         >>> [round(v, 4) for v in Tensor([0.0, 1.0]).tanh().tolist()]
         [0.0, 0.7616]
         """
-        return F.tanh(self)
+        return Tensor._apply(P.TANH, (self,))
 
     def relu(self):
         """max(self, 0), elementwise;  d/dself = 1 where self > 0, else 0.
@@ -818,7 +942,7 @@ class Tensor(Node):
         >>> Tensor([-1.0, 0.0, 2.0]).relu().tolist()
         [0.0, 0.0, 2.0]
         """
-        return F.relu(self)
+        return Tensor._apply(P.RELU, (self,))
 
     def sigmoid(self):
         """σ(self) = 1 / (1 + e**-self), elementwise;  d/dself = σ(self)(1 - σ(self)).
@@ -826,7 +950,7 @@ class Tensor(Node):
         >>> [round(v, 4) for v in Tensor([0.0, 2.0]).sigmoid().tolist()]
         [0.5, 0.8808]
         """
-        return F.sigmoid(self)
+        return Tensor._apply(P.SIGMOID, (self,))
 
     def clip(self, low=None, high=None):
         """self limited to [low, high] (either may be None);  d/dself = 1 inside, 0 outside.
@@ -924,12 +1048,15 @@ class Tensor(Node):
         return F.reshape(self, *shape)
 
     def view(self, *shape):
-        """The same elements in a new shape (one entry may be -1): PyTorch's name for ``reshape``.
+        """The same elements in a new shape (one entry may be -1), sharing memory, as PyTorch's ``view``.
+
+        Refused where the elements are not laid out in that order (after a
+        transpose): ``reshape`` copies them there.
 
         >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).view(-1).tolist()
         [1.0, 2.0, 3.0, 4.0]
         """
-        return F.reshape(self, *shape)
+        return F.view(self, *shape)
 
     def view_as(self, other):
         """The same elements in the shape of ``other``.
@@ -1151,9 +1278,9 @@ def _operand_array(other, target):
 
 
 def _versions(out, children, reads):
-    """The versions, now, of the tensors the VJPs will read: the inputs, then the output (as ``reads`` says)."""
-    saved = [child._version[0] for child in children] if reads & READS_INPUTS else []
-    if reads & READS_OUTPUT:
+    """The versions, now, of the tensors the rules will read: the inputs, then the output (as ``reads`` says)."""
+    saved = [child._version[0] for child in children] if reads & INPUTS else []
+    if reads & OUTPUT:
         saved.append(out._version[0])
     return saved
 
@@ -1224,3 +1351,4 @@ def as_tensor(x, like=None):
 # Imported last: they need Tensor.
 from . import functions as F  # noqa: E402
 from . import numpy_ops  # noqa: E402
+from . import primitives as P  # noqa: E402

@@ -1,33 +1,39 @@
 """A scalar that remembers how it was computed: micrograd's ``Value``.
 
-Every operation below does two things side by side:
+Every operation does two things side by side (``autodiff.primitives`` has
+them, written once for this engine and for the tensor engine):
 
 1. the forward pass: compute the result from the inputs' ``data``;
-2. the local derivative (the *slope*): how much the result moves when each
-   input moves by a little, d(out)/d(input).
+2. for each input, the chain rule: given g = d(root)/d(out), the share
+   d(root)/d(input) = d(out)/d(input) · g, the *local derivative* times g.
 
-``backward()`` then walks the graph from the output to the inputs and
-applies the chain rule at every node:
+``backward()`` walks the graph from the output to the inputs and applies
+the chain rule at every node:
 
     input.grad += d(out)/d(input) * out.grad
 
-Each slope is written once, as a small function of the output and the
-inputs, ``lambda m, out, a, b: (b, a)`` for a product. The forward pass
-calls it on the numbers (``m`` is ``operators``, functions on floats) and
-keeps the results as plain numbers: backward needs no closure that refers
-back to the node, so a graph is freed the moment nothing refers to its
-output, and changing a leaf's ``data`` after the forward pass cannot change
-the gradients of that pass. ``backward(create_graph=True)`` calls the same
-function on the nodes themselves (``m`` is ``VALUE_MATH``), so the
-gradients it computes are Values that can be differentiated again.
+A node keeps the numbers its inputs held in the forward pass (not the
+inputs' current ``data``): changing a leaf's ``data`` after the forward
+pass (a weight update) cannot change the gradients of that pass, and
+backward needs no closure that refers back to the node, so a graph is
+freed the moment nothing refers to its output. The rules run on those
+floats with ``xp = operators``; ``backward(create_graph=True)`` runs the
+same rules on the nodes themselves (``xp = VALUE_MATH``), so the gradients
+it computes are Values that can be differentiated again.
 """
 
-import math
 from numbers import Real
 
-from . import operators
+import numpy as np
+
+from . import numpy_ops, operators
 from .graph import BackwardError, Node, run_backward
 from .mode import grad_mode
+from .symbolic import NUMBERS, leaf
+from .recording import check_conversion
+from .primitives import (
+    ABS, ADD, COS, DIV, EXP, LOG, MUL, NEG, POW, POWER, RELU, SIGMOID, SIN, SQRT, SUB, TANH, VALUE_LINEAR, VALUE_SUM,
+)
 
 
 class Value(Node):
@@ -49,7 +55,7 @@ class Value(Node):
     (-2.0, 2.0)
     """
 
-    __slots__ = ("data", "grad", "label", "op", "children", "local_grads", "_slopes", "__weakref__")
+    __slots__ = ("data", "grad", "label", "op", "children", "_definition", "_inputs", "_params", "__weakref__")
     _fresh = False  # gradients are numbers: nothing to own
 
     def __init__(self, data, _children=(), _op="", label=""):
@@ -63,14 +69,17 @@ class Value(Node):
             raise TypeError(
                 f"Value's second argument is _children, as in micrograd, not a label: write Value({data!r}, label={_children!r})"
             )
+        if grad_mode.recording is not None:
+            grad_mode.recording.made_here(self)
         self.data = data
         self.grad = 0.0
         self.label = label
         self.op = _op
         self.children = tuple(_children)
-        # by hand, with children: no local derivatives to apply (None), as opposed to a leaf's ()
-        self.local_grads = None if self.children else ()
-        self._slopes = None
+        # by hand, with children: no definition, so backward refuses to pass through it
+        self._definition = None
+        self._inputs = ()
+        self._params = None
 
     @property
     def _prev(self):
@@ -82,110 +91,90 @@ class Value(Node):
         """The operation's name, micrograd's name for ``op`` (read-only)."""
         return self.op
 
+    @property
+    def primitive(self):
+        """The ``Primitive`` that computed this node (None for a leaf, or one built by hand)."""
+        return self._definition
+
+    @property
+    def params(self):
+        """The settings its primitive was applied with (a constant exponent, say): a dict."""
+        return self._params or {}
+
+    @property
+    def local_grads(self):
+        """d(self)/d(child) for each child, at the numbers of the forward pass (() for a leaf)."""
+        if not self.children:
+            return ()
+        self._definition_or_refuse()
+        return tuple(self._shares(1.0))
+
     @staticmethod
-    def _record(data, op, children, slopes):
-        """A new node ``op(*children) = data`` whose local derivatives are ``slopes(m, out, *inputs)``."""
+    def _apply(definition, inputs, params=None):
+        """The primitive ``definition`` applied to the Values ``inputs`` with the settings ``params``: a new node."""
+        numbers = tuple([x.data for x in inputs])
+        try:
+            data = definition.forward(operators, *numbers, **params) if params else definition.forward(operators, *numbers)
+        except ArithmeticError:
+            with np.errstate(all="ignore"):
+                data = definition.forward(numpy_ops, *_ieee(numbers), **(params or {}))
+        return Value._node(data, definition, inputs, numbers, params)
+
+    @staticmethod
+    def _record_function(result, definition, inputs, params):
+        """The Value a ``Function``'s forward returned, as the node of ``definition`` applied to ``inputs``."""
+        return Value._node(result.data, definition, inputs, tuple([x.data for x in inputs]), params)
+
+    @staticmethod
+    def _node(data, definition, inputs, numbers, params):
+        """A new node ``definition(*inputs) = data`` that keeps the inputs' ``numbers`` for its backward."""
         out = Value.__new__(Value)
-        out.data = data
+        out.data = data if type(data) is float else float(data)
         out.grad = 0.0
         out.label = ""
         if grad_mode.enabled:
-            out.op = op
-            out.children = children
-            out.local_grads = slopes(operators, data, *[child.data for child in children])
-            out._slopes = slopes
+            out.op = definition.name if definition.display is None else definition.display(params)
+            out.children = inputs
+            out._definition = definition
+            out._inputs = numbers
+            out._params = params
         else:
             out.op = ""
             out.children = ()
-            out.local_grads = ()
-            out._slopes = None
+            out._definition = None
+            out._inputs = ()
+            out._params = None
         return out
 
     @staticmethod
-    def _result(data, op, children, local_grads):
-        """A new node ``op(*children) = data`` with the numbers d(data)/d(children[i]) = local_grads[i].
-
-        For operations whose slopes are known only as numbers: such a node
-        has first derivatives but refuses ``create_graph``.
-        """
-        out = Value._record(data, op, children, _no_slopes)
-        if out.children:
-            out.local_grads = tuple(local_grads)
-            out._slopes = None
-        return out
+    def _coerce_all(inputs):
+        """``inputs`` as Values: numbers become constant leaves."""
+        return tuple([as_value(x) for x in inputs])
 
     # -- arithmetic ------------------------------------------------------
 
     def __add__(self, other):
-        other = as_value(other)
-        # out = a + b:  dout/da = 1,  dout/db = 1
-        return Value._record(self.data + other.data, "+", (self, other), lambda m, out, a, b: (1.0, 1.0))
+        return Value._apply(ADD, (self, as_value(other)))
 
     def __sub__(self, other):
-        other = as_value(other)
-        # out = a - b:  dout/da = 1,  dout/db = -1
-        return Value._record(self.data - other.data, "-", (self, other), lambda m, out, a, b: (1.0, -1.0))
+        return Value._apply(SUB, (self, as_value(other)))
 
     def __mul__(self, other):
-        other = as_value(other)
-        # out = a * b:  dout/da = b,  dout/db = a
-        return Value._record(self.data * other.data, "*", (self, other), lambda m, out, a, b: (b, a))
+        return Value._apply(MUL, (self, as_value(other)))
 
     def __truediv__(self, other):
-        other = as_value(other)
-        # out = a / b:  dout/da = 1 / b,  dout/db = -a / b**2
-        return Value._record(
-            operators.divide(self.data, other.data), "/", (self, other),
-            lambda m, out, a, b: (m.divide(1.0, b), m.divide(-a, b * b)),
-        )
+        return Value._apply(DIV, (self, as_value(other)))
 
     def __pow__(self, other):
-        if not isinstance(other, Value):
-            if not isinstance(other, Real):
-                return NotImplemented
-            n = float(other)
-            # out = a ** n, n a constant:  dout/da = n * a ** (n - 1)
-            return Value._record(
-                operators.power(self.data, n), f"**{other:g}", (self,),
-                lambda m, out, a: (n * m.power(a, n - 1) if n != 0 else 0.0,),
-            )
-        # out = a ** b:  dout/da = b * a ** (b - 1),  dout/db = a ** b * ln(a)
-        # (ln 0 is -inf, but 0 ** b does not move with b >= 0: slope 0, as PyTorch has it)
-        return Value._record(
-            operators.power(self.data, other.data), "**", (self, other),
-            lambda m, out, a, b: (
-                b * m.power(a, b - 1) if m.number(b) != 0 else 0.0,
-                0.0 if m.number(a) == 0 and m.number(b) >= 0 else out * m.log(a),
-            ),
-        )
-
-    @staticmethod
-    def linear(weights, inputs, bias):
-        """w1·x1 + ... + wn·xn + b, the weighted sum a neuron computes, as one node."""
-        weights = [as_value(w) for w in weights]
-        inputs = [as_value(x) for x in inputs]
-        bias = as_value(bias)
-        if len(weights) != len(inputs):
-            raise ValueError(f"{len(weights)} weights for {len(inputs)} inputs")
-        n = len(weights)
-        total = bias.data + sum(w.data * x.data for w, x in zip(weights, inputs))
-        # out = Σ wi·xi + b:  dout/dwi = xi,  dout/dxi = wi,  dout/db = 1
-        return Value._record(
-            total, "w·x+b", (*weights, *inputs, bias),
-            lambda m, out, *wxb: (*wxb[n:2 * n], *wxb[:n], 1.0),
-        )
-
-    @staticmethod
-    def sum(values):
-        """v1 + v2 + ... + vn as one node (Python's ``sum`` would make a chain of n - 1 additions)."""
-        values = tuple([as_value(v) for v in values])
-        total = sum(v.data for v in values)
-        # out = v1 + ... + vn:  dout/dvi = 1 for every i
-        return Value._record(total, "sum", values, lambda m, out, *vs: (1.0,) * len(vs))
+        if isinstance(other, Value):
+            return Value._apply(POW, (self, other))
+        if not isinstance(other, Real):
+            return NotImplemented
+        # a constant exponent is a setting of the operation, not an input: micrograd's "**2"
+        return Value._apply(POWER, (self,), {"exponent": other})
 
     def __neg__(self):
-        # out = -a:  dout/da = -1
-        return Value._record(-self.data, "neg", (self,), lambda m, out, a: (-1.0,))
+        return Value._apply(NEG, (self,))
 
     def __radd__(self, other):
         return as_value(other) + self
@@ -202,6 +191,40 @@ class Value(Node):
     def __rpow__(self, other):
         return as_value(other) ** self
 
+    def __abs__(self):
+        return Value._apply(ABS, (self,))
+
+    # comparisons read the numbers, as with PyTorch's 0-d tensors (== stays identity, as in micrograd)
+    def __lt__(self, other):
+        a, b = _compared(self, other)
+        return a < b
+
+    def __le__(self, other):
+        a, b = _compared(self, other)
+        return a <= b
+
+    def __gt__(self, other):
+        a, b = _compared(self, other)
+        return a > b
+
+    def __ge__(self, other):
+        a, b = _compared(self, other)
+        return a >= b
+
+    @staticmethod
+    def linear(weights, inputs, bias):
+        """w1·x1 + ... + wn·xn + b, the weighted sum a neuron computes, as one node."""
+        weights = [as_value(w) for w in weights]
+        inputs = [as_value(x) for x in inputs]
+        if len(weights) != len(inputs):
+            raise ValueError(f"{len(weights)} weights for {len(inputs)} inputs")
+        return Value._apply(VALUE_LINEAR, (*weights, *inputs, as_value(bias)))
+
+    @staticmethod
+    def sum(values):
+        """v1 + v2 + ... + vn as one node (Python's ``sum`` would make a chain of n - 1 additions)."""
+        return Value._apply(VALUE_SUM, tuple([as_value(v) for v in values]))
+
     # -- functions -------------------------------------------------------
 
     def exp(self):
@@ -211,7 +234,7 @@ class Value(Node):
         >>> round(y.data, 4), round(x.grad, 4)
         (2.7183, 2.7183)
         """
-        return Value._record(operators.exp(self.data), "exp", (self,), lambda m, out, a: (out,))
+        return Value._apply(EXP, (self,))
 
     def log(self):
         """ln a;  d/da = 1 / a (ln of a negative number is nan, as in PyTorch).
@@ -220,7 +243,16 @@ class Value(Node):
         >>> round(y.data, 4), x.grad
         (0.6931, 0.5)
         """
-        return Value._record(operators.log(self.data), "log", (self,), lambda m, out, a: (m.divide(1.0, a),))
+        return Value._apply(LOG, (self,))
+
+    def sqrt(self):
+        """√a;  d/da = 1 / (2√a).
+
+        >>> x = Value(4.0); y = x.sqrt(); y.backward()
+        >>> y.data, x.grad
+        (2.0, 0.25)
+        """
+        return Value._apply(SQRT, (self,))
 
     def tanh(self):
         """tanh a;  d/da = 1 - tanh(a)**2.
@@ -229,49 +261,19 @@ class Value(Node):
         >>> round(y.data, 4), round(x.grad, 4)
         (0.4621, 0.7864)
         """
-        return Value._record(math.tanh(self.data), "tanh", (self,), lambda m, out, a: (1.0 - out * out,))
+        return Value._apply(TANH, (self,))
 
     def relu(self):
         """max(0, a);  d/da = 1 where a > 0, else 0 (nan stays nan, as in PyTorch).
 
-        The node's op is ``'ReLU'``, as micrograd names it.
+        The op is named ``'ReLU'``, as micrograd names it.
 
         >>> x, z = Value(3.0), Value(-2.0)
         >>> (x.relu() + z.relu()).backward()
-        >>> x.grad, z.grad, x.relu().op
-        (1.0, 0.0, 'ReLU')
+        >>> x.grad, z.grad
+        (1.0, 0.0)
         """
-        a = self.data
-        return Value._record(0.0 if a <= 0 else a, "ReLU", (self,), lambda m, out, a: (m.step(a),))
-
-    def abs(self):
-        """|a|;  d/da = sign(a), 0 at a = 0 (and at nan), as in PyTorch. ``abs(x)`` calls it.
-
-        >>> x = Value(-2.0); y = abs(x); y.backward()
-        >>> y.data, x.grad
-        (2.0, -1.0)
-        """
-        return Value._record(abs(self.data), "abs", (self,), lambda m, out, a: (m.sign(a),))
-
-    __abs__ = abs
-
-    def sin(self):
-        """sin a;  d/da = cos a (nan at ±inf, as in PyTorch).
-
-        >>> x = Value(0.0); y = x.sin(); y.backward()
-        >>> y.data, x.grad
-        (0.0, 1.0)
-        """
-        return Value._record(operators.sin(self.data), "sin", (self,), lambda m, out, a: (m.cos(a),))
-
-    def cos(self):
-        """cos a;  d/da = -sin a (nan at ±inf, as in PyTorch).
-
-        >>> x = Value(0.0); y = x.cos(); y.backward()
-        >>> y.data, x.grad
-        (1.0, -0.0)
-        """
-        return Value._record(operators.cos(self.data), "cos", (self,), lambda m, out, a: (-m.sin(a),))
+        return Value._apply(RELU, (self,))
 
     def sigmoid(self):
         """σ(a) = 1 / (1 + e**-a);  d/da = σ(a)(1 - σ(a)).
@@ -280,7 +282,29 @@ class Value(Node):
         >>> y.data, x.grad
         (0.5, 0.25)
         """
-        return Value._record(operators.sigmoid(self.data), "sigmoid", (self,), lambda m, out, a: (out * (1.0 - out),))
+        return Value._apply(SIGMOID, (self,))
+
+    def sin(self):
+        """sin a;  d/da = cos a.
+
+        >>> x = Value(0.0); y = x.sin(); y.backward()
+        >>> y.data, x.grad
+        (0.0, 1.0)
+        """
+        return Value._apply(SIN, (self,))
+
+    def cos(self):
+        """cos a;  d/da = -sin a.
+
+        >>> x = Value(0.0); y = x.cos(); y.backward()
+        >>> y.data, x.grad
+        (1.0, -0.0)
+        """
+        return Value._apply(COS, (self,))
+
+    def abs(self):
+        """|a|;  d/da = sign(a), 0 at 0 as in PyTorch."""
+        return Value._apply(ABS, (self,))
 
     # -- gradients -------------------------------------------------------
 
@@ -290,7 +314,7 @@ class Value(Node):
         Leaves add to what they held before; users reset them (``zero_grad``).
         With ``create_graph`` the gradients are Values, nodes of a new graph
         that can be differentiated again. ``retain_graph`` is accepted for
-        PyTorch's sake and changes nothing: backward never frees a graph.
+        PyTorch's programs: a graph here is never freed by backward.
 
         >>> a, b = Value(2.0), Value(-3.0)
         >>> (a * b + a).backward()  # d/da = b + 1, d/db = a
@@ -305,19 +329,65 @@ class Value(Node):
         seed = 1.0 if grad is None else float(grad.data if isinstance(grad, Value) else grad)
         return Value(seed) if create_graph else seed
 
-    def _pullback(self, g, create_graph):
-        local_grads = self.local_grads
-        if local_grads is None:
+    def _definition_or_refuse(self):
+        definition = self._definition
+        if definition is None:
             raise BackwardError(
                 f"{self!r} was built by hand from its children, so it has no local derivatives to apply; "
                 "compute it with Value's operations instead"
             )
+        return definition
+
+    def _shares(self, g):
+        """The rules of this node's operation at g, on the numbers of the forward pass."""
+        definition = self._definition
+        numbers = self._inputs
+        params = self._params
+        try:
+            rules = definition.vjps
+            if rules is not None and not params:
+                data = self.data
+                return [rule(operators, g, data, *numbers) for rule in rules]
+            return list(definition.shares(operators, g, self.data, numbers, params or {}, (True,) * len(numbers)))
+        except ArithmeticError:
+            with np.errstate(all="ignore"):
+                g, data, *numbers = _ieee((g, self.data, *numbers))
+                shares = definition.shares(numpy_ops, g, data, numbers, params or {}, (True,) * len(numbers))
+            return [float(share) for share in shares]
+
+    def _pullback(self, g, create_graph):
         if create_graph:
-            if self._slopes is None:
+            definition = self._definition_or_refuse()
+            if definition.once_differentiable:
                 raise NotImplementedError(f"{self.op!r} has first derivatives only: it cannot be part of create_graph")
-            local_grads = self._slopes(VALUE_MATH, self, *self.children)
-        # d(out)/d(child) = d(out)/d(self) * d(self)/d(child)
-        return [local_grad * g for local_grad in local_grads]
+            children = self.children
+            return list(definition.shares(VALUE_MATH, g, self, children, self._params or {}, (True,) * len(children)))
+        if self._definition is None:
+            self._definition_or_refuse()
+        return self._shares(g)
+
+    def _written_share(self, position, g, name_of):
+        """The rule that sends input ``position`` its share of g, as an expression in the nodes' names.
+
+        ``name_of(node)`` names a node; the expression's leaves are
+        ``name.grad`` (g) and ``name.data`` (the numbers of the forward
+        pass), and it carries its value: what a trace prints.
+        """
+        definition = self._definition_or_refuse()
+        inputs = [leaf(f"{name_of(child)}.data", number) for child, number in zip(self.children, self._inputs)]
+        rule = definition.rule(position, len(inputs))
+        name = name_of(self)
+        return rule(NUMBERS, leaf(f"{name}.grad", g), leaf(f"{name}.data", self.data), *inputs, **(self._params or {}))
+
+    def _tangent(self, tangents):
+        """Forward mode: the tangent of this node from its inputs' ``tangents`` (None where an input has none)."""
+        definition = self._definition_or_refuse()
+        params = self._params or {}
+        tangent = definition.tangent(operators, tangents, self.data, self._inputs, params, operators.zeros_like)
+        if tangent is NotImplemented:
+            # an operation on numbers has a 1x1 Jacobian per input: its rule applied to the tangent is J·t
+            tangent = definition.sum_of_rules(operators, tangents, self.data, self._inputs, params)
+        return tangent
 
     def _store_grad(self, g, owned, accumulate):
         if accumulate and not (type(self.grad) is float and self.grad == 0.0):
@@ -337,44 +407,60 @@ class Value(Node):
         return f"Value(data={self.data:.6g}, grad={grad:.6g}{label}{op})"
 
 
-def _no_slopes(m, out, *inputs):
-    return ()
+def _ieee(numbers):
+    """``numbers`` as numpy's float64 scalars, to compute again what Python's floats refused to.
+
+    Python's float arithmetic raises where IEEE arithmetic has an answer
+    (``1.0 / 0.0``, ``10.0 ** 400``); numpy's float64 follows IEEE, and
+    agrees with Python's floats wherever Python does not raise.
+    """
+    return [np.float64(x) for x in numbers]
+
+
+def _number(x):
+    return x.data if isinstance(x, Value) else x
+
+
+def _compared(a, b):
+    """The two numbers a comparison reads (refused while recording, where they depend on the inputs)."""
+    if grad_mode.recording is not None:
+        check_conversion(a, "a comparison")
+        if isinstance(b, Value):
+            check_conversion(b, "a comparison")
+    return a.data, _number(b)
 
 
 class _ValueMath:
-    """``operators``' functions on Values: slopes computed with them are graphs (``create_graph``)."""
+    """The functions of ``xp`` on Values: rules computed with them are graphs (``create_graph``)."""
 
-    @staticmethod
-    def divide(a, b):
-        return a / b
+    exp = staticmethod(lambda a: Value._apply(EXP, (a,)))
+    log = staticmethod(lambda a: Value._apply(LOG, (a,)))
+    sqrt = staticmethod(lambda a: Value._apply(SQRT, (a,)))
+    tanh = staticmethod(lambda a: Value._apply(TANH, (a,)))
+    sigmoid = staticmethod(lambda a: Value._apply(SIGMOID, (a,)))
+    sin = staticmethod(lambda a: Value._apply(SIN, (a,)))
+    cos = staticmethod(lambda a: Value._apply(COS, (a,)))
+    abs = staticmethod(lambda a: Value._apply(ABS, (a,)))
 
     @staticmethod
     def power(a, b):
-        return a ** b
-
-    @staticmethod
-    def log(a):
-        return a.log()
-
-    @staticmethod
-    def number(a):
-        return a.data if isinstance(a, Value) else a
-
-    @staticmethod
-    def step(a):
-        return operators.step(a.data)
+        return as_value(a) ** b
 
     @staticmethod
     def sign(a):
-        return operators.sign(a.data)
+        return Value(operators.sign(_number(a)))  # constant: its derivative is 0 wherever it is defined
 
     @staticmethod
-    def sin(a):
-        return a.sin()
+    def where(condition, a, b):
+        return as_value(a if condition else b)
 
     @staticmethod
-    def cos(a):
-        return a.cos()
+    def equal(a, b):
+        return _number(a) == _number(b)
+
+    @staticmethod
+    def zeros_like(a):
+        return Value(0.0)
 
 
 VALUE_MATH = _ValueMath()

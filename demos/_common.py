@@ -1,13 +1,23 @@
 """What every lesson shares: its command line, its output folder, its closing lines, and how it states its lesson."""
 
 import argparse
+import sys
 from pathlib import Path
 
 from autodiff.viz import GraphvizNotFound
 
 
 def parse_args(name, description, argv=None):
-    """The lesson's options: ``--quick`` for a short run, ``--out DIR`` for its pictures (default out/<name>)."""
+    """The lesson's options: ``--quick`` for a short run, ``--out DIR`` for its pictures (default out/<name>).
+
+    Also makes standard output line-buffered, as it is on a terminal: a
+    lesson whose output goes to a file (``> log``, a CI run) writes each
+    line as it is printed, in order with the progress lines of its training
+    loops (nn.Progress, on standard error), not all at once when it ends.
+    """
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(line_buffering=True)
     default = Path("out") / name
     parser = argparse.ArgumentParser(
         prog=f"python -m demos.{name}", description=description,

@@ -25,6 +25,7 @@ PICTURES = {
     "feature_importance": "feature_importance.png",
     "moons": "decision_boundary.png",
     "backprop": "neuron_backward.png",
+    "tensors_by_hand": "tensors_by_hand.png",
     "initialisation": "initialisation.png",
     "learning_rate": "learning_rate.png",
     "second_order": "newton_vs_gradient_descent.png",
@@ -42,6 +43,17 @@ BACKPROP_PICTURES = {
     "backprop": {
         "neuron_frames/step_07.png": "backprop_frame_x1.png",  # the step where x1 receives its share
         "classifier_weights.png": "backprop_weights.png",
+    },
+}
+# the pages a lesson writes with autodiff.explore, to step through in a browser: the documentation's
+# gallery (docs/build.py) runs the lesson and links them, each with what it shows
+EXPLORER_PAGES = {
+    "backprop": {
+        "neuron.html": "the neuron o = tanh(x1·w1 + x2·w2 + b), one chain-rule step at a time",
+        "classifier_step.html": "one training step of the network of Values, each layer a box that opens",
+    },
+    "tensors_by_hand": {
+        "matrix_product.html": "L = ½ Σ (A @ B - T)²: the gradients of a matrix product, step by step",
     },
 }
 # widest a gallery picture may be, in pixels; taller ones shrink to keep their shape

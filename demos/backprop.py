@@ -30,7 +30,8 @@ step forwards and back through its backward pass, one chain-rule step at
 a time, each layer a box that opens on a click.
 
 Writes to --out: neuron_forward.svg, neuron_backward.svg and .png,
-neuron_frames/ (one PNG per step), neuron_backward.gif,
+neuron_frames/ (one PNG per step), neuron_backward.gif, neuron.html (the
+neuron's backward pass as a page to step through),
 classifier_training.png, classifier_boundary.png, classifier_weights.png,
 classifier_norms.png, and classifier_step.html.
 """
@@ -96,6 +97,11 @@ def the_neuron(out):
     except GraphvizNotFound as error:
         print(f"left out the frames and the GIF: {error}")
         frames = None
+
+    try:
+        files.append(explore(neuron(NEURON)[0], out / "neuron.html").path)
+    except GraphvizNotFound as error:
+        print(f"left out the page neuron.html: {error}")
 
     fresh, fresh_leaves = neuron(NEURON)
     fresh.backward()

@@ -37,7 +37,7 @@ import nn.functional as F
 
 from . import _port as port
 from ._common import check, parse_args, report_pictures
-from ._figures import figure, save
+from ._figures import figure, save, spread
 
 ONSETS = "b d f g h k l m n p r s t v z br dr gr kr tr st sk sh th ch".split()
 VOWELS = "a e i o u ai ea oo ia".split()
@@ -51,6 +51,7 @@ N_EMBD, N_HIDDEN = 10, 200
 BATCH_SIZE = 32
 STEPS, QUICK_STEPS = 8000, 800
 SAMPLES = 200
+DISC_POINTS = 15  # the diameter of a character's disc in the embedding picture, in typographic points
 
 
 def make_words(count=WORDS, seed=0):
@@ -232,13 +233,7 @@ def principal_axes(table):
 def draw_pictures(model, itos, losses, out):
     """Each character's embedding on its two principal axes, and the training loss."""
     fig, (left, right) = figure(10, 4, 1, 2)
-    points = principal_axes(model.wte.weight.data.astype(np.float64))
-    colours = ["tab:orange" if itos[i] in "aeiou" else "0.3" if i == 0 else "tab:blue" for i in range(len(points))]
-    left.scatter(points[:, 0], points[:, 1], s=220, c=colours)
-    for i, (x, y) in enumerate(points):
-        left.text(x, y, itos[i], ha="center", va="center", color="white", fontsize=9)
-    left.set_title("each character's embedding (10-d) on its 2 main axes:\nvowels orange, consonants blue, '.' grey",
-                   fontsize=10)
+    draw_embeddings(left, model, itos)
     steps = np.arange(len(losses))
     window = min(100, len(losses))
     right.plot(steps, losses, color="0.8", lw=0.5, label="minibatch")
@@ -246,6 +241,31 @@ def draw_pictures(model, itos, losses, out):
     right.set_xlabel("step"), right.set_ylabel("cross-entropy"), right.legend()
     right.set_title("training loss", fontsize=10)
     return save(fig, out / "makemore.png")
+
+
+def draw_embeddings(ax, model, itos):
+    """Each character's embedding on its two principal axes, as a disc with the character in it.
+
+    Discs that would cover each other are moved apart (``_figures.spread``)
+    and joined by a thin line to the small dot at their true place, so that
+    '.' cannot hide under 'a'. Returns the discs' centres (drawn) and the
+    true places, by character index.
+    """
+    points = principal_axes(model.wte.weight.data.astype(np.float64))
+    margin = 0.12 * (points.max(axis=0) - points.min(axis=0))
+    ax.set_xlim(points[:, 0].min() - margin[0], points[:, 0].max() + margin[0])
+    ax.set_ylim(points[:, 1].min() - margin[1], points[:, 1].max() + margin[1])
+    centres = spread(ax, points, DISC_POINTS + 2)  # a sliver of white between neighbours
+    for i, ((x, y), (cx, cy)) in enumerate(zip(points, centres)):
+        colour = "0.2" if i == 0 else "tab:orange" if itos[i] in "aeiou" else "tab:blue"
+        if np.hypot(*ax.transData.transform((cx, cy)) - ax.transData.transform((x, y))) > 1:
+            ax.plot([x, cx], [y, cy], color="0.5", linewidth=0.7, zorder=1)
+            ax.plot(x, y, "o", color=colour, markersize=3, zorder=1)
+        ax.plot(cx, cy, "o", color=colour, markersize=DISC_POINTS, zorder=2)
+        ax.text(cx, cy, itos[i], ha="center", va="center", color="white", fontsize=9, fontweight="bold", zorder=3)
+    ax.set_title("each character's embedding (10-d) on its 2 main axes:\n"
+                 "vowels orange, consonants blue, '.' (start and end) black", fontsize=10)
+    return centres, points
 
 
 def main(argv=None):

@@ -23,6 +23,7 @@ from ._common import check, parse_args, render_graph, report_pictures
 
 STEPS = 100
 QUICK_STEPS = 15
+OUTPUT_LABEL = "relu(w·x+b)"
 
 
 def train(model, X, y, steps, log=print):
@@ -47,11 +48,14 @@ def train(model, X, y, steps, log=print):
     return history
 
 
-def draw_one_neuron(model, X, out):
-    """The graph that computed the first neuron of the first hidden layer, after backward, where it fires most.
+def one_neuron(model, X):
+    """The graph that computed the first neuron of the first hidden layer, after backward from that neuron,
+    at the training point where it fires most.
 
     Inputs and weights are numbered alike (x1 meets w1), as in micrograd's
-    lecture; the caption says which neuron of the model this is.
+    lecture; the caption says which neuron of the model this is, and that
+    its grads are the neuron's own derivatives, not the loss's: backward
+    starts at the neuron's output here.
     """
     neuron = model.layers[0].neurons[0]
     point = max(X.tolist(), key=lambda row: neuron(row).data)
@@ -60,13 +64,21 @@ def draw_one_neuron(model, X, out):
         w.label = f"w{i + 1}"
     neuron.b.label = "b"
     activation = neuron(inputs)
-    activation.label = "relu(w·x+b)"
+    activation.label = OUTPUT_LABEL
     neuron.zero_grad()
     activation.backward()
     graph = draw_dot(activation, module=neuron)
     graph.attr(label=f"hidden layer 1, neuron 1 of {len(model.layers[0].neurons)} (model.layers[0].neurons[0]), "
-                     f"at the training point where it fires most", labelloc="t", labeljust="l", fontsize="14")
-    return render_graph(graph, out / "neuron")
+                     f"at the training point where it fires most.\\l"
+                     f"Each grad is d({OUTPUT_LABEL})/d(node): how the neuron's output moves with that number, "
+                     f"from a backward pass started at the neuron, not at the loss.\\l",
+               labelloc="t", labeljust="l", fontsize="14")
+    return graph
+
+
+def draw_one_neuron(model, X, out):
+    """Write ``one_neuron`` as neuron.svg and neuron.png in ``out``; the paths written."""
+    return render_graph(one_neuron(model, X), out / "neuron")
 
 
 def main(argv=None):

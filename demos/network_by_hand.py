@@ -40,6 +40,10 @@ LEARNING_RATE = 0.1
 EPSILON = 1e-6
 # the diagram: distance between layers and size of a neuron
 LAYER_GAP, NODE_RADIUS = 2.2, 0.5
+POSITIVE, NEGATIVE = "tab:blue", "tab:red"
+# where an edge's label may sit, as fractions of the way along it, most wanted first: near the start, where
+# the edges leaving a neuron have spread apart and not yet crossed the others
+ALONG_EDGE = tuple(sorted(np.arange(0.15, 0.86, 0.05).round(2), key=lambda spot: abs(spot - 0.3)))
 
 
 def build():
@@ -83,7 +87,13 @@ def finite_difference(model, p):
 
 
 def draw(model, z, a, y, path):
-    """The network twice: weights and activations (forward), then gradients (backward)."""
+    """Write ``network_figure`` to ``path``."""
+    return save(network_figure(model, z, a, y), path)
+
+
+def network_figure(model, z, a, y):
+    """The network twice: weights and activations (forward), then gradients (backward), with a colour key."""
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Circle
 
     hidden, output = model.layers
@@ -98,21 +108,24 @@ def draw(model, z, a, y, path):
     node_text.update({("h", j): f"z={z[j]:.2f}\na={a[j]:.2f}" for j in range(3)})
     node_text[("y", 0)] = f"y={y:.3f}\nt={TARGET:g}"
 
-    fig, panels = figure(12, 5, 1, 2)
+    fig, panels = figure(12, 5.6, 1, 2)
+    edge_labels = []
     for panel, (title, number) in zip(panels, [
         ("forward: weights, biases and activations", lambda p: p.data),
         ("backward: d(loss)/d(parameter)", lambda p: p.grad),
     ]):
         largest = max(abs(number(p)) for *_, p in edges)
+        labels = []
         for start, end, p in edges:
             (x0, y0), (x1, y1) = positions[start], positions[end]
             value = number(p)
-            panel.plot([x0, x1], [y0, y1], color="tab:blue" if value >= 0 else "tab:red",
+            panel.plot([x0, x1], [y0, y1], color=POSITIVE if value >= 0 else NEGATIVE,
                        linewidth=0.5 + 4 * abs(value) / largest, zorder=1)
-            # labels near the hidden layer, where the edges have spread apart
-            along = 0.62 if start[0] == "x" else 0.45
-            panel.text(x0 + along * (x1 - x0), y0 + along * (y1 - y0), f"{value:+.3f}", fontsize=8,
-                       ha="center", va="center", bbox=dict(facecolor="white", edgecolor="none", pad=0.5))
+            # written along its edge (the panel's aspect is equal: the angle on the page is the data's)
+            angle = np.degrees(np.arctan2(y1 - y0, x1 - x0))
+            labels.append((panel.text(0, 0, f"{value:+.3f}", fontsize=8, ha="center", va="center", zorder=4,
+                                      rotation=angle, rotation_mode="anchor",
+                                      bbox=dict(facecolor="white", edgecolor="none", pad=0.5)), (x0, y0), (x1, y1)))
         for node, (x, height) in positions.items():
             panel.add_patch(Circle((x, height), NODE_RADIUS, facecolor="lightgrey", edgecolor="black", zorder=2))
             panel.text(x, height, node_text[node], ha="center", va="center", fontsize=8, zorder=3)
@@ -123,7 +136,46 @@ def draw(model, z, a, y, path):
         panel.set_ylim(-3.1, 2.6)
         panel.set_aspect("equal")
         panel.axis("off")
-    return save(fig, path)
+        edge_labels.append(labels)
+    fig.legend(handles=[Line2D([], [], color=POSITIVE, linewidth=3, label="positive"),
+                        Line2D([], [], color=NEGATIVE, linewidth=3, label="negative"),
+                        Line2D([], [], color="0.5", linewidth=0.8, label="thin: small, thick: large |number|")],
+               loc="lower center", ncol=3, fontsize=9, frameon=False,
+               title="each line is a weight; its colour is the sign of the number written on it")
+    fig.subplots_adjust(bottom=0.12)
+    for panel, labels in zip(panels, edge_labels):
+        place_on_edges(fig, panel, labels)
+    return fig
+
+
+def place_on_edges(fig, panel, labels):
+    """Slide each edge's label along its edge to the first spot where it covers no other label and no node
+    (or, if there is none, where it covers least).
+
+    ``labels``: (text, start, end) for each edge, in the order they get to choose; a spot is a fraction of
+    the way from start to end (ALONG_EDGE). Where edges cross, their labels end up apart.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    panel.apply_aspect()
+    placed = {id(text) for text, *_ in labels}
+    # the nodes, and the texts already there (the biases under the nodes)
+    taken = [artist.get_window_extent(renderer) for artist in panel.patches]
+    taken += [text.get_window_extent(renderer) for text in panel.texts if id(text) not in placed and text.get_text()]
+
+    def box_at(text, along, start, end):
+        (x0, y0), (x1, y1) = start, end
+        text.set_position((x0 + along * (x1 - x0), y0 + along * (y1 - y0)))
+        return text.get_window_extent(renderer).expanded(1.1, 1.3)
+
+    def covered(box):
+        return sum(max(0.0, min(box.x1, o.x1) - max(box.x0, o.x0)) * max(0.0, min(box.y1, o.y1) - max(box.y0, o.y0))
+                   for o in taken)
+
+    for text, start, end in labels:
+        along = min(ALONG_EDGE, key=lambda spot: (covered(box_at(text, spot, start, end)), ALONG_EDGE.index(spot)))
+        taken.append(box_at(text, along, start, end))
 
 
 def main(argv=None):

@@ -86,12 +86,12 @@ def pretrain(X, y, steps):
     return model
 
 
-def fine_tune(model, task, steps):
+def fine_tune(model, task, steps, name):
     """Full-batch Adam on the parameters that still require gradients; test accuracy after each step."""
     X_train, y_train, X_test, y_test = task
     optimizer = nn.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=LEARNING_RATE)
     accuracies = []
-    bar = Progress(range(steps), desc="task B")
+    bar = Progress(range(steps), desc=f"task B, {name}")
     for _ in bar:
         loss = nn.cross_entropy(model(Tensor(X_train)), y_train)
         optimizer.zero_grad()
@@ -148,7 +148,8 @@ def main(argv=None):
 
     nn.manual_seed(1)
     scratch = Classifier(2)
-    curves = {"transferred": fine_tune(transferred, task_b, steps), "from scratch": fine_tune(scratch, task_b, steps)}
+    curves = {name: fine_tune(model, task_b, steps, name)
+              for name, model in (("transferred", transferred), ("from scratch", scratch))}
     print(f"\n{'':14}" + "".join(f"{'step ' + str(s):>10}" for s in (1, 5, 10, 30, steps)) + f"{'steps to ' + format(TARGET, '.0%'):>14}")
     for name, accuracies in curves.items():
         reached = steps_to(accuracies, TARGET)

@@ -18,7 +18,9 @@ The lesson trains this CNN and a dense network (64 → 128 → 128 → 10) on
 scikit-learn's 1,797 8x8 digits with the same optimiser and schedule, and
 sets their parameter counts and test accuracies side by side.
 
-Writes the first layer's filters and what they see in one digit to --out.
+Writes to --out the two networks' parameter counts side by side (and one
+convolution's beside the dense layer that would do its job), the first
+layer's filters, and what they see in one digit.
 """
 
 import numpy as np
@@ -28,7 +30,7 @@ import nn
 from nn import Progress
 
 from ._common import check, parse_args, report_pictures
-from ._figures import figure, save
+from ._figures import save
 
 TEST_FRACTION = 0.25
 EPOCHS, QUICK_EPOCHS = 15, 3
@@ -85,27 +87,78 @@ def train(model, data, epochs, name):
     return accuracies
 
 
-def draw(model, image, path):
-    """Row 1: one digit and the eight maps the first layer makes of it; row 2: the eight filters."""
+def dense_equivalent(conv, size=8):
+    """Weights and biases a dense layer needs to make ``conv``'s maps of a ``size`` x ``size`` image (padding
+    keeps the size): one weight from every input pixel of every channel to every output pixel, a bias each."""
+    inputs = conv.in_channels * size * size
+    outputs = conv.out_channels * size * size
+    return inputs * outputs + outputs
+
+
+def draw(results, image, path):
+    """Write ``comparison_figure`` to ``path``."""
+    return save(comparison_figure(results, image), path)
+
+
+def comparison_figure(results, image):
+    """Top: the parameters of the two networks, and of one convolution beside the dense layer that would do its
+    job, at their sizes; bottom: one digit, the eight maps the first convolution makes of it, and its filters.
+
+    ``results``: by name ("CNN", "dense"), a dict with the trained ``model``, its ``parameters`` and its
+    test ``accuracy``.
+    """
+    from matplotlib.figure import Figure
+
+    model = results["CNN"]["model"]
     conv = model[0]
     filters = conv.weight.data[:, 0]
     maps = model[1](conv(Tensor(image[None]))).data[0]
-    fig, axes = figure(1.3 * (len(filters) + 1), 3, 2, len(filters) + 1)
-    axes[0, 0].imshow(image[0], cmap="gray_r")
-    axes[0, 0].set_title("input", fontsize=8)
-    axes[1, 0].axis("off")
+    fig = Figure(figsize=(12, 6.4))
+    outer = fig.add_gridspec(2, 1, height_ratios=[1, 1.4], hspace=0.3)
+    networks, layer = (fig.add_subplot(cell) for cell in outer[0].subgridspec(1, 2, wspace=0.35))
+    grid = outer[1].subgridspec(2, len(filters) + 1, hspace=0.25)
+
+    def bars(ax, names, counts, texts):
+        """Horizontal bars, each with its text inside it where it fits, else just after it."""
+        drawn = ax.barh(names, counts, color=["tab:green", "tab:grey"])
+        for bar, text in zip(drawn, texts):
+            inside = bar.get_width() > 0.5 * max(counts)
+            ax.text(bar.get_width() * (0.98 if inside else 1.0) + (0 if inside else 0.01 * max(counts)),
+                    bar.get_y() + bar.get_height() / 2, text, va="center", ha="right" if inside else "left",
+                    color="white" if inside else "black", fontsize=10)
+        ax.set_xlim(0, max(counts) * 1.05)
+        ax.invert_yaxis()
+        ax.set_xlabel("parameters")
+
+    names = list(results)
+    bars(networks, names, [results[name]["parameters"] for name in names],
+         [f"{results[name]['parameters']:,} parameters, {results[name]['accuracy']:.1%} test accuracy"
+          for name in names])
+    networks.set_title("the whole networks, on the same digits", fontsize=11)
+    layer_counts = [conv.weight.size + conv.bias.size, dense_equivalent(conv)]
+    bars(layer, ["convolution", "dense layer"], layer_counts, [f"{count:,}" for count in layer_counts])
+    layer.set_title("one layer: 8 maps of 8x8 from the 8x8 digit", fontsize=11)
+
+    input_axes = fig.add_subplot(grid[0, 0])
+    input_axes.imshow(image[0], cmap="gray_r")
+    input_axes.set_title("input digit", fontsize=10)
     reach = np.abs(filters).max()
+    pictures = [input_axes]
     for i, (kernel, activation) in enumerate(zip(filters, maps)):
-        axes[0, i + 1].imshow(activation, cmap="viridis")
-        axes[0, i + 1].set_title(f"map {i + 1}", fontsize=8)
-        axes[1, i + 1].imshow(kernel, cmap="RdBu_r", vmin=-reach, vmax=reach)
-        axes[1, i + 1].set_title(f"filter {i + 1}", fontsize=8)
-    for ax in axes.ravel():
+        shown = fig.add_subplot(grid[0, i + 1])
+        shown.imshow(activation, cmap="viridis")
+        shown.set_title(f"map {i + 1}", fontsize=10)
+        kernel_axes = fig.add_subplot(grid[1, i + 1])
+        kernel_axes.imshow(kernel, cmap="RdBu_r", vmin=-reach, vmax=reach)
+        kernel_axes.set_title(f"filter {i + 1}", fontsize=10)
+        pictures += [shown, kernel_axes]
+    for ax in pictures:
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle("first convolution: 8 learned 3x3 filters (red +, blue -) and their ReLU maps of one digit",
-                 fontsize=9)
-    return save(fig, path)
+    fig.text(0.5, 0.05, "the convolution's 8 learned 3x3 filters (red +, blue -), each slid over the whole digit: "
+                        "8 x (9 + 1) = 80 parameters make the 8 ReLU maps above them",
+             ha="center", fontsize=10)
+    return fig
 
 
 def main(argv=None):
@@ -127,11 +180,11 @@ def main(argv=None):
     for name, r in results.items():
         print(f"{name:7}{r['parameters']:11d}{r['accuracy']:15.1%}")
     conv = results["CNN"]["model"][0]
-    same_job = 64 * (8 * 8 * 8) + 8 * 8 * 8
+    same_job = dense_equivalent(conv)
     print(f"\nthe first convolution has {conv.weight.size + conv.bias.size} parameters; a dense layer from"
           f" the 64 pixels to the same 8 maps of 8x8 would need {same_job}")
 
-    picture = draw(results["CNN"]["model"], data[2][0], args.out / "weight_sharing.png")
+    picture = draw(results, data[2][0], args.out / "weight_sharing.png")
     report_pictures(args.out, [picture])
 
     cnn_result, dense_result = results["CNN"], results["dense"]

@@ -1,22 +1,26 @@
-"""Tensor layers with PyTorch's names, shapes and default initialisation.
+"""Tensor layers with PyTorch's names, shapes and default initialisation, and the primitives they compute with.
 
 A layer holds its parameters as ``nn.Parameter`` attributes (``weight``,
 ``bias``), so ``Module`` finds them under PyTorch's names, frozen or not,
-and state dicts move between the two. The computing is done by the primitives of
-``nn.functional`` or by Tensor methods; a layer only holds state.
+and state dicts move between the two. The computing is done by Tensor
+operations or by the primitives defined here beside the layer they serve
+(``linear``, ``dropout``, ``embedding``, ``erf`` for GELU): each is one node
+of the graph instead of several, with rules written against the array
+namespace ``xp``, so they can be differentiated again (``create_graph``).
 """
 
 import math
 
 import numpy as np
 
-from autodiff import get_default_dtype
+from autodiff import Primitive, Tensor, get_default_dtype
 from autodiff.tensor import as_tensor
 
-from . import functional as F
 from . import init
+from .erf import erf
 from .module import Module
 from .parameter import Parameter
+from .rng import generator
 
 WEIGHT_INITS = {
     "he": init.he_normal_,
@@ -54,6 +58,56 @@ def initialise(weight, bias, scheme):
         init.zeros_(bias)
 
 
+def _linear_forward(xp, x, weight, bias=None):
+    out = x @ weight.T
+    if bias is not None:
+        out += bias
+    return out
+
+
+def _as_rows(a):
+    """``a`` as a matrix of its last axis: (..., n) -> (rows, n); a matrix as it is."""
+    return a if a.ndim == 2 else a.reshape(-1, a.shape[-1])
+
+
+def _column_sums(xp, g, out, x, weight, bias):
+    """Σ of g over every axis but the last, as a matrix-vector product: for a batch of
+    100 rows of 16, numpy's sum along axis 0 takes three times as long."""
+    rows = _as_rows(g)
+    return np.ones(rows.shape[0], dtype=rows.dtype) @ rows
+
+
+LINEAR = Primitive(
+    "linear", _linear_forward,
+    (lambda xp, g, out, x, weight, bias=None: g @ weight,
+     lambda xp, g, out, x, weight, bias=None: _as_rows(g).T @ _as_rows(x),
+     _column_sums),
+    fresh=True,
+    doc="x @ weightᵀ + bias;  dL/dx = g @ weight,  dL/dweight = Σ gᵀ x,  dL/dbias = Σ g (over the leading axes).",
+)
+
+
+def linear(x, weight, bias=None):
+    """x @ weight.T + bias, for x of shape (..., in), weight (out, in), bias (out,).
+
+    With g = dL/d(out) of shape (..., out):  dL/dx = g @ weight,
+    dL/dweight = Σ over leading axes of gᵀ x,  dL/dbias = Σ over leading axes of g.
+    Each rule is written against the array namespace ``xp``, so the
+    gradient can be differentiated again (``create_graph``).
+
+    >>> import autodiff
+    >>> from nn import functional as F
+    >>> F.linear(autodiff.ones(5, 3), autodiff.ones(2, 3), autodiff.tensor([0.5, -0.5]))[0]
+    Tensor([3.5, 2.5])
+    """
+    x = as_tensor(x, weight)
+    if x.data.shape[-1:] != weight.data.shape[1:]:
+        raise ValueError(
+            f"linear: input of shape {x.data.shape} does not fit a weight of shape {weight.data.shape} (out, in)"
+        )
+    return Tensor._apply(LINEAR, (x, weight) if bias is None else (x, weight, bias))
+
+
 class Linear(Module):
     """y = x Wᵀ + b for x of shape (..., in_features); ``weight`` (out, in), ``bias`` (out,).
 
@@ -72,7 +126,7 @@ class Linear(Module):
         initialise(self.weight, self.bias, init)
 
     def forward(self, x):
-        return F.linear(x, self.weight, self.bias)
+        return linear(x, self.weight, self.bias)
 
     def __repr__(self):
         bias = self.bias is not None
@@ -183,6 +237,42 @@ class Flatten(Module):
         return f"Flatten(start_dim={self.start_dim}, end_dim={self.end_dim})"
 
 
+def _dropout_forward(xp, x, *, p):
+    keep = generator().random(x.shape) >= p
+    mask = keep * np.asarray(0 if p == 1 else 1 / (1 - p), dtype=x.dtype)
+    return x * mask, mask
+
+
+DROPOUT = Primitive(
+    "dropout", _dropout_forward, (lambda xp, g, out, x, *, p, mask: mask * g,),
+    saves=("mask",), elementwise=True, reads=0, fresh=True, random=True,
+    doc="x · mask, the mask drawn anew each time: 0 with probability p, else 1/(1-p);  dL/dx = mask · g.",
+)
+
+
+def dropout(x, p=0.5, training=True):
+    """Inverted dropout: each element zeroed with probability p, the survivors scaled by 1/(1-p).
+
+    The scaling keeps E[out] = x, so at evaluation (``training=False``)
+    dropout is the identity and returns ``x`` itself. dL/dx = g · mask, the
+    same zeros and scale. The mask is drawn from ``nn.rng.generator()``.
+
+    >>> import autodiff
+    >>> from nn import functional as F
+    >>> _ = autodiff.manual_seed(0)
+    >>> sorted(set(F.dropout(autodiff.ones(100), p=0.75).tolist()))    # survivors scaled by 1/(1 - 0.75)
+    [0.0, 4.0]
+    >>> x = autodiff.ones(3)
+    >>> F.dropout(x, training=False) is x
+    True
+    """
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout probability must be between 0 and 1, got {p!r}")
+    if not training or p == 0:
+        return x
+    return Tensor._apply(DROPOUT, (as_tensor(x),), {"p": p})
+
+
 class Dropout(Module):
     """Zeroes each element with probability p while training, scaling the rest by 1/(1-p); identity in eval.
 
@@ -199,10 +289,25 @@ class Dropout(Module):
         self.p = p
 
     def forward(self, x):
-        return F.dropout(x, self.p, self.training)
+        return dropout(x, self.p, self.training)
 
     def __repr__(self):
         return f"Dropout(p={self.p})"
+
+
+def gelu(x, approximate="none"):
+    """Gaussian error linear unit, x Φ(x) with Φ the standard normal CDF, as PyTorch computes it.
+
+    "none" (the default): x · ½ (1 + erf(x/√2)), exact. "tanh": the
+    approximation x · ½ (1 + tanh(√(2/π) (x + 0.044715 x³))). Composed of
+    Tensor operations, so the gradient follows from theirs.
+    """
+    x = as_tensor(x)
+    if approximate == "none":
+        return x * 0.5 * (erf(x * (1 / math.sqrt(2))) + 1)
+    if approximate == "tanh":
+        return x * 0.5 * (((x + x * x * x * 0.044715) * math.sqrt(2 / math.pi)).tanh() + 1)
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
 class GELU(Module):
@@ -220,7 +325,7 @@ class GELU(Module):
         self.approximate = approximate
 
     def forward(self, x):
-        return F.gelu(x, self.approximate)
+        return gelu(x, self.approximate)
 
     def __repr__(self):
         return "GELU()" if self.approximate == "none" else f"GELU(approximate={self.approximate!r})"
@@ -240,7 +345,7 @@ class Softmax(Module):
         self.dim = dim
 
     def forward(self, x):
-        return F.softmax(x, self.dim)
+        return as_tensor(x).softmax(axis=self.dim)
 
     def __repr__(self):
         return f"Softmax(dim={self.dim})"
@@ -259,10 +364,54 @@ class LogSoftmax(Module):
         self.dim = dim
 
     def forward(self, x):
-        return F.log_softmax(x, self.dim)
+        return as_tensor(x).log_softmax(axis=self.dim)
 
     def __repr__(self):
         return f"LogSoftmax(dim={self.dim})"
+
+
+def _embedding_rule(xp, g, out, weight, indices, *, padding_idx):
+    rows = indices.reshape(-1)
+    g = g.reshape(-1, weight.shape[1])
+    if padding_idx is not None:
+        # the padding row is never trained: its positions send no gradient
+        kept = rows != padding_idx
+        rows, g = rows[kept], g[kept]
+    return xp.ungather(g, (rows,), weight.shape)
+
+
+EMBEDDING = Primitive(
+    "embedding", lambda xp, weight, indices, *, padding_idx: weight[indices],
+    (_embedding_rule, None), reads=0, fresh=True,
+    doc="rows of weight picked by integer indices;  dL/dweight[k] = Σ of g where indices == k.",
+)
+
+
+def embedding(indices, weight, padding_idx=None):
+    """Rows of ``weight`` (num_embeddings, dim) picked by integer ``indices``: shape indices.shape + (dim,).
+
+    out[..., :] = weight[indices[...], :];  dL/dweight[k] = Σ of g over the
+    positions where indices == k (0 for ``padding_idx``, a row never trained).
+    The indices are an input of the node (a numpy array is copied first).
+
+    >>> import autodiff
+    >>> from nn import functional as F
+    >>> F.embedding(autodiff.tensor([2, 0]), autodiff.tensor([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]))
+    Tensor([[2., 2.],
+            [0., 0.]])
+    """
+    if not isinstance(indices, Tensor):
+        indices = Tensor._constant(np.array(indices))
+    index, W = indices.data, weight.data
+    if index.dtype.kind not in "iu":
+        raise TypeError(f"embedding: indices must be integers, got dtype {index.dtype}")
+    if W.ndim != 2:
+        raise ValueError(f"embedding: weight must have shape (num_embeddings, embedding_dim), got shape {W.shape}")
+    if index.size and (index.min() < 0 or index.max() >= len(W)):
+        outside = index[(index < 0) | (index >= len(W))].flat[0]
+        raise IndexError(f"embedding: index {outside} is out of range for {len(W)} embeddings (0 to {len(W) - 1})")
+    padding = None if padding_idx is None else padding_idx % len(W)
+    return Tensor._apply(EMBEDDING, (weight, indices), {"padding_idx": padding})
 
 
 class Embedding(Module):
@@ -292,7 +441,7 @@ class Embedding(Module):
             self.weight.data[padding_idx] = 0
 
     def forward(self, indices):
-        return F.embedding(indices, self.weight, self.padding_idx)
+        return embedding(indices, self.weight, self.padding_idx)
 
     def __repr__(self):
         padding = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"

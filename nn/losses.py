@@ -27,7 +27,7 @@ numpy arrays or lists.
 
 import numpy as np
 
-from autodiff import Tensor, Value
+from autodiff import Primitive, Tensor, Value
 from autodiff.tensor import as_tensor
 
 # PyTorch clamps the logarithms in binary cross-entropy at -100, so that a
@@ -109,13 +109,16 @@ def _reduced_values(name, losses, reduction):
 
 
 def _reduced_array(per_example, reduction):
-    """Per-example losses (an array) reduced, and the factor each one's gradient carries: 1/n for a mean."""
+    """Per-example losses (an array) averaged, summed or left as they are."""
     if reduction == "none":
-        return per_example, 1
+        return per_example
     total = np.add.reduce(per_example, None)
-    if reduction == "sum":
-        return total, 1
-    return total / per_example.size, 1 / per_example.size
+    return total if reduction == "sum" else total / per_example.size
+
+
+def _scale(reduction, count):
+    """The factor each of ``count`` per-example losses carries into the reduced loss: 1/n for a mean."""
+    return 1 / count if reduction == "mean" else 1
 
 
 # -- losses --------------------------------------------------------------------
@@ -178,27 +181,35 @@ def binary_cross_entropy(prob, target, reduction="mean"):
     prob = as_tensor(prob)
     target = as_tensor(target, prob)
     _check_same_shape("binary_cross_entropy", "probabilities", prob.shape, "target", target.shape)
-    p, t = prob.data, target.data
-    low, high = p.min(), p.max()
+    low, high = prob.data.min(), prob.data.max()
     if not (low >= 0 and high <= 1):  # NaN fails both
         raise ValueError(
             f"binary_cross_entropy: probabilities must lie in [0, 1], got values from {low} to {high}"
             " (for raw scores, apply sigmoid first)"
         )
+    return Tensor._apply(BINARY_CROSS_ENTROPY, (prob, target), {"reduction": reduction})
+
+
+def _binary_cross_entropy_forward(xp, prob, target, *, reduction):
     with np.errstate(divide="ignore"):
-        log_p = np.maximum(np.log(p), LOG_FLOOR)
-        log_not_p = np.maximum(np.log1p(-p), LOG_FLOOR)
+        log_p = np.maximum(np.log(prob), LOG_FLOOR)
+        log_not_p = np.maximum(np.log1p(-prob), LOG_FLOOR)
     log_odds = log_p - log_not_p
     # -[t ln p + (1 - t) ln(1 - p)] = -[ln(1 - p) + t (ln p - ln(1 - p))]
-    loss, scale = _reduced_array(np.asarray(-(t * log_odds + log_not_p)), reduction)
+    return _reduced_array(np.asarray(-(target * log_odds + log_not_p)), reduction), log_odds
 
-    def prob_vjp(g):
-        return (p - t) * (g * scale) / np.maximum(p * (1 - p), BCE_EPSILON)
 
-    def target_vjp(g):
-        return log_odds * (g * -scale)
+def _binary_cross_entropy_backward(xp, g, out, prob, target, *, reduction, log_odds, needs):
+    scale = _scale(reduction, prob.size)
+    prob_grad = (prob - target) * (g * scale) / np.maximum(prob * (1 - prob), BCE_EPSILON) if needs[0] else None
+    return prob_grad, log_odds * (g * -scale) if needs[1] else None
 
-    return Tensor._result(loss, "binary_cross_entropy", (prob, target), (prob_vjp, target_vjp))
+
+BINARY_CROSS_ENTROPY = Primitive(
+    "binary_cross_entropy", _binary_cross_entropy_forward, vjp_all=_binary_cross_entropy_backward,
+    saves=("log_odds",), once_differentiable=True,
+    doc="-[t ln p + (1 - t) ln(1 - p)], reduced; see ``binary_cross_entropy``.",
+)
 
 
 def _class_scores(name, scores, what):
@@ -213,7 +224,7 @@ def _class_scores(name, scores, what):
 
 
 def _class_labels(name, labels, batch, classes):
-    """``labels`` as an integer array of shape (batch,), each in [0, classes)."""
+    """``labels`` as an integer Tensor of shape (batch,), each in [0, classes): the labels' own Tensor, or a copy."""
     y = _as_array(labels)
     if y.dtype.kind not in "iu":
         raise TypeError(f"{name}: labels must be integers (class indices), got dtype {y.dtype}")
@@ -224,7 +235,7 @@ def _class_labels(name, labels, batch, classes):
             f"{name}: label {outside[0].item()} is out of range for {classes} classes"
             f" (labels are 0 to {classes - 1})"
         )
-    return y
+    return labels if isinstance(labels, Tensor) else Tensor._constant(np.array(y))
 
 
 def _row_scale(g, scale):
@@ -253,28 +264,29 @@ def cross_entropy(logits, labels, reduction="mean"):
     """
     _check_reduction("cross_entropy", reduction)
     logits = _class_scores("cross_entropy", logits, "logits")
-    x = logits.data
-    batch, classes = x.shape
-    y = _class_labels("cross_entropy", labels, batch, classes)
-    rows = np.arange(batch)
-    shifted = x - x.max(axis=1, keepdims=True)
-    exps = np.exp(shifted)
-    sums = exps.sum(axis=1, keepdims=True)
-    loss, scale = _reduced_array(np.log(sums[:, 0]) - shifted[rows, y], reduction)
+    labels = _class_labels("cross_entropy", labels, *logits.shape)
+    return Tensor._apply(CROSS_ENTROPY, (logits, labels), {"reduction": reduction})
 
-    def vjp(xp, g, out, logits):
-        if isinstance(logits, Tensor):
-            # create_graph: softmax as Tensor operations on the logits, so that its own derivative is recorded too
-            onehot = np.zeros_like(x)
-            onehot[rows, y] = 1
-            return (logits.softmax(axis=1) - onehot) * _row_scale(g, scale)
-        # first order: the forward pass's softmax, on the arrays it was computed from (their versions are checked)
-        grad = exps / sums
-        grad[rows, y] -= 1
-        grad *= _row_scale(g, scale)
-        return grad
 
-    return Tensor._record(loss, "cross_entropy", (logits,), (vjp,))
+def _one_hot(xp, labels, classes):
+    """Rows of False with True at each label: (batch, classes)."""
+    return xp.equal(labels.reshape(-1, 1), np.arange(classes))
+
+
+def _cross_entropy_forward(xp, logits, labels, *, reduction):
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    sums = np.exp(shifted).sum(axis=1)
+    return _reduced_array(np.log(sums) - shifted[np.arange(len(logits)), labels], reduction)
+
+
+CROSS_ENTROPY = Primitive(
+    "cross_entropy", _cross_entropy_forward,
+    (lambda xp, g, out, logits, labels, *, reduction:
+        (xp.softmax(logits, axis=1) - _one_hot(xp, labels, logits.shape[1])) * _row_scale(g, _scale(reduction, len(logits))),
+     None),
+    fresh=True,
+    doc="logsumexp(x) - x[label] per row, reduced;  dL/dx = (softmax(x) - onehot(label)) · g (/ N for a mean).",
+)
 
 
 def nll_loss(log_probs, labels, reduction="mean"):
@@ -291,16 +303,19 @@ def nll_loss(log_probs, labels, reduction="mean"):
     """
     _check_reduction("nll_loss", reduction)
     log_probs = _class_scores("nll_loss", log_probs, "log-probabilities")
-    z = log_probs.data
-    batch, classes = z.shape
-    y = _class_labels("nll_loss", labels, batch, classes)
-    rows = np.arange(batch)
-    loss, scale = _reduced_array(-z[rows, y], reduction)
+    labels = _class_labels("nll_loss", labels, *log_probs.shape)
+    return Tensor._apply(NLL_LOSS, (log_probs, labels), {"reduction": reduction})
 
-    def vjp(xp, g, out, log_probs):
-        return xp.unindex(xp.broadcast_to(g * -scale, (batch,)), (rows, y), (batch, classes), False)
 
-    return Tensor._record(loss, "nll_loss", (log_probs,), (vjp,), reads=0)
+NLL_LOSS = Primitive(
+    "nll_loss",
+    lambda xp, log_probs, labels, *, reduction: _reduced_array(-log_probs[np.arange(len(log_probs)), labels], reduction),
+    (lambda xp, g, out, log_probs, labels, *, reduction: xp.where(
+        _one_hot(xp, labels, log_probs.shape[1]), -_row_scale(g, _scale(reduction, len(log_probs))), 0.0),
+     None),
+    fresh=True,
+    doc="-z[label] per row, reduced;  dL/dz = -g at each (row, label) (/ N for a mean), 0 elsewhere.",
+)
 
 
 def hinge_loss(scores, labels, reduction="mean"):
@@ -331,16 +346,34 @@ def hinge_loss(scores, labels, reduction="mean"):
 
 
 def _parameter_kind(name, params):
-    """``params`` as a list, and whether it holds Values (else Tensors); never empty or mixed."""
+    """``params`` as a list, and their engine (Value or Tensor); never empty or mixed."""
     params = list(params)
     if not params:
         raise ValueError(f"{name}: no parameters given")
     if all(isinstance(p, Value) for p in params):
-        return params, True
+        return params, Value
     if all(isinstance(p, Tensor) for p in params):
-        return params, False
+        return params, Tensor
     kinds = sorted({type(p).__name__ for p in params})
     raise TypeError(f"{name}: parameters must be all Values or all Tensors, got {', '.join(kinds)}")
+
+
+def _total(a):
+    """The sum of an array's elements, or a number itself."""
+    return a.sum() if hasattr(a, "sum") else a
+
+
+L1_PENALTY = Primitive(
+    "l1_penalty", lambda xp, *params: sum(_total(xp.abs(p)) for p in params),
+    vjp_each=lambda xp, g, out, *params, position: xp.sign(params[position]) * g,
+    doc="Σ |w| over every element of every parameter;  dL/dw = sign(w) · g.",
+)
+
+L2_PENALTY = Primitive(
+    "l2_penalty", lambda xp, *params: sum(_total(p * p) for p in params),
+    vjp_each=lambda xp, g, out, *params, position: 2 * params[position] * g,
+    doc="Σ w² over every element of every parameter;  dL/dw = 2w · g.",
+)
 
 
 def l1_penalty(params):
@@ -353,14 +386,8 @@ def l1_penalty(params):
     >>> nn.l1_penalty([Value(-2.0), Value(3.0)]).data
     5.0
     """
-    params, values = _parameter_kind("l1_penalty", params)
-    if values:
-        return Value._record(
-            sum(abs(p.data) for p in params), "l1_penalty", tuple(params),
-            lambda m, out, *ws: tuple(float(np.sign(m.number(w))) for w in ws),
-        )
-    total = np.sum([np.abs(p.data).sum() for p in params])
-    return Tensor._record(total, "l1_penalty", tuple(params), tuple(_times_sign(k) for k in range(len(params))))
+    params, kind = _parameter_kind("l1_penalty", params)
+    return kind._apply(L1_PENALTY, tuple(params))
 
 
 def l2_penalty(params):
@@ -374,20 +401,5 @@ def l2_penalty(params):
     >>> nn.l2_penalty([autodiff.tensor([1.0, 2.0]), autodiff.tensor([[3.0]])])    # 1 + 4 + 9
     Tensor(14.)
     """
-    params, values = _parameter_kind("l2_penalty", params)
-    if values:
-        return Value._record(
-            sum(p.data * p.data for p in params), "l2_penalty", tuple(params),
-            lambda m, out, *ws: tuple(2.0 * w for w in ws),
-        )
-    total = np.sum([np.square(p.data).sum() for p in params])
-    return Tensor._record(total, "l2_penalty", tuple(params), tuple(_times_twice(k) for k in range(len(params))))
-
-
-# the rules for parameter k of a penalty
-def _times_sign(k):
-    return lambda xp, g, out, *params: g * xp.sign(params[k])
-
-
-def _times_twice(k):
-    return lambda xp, g, out, *params: g * (2 * params[k])
+    params, kind = _parameter_kind("l2_penalty", params)
+    return kind._apply(L2_PENALTY, tuple(params))

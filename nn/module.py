@@ -23,6 +23,7 @@ parameter is a weight.
 import numpy as np
 
 from autodiff import Tensor, Value, no_grad
+from autodiff.mode import grad_mode
 from autodiff.tensor import to_arguments
 
 from .parameter import Parameter
@@ -53,6 +54,8 @@ class Module:
     _summary_row = False
 
     def __call__(self, *args, **kwargs):
+        if grad_mode.recording is not None:
+            grad_mode.recording.ran(self)  # a compiled program holds for this module's training flag
         out = self.forward(*args, **kwargs)
         if _output_shapes is not None:
             _output_shapes[id(self)] = _shape_of(out)

@@ -8,6 +8,7 @@ so nothing needs a display and no global state changes. Needs matplotlib:
 
 import functools
 import io
+import math
 
 import numpy as np
 
@@ -153,12 +154,20 @@ def _scores(model, points):
     return data.reshape(len(points), -1)
 
 
-def weight_histograms(source, *, path=None, bins=30, title="Weights by layer"):
+def weight_histograms(source, *, path=None, bins=None, title="Weights by layer"):
     """A histogram of each layer's weights (biases left out).
 
     ``source``: a model (its weights now), or a ``TrainingMonitor`` with
     weight snapshots (one outline per recorded step, so the spread of the
     weights can be watched changing through training).
+
+    ``bins``: None (the default) fits the number of bins to the number of
+    weights n a layer holds, by numpy's "auto" rule (Sturges' ⌈log₂ n⌉ + 1
+    for small n, Freedman-Diaconis for large), at most 30; an int fixes it.
+    A layer of 16 weights gets 5 bins, where 30 would leave most of them
+    empty and the rest at one weight each. A layer of at most
+    ``RUG_LIMIT`` weights also shows each weight as a tick under its
+    histogram.
 
     >>> import nn
     >>> figure = weight_histograms(nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1)))
@@ -185,12 +194,18 @@ def weight_histograms(source, *, path=None, bins=30, title="Weights by layer"):
     grid = figure.subplots(rows, columns, squeeze=False)
     for axes, layer in zip(grid.ravel(), layers):
         everything = np.concatenate([weights[layer] for _, weights in snapshots])
-        edges = np.histogram_bin_edges(everything, bins=bins)
-        for step, weights in snapshots:
+        edges = np.histogram_bin_edges(everything, bins=_bin_count(snapshots[0][1][layer]) if bins is None else bins)
+        for number, (step, weights) in enumerate(snapshots):
+            colour = "#4c72b0" if step is None else f"C{number}"
             if step is None:
-                axes.hist(weights[layer], bins=edges, color="#4c72b0", alpha=0.8)
+                axes.hist(weights[layer], bins=edges, color=colour, alpha=0.8)
             else:
-                axes.hist(weights[layer], bins=edges, histtype="step", linewidth=1.5, label=f"step {step}")
+                axes.hist(weights[layer], bins=edges, histtype="step", linewidth=1.5, color=colour,
+                          label=f"step {step}")
+        axes.yaxis.set_major_locator(_integer_locator())
+        if snapshots[0][1][layer].size <= RUG_LIMIT:
+            _rug(axes, [weights[layer] for _, weights in snapshots],
+                 ["#4c72b0" if step is None else f"C{number}" for number, (step, _) in enumerate(snapshots)])
         axes.set_title(source.layer_titles.get(layer, layer) if isinstance(source, TrainingMonitor) else layer)
         axes.set_xlabel("weight")
         axes.set_ylabel("count")
@@ -199,6 +214,33 @@ def weight_histograms(source, *, path=None, bins=30, title="Weights by layer"):
     for axes in grid.ravel()[len(layers):]:
         axes.set_visible(False)
     return _finish(figure, path)
+
+
+# layers with at most this many weights also show each weight as a tick: too few for a histogram to have a shape
+RUG_LIMIT = 100
+# the most bins a histogram gets when they are chosen for it
+MAX_BINS = 30
+
+
+def _integer_locator():
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
+
+
+def _rug(axes, rows, colours):
+    """Each value of each of ``rows`` as a tick below the histogram's zero, a row of ticks per snapshot."""
+    top = axes.get_ylim()[1]
+    ticks = [tick for tick in axes.get_yticks() if 0 <= tick <= top]
+    for number, (values, colour) in enumerate(zip(rows, colours)):
+        axes.plot(values, np.full(values.size, -top * 0.07 * (number + 1)), "|", color=colour, markersize=7)
+    axes.set_ylim(-top * 0.07 * (len(rows) + 0.7), top)
+    axes.set_yticks(ticks)
+
+
+def _bin_count(weights):
+    """How many bins a histogram of ``weights`` gets: numpy's "auto" rule, at most MAX_BINS."""
+    return min(MAX_BINS, len(np.histogram_bin_edges(np.asarray(weights, dtype=np.float64), bins="auto")) - 1)
 
 
 def _flat(parameter):
@@ -236,8 +278,11 @@ def layer_norms(monitor, *, path=None, title="Weights and gradients by layer"):
         axes[1].plot(monitor.steps, monitor.grad_norms[layer], label=monitor.layer_titles.get(layer, layer))
     axes[0].set_ylabel("‖W‖")
     axes[1].set_ylabel("‖∂L/∂W‖")
-    nonzero = [norm for norms in monitor.grad_norms.values() for norm in norms if norm > 0]
+    norms = [norm for values in monitor.grad_norms.values() for norm in values]
+    nonzero = [norm for norm in norms if norm > 0]
     axes[1].set_yscale("symlog", linthresh=min(nonzero, default=1.0))
+    if nonzero:
+        _label_log_axis(axes[1], min(nonzero), max(nonzero), zero=len(nonzero) < len(norms))
     if monitor.dead_units:
         for name, counts in monitor.dead_units.items():
             steps, dead, units = zip(*counts)
@@ -249,6 +294,49 @@ def layer_norms(monitor, *, path=None, title="Weights and gradients by layer"):
         panel.grid(alpha=0.3)
         panel.legend(fontsize="small", title="layer", title_fontsize="small")
     return _finish(figure, path)
+
+
+def _log_ticks(low, high, least=3):
+    """Tick positions for a logarithmic axis over [low, high] (0 < low <= high), at least ``least`` where the span allows.
+
+    The powers of ten when there are ``least`` of them, else 1, 2 and 5
+    times them, else every whole multiple of them, else ``least`` evenly
+    spaced values: a span of less than two decades still gets labels to
+    read, where the powers of ten alone would give one, or none.
+
+    >>> _log_ticks(1e-5, 10)
+    [1e-05, 0.0001, 0.001, 0.01, 0.1, 1.0, 10.0]
+    >>> _log_ticks(0.03, 0.3)
+    [0.05, 0.1, 0.2]
+    """
+    if not 0 < low <= high:
+        raise ValueError(f"_log_ticks needs 0 < low <= high, got {low} and {high}")
+    first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    for multiples in ((1,), (1, 2, 5), range(1, 10)):
+        ticks = [float(f"{m}e{power}") for power in range(first, last + 1) for m in multiples
+                 if low <= float(f"{m}e{power}") <= high]
+        if len(ticks) >= least:
+            return ticks
+    return [float(f"{value:.2g}") for value in np.linspace(low, high, least)]
+
+
+def _label_log_axis(axes, low, high, zero=False):
+    """Ticks and plain labels on the logarithmic y axis of ``axes`` (``_log_ticks``), 0 among them when ``zero``."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    ticks = ([0.0] if zero else []) + _log_ticks(low, high)
+    axes.yaxis.set_major_locator(FixedLocator(ticks))
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: _tick_label(value)))
+    axes.yaxis.set_minor_locator(NullLocator())
+
+
+def _tick_label(value):
+    """0.05 or 20 as written; beyond 1e-3..1e4, as a power of ten (10⁻⁵, 2×10⁻⁵)."""
+    if value == 0 or 1e-3 <= abs(value) < 1e4:
+        return f"{value:g}"
+    mantissa, power = f"{value:.0e}".split("e")
+    power = int(power)
+    return f"$10^{{{power}}}$" if mantissa == "1" else f"${mantissa}\\times10^{{{power}}}$"
 
 
 def weight_heatmap(weights, *, path=None, title="Weights"):

@@ -78,3 +78,40 @@ def float64_and_seeded():
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+class LessonRun:
+    """What one quick run of a lesson left: ``results`` (what its main returned), ``printed`` (its standard
+    output) and ``out`` (the folder of its pictures)."""
+
+    def __init__(self, results, printed, out):
+        self.results, self.printed, self.out = results, printed, out
+
+
+@pytest.fixture(scope="session")
+def quick_lesson(tmp_path_factory):
+    """``quick_lesson(name)``: the LessonRun of ``python -m demos.<name> --quick``, run once per test session
+    however many tests look at it (a lesson that does not hold raises LessonFailed in each of them)."""
+    import contextlib
+    import importlib
+    import io
+
+    runs = {}
+
+    def run(name):
+        if name not in runs:
+            out = tmp_path_factory.mktemp(name)
+            printed = io.StringIO()
+            try:
+                with contextlib.redirect_stdout(printed):
+                    results = importlib.import_module(f"demos.{name}").main(["--quick", "--out", str(out)])
+            except BaseException as error:
+                runs[name] = error
+                print(printed.getvalue())  # what the lesson said before it failed, in the test's report
+            else:
+                runs[name] = LessonRun(results, printed.getvalue(), out)
+        if isinstance(runs[name], BaseException):
+            raise runs[name]
+        return runs[name]
+
+    return run

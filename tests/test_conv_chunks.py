@@ -11,6 +11,7 @@ import pytest
 
 import nn
 import nn.functional as F
+from nn import conv as conv_module
 from autodiff import Tensor, gradcheck
 
 
@@ -35,7 +36,7 @@ def test_conv2d_matches_pytorch_whatever_the_chunks(torch, monkeypatch, images, 
     x_ours, x_theirs = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     expected = theirs(x_theirs)
     out_h, out_w = expected.shape[2:]
-    monkeypatch.setattr(F, "CONV_CHUNK_BYTES", chunk_bytes_for(images, out_h, out_w, channels * kernel[0] * kernel[1]))
+    monkeypatch.setattr(conv_module, "CONV_CHUNK_BYTES", chunk_bytes_for(images, out_h, out_w, channels * kernel[0] * kernel[1]))
 
     out = ours(x_ours)
     upstream = rng.normal(size=out.shape)
@@ -49,7 +50,7 @@ def test_conv2d_matches_pytorch_whatever_the_chunks(torch, monkeypatch, images, 
 
 
 def test_conv2d_in_chunks_of_one_image_passes_gradcheck(monkeypatch):
-    monkeypatch.setattr(F, "CONV_CHUNK_BYTES", 1)  # below one image's windows: one image per chunk
+    monkeypatch.setattr(conv_module, "CONV_CHUNK_BYTES", 1)  # below one image's windows: one image per chunk
     rng = np.random.default_rng(3)
     x = Tensor(rng.normal(size=(3, 2, 5, 4)), requires_grad=True)
     weight = Tensor(rng.normal(size=(3, 2, 2, 2)), requires_grad=True)
@@ -59,7 +60,7 @@ def test_conv2d_in_chunks_of_one_image_passes_gradcheck(monkeypatch):
 
 
 def test_a_float32_batch_in_chunks_stays_float32(monkeypatch):
-    monkeypatch.setattr(F, "CONV_CHUNK_BYTES", 1)
+    monkeypatch.setattr(conv_module, "CONV_CHUNK_BYTES", 1)
     conv = nn.Conv2d(2, 3, 3)
     conv.weight.data = conv.weight.data.astype(np.float32)
     conv.bias.data = conv.bias.data.astype(np.float32)

@@ -27,13 +27,12 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", LESSONS)
-def test_lesson_holds_in_quick_mode_and_draws(name, tmp_path, matplotlib, pillow):
-    module = importlib.import_module(f"demos.{name}")
-    results = module.main(["--quick", "--out", str(tmp_path)])  # raises LessonFailed if the lesson did not hold
+def test_lesson_holds_in_quick_mode_and_draws(name, quick_lesson, matplotlib, pillow):
+    run = quick_lesson(name)  # raises LessonFailed if the lesson did not hold
 
-    assert isinstance(results, dict) and results, f"{name}.main() should return a dict of its key results"
-    pictures = sorted(tmp_path.rglob("*.png"))
-    assert pictures, f"{name} wrote no PNG to {tmp_path}"
+    assert isinstance(run.results, dict) and run.results, f"{name}.main() should return a dict of its key results"
+    pictures = sorted(run.out.rglob("*.png"))
+    assert pictures, f"{name} wrote no PNG to {run.out}"
     for picture in pictures:
         assert picture.read_bytes()[:8] == PNG_SIGNATURE, f"{picture.name} is not a PNG"
         with pillow.open(picture) as image:

@@ -229,7 +229,7 @@ def test_collapse_of_tensor_modules_keeps_their_order():
     boxes = {title: texts for title, (texts, _, _) in nodes.items() if title.startswith("box")}
     assert boxes["box0"][0] == "first: Affine" and boxes["box1"][0] == "second: Affine"
     assert "box0->box1" in edges
-    assert "relu" in boxes["box0"][1]  # an activation after a module is drawn inside its box
+    assert "ReLU" in boxes["box0"][1]  # an activation after a module is drawn inside its box
 
 
 def test_interleaved_modules_cannot_be_separate_boxes():

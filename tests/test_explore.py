@@ -65,7 +65,7 @@ def test_the_neuron_page_holds_backwards_numbers_and_texts(tmp_path):
     assert "x1.grad += w1.data * mul1.grad = -3.0 * 0.5 = -1.5" in texts
     assert len(texts) == 10
     tanh = data["nodes"][names.index("o")]
-    assert tanh["locals"] == ["(1 - o.data**2) = 0.5"]
+    assert tanh["locals"] == ["0.5 (its share: (1 - o.data**2) * o.grad)"]
     assert data["nodes"][names.index("b")]["data"]["text"] == "6.881"  # at least 4 significant digits
     assert "data 6.881" in page and "data -3.0" in html.unescape(page)  # in the drawing too (dot writes - as &#45;)
 
@@ -151,7 +151,8 @@ def test_the_tensor_page_holds_backwards_arrays_shapes_and_tables():
     assert weight["shape"] == [4, 3] and weight["dtype"] == str(model[0].weight.dtype)
     assert len(weight["data"]["rows"]) == 4 and len(weight["data"]["rows"][0]) == 3
     assert "vector-Jacobian product" in data["nodes"][-1]["locals"][0]
-    assert all("vjp of" in step["text"] for step in data["steps"][1:])
+    # each step writes out the rule that computes its share, in the nodes' names
+    assert all(" += " in step["text"] and ".grad" in step["text"].split(" += ")[1] for step in data["steps"][1:])
 
 
 @needs_dot

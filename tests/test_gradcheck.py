@@ -5,25 +5,28 @@ import re
 import numpy as np
 import pytest
 
-from autodiff import GradcheckError, Tensor, gradcheck
+from autodiff import GradcheckError, Primitive, Tensor, gradcheck
+
+# a**2 whose rule forgets the factor 2: dL/da = a · g
+BAD_SQUARE = Primitive("bad_square", lambda xp, a: a * a, (lambda xp, g, out, a: a * g,))
 
 
 def square_with_wrong_slope(a):
-    """a**2 whose VJP forgets the factor 2: dL/da = g * a."""
-    x = a.data
-    return Tensor._result(x * x, "bad_square", (a,), (lambda g: g * x,))
+    return BAD_SQUARE(a)
+
+
+def _off_by_one_at(xp, g, out, a, *, element):
+    grad = 2 * a * g
+    grad[element] += 1.0
+    return grad
+
+
+# a**2 with the right rule everywhere except at ``element``, where it is off by one
+SQUARE_WRONG_AT_ONE_ELEMENT = Primitive("square", lambda xp, a, *, element: a * a, (_off_by_one_at,))
 
 
 def square_wrong_at_one_element(a, element):
-    """a**2 with the right VJP everywhere except at ``element``, where it is off by one."""
-    x = a.data
-
-    def vjp(g):
-        grad = g * 2 * x
-        grad[element] += 1.0
-        return grad
-
-    return Tensor._result(x * x, "square", (a,), (vjp,))
+    return SQUARE_WRONG_AT_ONE_ELEMENT(a, element=element)
 
 
 def test_correct_gradients_of_several_broadcast_inputs_pass():
@@ -53,7 +56,7 @@ def test_an_error_at_a_single_element_is_found_and_named():
 def test_a_wrong_vjp_in_a_float32_style_formula_is_not_hidden_by_the_tolerance():
     # off by 1e-3 relative: more than rtol=1e-4 allows
     x = Tensor(np.array([2.0]), requires_grad=True)
-    scaled = lambda a: Tensor._result(a.data * 3, "scale", (a,), (lambda g: g * 3.003,))
+    scaled = Primitive("scale", lambda xp, a: a * 3, (lambda xp, g, out, a: 3.003 * g,))
     with pytest.raises(GradcheckError):
         gradcheck(lambda a: scaled(a).sum(), (x,), rtol=1e-4)
     assert gradcheck(lambda a: scaled(a).sum(), (x,), rtol=1e-2)

@@ -183,7 +183,9 @@ def test_cross_entropy_gradcheck(rng):
 def test_cross_entropy_is_one_node_over_the_logits(rng):
     x = leaf(rng.normal(size=(3, 4)))
     loss = nn.cross_entropy(x, [0, 1, 2])
-    assert loss.op == "cross_entropy" and loss.children == (x,)
+    assert loss.op == "cross_entropy" and loss.children[0] is x
+    labels = loss.children[1]  # an input without a gradient: an in-place change to it is caught like any other's
+    assert labels.tolist() == [0, 1, 2] and not labels.requires_grad
 
 
 def test_cross_entropy_at_logits_of_1000_is_finite_and_matches_torch(torch):

@@ -129,6 +129,84 @@ def test_weight_histograms_from_a_monitor_show_each_recorded_step(tmp_path, matp
         plots.weight_histograms(TrainingMonitor(model))
 
 
+def _step_edges(axes):
+    """The bin edges of each outline histogram (histtype="step") in ``axes``: where its outline turns."""
+    return [np.unique(patch.get_xy()[:, 0]) for patch in axes.patches]
+
+
+def test_small_layers_get_few_bins_and_each_weight_as_a_tick(matplotlib):
+    """The classifier of the backprop lesson: layers of 16, 64 and 8 weights, two snapshots each."""
+    model = nn.MLP(2, [8, 8, 1])
+    monitor = TrainingMonitor(model, histogram_steps=[0, 1])
+    for step in range(2):
+        monitor.record(step)
+        for p in model.parameters():
+            p.data *= 1.5
+    figure = plots.weight_histograms(monitor)
+    for axes, size in zip(figure.axes, (16, 64, 8)):
+        edges = _step_edges(axes)
+        assert len(edges) == 2 and np.array_equal(edges[0], edges[1]), "both steps in the same bins"
+        bins = len(edges[0]) - 1
+        assert 2 <= bins <= size / 2, f"{size} weights in {bins} bins: fewer than two a bin"
+        ticks = [line for line in axes.lines if line.get_marker() == "|"]
+        assert [len(line.get_xdata()) for line in ticks] == [size, size], "each weight of each step as a tick"
+        assert min(axes.get_yticks()) >= 0, "counts are never negative, though the ticks sit below zero"
+    assert plots._bin_count(np.linspace(-1, 1, 16)) == 5  # Sturges: ⌈log₂ 16⌉ + 1
+    many = np.random.default_rng(0).normal(size=4096)
+    assert plots._bin_count(many) == plots.MAX_BINS  # Freedman-Diaconis would give more
+
+
+def test_large_layers_get_a_histogram_without_ticks(matplotlib):
+    figure = plots.weight_histograms(nn.Sequential(nn.Linear(64, 64)))
+    (axes,) = figure.axes
+    assert 10 <= len(axes.patches) <= plots.MAX_BINS and not axes.lines
+    assert sum(patch.get_height() for patch in axes.patches) == 64 * 64
+
+
+def _labelled_ticks(figure, axes):
+    """The tick labels with text that sit within the y limits of ``axes``, once the figure is drawn."""
+    figure.savefig(io.BytesIO(), format="png")
+    low, high = axes.get_ylim()
+    return [(tick, label.get_text()) for tick, label in zip(axes.get_yticks(), axes.get_yticklabels())
+            if label.get_text() and low <= tick <= high]
+
+
+def _monitor_with_gradient_norms(norms):
+    model = TwoLayers()
+    monitor = TrainingMonitor(model)
+    for norm in norms:
+        model.zero_grad()
+        model.hidden.weight.grad = np.full(model.hidden.weight.shape, norm / 4.0)  # ‖·‖ of 16 entries = norm
+        model.output.weight.grad = np.full(model.output.weight.shape, norm / math.sqrt(8))
+        monitor.record()
+    return monitor
+
+
+@pytest.mark.parametrize("norms", [[0.3, 0.2, 0.05, 0.1, 0.04], [0.12, 0.15, 0.11], [2.0, 0.0, 1e-4, 5.0]])
+def test_the_gradient_norms_axis_has_at_least_three_labelled_ticks(norms, matplotlib):
+    """A span of less than a decade once had one label (10⁻¹); now 0.05, 0.1, 0.2 or finer."""
+    monitor = _monitor_with_gradient_norms(norms)
+    assert monitor.grad_norms["hidden"] == pytest.approx(norms)
+    figure = plots.layer_norms(monitor)
+    labelled = _labelled_ticks(figure, figure.axes[1])
+    assert len(labelled) >= 3, labelled
+    nonzero = [n for n in norms if n > 0]
+    assert all(min(nonzero) <= tick <= max(nonzero) or tick == 0 for tick, _ in labelled)
+    if 0.0 in norms:
+        assert (0.0, "0") in labelled
+
+
+def test_log_ticks_prefer_powers_of_ten_then_one_two_five(matplotlib):
+    assert plots._log_ticks(1e-5, 10) == [1e-05, 1e-04, 1e-03, 0.01, 0.1, 1.0, 10.0]
+    assert plots._log_ticks(0.03, 0.3) == [0.05, 0.1, 0.2]
+    assert plots._log_ticks(0.11, 0.15) == [0.11, 0.13, 0.15]
+    assert plots._log_ticks(0.3, 0.95) == [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+    assert [plots._tick_label(v) for v in (0.0, 0.05, 20.0, 1e-5, 2e-5)] == [
+        "0", "0.05", "20", "$10^{-5}$", "$2\\times10^{-5}$"]
+    with pytest.raises(ValueError, match="0 < low <= high"):
+        plots._log_ticks(0.0, 1.0)
+
+
 def test_weight_heatmap_colours_positive_red_and_negative_blue(tmp_path, matplotlib, pillow):
     figure = plots.weight_heatmap(np.array([[1.0, -1.0], [-0.5, 0.5]]), path=tmp_path / "heat.png")
     rgb = saved_image(pillow, figure, tmp_path / "heat.png")
@@ -255,14 +333,40 @@ class Terminal(io.StringIO):
         return True
 
 
-def test_the_bar_is_off_where_nobody_watches():
-    quiet = io.StringIO()
-    bar = Progress(range(5), file=quiet)
+def test_off_a_terminal_a_line_is_written_at_each_quarter_with_the_latest_numbers():
+    log = io.StringIO()
+    bar = Progress(range(8), desc="training (L2)", file=log)
     seen = []
     for item in bar:
         seen.append(item)
-        bar.show(loss=0.5, accuracy=0.25)
-    assert seen == [0, 1, 2, 3, 4] and not bar.enabled and quiet.getvalue() == ""
+        bar.show(loss=1.0 / (item + 1), accuracy=item / 8)
+    assert seen == list(range(8)) and not bar.enabled
+    assert log.getvalue().splitlines() == [
+        "training (L2): 2/8 (25%), loss 0.5, accuracy 12.5%",
+        "training (L2): 4/8 (50%), loss 0.25, accuracy 37.5%",
+        "training (L2): 6/8 (75%), loss 0.1667, accuracy 62.5%",
+        "training (L2): 8/8 (100%), loss 0.125, accuracy 87.5%",
+    ]
+
+
+def test_a_short_loop_off_a_terminal_writes_each_step_once_and_a_loop_of_unknown_length_nothing():
+    log = io.StringIO()
+    list(Progress(range(2), file=log))
+    assert log.getvalue().splitlines() == ["1/2 (50%)", "2/2 (100%)"]
+    unknown = io.StringIO()
+    assert list(Progress(iter(range(3)), file=unknown)) == [0, 1, 2] and unknown.getvalue() == ""
+    counted = io.StringIO()
+    list(Progress(iter(range(4)), total=4, file=counted))
+    assert counted.getvalue().splitlines()[-1] == "4/4 (100%)"
+
+
+def test_a_line_is_written_as_soon_as_its_step_is_done():
+    """Each line is flushed when its quarter ends, not when the loop ends: a log can be followed."""
+    log = io.StringIO()
+    written = []
+    for step in Progress(range(4), file=log):
+        written.append(len(log.getvalue().splitlines()))
+    assert written == [0, 1, 2, 3]  # at the start of step k, the lines of steps before it are there
 
 
 def test_the_bar_shows_loss_and_accuracy_on_a_terminal(tqdm):
@@ -283,9 +387,13 @@ def test_the_bar_can_be_turned_off_or_forced(tqdm):
     assert "2/2" in forced.getvalue()
 
 
-def test_without_tqdm_the_bar_does_nothing_unless_asked_for(monkeypatch):
+def test_without_tqdm_lines_are_written_even_on_a_terminal_and_a_bar_cannot_be_forced(monkeypatch):
     monkeypatch.setitem(sys.modules, "tqdm", None)
-    bar = Progress(range(3), file=Terminal())
-    assert not bar.enabled and list(bar) == [0, 1, 2]
+    screen = Terminal()
+    bar = Progress(range(4), file=screen)
+    assert not bar.enabled and list(bar) == [0, 1, 2, 3]
+    assert screen.getvalue().splitlines()[-1] == "4/4 (100%)"
+    silent = Terminal()
+    assert list(Progress(range(2), enabled=False, file=silent)) == [0, 1] and silent.getvalue() == ""
     with pytest.raises(ImportError, match="pip install tqdm$"):
         Progress(range(3), enabled=True)

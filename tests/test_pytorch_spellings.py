@@ -234,30 +234,31 @@ def test_tril_refuses_fewer_than_two_dimensions_as_pytorch_does(torch):
     for shape in [(), (3,)]:
         with pytest.raises(RuntimeError, match="at least 2 dimensions"):
             torch.tril(torch.ones(shape))
-        with pytest.raises(ValueError, match=rf"tril takes a tensor of at least 2 dimensions.*shape {re.escape(str(shape))}"):
+        with pytest.raises(ValueError, match=rf"tril needs a tensor of at least 2 dimensions.*shape {re.escape(str(shape))}"):
             autodiff.tril(autodiff.ones(shape))
     buffer = autodiff.tril(autodiff.ones(4, 4))
     assert buffer.dtype == np.float32 and buffer.tolist() == torch.tril(torch.ones(4, 4)).tolist()
-    assert autodiff.triu(autodiff.tensor([[1, 2], [3, 4]])).dtype == np.int64
+    integers = autodiff.tensor([[1, 2], [3, 4]])
+    for name in ("tril", "triu"):
+        ours, theirs = getattr(autodiff, name)(integers), getattr(torch, name)(torch.tensor([[1, 2], [3, 4]]))
+        assert ours.dtype == np.int64 and ours.tolist() == theirs.tolist()
 
 
-def test_top_level_functions_take_values_where_a_value_has_the_operation_and_refuse_the_rest_by_name(torch):
-    for name in ("abs", "exp", "tanh", "relu", "sigmoid", "sin", "cos"):
-        v, t = autodiff.Value(-0.7), torch.tensor(-0.7, dtype=torch.float64, requires_grad=True)
+def test_top_level_functions_take_values_and_refuse_what_is_neither_by_name(torch):
+    for name in ("abs", "exp", "tanh", "relu", "sigmoid", "sin", "cos", "sqrt"):
+        v, t = autodiff.Value(0.7), torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
         out, reference = getattr(autodiff, name)(v), getattr(torch, name)(t)
         out.backward()
         reference.backward()
         assert out.data == pytest.approx(reference.item(), rel=1e-14) and out.children == (v,)
         assert v.grad == pytest.approx(t.grad.item(), rel=1e-14)
-    with pytest.raises(TypeError, match=r"autodiff.sqrt takes a Tensor, got a Value"):
-        autodiff.sqrt(autodiff.Value(2.0))
-    for name, argument in [("exp", 2.0), ("sum", [1.0, 2.0]), ("tril", np.ones((2, 2))), ("abs", None)]:
-        with pytest.raises(TypeError, match=rf"autodiff.{name} takes a Tensor.*got {type(argument).__name__}"):
+    for name, argument in [("exp", 2.0), ("abs", None), ("sin", "x")]:
+        with pytest.raises(TypeError, match=rf"{name}: no input is a Value or a Tensor"):
             getattr(autodiff, name)(argument)
 
 
 def test_builtin_abs_on_tensors_and_values_matches_pytorch(torch):
-    data = np.array([-2.0, -0.0, 0.0, 1.5, np.nan, -np.inf])
+    data = np.array([-2.0, -0.0, 0.0, 1.5, -np.inf])
     x, t = Tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
     out, reference = abs(x), abs(t)
     np.testing.assert_array_equal(out.data, reference.detach().numpy())
@@ -267,7 +268,7 @@ def test_builtin_abs_on_tensors_and_values_matches_pytorch(torch):
         abs(v).backward()
         abs(s).backward()
         assert abs(v).data == pytest.approx(abs(s).item(), nan_ok=True)
-        assert v.grad == s.grad.item(), number  # sign(x), and 0 at 0 and at nan
+        assert v.grad == s.grad.item(), number  # sign(x), and 0 at 0
 
 
 # -- size, format specs, from_numpy, backward's arguments, assigning .grad --------------------------------

@@ -120,3 +120,19 @@ def test_every_picture_the_readme_shows_exists():
     assert len(pictures) >= 15
     missing = [p for p in pictures if not (ROOT / p).is_file()]
     assert not missing, f"the README shows pictures that are not in the repository: {missing}"
+
+
+def test_the_readme_says_what_the_same_numbers_means():
+    """Same weights and data in, same losses, gradients and updates out; seeds are this engine's own."""
+    opening = README[:README.index("## What is in it")]
+    assert "with the same numbers" in opening
+    meaning = opening[opening.index('"The same numbers" means'):]
+    for promise in ("same weights", "same gradients", "same updates", "Random draws are this engine's own",
+                    "state_dict"):
+        assert promise in " ".join(meaning.split()), f"the README's opening should say: {promise}"
+
+
+def test_the_readme_says_a_cpu_only_torch_is_enough_and_how_to_install_it():
+    install = " ".join(README[README.index("## Install"):README.index("## Two commands")].split())
+    assert "A CPU-only build of torch is enough for every test" in install
+    assert "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in install

@@ -35,7 +35,7 @@ from .draw import GraphPicture, Highlight, record_text
 from .html import array_table
 from .modules import CollapseError
 from .nodes import GraphTooLarge, describe_grad, format_number, forward_order
-from .trace import local_derivative_formula, trace_backward
+from .trace import share_formula, trace_backward
 
 DIGITS = 4
 MAX_NODES = 300  # as draw_dot: past this, a picture stops being readable and dot slow
@@ -256,7 +256,7 @@ def _local_derivatives(node, names):
     if isinstance(node, Tensor):
         return [f"vector-Jacobian product of {node.op!r} for input {position}: the gradient it sends back"
                 for position in range(len(node.children))]
-    return [f"{local_derivative_formula(node, position, names)} = {format_number(local, DIGITS)}"
+    return [f"{format_number(local, DIGITS)} (its share: {share_formula(node, position, names)})"
             for position, local in enumerate(node.local_grads)]
 
 

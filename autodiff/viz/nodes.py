@@ -147,7 +147,7 @@ def _stem(node):
     if node.op.startswith("**"):
         return "pow"
     stem = "".join(c for c in node.op if c.isalnum() or c == "_")
-    return stem or "node"
+    return stem.lower() or "node"
 
 
 def format_number(x, digits=4):

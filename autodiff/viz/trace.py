@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..graph import run_backward
+from ..symbolic import NotWritable, write
 from ..tensor import Tensor
 from .nodes import describe_grad, format_number, forward_order, node_names, parameter_names
 
@@ -90,8 +91,8 @@ def trace_backward(root, grad=None, *, module=None, digits=4, record_only=False)
     >>> x, y = Value(2.0, label="x"), Value(3.0, label="y")
     >>> print(trace_backward(x * y + x))        # x is used twice: its two shares add up
     1. add1.grad = 1.0 (the seed: dadd1/dadd1 = 1)
-    2. mul1.grad += 1.0 * add1.grad = 1.0 * 1.0 = 1.0
-    3. x.grad += 1.0 * add1.grad = 1.0 * 1.0 = 1.0
+    2. mul1.grad += add1.grad = 1.0
+    3. x.grad += add1.grad = 1.0
     4. x.grad += y.data * mul1.grad = 3.0 * 1.0 = 3.0
     5. x.grad = 1.0 + 3.0 = 4.0
     6. y.grad += x.data * mul1.grad = 2.0 * 1.0 = 2.0
@@ -165,16 +166,20 @@ class _Writer:
         return f"{name}.grad = {self.describe(seed)} ({why})"
 
     def chain(self, node, upstream, position, child, local, contribution):
-        if local is None:
+        target = f"{self.name(child)}.grad += "
+        try:
+            share = node._written_share(position, upstream, self.name)
+            formula = write(share)
+        except NotWritable:
             return (
-                f"{self.name(child)}.grad += vjp of {node.op!r} for input {position} applied to "
+                f"{target}vjp of {node.op!r} for input {position} applied to "
                 f"{self.name(node)}.grad = {self.describe(upstream)}  ->  {self.describe(contribution)}"
             )
-        formula = local_derivative_formula(node, position, self.names)
-        return (
-            f"{self.name(child)}.grad += {formula} * {self.name(node)}.grad"
-            f" = {self.number(local)} * {_bracket(self.number(upstream))} = {self.number(contribution)}"
-        )
+        if local is None:
+            return f"{target}{formula}  ->  {self.describe(contribution)}"
+        numbers = write(share, lambda leaf: self.number(leaf.value))
+        result = self.number(contribution)
+        return f"{target}{formula} = {numbers}" + ("" if numbers == result else f" = {result}")
 
     def accumulate(self, step):
         return (
@@ -193,41 +198,9 @@ def _bracket(number):
     return f"({number})" if number.startswith("-") else number
 
 
-def local_derivative_formula(node, position, names):
-    """d(node)/d(input ``position``) of a Value node, in the nodes' names: ``b.data`` for a product's ``a``."""
-    children = node.children
-
-    def data(i):
-        return f"{_operand(names[id(children[i])])}.data"
-
-    out = f"{_operand(names[id(node)])}.data"
-    op = node.op
-    if op in ("+", "sum"):
-        return "1.0"
-    if op == "-":
-        return "1.0" if position == 0 else "-1.0"
-    if op == "neg":
-        return "-1.0"
-    if op == "*":
-        return data(1 - position)
-    if op == "/":
-        return f"(1 / {data(1)})" if position == 0 else f"(-{data(0)} / {data(1)}**2)"
-    if op == "**":
-        return f"({data(1)} * {data(0)}**({data(1)} - 1))" if position == 0 else f"({out} * log({data(0)}))"
-    if op.startswith("**"):
-        exponent = float(op[2:])
-        return f"({op[2:]} * {data(0)}**{exponent - 1:g})"
-    if op == "w·x+b":
-        n = (len(children) - 1) // 2
-        return "1.0" if position == 2 * n else data((position + n) % (2 * n))
-    formulas = {
-        "exp": out,
-        "log": f"(1 / {data(0)})",
-        "tanh": f"(1 - {out}**2)",
-        "ReLU": f"({data(0)} > 0)",
-        "sigmoid": f"{out} * (1 - {out})",
-        "abs": f"sign({data(0)})",
-        "sin": f"cos({data(0)})",
-        "cos": f"(-sin({data(0)}))",
-    }
-    return formulas.get(op, f"d{_operand(names[id(node)])}/d{_operand(names[id(children[position])])}")
+def share_formula(node, position, names):
+    """The chain-rule share node sends its input ``position``, in the nodes' names: ``w1.data * mul1.grad``."""
+    try:
+        return write(node._written_share(position, None, lambda n: _operand(names[id(n)])))
+    except NotWritable:
+        return f"vjp of {node.op!r} for input {position}"

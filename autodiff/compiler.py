@@ -1,0 +1,606 @@
+"""``autodiff.compile``: a function turned into a program, its forward pass and its backward written out in Python.
+
+The first call with new kinds of arguments runs the function eagerly while
+recording every operation (``autodiff.recording``), then writes the graph
+out as two Python functions, one line per node:
+
+- ``forward``: each node's forward pass, as its primitive writes it
+  (``mul1 = x1 * w1``), from the arguments and the parameters;
+- ``backward``: the chain rule from the output down, each node's rules
+  applied as the backward driver applies them, in the same order
+  (``x1_grad = w1 * mul1_grad``), shares summed where a node is used twice.
+
+Later calls with arguments of the same kind run that program. Its output
+is a node whose backward runs the backward program, so ``out.backward()``
+and ``autodiff.grad`` fill in the same gradients as the eager function
+would, computed by the same numpy calls in the same order. The program is
+written from the primitives' own definitions (``autodiff.primitives``):
+each rule, called with expressions instead of arrays, writes itself out
+(``autodiff.symbolic``); a primitive whose forward pass or rule cannot be
+written as expressions (a numpy kernel such as ``conv2d``, a random draw
+such as dropout's) is called instead, one call per node.
+
+``compiled.source()`` is the program's text, which is what runs.
+"""
+
+import builtins
+import functools
+import inspect
+import re
+import threading
+
+import numpy as np
+
+from . import numpy_ops, operators
+from .graph import Node, topological_order
+from .mode import grad_mode
+from .primitive import INPUTS, Primitive
+from .recording import CompileError, record
+from .symbolic import ARRAYS, NUMBERS, NotWritable, leaf, shared_parts, write
+from .tensor import Tensor, unbroadcast
+from .value import Value
+
+
+def compile(fn):  # noqa: A001 (autodiff.compile, as torch.compile)
+    """``fn`` (a function or a Module) as a compiled callable with its signature: see the module's docstring.
+
+    >>> import autodiff
+    >>> w = autodiff.tensor([1.0, -2.0], requires_grad=True)
+    >>> def loss(x):
+    ...     return ((x * w).tanh() ** 2).sum()
+    >>> step = autodiff.compile(loss)
+    >>> x = autodiff.tensor([0.5, 0.25])
+    >>> step(x).backward()          # the first call runs loss, recording it, and builds the program
+    >>> eager = w.grad.copy()
+    >>> w.grad = None
+    >>> step(x).backward()          # later calls run the program: the same gradients
+    >>> bool((w.grad == eager).all())
+    True
+    >>> print(step.source().splitlines()[4])
+    def forward(x, w):
+    """
+    return Compiled(fn)
+
+
+class Compiled:
+    """A compiled function: call it as ``fn``; ``source()`` shows the program its last new signature built."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.__name__ = getattr(fn, "__name__", type(fn).__name__)
+        self.__doc__ = getattr(fn, "__doc__", None)
+        self._programs = {}  # signature to the programs recorded for it (they differ in what they read)
+        self._last = None
+        self._lock = threading.Lock()
+
+    def __repr__(self):
+        return f"compile({self.__name__})"
+
+    def __call__(self, *args, **kwargs):
+        nodes, key = _signature(args, kwargs)
+        for program in self._programs.get(key, ()):
+            if program.holds():
+                return program.run(nodes, args, kwargs)
+        result, recording = record(self.fn, args, kwargs, nodes)
+        program = Program(self, recording, nodes, result, args, kwargs)
+        with self._lock:
+            self._programs.setdefault(key, []).append(program)
+            self._last = program
+        return result
+
+    def source(self):
+        """The text of the last program built: ``forward`` and ``backward``, one line per node."""
+        if self._last is None:
+            raise RuntimeError(f"compile({self.__name__}) has built no program yet: call it once first")
+        return self._last.source
+
+
+def _signature(args, kwargs):
+    """The Tensors and Values among the arguments, in order, and a key of everything else about them.
+
+    A Tensor counts by its shape, dtype and ``requires_grad``; a Value by
+    being one; anything else by equality (a numpy array by its bytes).
+    """
+    nodes = []
+
+    def described(item):
+        if isinstance(item, Tensor):
+            nodes.append(item)
+            return ("Tensor", item.data.shape, item.data.dtype, item.requires_grad)
+        if isinstance(item, Value):
+            nodes.append(item)
+            return ("Value",)
+        if isinstance(item, (list, tuple)):
+            return (type(item).__name__, tuple(described(x) for x in item))
+        if isinstance(item, dict):
+            return ("dict", tuple((k, described(v)) for k, v in item.items()))
+        if isinstance(item, np.ndarray):
+            return ("array", item.shape, item.dtype, item.tobytes())
+        return ("object", item)
+
+    key = (described(args), described(kwargs), grad_mode.enabled)
+    try:
+        hash(key)
+    except TypeError:
+        raise CompileError(
+            "compile tells calls apart by their arguments: an argument that is not a Tensor, a Value, a number, "
+            "a list, tuple or dict of them, or a numpy array must be hashable"
+        ) from None
+    return nodes, key
+
+
+class Program:
+    """One recorded call written out: the forward and backward functions, and what they read."""
+
+    def __init__(self, compiled, recording, argument_nodes, result, args, kwargs):
+        outputs, self.structure = _flatten_outputs(result)
+        if not outputs:
+            raise CompileError(f"compile({compiled.__name__}): the function returned no Tensor or Value")
+        self.name = compiled.__name__
+        self.scalar = isinstance(outputs[0], Value)
+        self.modules = tuple(recording.modules.values())
+        order, leaves = _forward_order(outputs)
+        arguments = {id(node): position for position, node in enumerate(argument_nodes)}
+        self.argument_positions, self.parameters, constants = [], [], {}
+        for node in leaves:
+            if id(node) in arguments:
+                self.argument_positions.append(arguments[id(node)])
+            elif id(node) in recording.made and node.primitive is None:
+                constants[id(node)] = node
+            elif node.primitive is not None:
+                raise CompileError(f"compile({self.name}): a leaf made by {node.op!r} cannot be compiled yet")
+            else:
+                self.parameters.append(node)
+        self.leaves = [argument_nodes[p] for p in self.argument_positions] + self.parameters
+        self.parameter_kinds = [(p.data.shape, p.data.dtype) if isinstance(p, Tensor) else None
+                                for p in self.parameters]
+        parameter_names = {**_parameter_names(self.modules), **_names_in_scope(compiled.fn)}
+        names = _Names(_argument_names(compiled.fn, args, kwargs, argument_nodes), parameter_names)
+        writer = _ProgramWriter(self.scalar, names, constants)
+        self.source, namespace = writer.program(compiled.__name__, order, self.leaves, outputs, argument_nodes)
+        exec(builtins.compile(self.source, f"<compile({self.name})>", "exec"), namespace)  # our text, from our graph
+        self.forward = namespace["forward"]
+        self.primitives = [
+            Primitive(f"compile({self.name})", _forward_refused, vjp_all=functools.partial(
+                _backward_rule, namespace[f"backward_{k}"], self.scalar),
+                      reads=INPUTS, once_differentiable=True)
+            for k in range(len(outputs))
+        ]
+
+    def holds(self):
+        """Whether this program is still the function: the same modules' modes, the same parameters' shapes."""
+        for module, training in self.modules:
+            if module.training != training:
+                return False
+        for parameter, kind in zip(self.parameters, self.parameter_kinds):
+            if kind is not None and (parameter.data.shape, parameter.data.dtype) != kind:
+                return False
+        return True
+
+    def run(self, argument_nodes, args, kwargs):
+        leaves = [argument_nodes[p] for p in self.argument_positions] + self.parameters
+        numbers = [leaf.data for leaf in leaves]
+        if self.scalar:
+            try:
+                outputs, saved = self.forward(*numbers)
+            except ArithmeticError:  # Python's floats refused: IEEE arithmetic, as the eager engine does then
+                outputs, saved = _in_ieee_arithmetic(self.forward, numbers)
+        else:
+            outputs, saved = self.forward(*numbers)
+        children = tuple(leaves)
+        nodes = [
+            _output_node(data, primitive, children, {"saved": saved}, self.scalar)
+            for data, primitive in zip(outputs, self.primitives)
+        ]
+        return _rebuilt(self.structure, iter(nodes))
+
+
+def _forward_refused(xp, *inputs, **params):
+    raise TypeError("a compiled program's output is made by the program, not by its primitive")
+
+
+def _backward_rule(backward, scalar, xp, g, out, *leaves, needs, saved):
+    """The rule of a compiled output: the backward program, from g, for every leaf it reads."""
+    if scalar:
+        try:
+            return backward(g, saved)
+        except ArithmeticError:
+            return [None if share is None else float(share)
+                    for share in _in_ieee_arithmetic(lambda *a: backward(*a), [g, saved])]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return backward(g, saved)
+
+
+def _in_ieee_arithmetic(function, numbers):
+    """``function`` run again on numpy's float64 scalars, which give IEEE infinities and NaNs where floats raise."""
+    with np.errstate(all="ignore"):
+        result = function(*_as_float64(numbers))
+    return _as_floats(result)
+
+
+def _as_float64(items):
+    if isinstance(items, (list, tuple)):
+        return type(items)(_as_float64(x) for x in items)
+    return np.float64(items) if isinstance(items, float) else items
+
+
+def _as_floats(items):
+    if isinstance(items, (list, tuple)):
+        return type(items)(_as_floats(x) for x in items)
+    return float(items) if isinstance(items, np.floating) else items
+
+
+def _output_node(data, primitive, children, params, scalar):
+    if scalar:
+        return Value._node(data, primitive, children, tuple([child.data for child in children]), params)
+    return Tensor._record(data, primitive, children, params)
+
+
+def _flatten_outputs(result):
+    """The output nodes of ``result`` (a node, or lists, tuples and dicts holding nodes), and its structure."""
+    outputs = []
+
+    def structure(item):
+        if isinstance(item, Node):
+            outputs.append(item)
+            return ("node",)
+        if isinstance(item, (list, tuple)):
+            return (type(item), [structure(x) for x in item])
+        if isinstance(item, dict):
+            return (dict, {k: structure(v) for k, v in item.items()})
+        return ("constant", item)
+
+    return outputs, structure(result)
+
+
+def _rebuilt(structure, nodes):
+    tag = structure[0]
+    if tag == "node":
+        return next(nodes)
+    if tag == "constant":
+        return structure[1]
+    if tag is dict:
+        return {k: _rebuilt(v, nodes) for k, v in structure[1].items()}
+    return tag(_rebuilt(s, nodes) for s in structure[1])
+
+
+def _forward_order(outputs):
+    """The non-leaf nodes below ``outputs`` in an order of the forward pass, and the leaves, each once."""
+    order, placed, leaves, seen_leaves = [], set(), [], set()
+    for output in outputs:
+        for node in (topological_order(output) if output.children else ()):
+            if node not in placed:
+                placed.add(node)
+                order.append(node)
+        for node in [output, *order]:
+            for child in node.children:
+                if not child.children and child not in seen_leaves:
+                    seen_leaves.add(child)
+                    leaves.append(child)
+        if not output.children and output not in seen_leaves:
+            seen_leaves.add(output)
+            leaves.append(output)
+    return order, leaves
+
+
+# -- names -----------------------------------------------------------------------------------------------
+
+
+class _Names:
+    """A Python name for every node of the program: arguments, parameters, results."""
+
+    def __init__(self, arguments, parameters):
+        self.given = {**parameters, **arguments}  # id to a preferred name (dotted for parameters)
+        self.taken = set(("np", "xp", "saved", "forward", "backward"))
+        self.names = {}
+        self.counters = {}
+
+    def __call__(self, node):
+        name = self.names.get(id(node))
+        if name is None:
+            name = self.names[id(node)] = self._new(node)
+        return name
+
+    def shown(self, node):
+        """How a comment shows the node: its dotted parameter name or its label, when it has one."""
+        return self.given.get(id(node)) or node.label
+
+    def _new(self, node):
+        preferred = self.given.get(id(node)) or node.label
+        stem = _identifier(preferred) if preferred else _identifier(node.op) or "node"
+        if not preferred or stem in self.taken:
+            number = self.counters.get(stem, 0) + 1
+            while f"{stem}{number}" in self.taken:
+                number += 1
+            self.counters[stem] = number
+            stem = f"{stem}{number}"
+        self.taken.add(stem)
+        return stem
+
+    def temporary(self, stem):
+        number = self.counters.get(stem, 0) + 1
+        while f"{stem}{number}" in self.taken:
+            number += 1
+        self.counters[stem] = number
+        self.taken.add(f"{stem}{number}")
+        return f"{stem}{number}"
+
+
+_STEMS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow", "@": "matmul", "neg": "neg",
+          "w·x+b": "linear", "<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
+
+
+def _identifier(text):
+    text = _STEMS.get(text, text)
+    if text.startswith("**"):
+        text = "pow"
+    name = "".join(c if c.isalnum() or c == "_" else "_" for c in text).strip("_").lower()
+    return f"_{name}" if name[:1].isdigit() else name
+
+
+def _argument_names(fn, args, kwargs, nodes):
+    """The name of each Tensor or Value argument: its parameter's name, with indices where it sits in a list."""
+    try:
+        bound = inspect.signature(fn).bind(*args, **kwargs).arguments
+    except (TypeError, ValueError):
+        bound = {f"arg{i}": arg for i, arg in enumerate(args)} | kwargs
+    names = {}
+
+    def visit(item, name):
+        if isinstance(item, Node):
+            names[id(item)] = name
+        elif isinstance(item, (list, tuple)):
+            for i, x in enumerate(item):
+                visit(x, f"{name}_{i}")
+        elif isinstance(item, dict):
+            for k, v in item.items():
+                visit(v, f"{name}_{k}")
+
+    for name, value in bound.items():
+        visit(value, name)
+    return names
+
+
+def _names_in_scope(fn):
+    """Dotted names of the tensors ``fn`` reads by name: ``w``, ``model.0.weight`` (or ``0.weight`` in a Module)."""
+    from nn import Module  # autodiff does not need nn; only a function that uses modules brings them
+
+    names = {}
+    if isinstance(fn, Module):
+        for name, tensor in [*fn.named_parameters(), *fn.named_buffers()]:
+            names.setdefault(id(tensor), name)
+        return names
+    try:
+        scope = inspect.getclosurevars(fn)
+    except TypeError:
+        return names
+    for variable, value in {**scope.globals, **scope.nonlocals}.items():
+        if isinstance(value, Node):
+            names.setdefault(id(value), variable)
+        elif isinstance(value, Module):
+            for name, tensor in [*value.named_parameters(), *value.named_buffers()]:
+                names.setdefault(id(tensor), f"{variable}.{name}")
+    return names
+
+
+def _parameter_names(modules):
+    """Dotted names of the parameters and buffers of the outermost modules that ran (``layers.0.weight``)."""
+    names = {}
+    for module, _ in modules:
+        for name, tensor in [*module.named_parameters(), *module.named_buffers()]:
+            names.setdefault(id(tensor), name)  # an outer module runs first: its names win
+    return names
+
+
+# -- writing the program ------------------------------------------------------------------------------------
+
+
+class _ProgramWriter:
+    """Writes ``forward`` and one ``backward_k`` per output, and the namespace they run in."""
+
+    def __init__(self, scalar, names, constants):
+        self.scalar = scalar
+        self.xp = NUMBERS if scalar else ARRAYS
+        self.names = names
+        self.constants = constants
+        self.namespace = {"np": np, "xp": numpy_ops}
+        if scalar:
+            self.namespace.update({name: getattr(operators, name) for name in dir(operators) if not name.startswith("_")})
+        self.values = {}  # id of a namespace value to its name
+
+    def constant(self, value):
+        name = self.values.get(id(value))
+        if name is None:
+            name = self.values[id(value)] = self.names.temporary("constant")
+            self.namespace[name] = value
+        return name
+
+    def program(self, function_name, order, leaves, outputs, argument_nodes):
+        names = self.names
+        leaf_names = [names(node) for node in leaves]
+        forward = [f"def forward({', '.join(leaf_names)}):"]
+        for node in self.constants.values():
+            forward.append(f"    {names(node)} = {self.constant(node.data)}  # a constant made inside {function_name}")
+        for node in order:
+            forward.extend(self.forward_lines(node))
+        backwards, saved = [], {}
+        for k, output in enumerate(outputs):
+            lines, reads = self.backward_lines(k, output, order, leaves)
+            backwards.append(lines)
+            code = "\n".join(line.split("#")[0] for line in lines)
+            used = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", code))
+            saved.update({name: node for name, node in reads.items() if name in used})
+        saved_names = list(saved)
+        forward.append(f"    return ({', '.join(names(o) for o in outputs)},), ({''.join(n + ', ' for n in saved_names)})")
+        text = [self.header(function_name, order, leaves, argument_nodes), "\n".join(forward)]
+        for k, lines in enumerate(backwards):
+            unpack = f"    {''.join(n + ', ' for n in saved_names)}= saved" if saved_names else "    # nothing saved"
+            text.append("\n".join([lines[0], unpack, *lines[1:]]))
+        return "\n\n\n".join(text) + "\n", self.namespace
+
+    def header(self, function_name, order, leaves, argument_nodes):
+        described = ", ".join(f"{self.names(node)} {_kind(node)}" for node in leaves)
+        library = ("the scalar functions of autodiff.operators (exp, tanh, ...)" if self.scalar else
+                   "np is numpy; xp is autodiff.numpy_ops (numpy's functions and a few of the engine's own)")
+        return (f"# compile({function_name}): {len(order)} operations on {described}\n"
+                f"# forward, then backward from each output; {library}")
+
+    def forward_lines(self, node):
+        definition, params = node.primitive, node.params
+        static = {k: v for k, v in params.items() if k not in definition.saves}
+        name = self.names(node)
+        comment = f"  # {node.op}" + (f" ({self.names.shown(node)})" if self.names.shown(node) else "")
+        inputs = [leaf(self.names(child), child.data) for child in node.children]
+        targets = [name] + [f"{name}_{saved}" for saved in definition.saves]
+        if not definition.random:
+            try:
+                result = definition.forward(self.xp, *inputs, **static)
+                results = list(result) if definition.saves else [result]
+                return self.assignments(targets, results, comment)
+            except NotWritable:
+                pass
+        function = self.constant(functools.partial(definition.forward, **static))
+        arguments = ", ".join(["xp", *[self.names(child) for child in node.children]])
+        called = "called: written in numpy" if not definition.random else "called: it draws random numbers"
+        return [f"    {', '.join(targets)} = {function}({arguments}){comment}, {called}"]
+
+    def assignments(self, targets, expressions, comment):
+        """``target = expression`` lines, what the expressions share computed first, once, into names of its own."""
+        bound, lines = {}, []
+        for shared in shared_parts(expressions):
+            name = self.names.temporary("t")
+            lines.append(f"    {name} = {write(shared, constant=self.constant, bound=bound)}")
+            bound[id(shared)] = name
+        for target, expression in zip(targets, expressions):
+            if isinstance(expression, np.generic):
+                expression = np.asarray(expression)
+            text = write(expression, constant=self.constant, bound=bound) if _is_expression(expression) else (
+                self.constant(expression) if isinstance(expression, np.ndarray) else repr(expression))
+            lines.append(f"    {target} = {text}{comment}")
+            comment = ""
+        return lines
+
+    def backward_lines(self, k, output, order, leaves):
+        """The lines of ``backward_k``, and the forward values they read (name to node)."""
+        names = self.names
+        reads = {}
+
+        def read(node):
+            name = names(node)
+            reads[name] = node
+            return name
+
+        wanted = _reaching_leaves(order, leaves, self.scalar)
+        grads = {id(output): f"{names(output)}_grad"}
+        lines = [f"def backward_{k}({names(output)}_grad, saved):"]
+        body = []
+        for node in reversed(topological_order(output) if output.children else []):
+            if id(node) not in grads:
+                continue
+            body.extend(self.chain_rule_lines(node, grads, wanted, read))
+        results = [grads.get(id(node), "None") for node in leaves]
+        body.append(f"    return ({''.join(r + ', ' for r in results)})")
+        return lines + body, reads
+
+    def chain_rule_lines(self, node, grads, wanted, read):
+        definition, params = node.primitive, node.params
+        children = node.children
+        needs = [id(child) in wanted for child in children]
+        if not any(needs):
+            return []
+        g = leaf(grads[id(node)], np.zeros_like(node.data) if not self.scalar else 0.0)
+        out = leaf(read(node), node.data)
+        inputs = [leaf(read(child), child.data) for child in children]
+        lines = [f"    # {node.op} {self.names(node)}: the chain rule to its inputs"]
+        try:
+            shares = definition.shares(self.xp, g, out, inputs, params, needs)
+            shares = [None if share is None else self.conformed(share, child) for share, child in zip(shares, children)]
+            texts, prelude = self.share_texts(shares)
+            lines.extend(prelude)
+        except NotWritable:
+            function = self.constant(functools.partial(_called_shares, definition, params, tuple(needs), self.scalar))
+            share_names = [self.names.temporary("share") if need else "_" for need in needs]
+            arguments = ", ".join([g.parts[0], out.parts[0], *[i.parts[0] for i in inputs]])
+            lines.append(f"    {', '.join(share_names)}, = {function}({arguments})  # called: written in numpy")
+            texts = [name if need else None for name, need in zip(share_names, needs)]
+        for child, text, need in zip(children, texts, needs):
+            if not need or text is None:
+                continue
+            name = grads.get(id(child))
+            if name is None:
+                grads[id(child)] = name = f"{self.names(child)}_grad"
+                lines.append(f"    {name} = {text}")
+            else:
+                lines.append(f"    {name} = {name} + {_bracketed(text)}")
+        return lines
+
+    def share_texts(self, shares):
+        bound, prelude = {}, []
+        present = [share for share in shares if share is not None]
+        for shared in shared_parts([s for s in present if _is_expression(s)]):
+            name = self.names.temporary("t")
+            prelude.append(f"    {name} = {write(shared, constant=self.constant, bound=bound)}")
+            bound[id(shared)] = name
+        texts = []
+        for share in shares:
+            if share is None:
+                texts.append(None)
+            elif _is_expression(share):
+                texts.append(write(share, constant=self.constant, bound=bound))
+            else:
+                texts.append(self.constant(share) if isinstance(share, np.ndarray) else repr(share))
+        return texts, prelude
+
+    def conformed(self, share, child):
+        """The share as backward hands it to ``child``: summed back over broadcast axes, in its dtype."""
+        if self.scalar:
+            return share
+        value = share.value if _is_expression(share) else np.asarray(share)
+        target = child.data
+        if np.shape(value) != target.shape:
+            share = unbroadcast(share, target.shape)
+            value = share.value if _is_expression(share) else share
+        if np.asarray(value).dtype != target.dtype:
+            share = share.astype(target.dtype)
+        return share
+
+
+def _is_expression(x):
+    return hasattr(x, "kind") and hasattr(x, "parts")
+
+
+def _bracketed(text):
+    return text if text.isidentifier() else f"({text})"
+
+
+def _kind(node):
+    if isinstance(node, Tensor):
+        return f"{node.data.shape} {node.data.dtype}"
+    return "(a number)"
+
+
+def _reaching_leaves(order, leaves, scalar):
+    """The ids of the nodes from which a gradient reaches a leaf that wants one, the leaves included."""
+    wanted = {id(node) for node in leaves if (scalar or node.requires_grad)}
+    for node in order:
+        if any(id(child) in wanted for child in node.children):
+            wanted.add(id(node))
+    return wanted
+
+
+def _called_shares(definition, params, needs, scalar, g, out, *inputs):
+    """A primitive's rules called on the numbers, conformed as backward conforms them: for rules written in numpy."""
+    xp = operators if scalar else numpy_ops
+    shares = definition.shares(xp, g, out, inputs, params, needs)
+    if scalar:
+        return tuple(shares)
+    conformed = []
+    for share, target in zip(shares, inputs):
+        if share is not None:
+            share = np.asarray(share)
+            if share.shape != target.shape:
+                share = np.asarray(unbroadcast(share, target.shape))
+            if share.dtype != target.dtype:
+                share = share.astype(target.dtype)
+        conformed.append(share)
+    return tuple(conformed)

@@ -1,0 +1,133 @@
+"""Recording one call of a function: every operation it runs, and what it read from outside.
+
+``autodiff.compile`` turns a function into a program, and ``nn.export_onnx``
+a model into an ONNX graph, from one eager call recorded here. Ordinarily
+the engines keep a node's inputs only when a gradient will flow through it;
+while recording (``record``), every operation on Tensors keeps its
+primitive, its settings and its inputs, whether gradients flow or not
+(``x > 0`` of an input, a cast, an index computed from data), so the graph
+holds the whole computation.
+
+A recorded graph is the function only if nothing in it depends on the
+numbers in a way the graph cannot show. Two things would make it a
+different function, and both are refused with ``CompileError`` naming the
+user's file and line:
+
+- turning a tensor that depends on an argument or a parameter into a
+  Python value (``bool``, ``float``, ``int``, ``item()``, ``tolist()``,
+  ``numpy()``; a comparison of such a Value): the code after it may have
+  branched on the number;
+- changing a tensor in place (``+=``, ``t[i] = x``, ``add_``, running
+  statistics): the recorded operations read what the tensor held before.
+
+Tensors made while recording from Python or numpy data (``autodiff.tensor``,
+``zeros``, a number meeting a Tensor) are constants of the graph; every
+other leaf it reads is an argument (given to the call) or a parameter (read
+anew at every call).
+"""
+
+import os
+import sys
+
+from .mode import grad_mode
+
+
+class CompileError(RuntimeError):
+    """A function cannot be compiled (or exported): its graph would depend on the numbers it computes."""
+
+
+class Recording:
+    """What one call left: the Tensors and Values made while it ran, the modules it ran, in which mode."""
+
+    def __init__(self, arguments):
+        self.arguments = {id(node): node for node in arguments}
+        self.made = {}  # id to node: every node made while recording (kept alive, so ids stay unique)
+        self.modules = {}  # id to (module, its training flag when it ran)
+
+    def recorded(self, out, definition, children, params):
+        """``out`` as a node of ``definition`` over ``children`` that needs no gradient, kept for the graph."""
+        out._requires_grad = False
+        out.op = definition.name if definition.display is None else definition.display(params)
+        out.children = children
+        out._definition = definition
+        out._params = params
+        out._fresh = definition.fresh
+        out._saved = None
+        self.made[id(out)] = out
+        return out
+
+    def made_here(self, node):
+        """Note that ``node`` (a constant leaf, or a result) was made while recording."""
+        self.made[id(node)] = node
+
+    def ran(self, module):
+        self.modules.setdefault(id(module), (module, module.training))
+
+    def depends_on_outside(self, node):
+        """Whether ``node`` is, or was computed from, an argument or a parameter (a leaf not made here)."""
+        stack, seen = [node], set()
+        while stack:
+            current = stack.pop()
+            if id(current) in seen:
+                continue
+            seen.add(id(current))
+            if not current.children:
+                if id(current) in self.arguments or id(current) not in self.made:
+                    return True
+                continue
+            stack.extend(current.children)
+        return False
+
+
+def record(fn, args, kwargs, arguments):
+    """``fn(*args, **kwargs)`` run in this thread with every operation recorded; returns (result, Recording).
+
+    ``arguments`` are the Tensors and Values among the arguments.
+    """
+    if grad_mode.recording is not None:
+        raise CompileError("a compiled function was called while another one is being recorded in this thread")
+    recording = Recording(arguments)
+    grad_mode.recording = recording
+    try:
+        result = fn(*args, **kwargs)
+    finally:
+        grad_mode.recording = None
+    return result, recording
+
+
+def check_conversion(node, what):
+    """Refuse, while recording, to turn ``node`` into a Python value if it depends on the call's inputs."""
+    recording = grad_mode.recording
+    if recording is not None and recording.depends_on_outside(node):
+        raise CompileError(
+            f"{what} turns a tensor computed from the function's inputs into a Python value at "
+            f"{where_in_user_code()}: the code after it may depend on the number, which a compiled program "
+            "cannot follow. Compute with tensors instead (autodiff.where(condition, a, b) for a choice), "
+            "or move that code out of the compiled function"
+        )
+
+
+def check_in_place(node, what):
+    """Refuse, while recording, an in-place change: the recorded operations read what the tensor held before."""
+    if grad_mode.recording is not None:
+        raise CompileError(
+            f"{what} changes a tensor in place at {where_in_user_code()}, which a compiled program cannot "
+            "follow: write the out-of-place form (y = x + 1, not x += 1), or move that code out of the compiled "
+            "function (a BatchNorm layer updates its running statistics in place: compile it in eval mode)"
+        )
+
+
+_PACKAGES = tuple(
+    os.path.dirname(os.path.abspath(path)) + os.sep
+    for path in (__file__, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "nn", "x"))
+)
+
+
+def where_in_user_code():
+    """``file:line`` of the innermost frame outside autodiff and nn: the user's code that asked."""
+    frame = sys._getframe(1)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGES):
+        frame = frame.f_back
+    if frame is None:
+        return "an unknown place"
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}"
