@@ -54,6 +54,7 @@ STEPS, QUICK_STEPS = 2000, 120
 EVAL_INTERVAL, EVAL_BATCHES = 100, 20
 LINES, WORDS_PER_LINE = 3000, (3, 8)
 SAMPLE_LENGTH, QUICK_SAMPLE_LENGTH = 1000, 300
+COMPARED, QUICK_COMPARED = 10, 3  # AdamW steps run in both engines to compare them
 
 device = 'cuda' if autodiff.cuda.is_available() else 'cpu'
 
@@ -355,12 +356,12 @@ def main(argv=None):
         check(valid >= 0.8, f"at least 80% of the words it writes are spelt as the language spells ({valid:.0%})")
     results = {"val_loss": val, "untrained_val_loss": untrained, "bigram_loss": bigram, "valid_words": valid,
                "losses": losses}
-    results.update(compare_with_pytorch(len(chars), train_data, batches[:10]))
+    results.update(compare_with_pytorch(len(chars), train_data, batches[:QUICK_COMPARED if args.quick else COMPARED]))
     return results
 
 
 def compare_with_pytorch(vocab_size, train_data, batches):
-    """Ten AdamW steps in each engine, in float64 without dropout, from the same weights on the same batches."""
+    """AdamW steps in each engine, one per batch, in float64 without dropout, from the same weights and batches."""
     try:
         import torch
     except ImportError:
