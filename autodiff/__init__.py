@@ -10,6 +10,7 @@
 - ``forward``: forward mode (``jvp``) and second derivatives (``hvp``, ``hessian``);
 - ``gradcheck``: gradients (and, ``gradgradcheck``, second derivatives) checked against finite differences;
 - ``memory``: freed arrays kept in the process between training steps (glibc);
+- ``cuda`` and ``accelerator``: PyTorch's device questions, answered for the CPU (the only device);
 - ``viz``: pictures and traces of backpropagation (``draw_dot``, ``trace_backward``).
 
 ``autodiff.nn`` is the package ``nn`` (``from autodiff import nn``, as ``from torch import nn``).
@@ -19,9 +20,11 @@ __version__ = "0.2.0"
 
 import numpy as _numpy
 
+from . import accelerator, cuda
 from .compiler import Compiled, compile
 from .factories import (
-    arange, full, linspace, multinomial, ones, ones_like, rand, randint, randn, randperm, tensor, zeros, zeros_like,
+    arange, from_numpy, full, get_default_device, linspace, multinomial, ones, ones_like, rand, randint, randn, randperm,
+    set_default_device, tensor, zeros, zeros_like,
 )
 from .function import Function, FunctionCtx, once_differentiable
 from .functions import (
@@ -57,8 +60,9 @@ __all__ = [
     "no_grad", "enable_grad", "set_grad_enabled", "detect_anomaly", "is_grad_enabled",
     "gradcheck", "gradgradcheck", "GradcheckError", "BackwardError", "keep_freed_memory",
     "get_default_dtype", "set_default_dtype", "draw_dot", "trace_backward", "explore",
-    "tensor", "zeros", "ones", "full", "arange", "linspace", "zeros_like", "ones_like",
+    "tensor", "from_numpy", "zeros", "ones", "full", "arange", "linspace", "zeros_like", "ones_like",
     "randn", "rand", "randint", "randperm", "multinomial", "manual_seed", "Generator", "device",
+    "set_default_device", "get_default_device", "cuda", "accelerator",
     "concatenate", "cat", "stack", "where", "flatten", "split", "clone", "matmul",
     "exp", "log", "sqrt", "tanh", "relu", "sigmoid", "sin", "cos", "softmax", "log_softmax", "mean", "var", "std",
     "masked_fill", "tril", "triu",
@@ -67,9 +71,9 @@ __all__ = [
 
 
 def __getattr__(name):
-    # ``nn`` imports autodiff, so it can only be reached once autodiff is whole: on first use
+    # ``nn`` imports autodiff, so it can only be reached once autodiff is whole: on first use (see autodiff/nn.py)
     if name == "nn":
-        import nn
+        import importlib
 
-        return nn
+        return importlib.import_module(f"{__name__}.nn")
     raise AttributeError(f"module 'autodiff' has no attribute {name!r}")

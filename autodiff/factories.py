@@ -7,6 +7,11 @@ one, the dtype follows PyTorch's rules: floating-point results take
 ``get_default_dtype()``; ``arange`` of integers, ``randint`` and ``full``
 of an integer give int64, ``full`` of a bool gives bool.
 
+Every factory takes ``device=``, as in PyTorch: ``"cpu"``, ``"cpu:0"``
+or ``autodiff.device("cpu")``, the only device there is; any other is
+refused with a ValueError naming it, so PyTorch's device lines port
+unchanged.
+
 The random factories draw from ``generator`` when one is given (a
 ``numpy.random.Generator``), else from ``autodiff.random.default_generator``,
 which ``manual_seed`` seeds: ``randn`` draws ``Generator.standard_normal``,
@@ -20,10 +25,10 @@ import operator
 import numpy as np
 
 from .random import generator_or_default
-from .tensor import Tensor, get_default_dtype
+from .tensor import Device, Tensor, get_default_dtype
 
 
-def tensor(data, dtype=None, requires_grad=False):
+def tensor(data, dtype=None, requires_grad=False, *, device=None):
     """A new leaf holding a copy of ``data`` (numbers, nested lists, a numpy array or a Tensor).
 
     Python floats become ``get_default_dtype()``, Python ints int64 and
@@ -35,28 +40,50 @@ def tensor(data, dtype=None, requires_grad=False):
     >>> tensor([1, 2]).dtype, tensor([1.0, 2.0]).dtype, tensor(np.ones(2)).dtype
     (dtype('int64'), dtype('float32'), dtype('float64'))
     """
+    _check_device(device)
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
-def zeros(*shape, size=None, dtype=None, requires_grad=False):
+def from_numpy(array):
+    """A leaf that shares memory with the numpy ``array``, as ``torch.from_numpy``: no copy, the same dtype.
+
+    Writing into the array changes the tensor and an in-place change of
+    the tensor changes the array. Like writing into ``t.data``, a write
+    through the array is not counted as an in-place change, so a backward
+    that saved the tensor cannot notice it. ``tensor(array)`` makes a copy.
+
+    >>> a = np.array([1.0, 2.0])
+    >>> t = from_numpy(a)
+    >>> a[0] = -1.0
+    >>> t.tolist(), t.dtype
+    ([-1.0, 2.0], dtype('float64'))
+    """
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy takes a numpy array, got {type(array).__name__}: use autodiff.tensor(...)")
+    if array.dtype.kind not in "fiub":
+        raise TypeError(f"a Tensor holds real numbers, got an array of dtype {array.dtype}")
+    return Tensor._constant(array)
+
+
+def zeros(*shape, size=None, dtype=None, requires_grad=False, device=None):
     """A tensor of zeros of shape ``size``.
 
     >>> zeros(2, 3).shape, zeros((2, 3)).shape, zeros(size=(2,)).tolist()
     ((2, 3), (2, 3), [0.0, 0.0])
     """
-    return full(_shape(shape, size, "zeros"), 0.0, dtype=_float_or(dtype), requires_grad=requires_grad)
+    return full(_shape(shape, size, "zeros"), 0.0, dtype=_float_or(dtype), requires_grad=requires_grad, device=device)
 
 
-def ones(*shape, size=None, dtype=None, requires_grad=False):
+def ones(*shape, size=None, dtype=None, requires_grad=False, device=None):
     """A tensor of ones of shape ``size``.
 
     >>> ones(2, dtype=np.float64)
     Tensor([1., 1.], dtype=float64)
     """
-    return full(_shape(shape, size, "ones"), 1.0, dtype=_float_or(dtype), requires_grad=requires_grad)
+    return full(_shape(shape, size, "ones"), 1.0, dtype=_float_or(dtype), requires_grad=requires_grad, device=device)
 
 
-def full(size, fill_value, dtype=None, requires_grad=False):
+def full(size, fill_value, dtype=None, requires_grad=False, *, device=None):
     """A tensor of shape ``size`` with every element ``fill_value``.
 
     Without ``dtype``, a bool fills a bool tensor, an integer an int64 one
@@ -65,6 +92,7 @@ def full(size, fill_value, dtype=None, requires_grad=False):
     >>> full((2, 2), 7).tolist(), full((2,), 0.5).dtype, full((1,), True).dtype
     ([[7, 7], [7, 7]], dtype('float32'), dtype('bool'))
     """
+    _check_device(device)
     if dtype is None:
         if isinstance(fill_value, (bool, np.bool_)):
             dtype = np.bool_
@@ -76,27 +104,27 @@ def full(size, fill_value, dtype=None, requires_grad=False):
     return Tensor(array, requires_grad=requires_grad)
 
 
-def zeros_like(input, dtype=None, requires_grad=False):
+def zeros_like(input, dtype=None, requires_grad=False, *, device=None):
     """Zeros of the shape of ``input`` (a Tensor or an array), and of its dtype unless ``dtype`` is given.
 
     >>> zeros_like(tensor([1, 2, 3])).tolist(), zeros_like(np.ones(3), dtype=np.float32).dtype
     ([0, 0, 0], dtype('float32'))
     """
     shape, own_dtype = _shape_and_dtype_of(input, "zeros_like")
-    return full(shape, 0, dtype=own_dtype if dtype is None else dtype, requires_grad=requires_grad)
+    return full(shape, 0, dtype=own_dtype if dtype is None else dtype, requires_grad=requires_grad, device=device)
 
 
-def ones_like(input, dtype=None, requires_grad=False):
+def ones_like(input, dtype=None, requires_grad=False, *, device=None):
     """Ones of the shape of ``input`` (a Tensor or an array), and of its dtype unless ``dtype`` is given.
 
     >>> ones_like(tensor([[0.5, 0.5]])).tolist()
     [[1.0, 1.0]]
     """
     shape, own_dtype = _shape_and_dtype_of(input, "ones_like")
-    return full(shape, 1, dtype=own_dtype if dtype is None else dtype, requires_grad=requires_grad)
+    return full(shape, 1, dtype=own_dtype if dtype is None else dtype, requires_grad=requires_grad, device=device)
 
 
-def arange(start, end=None, step=1, dtype=None, requires_grad=False):
+def arange(start, end=None, step=1, dtype=None, requires_grad=False, *, device=None):
     """``start, start + step, ...`` up to but not including ``end``; ``arange(n)`` is ``0, 1, ..., n - 1``.
 
     There are ⌈(end - start) / step⌉ elements, the i-th computed as
@@ -108,6 +136,7 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
     >>> arange(4).tolist(), arange(1.0, 2.0, 0.25).tolist()
     ([0, 1, 2, 3], [1.0, 1.25, 1.5, 1.75])
     """
+    _check_device(device)
     if end is None:
         start, end = 0, start
     bounds = {"start": start, "end": end, "step": step}
@@ -135,31 +164,33 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
     return Tensor(array, requires_grad=requires_grad)
 
 
-def randn(*shape, size=None, generator=None, dtype=None, requires_grad=False):
+def randn(*shape, size=None, generator=None, dtype=None, requires_grad=False, device=None):
     """Samples of the standard normal distribution N(0, 1), of shape ``size``.
 
     >>> x = randn(2, 3)
     >>> x.shape, x.dtype
     ((2, 3), dtype('float32'))
     """
+    _check_device(device)
     shape = _shape(shape, size, "randn")
     array = generator_or_default(generator).standard_normal(shape, dtype=_random_float_dtype(dtype, "randn"))
     return Tensor(array, requires_grad=requires_grad)
 
 
-def rand(*shape, size=None, generator=None, dtype=None, requires_grad=False):
+def rand(*shape, size=None, generator=None, dtype=None, requires_grad=False, device=None):
     """Samples of the uniform distribution on [0, 1), of shape ``size``.
 
     >>> u = rand(1000, dtype=np.float64)
     >>> u.shape, u.dtype, 0 <= u.min().item() and u.max().item() < 1
     ((1000,), dtype('float64'), True)
     """
+    _check_device(device)
     shape = _shape(shape, size, "rand")
     array = generator_or_default(generator).random(shape, dtype=_random_float_dtype(dtype, "rand"))
     return Tensor(array, requires_grad=requires_grad)
 
 
-def randint(*args, generator=None, dtype=np.int64, requires_grad=False, **bounds):
+def randint(*args, generator=None, dtype=np.int64, requires_grad=False, device=None, **bounds):
     """Integers drawn uniformly from [low, high), of shape ``size``.
 
     Called as PyTorch calls it: ``randint(high, size)``,
@@ -170,6 +201,7 @@ def randint(*args, generator=None, dtype=np.int64, requires_grad=False, **bounds
     >>> r.shape, r.dtype, 5 <= r.min().item() and r.max().item() < 10
     ((2, 50), dtype('int64'), True)
     """
+    _check_device(device)
     if len(args) > 3:
         raise TypeError(f"randint takes at most 3 positional arguments (low, high, size), got {len(args)}")
     if len(args) == 3:
@@ -195,8 +227,9 @@ def randint(*args, generator=None, dtype=np.int64, requires_grad=False, **bounds
     return Tensor(array, requires_grad=requires_grad)
 
 
-def linspace(start, end, steps, dtype=None, requires_grad=False):
+def linspace(start, end, steps, dtype=None, requires_grad=False, *, device=None):
     """``steps`` numbers evenly spaced from ``start`` to ``end``, both included."""
+    _check_device(device)
     steps = _integer(steps, "steps")
     if steps < 0:
         raise ValueError(f"linspace needs steps >= 0, got {steps}")
@@ -204,8 +237,9 @@ def linspace(start, end, steps, dtype=None, requires_grad=False):
     return Tensor(array, requires_grad=requires_grad)
 
 
-def randperm(n, generator=None, dtype=np.int64):
+def randperm(n, generator=None, dtype=np.int64, *, device=None):
     """The integers 0 .. n-1 in a random order (numpy's permutation, not PyTorch's)."""
+    _check_device(device)
     n = _integer(n, "n")
     return Tensor(generator_or_default(generator).permutation(n).astype(dtype))
 
@@ -233,7 +267,26 @@ def multinomial(input, num_samples, replacement=False, generator=None):
     return Tensor(drawn.reshape(*weights.shape[:-1], num_samples).astype(np.int64))
 
 
+def set_default_device(device):
+    """PyTorch's ``set_default_device``: ``"cpu"`` (or None) is accepted, any other device refused naming it.
+
+    The CPU is the only device, so there is nothing to change.
+    """
+    _check_device(device)
+
+
+def get_default_device():
+    """The device factories make tensors on: the CPU."""
+    return Device("cpu")
+
+
 # -- helpers -----------------------------------------------------------------------
+
+
+def _check_device(device):
+    """Refuse, naming it, any device but the CPU (None means the default, the CPU)."""
+    if device is not None:
+        Device(device)
 
 
 def _shape(size, keyword, function):

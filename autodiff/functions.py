@@ -496,6 +496,10 @@ def flatten(a, start_dim=0, end_dim=-1):
     ((24,), (2, 12), (6, 4))
     """
     shape = a.shape
+    ndim = builtins.max(len(shape), 1)  # a 0-d tensor flattens as if it had one axis, to shape (1,)
+    for name, dim in (("start_dim", start_dim), ("end_dim", end_dim)):
+        if not -ndim <= dim < ndim:
+            raise ValueError(f"flatten: {name} {dim} is out of range for a tensor of shape {shape}")
     if not shape:
         return reshape(a, 1)
     start, end = start_dim % len(shape), end_dim % len(shape)
@@ -686,15 +690,43 @@ def where(condition, a, b):
 
 
 def masked_fill(a, mask, value):
-    """a with ``value`` where ``mask`` holds, as PyTorch's ``masked_fill``;  dL/da = g where it does not."""
-    return where(mask, as_tensor(value, a), a)
+    """a with ``value`` where the boolean ``mask`` holds, as PyTorch's ``masked_fill``.
+
+    ``mask`` (a bool Tensor or array) broadcasts with a; ``value`` is a
+    number or a 0-d Tensor, taken in a's dtype (an integer tensor truncates
+    a fractional value, as PyTorch does, and refuses an infinity or nan).
+    dL/da = g where the mask does not hold, else 0; dL/dvalue = Σ g where it
+    holds.
+    """
+    chosen = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    if chosen.dtype != np.bool_:
+        raise TypeError(f"masked_fill takes a boolean mask, got one of dtype {chosen.dtype}: compare first (mask == 0)")
+    if isinstance(value, Tensor):
+        if value.ndim:
+            raise ValueError(f"masked_fill takes a number or a 0-d tensor as the value, got shape {value.shape}")
+        value = cast(value, a.dtype)
+    else:
+        value = Tensor._constant(_fill_value(value, a.data.dtype))
+    try:
+        return where(mask, value, a)
+    except ValueError:
+        raise ValueError(f"masked_fill: a mask of shape {chosen.shape} does not broadcast with shape {a.shape}") from None
+
+
+def _fill_value(value, dtype):
+    """``value`` as a 0-d array of ``dtype``; an infinity or nan for an integer dtype is refused, as in PyTorch."""
+    if not isinstance(value, (int, float, np.number, np.bool_)):
+        raise TypeError(f"masked_fill's value must be a number or a 0-d tensor, got {type(value).__name__} {value!r}")
+    if dtype.kind in "iub" and not math.isfinite(value):
+        raise ValueError(f"masked_fill: {value!r} cannot be stored in a tensor of dtype {dtype}")
+    return np.asarray(value).astype(dtype)
 
 
 def _triangle(a, keep, name):
     if a.data.ndim < 2:
         raise ValueError(f"{name} needs a tensor of at least 2 dimensions, got shape {a.shape}")
     rows, columns = a.data.shape[-2:]
-    return where(keep(rows, columns), a, 0.0)
+    return where(keep(rows, columns), a, np.zeros((), a.data.dtype))  # zeros of a's dtype: an int stays an int
 
 
 def tril(a, diagonal=0):

@@ -9,13 +9,18 @@ and decorators. Each entry saves the mode it replaces on a stack of the
 current thread and each exit restores it, so one object may be entered
 recursively, or by several threads at once, and every exit restores what
 its own entry replaced. Used as a decorator, each call of the function is
-one entry and one exit.
+one entry and one exit; on a generator function, as in PyTorch, each
+resumption of the generator is one: its body runs in the decorator's mode,
+while the code that consumes it between two ``yield``s keeps its own.
+``no_grad`` and ``enable_grad`` decorate with or without parentheses
+(``@no_grad`` or ``@no_grad()``).
 
 ``detect_anomaly`` switches, the same way, a check of every gradient that
 backward computes.
 """
 
 import functools
+import inspect
 import threading
 
 
@@ -62,7 +67,9 @@ class _ModeContext:
         return False
 
     def __call__(self, function):
-        """Decorate ``function``: each call runs inside a context of its own, made by ``_fresh``."""
+        """Decorate ``function``: each call (each resumption of a generator) runs in a context of its own."""
+        if inspect.isgeneratorfunction(function):
+            return _each_resumption_in(self._fresh, function)
 
         @functools.wraps(function)
         def in_context(*args, **kwargs):
@@ -75,7 +82,51 @@ class _ModeContext:
         return type(self)()
 
 
-class no_grad(_ModeContext):
+class _BareDecorator(_ModeContext):
+    """A mode without arguments, which also decorates bare: ``@no_grad`` as ``@no_grad()``, as in PyTorch."""
+
+    def __new__(cls, function=None):
+        if function is None:
+            return super().__new__(cls)
+        if not callable(function):
+            raise TypeError(f"{cls.__name__}() takes no arguments, or a function to decorate; got {function!r}")
+        return cls()(function)
+
+
+def _each_resumption_in(context, generator_function):
+    """``generator_function`` whose body runs inside a new ``context()`` each time it is resumed.
+
+    The generator is driven by hand so that every ``send``, ``throw`` and
+    ``close`` is wrapped, and the consumer between two ``yield``s runs
+    outside the context, in its own mode.
+    """
+
+    @functools.wraps(generator_function)
+    def resumed_in_context(*args, **kwargs):
+        generator = generator_function(*args, **kwargs)
+        try:
+            with context():
+                response = generator.send(None)
+            while True:
+                try:
+                    request = yield response
+                except GeneratorExit:
+                    with context():
+                        generator.close()
+                    raise
+                except BaseException as error:
+                    with context():
+                        response = generator.throw(error)
+                else:
+                    with context():
+                        response = generator.send(request)
+        except StopIteration as stop:
+            return stop.value
+
+    return resumed_in_context
+
+
+class no_grad(_BareDecorator):
     """Context manager and decorator under which no graph is recorded (in this thread).
 
     Results computed inside have no children and cannot be differentiated,
@@ -92,11 +143,11 @@ class no_grad(_ModeContext):
     Tensor([0.5, 1. ], requires_grad=True)
     """
 
-    def __init__(self):
+    def __init__(self, function=None):
         super().__init__(False)
 
 
-class enable_grad(_ModeContext):
+class enable_grad(_BareDecorator):
     """Context manager and decorator that records the graph again inside ``no_grad`` (in this thread).
 
     >>> import autodiff
@@ -106,7 +157,7 @@ class enable_grad(_ModeContext):
     True
     """
 
-    def __init__(self):
+    def __init__(self, function=None):
         super().__init__(True)
 
 

@@ -253,7 +253,17 @@ class Tensor(Node):
 
     @property
     def size(self):
-        return self.data.size
+        """numpy's ``size``, the number of elements, which can also be called as PyTorch's ``size()``.
+
+        ``x.size`` is an int (``x.numel()``); ``x.size()`` is the shape and
+        ``x.size(dim)`` the length of one dimension, as in PyTorch.
+
+        >>> x = Tensor(np.zeros((2, 3)))
+        >>> x.size, x.size(), x.size(-1), x.size == 6
+        (6, (2, 3), 3, True)
+        """
+        data = self.data
+        return ElementCount(data.size, data.shape)
 
     @property
     def dtype(self):
@@ -336,6 +346,17 @@ class Tensor(Node):
 
     __hash__ = object.__hash__
 
+    def __format__(self, spec):
+        """A format spec (``f"{loss:.4f}"``) formats the single element; without one, the tensor's repr."""
+        if not spec:
+            return str(self)
+        if self.data.size != 1:
+            raise TypeError(
+                f"format spec {spec!r} needs a one-element tensor, this one has shape {self.shape}: "
+                "format its elements one by one, or summarise it first (x.mean().item())"
+            )
+        return format(self.data.item(), spec)
+
     def _repr_html_(self):
         from .viz.html import tensor_html  # viz needs this module: imported when Jupyter asks
 
@@ -363,19 +384,39 @@ class Tensor(Node):
 
     @grad.setter
     def grad(self, grad):
-        if grad is not None and not isinstance(grad, Tensor):
-            grad = np.asarray(grad)
+        """Set the gradient: None, or an array (a Tensor) of this tensor's shape and dtype, as PyTorch checks it.
+
+        A number is refused, as in PyTorch (``a.grad = 0.``), and so is
+        another dtype: a float64 gradient on a float32 tensor would widen
+        every update made with it.
+        """
+        if grad is not None:
+            if isinstance(grad, np.generic):
+                grad = np.asarray(grad)  # a numpy number is a 0-d array with its dtype
+            if not isinstance(grad, (np.ndarray, Tensor)):
+                raise TypeError(
+                    f"a gradient is None, a numpy array or a Tensor, got {type(grad).__name__} {grad!r}: "
+                    "write x.grad = None to reset it, or an array such as numpy.zeros_like(x.data)"
+                )
             if grad.shape != self.data.shape:
                 raise ValueError(f"a gradient of shape {grad.shape} for a tensor of shape {self.data.shape}")
+            if grad.dtype != self.data.dtype:
+                raise TypeError(
+                    f"a gradient of dtype {grad.dtype} for a tensor of dtype {self.data.dtype}: "
+                    f"convert it first (grad.astype({self.data.dtype.name}))"
+                )
         self._grad = grad
 
-    def backward(self, grad=None, create_graph=False):
+    def backward(self, grad=None, retain_graph=None, create_graph=False):
         """Fill in d(self)/d(x) for every x below this tensor, weighted by ``grad``.
 
         ``grad`` is dL/d(self), of this tensor's shape; it may be omitted
         for a tensor of one element (it is then 1). Leaf gradients add up
         across calls. With ``create_graph`` the gradients are Tensors,
         nodes of a new graph that can be differentiated again.
+        ``retain_graph`` is accepted for PyTorch's sake and changes
+        nothing: a graph here is never freed by backward, so it can always
+        be run through again.
 
         >>> x = Tensor([1.0, 2.0], requires_grad=True)
         >>> (x * x).backward(grad=[1.0, 10.0])  # d(x²)/dx = 2x, weighted by grad
@@ -881,12 +922,21 @@ class Tensor(Node):
         return Tensor._apply(P.COS, (self,))
 
     def masked_fill(self, mask, value):
-        """This tensor with ``value`` where ``mask`` holds, as PyTorch's ``masked_fill``.
+        """This tensor with ``value`` where the boolean ``mask`` holds, as PyTorch's ``masked_fill``.
 
-        >>> Tensor([1.0, 2.0, 3.0]).masked_fill(Tensor([1.0, 2.0, 3.0]) > 1.5, 0.0).tolist()
-        [1.0, 0.0, 0.0]
+        >>> x = Tensor([[1.0, 2.0], [3.0, 4.0]])
+        >>> x.masked_fill(x > 2.5, float("-inf")).tolist()
+        [[1.0, 2.0], [-inf, -inf]]
         """
         return F.masked_fill(self, mask, value)
+
+    def tril(self, diagonal=0):
+        """The lower triangle of the last two axes (see ``autodiff.tril``)."""
+        return F.tril(self, diagonal)
+
+    def triu(self, diagonal=0):
+        """The upper triangle of the last two axes (see ``autodiff.triu``)."""
+        return F.triu(self, diagonal)
 
     def tanh(self):
         """tanh self, elementwise;  d/dself = 1 - tanh(self)**2.
@@ -1117,6 +1167,10 @@ class Tensor(Node):
         """Where the data lives: always the CPU."""
         return Device("cpu")
 
+    def cpu(self):
+        """This tensor itself: its data is on the CPU already (PyTorch's ``x.cpu()`` ports unchanged)."""
+        return self
+
     def clone(self):
         return F.clone(self)
 
@@ -1140,14 +1194,54 @@ class Tensor(Node):
         return F.split(self, split_size_or_sections, dim)
 
 
-class Device:
-    """Where a tensor's data lives, as ``torch.device``: here always the CPU, so that ``.to(device)`` ports."""
+class ElementCount(int):
+    """The number of elements of a shape, as an int, that also answers PyTorch's ``size()`` and ``size(dim)``.
 
-    def __init__(self, kind="cpu"):
-        kind = kind.type if isinstance(kind, Device) else str(kind)
-        if kind.split(":")[0] != "cpu":
+    numpy names the element count ``size`` and PyTorch the shape method
+    ``size()``: this int is the first and, called, the second, so code
+    written for either reads the same. Arithmetic on it gives plain ints.
+    """
+
+    def __new__(cls, count, shape):
+        element_count = super().__new__(cls, count)
+        element_count.shape = shape
+        return element_count
+
+    def __call__(self, dim=None):
+        if dim is None:
+            return self.shape
+        ndim = len(self.shape)
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+            raise TypeError(f"size(dim) takes one integer dimension, got {type(dim).__name__} {dim!r}")
+        if not -ndim <= dim < ndim:
+            raise IndexError(f"dimension {dim} is out of range for a tensor of shape {self.shape}")
+        return self.shape[dim]
+
+    def __reduce__(self):
+        return int, (int(self),)  # pickled (and copied) as the plain number it is
+
+
+class Device:
+    """Where a tensor's data lives, as ``torch.device``: here always the CPU, so that ``.to(device)`` ports.
+
+    ``device("cpu")``, ``device("cpu:0")``, ``device("cpu", 0)`` or another
+    ``device``; any other device is refused with a ValueError naming it.
+    """
+
+    def __init__(self, kind="cpu", index=None):
+        if isinstance(kind, Device):
+            kind, index = kind.type, kind.index if index is None else index
+        if not isinstance(kind, str):
+            raise TypeError(f"a device is named by a string such as 'cpu', got {type(kind).__name__} {kind!r}")
+        name, colon, number = kind.partition(":")
+        if name != "cpu":
             raise ValueError(f"autodiff computes on the CPU only (numpy); there is no device {kind!r}")
+        if colon:
+            if not number.isdigit() or index is not None:
+                raise ValueError(f"{kind!r} is not a device name: write 'cpu' or 'cpu:0'")
+            index = int(number)
         self.type = "cpu"
+        self.index = index
 
     def __eq__(self, other):
         return isinstance(other, (Device, str)) and str(other).split(":")[0] == "cpu"
@@ -1155,10 +1249,11 @@ class Device:
     __hash__ = object.__hash__
 
     def __str__(self):
-        return self.type
+        return self.type if self.index is None else f"{self.type}:{self.index}"
 
     def __repr__(self):
-        return f"device(type={self.type!r})"
+        index = "" if self.index is None else f", index={self.index}"
+        return f"device(type={self.type!r}{index})"
 
 
 def to_arguments(args, dtype=None, device=None):

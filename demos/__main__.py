@@ -9,7 +9,7 @@ import demos
 TEACHING_ORDER = [
     "linear_regression", "network_by_hand", "feature_importance", "backprop", "moons", "tensors_by_hand",
     "initialisation",
-    "learning_rate", "second_order", "regularisation", "weight_sharing", "lstm_gates", "makemore",
+    "learning_rate", "second_order", "regularisation", "weight_sharing", "lstm_gates", "makemore", "gpt",
     "transfer_learning", "monitoring", "pytorch_port", "your_own_op",
 ]
 

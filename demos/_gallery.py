@@ -33,6 +33,7 @@ PICTURES = {
     "weight_sharing": "weight_sharing.png",
     "lstm_gates": "lstm_gates.png",
     "makemore": "makemore.png",
+    "gpt": "gpt.png",
     "transfer_learning": "transfer_learning.png",
     "monitoring": "broken_norms.png",
     "pytorch_port": "predictions.png",

@@ -71,7 +71,8 @@ def public_modules():
     (pdoc alone would follow a package's ``__all__``, which names its
     functions and classes, and leave out submodules such as ``nn.init``.)
     Modules run as programs (``__main__``) are left out: their pages would
-    only repeat ``--help``.
+    only repeat ``--help``, and so are other names of a module documented
+    under its own (``autodiff.nn`` is the package ``nn``).
     """
     import pkgutil
 
@@ -81,7 +82,8 @@ def public_modules():
         names.append(package)
         module = importlib.import_module(package)
         for info in pkgutil.walk_packages(module.__path__, prefix=f"{package}."):
-            if not any(part.startswith("_") for part in info.name.split(".")):
+            if not any(part.startswith("_") for part in info.name.split(".")) and \
+                    importlib.import_module(info.name).__name__ == info.name:
                 names.append(info.name)
     return names
 

@@ -1,7 +1,7 @@
 """Neural networks whose weights and biases are learned by gradient descent."""
 
 from . import init, optim
-from . import data, utils
+from . import data, datasets, utils
 from .losses import binary_cross_entropy, cross_entropy, hinge_loss, l1_loss, l1_penalty, l2_penalty, mse_loss, nll_loss
 from .metrics import accuracy
 from . import functional

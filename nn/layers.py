@@ -216,19 +216,25 @@ class Sigmoid(Module):
 
 
 class Flatten(Module):
-    """(N, d1, d2, ...) to (N, d1·d2·...): everything but the batch axis in one row.
+    """Dimensions ``start_dim`` to ``end_dim`` merged into one, as ``torch.nn.Flatten``.
+
+    By default (``start_dim=1, end_dim=-1``), (N, d1, d2, ...) becomes
+    (N, d1·d2·...): everything but the batch axis in one row.
 
     >>> import autodiff
     >>> from autodiff import nn
-    >>> nn.Flatten()(autodiff.zeros(2, 3, 4)).shape
-    (2, 12)
+    >>> nn.Flatten()(autodiff.zeros(2, 3, 4)).shape, nn.Flatten(0, 1)(autodiff.zeros(2, 3, 4)).shape
+    ((2, 12), (6, 4))
     """
 
+    def __init__(self, start_dim=1, end_dim=-1):
+        self.start_dim, self.end_dim = start_dim, end_dim
+
     def forward(self, x):
-        x = as_tensor(x)
-        if x.ndim < 2:
-            raise ValueError(f"Flatten needs a batch axis and at least one more, got shape {x.shape}")
-        return x.reshape(x.shape[0], -1)
+        return as_tensor(x).flatten(self.start_dim, self.end_dim)
+
+    def __repr__(self):
+        return f"Flatten(start_dim={self.start_dim}, end_dim={self.end_dim})"
 
 
 def _dropout_forward(xp, x, *, p):

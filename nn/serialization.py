@@ -210,7 +210,9 @@ def _plain_number(x):
 def _optimizer_state_dict(text, arrays, optimizer, path):
     """The optimiser's state dict from the metadata's JSON and the ``optimizer.state.*`` arrays."""
     try:
-        settings = json.loads(text)
+        settings = _json(text)
+    except _TooDeep as error:
+        raise WeightsFileError(f"{path}: the optimiser's settings in the metadata are {error}") from None
     except ValueError:
         raise WeightsFileError(f"{path}: the optimiser's settings in the metadata are not JSON") from None
     if not (isinstance(settings, dict) and isinstance(settings.get("param_groups"), list)):
@@ -360,9 +362,10 @@ def _read(path):
 
 def _parse_header(header_bytes, data_length, path, start):
     try:
-        header = json.loads(header_bytes.decode("utf-8"))
-    except ValueError:  # UnicodeDecodeError included
-        raise _not_safetensors(path, start + header_bytes, "its header is not JSON") from None
+        header = _json(header_bytes.decode("utf-8"))
+    except ValueError as error:  # UnicodeDecodeError included
+        reason = f"is {error}" if isinstance(error, _TooDeep) else "is not JSON"
+        raise _not_safetensors(path, start + header_bytes, f"its header {reason}") from None
     if not isinstance(header, dict):
         raise _not_safetensors(path, start + header_bytes, "its header is not a JSON object")
     metadata = header.pop("__metadata__", None) or {}
@@ -370,6 +373,23 @@ def _parse_header(header_bytes, data_length, path, start):
         raise WeightsFileError(f"{path}: its __metadata__ is not an object of strings")
     entries = {name: _checked_entry(name, entry, data_length, path) for name, entry in header.items()}
     return entries, metadata
+
+
+class _TooDeep(ValueError):
+    pass
+
+
+def _json(text):
+    """``json.loads(text)``, with JSON nested too deep for the parser's recursion refused as a ValueError.
+
+    A safetensors header nests three levels deep and the optimiser's
+    settings a few more; a file nested thousands deep is hostile or broken,
+    and json would escape with RecursionError.
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise _TooDeep("JSON nested deeper than it can be read (a valid file nests a few levels)") from None
 
 
 def _checked_entry(name, entry, data_length, path):

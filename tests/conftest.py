@@ -37,6 +37,40 @@ def torch():
     return torch
 
 
+def _optional(module, package):
+    return pytest.importorskip(module, reason=f"{package} is not installed: pip install {package} (in the test extra)")
+
+
+@pytest.fixture
+def pillow():
+    """``PIL.Image``, or the test skipped with the reason: Pillow is optional (the test extra has it)."""
+    return _optional("PIL.Image", "pillow")
+
+
+@pytest.fixture
+def tqdm():
+    """``tqdm``, or the test skipped with the reason: progress bars are optional (the test extra has tqdm)."""
+    return _optional("tqdm", "tqdm")
+
+
+@pytest.fixture
+def matplotlib():
+    """``matplotlib``, or the test skipped with the reason: pictures are optional (the test extra has it)."""
+    return _optional("matplotlib", "matplotlib")
+
+
+@pytest.fixture
+def safetensors():
+    """``safetensors``, or the test skipped with the reason: weights files are optional (the test extra has it)."""
+    return _optional("safetensors", "safetensors")
+
+
+@pytest.fixture
+def sklearn():
+    """``sklearn``, or the test skipped with the reason: scikit-learn's data sets are optional."""
+    return _optional("sklearn", "scikit-learn")
+
+
 @pytest.fixture
 def float64_and_seeded():
     """Tensors made from numbers and layers' parameters in float64, and nn seeded, for the test."""

@@ -74,7 +74,7 @@ def test_a_label_given_as_micrograds_second_argument_is_refused():
 
 def test_grad_leaves_every_grad_as_it_was():
     w = Tensor([1.0, -2.0], requires_grad=True)
-    w.grad = np.array([5.0, 5.0])
+    w.grad = np.array([5.0, 5.0], dtype=np.float32)
     x = Value(1.5)
     hidden = w * 3
     (dw,) = autodiff.grad((hidden * hidden).sum(), w)
@@ -97,7 +97,7 @@ def test_grad_of_an_intermediate_node_and_of_several_outputs():
 
 def test_a_trace_changes_no_gradient_unless_it_stores():
     x = Tensor([1.0, 2.0], requires_grad=True)
-    x.grad = np.array([7.0, 7.0])
+    x.grad = np.array([7.0, 7.0], dtype=np.float32)
     y = (x * x + x).sum()
     trace = trace_backward(y)
     np.testing.assert_array_equal(x.grad, [7.0, 7.0])

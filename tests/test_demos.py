@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from demos.__main__ import lessons
 from demos._gallery import PICTURES
@@ -26,8 +25,9 @@ LESSONS = [name for name, _ in lessons()]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", LESSONS)
-def test_lesson_holds_in_quick_mode_and_draws(name, quick_lesson):
+def test_lesson_holds_in_quick_mode_and_draws(name, quick_lesson, matplotlib, pillow):
     run = quick_lesson(name)  # raises LessonFailed if the lesson did not hold
 
     assert isinstance(run.results, dict) and run.results, f"{name}.main() should return a dict of its key results"
@@ -35,7 +35,7 @@ def test_lesson_holds_in_quick_mode_and_draws(name, quick_lesson):
     assert pictures, f"{name} wrote no PNG to {run.out}"
     for picture in pictures:
         assert picture.read_bytes()[:8] == PNG_SIGNATURE, f"{picture.name} is not a PNG"
-        with Image.open(picture) as image:
+        with pillow.open(picture) as image:
             darkest, lightest = image.convert("L").getextrema()
             assert image.width > 50 and image.height > 50, f"{picture.name} is only {image.size}"
         assert darkest < lightest, f"{picture.name} is blank"

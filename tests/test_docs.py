@@ -47,6 +47,7 @@ def navigation(html):
     return [re.sub(r"^(\.\./)+", "", href) for href in re.findall(r'href="([^"]+)"', nav)]
 
 
+@pytest.mark.slow
 def test_the_site_opens_on_the_tutorial_and_every_page_leads_on_in_reading_order(built):
     landing = built.text("index.html")
     main = landing[landing.index('<main class="pdoc">'):]
@@ -63,6 +64,7 @@ def test_the_site_opens_on_the_tutorial_and_every_page_leads_on_in_reading_order
     assert "data:image/png;base64," in main, "the tutorial's pictures are embedded in its page"
 
 
+@pytest.mark.slow
 def test_the_guides_are_pages_that_link_to_each_other_and_to_the_reference(built):
     design = built.text("guides/design.html")
     assert "How the engine is built" in design and "Gradients: borrowed and owned" in design
@@ -75,6 +77,7 @@ def test_the_guides_are_pages_that_link_to_each_other_and_to_the_reference(built
         assert 'href="adding_an_operation.html"' in design
 
 
+@pytest.mark.slow
 def test_the_notebook_reads_as_a_page_with_its_outputs(built):
     page = built.text("guides/first_session.html")
     assert "dd/da = b = -3.0" in page and "do/dw1 = 1.0000" in page, "what the cells printed"
@@ -82,6 +85,7 @@ def test_the_notebook_reads_as_a_page_with_its_outputs(built):
     assert (built.site / "guides" / "first_session.ipynb").is_file() and 'href="./first_session.ipynb"' in page
 
 
+@pytest.mark.slow
 def test_the_gallery_shows_every_lesson_with_its_picture_and_its_pages(built):
     from demos.__main__ import lessons
     from demos._gallery import EXPLORER_PAGES
@@ -99,6 +103,7 @@ def test_the_gallery_shows_every_lesson_with_its_picture_and_its_pages(built):
             assert "autodiffExplorer" in built.text(f"explore/{lesson}/{page}")
 
 
+@pytest.mark.slow
 def test_the_build_says_what_it_does_as_it_goes(built):
     """Its output went to a pipe, as to a log file: each step on its own line, the pages counted at the end."""
     lines = built.printed.splitlines()
@@ -171,6 +176,7 @@ PAGE_FACTS = """() => ({
 })"""
 
 
+@pytest.mark.slow
 def test_every_page_and_link_works_in_chromium_without_a_network_request(built):
     try:
         from playwright.sync_api import sync_playwright

@@ -15,6 +15,9 @@ from docs_build import build
 from needs_dot import DOT_MISSING
 
 NEEDS_DOT = {"autodiff.viz.frames", "autodiff.viz.explore"}
+# modules whose examples need an optional package: (what to import, what to pip install)
+NEEDS_PACKAGE = {"nn.plots": ("matplotlib", "matplotlib"), "nn.serialization": ("safetensors", "safetensors"),
+                 "autodiff.viz.frames": ("PIL", "pillow")}
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 
@@ -22,6 +25,9 @@ FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 def test_the_docstring_examples_of_the_module_run(name, tmp_path, monkeypatch):
     if name in NEEDS_DOT and DOT_MISSING:
         pytest.skip("its examples render pictures with Graphviz's dot, which is not installed")
+    if name in NEEDS_PACKAGE:
+        module, package = NEEDS_PACKAGE[name]
+        pytest.importorskip(module, reason=f"its examples need {package}, which is not installed: pip install {package}")
     monkeypatch.chdir(tmp_path)  # an example that writes a file writes it here
     module = importlib.import_module(name)
     runner = doctest.DocTestRunner(optionflags=FLAGS)

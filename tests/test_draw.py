@@ -7,7 +7,6 @@ import xml.etree.ElementTree as ET
 import graphviz
 import numpy as np
 import pytest
-from PIL import Image
 
 import nn
 from autodiff import Tensor, Value, draw_dot
@@ -182,6 +181,7 @@ def test_a_graph_past_max_nodes_is_refused_with_the_choices():
     assert draw_dot(x, max_nodes=200).source.count("_op [") == 50
 
 
+@pytest.mark.slow
 def test_walks_are_iterative_on_a_very_deep_graph():
     x = Value(1.0)
     for _ in range(50_000):
@@ -271,11 +271,11 @@ def test_jupyter_gets_an_svg():
 
 
 @needs_dot
-def test_render_writes_png_and_svg_files(tmp_path):
+def test_render_writes_png_and_svg_files(tmp_path, pillow):
     drawing = draw_dot(neuron(), format="png")
     assert isinstance(drawing, graphviz.Digraph) and drawing.format == "png"
     png = drawing.render(outfile=tmp_path / "neuron.png", cleanup=True)
-    with Image.open(png) as image:
+    with pillow.open(png) as image:
         assert image.format == "PNG" and image.width > 400 and image.height > 100
     svg = drawing.render(outfile=tmp_path / "neuron.svg", cleanup=True)
     assert ET.parse(svg).getroot().tag == f"{SVG}svg"
@@ -295,8 +295,76 @@ def test_without_dot_rendering_explains_how_to_install_it(tmp_path, monkeypatch)
 
 
 @needs_dot
-def test_the_picture_is_readable_as_a_png_with_content():
+def test_the_picture_is_readable_as_a_png_with_content(pillow):
     png = draw_dot(neuron()).pipe(format="png")
-    with Image.open(io.BytesIO(png)) as image:
+    with pillow.open(io.BytesIO(png)) as image:
         colours = image.convert("RGB").getcolors(maxcolors=100_000)
     assert len(colours) > 10
+
+
+# -- every string that reaches DOT is shown as it is, never read as markup -------------------------------
+
+# (text, what the picture shows): markup, DOT's escapes and entities, quotes, record syntax, control characters
+HOSTILE = [
+    ('<<table><tr><td href="javascript:alert(1)">x</td></tr></table>>',) * 2,
+    ("<b>bold</b>",) * 2, ("<script>alert(1)</script>",) * 2, ("<>",) * 2, ("<port>",) * 2,
+    ('"',) * 2, ("\\",) * 2, ('\\"',) * 2, ("a\\",) * 2, ("\\N",) * 2, ("\\G\\l\\n",) * 2,
+    ("{a|b}",) * 2, (']; evil [label="x"',) * 2, ("&amp;",) * 2, ("&#x3C;script&#x3E;",) * 2, ("&lt;",) * 2,
+    ("x\x00y", "x\\x00y"), ("tab\there", "tab\\there"), ("é → ∂",) * 2,
+]
+
+
+def _texts(svg, title):
+    """The texts of the node with ``title`` in an SVG drawing, as the picture shows them."""
+    root = ET.fromstring(svg)
+    group = next(g for g in root.iter(f"{SVG}g") if g.findtext(f"{SVG}title") == title)
+    return [t.text.replace("\xa0", " ") for t in group.iter(f"{SVG}text")]
+
+
+def _no_markup(svg):
+    """No link, script or element that the drawing did not make itself: only what dot draws for text."""
+    root = ET.fromstring(svg)
+    tags = {element.tag.removeprefix(SVG) for element in root.iter()}
+    assert tags <= {"svg", "g", "title", "text", "polygon", "ellipse", "path", "polyline"}, tags
+    for element in root.iter():
+        assert not any("href" in name for name in element.attrib), element.attrib
+
+
+@needs_dot
+@pytest.mark.parametrize("text, shown", HOSTILE)
+def test_an_op_name_and_a_label_given_by_the_user_are_shown_as_they_are(text, shown):
+    leaf = Value(2.0, label=text)
+    by_hand = Value(3.0, (leaf,), text)  # micrograd's API: the op's name is the caller's string
+    by_hand.label = text + "!"
+    svg = draw_dot(by_hand).pipe(format="svg")
+    _no_markup(svg)
+    assert _texts(svg, "n1_op") == [shown]
+    assert _texts(svg, "n0")[0] == shown and _texts(svg, "n1")[0] == shown + "!"
+
+
+@needs_dot
+def test_an_op_name_with_a_line_break_is_drawn_on_two_lines():
+    svg = draw_dot(Value(3.0, (Value(1.0),), "first\nsecond")).pipe(format="svg")
+    assert _texts(svg, "n1_op") == ["first", "second"]
+
+
+class Hostile(nn.Module):
+    """One Affine layer registered under ``name``, as setattr allows any string."""
+
+    def __init__(self, name):
+        setattr(self, name, Affine(3, 2, seed=1))
+        self.layer = name
+
+    def forward(self, x):
+        return getattr(self, self.layer)(x)
+
+
+@needs_dot
+@pytest.mark.parametrize("text, shown", HOSTILE)
+def test_module_names_and_tensor_labels_are_shown_as_they_are(text, shown):
+    model = Hostile(text)
+    x = Tensor(np.ones((2, 3)), label=text)
+    svg = draw_dot((model(x) ** 2).sum(), collapse=[getattr(model, text)], module=model).pipe(format="svg")
+    _no_markup(svg)
+    assert _texts(svg, "box0")[0] == f"{shown}: Affine"
+    assert _texts(svg, "n0")[0] == shown

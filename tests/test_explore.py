@@ -287,6 +287,29 @@ def test_a_label_cannot_break_out_of_the_page():
 
 
 @needs_dot
+@pytest.mark.parametrize("hostile", [
+    '<<table><tr><td href="javascript:alert(1)">x</td></tr></table>>', "<b>x</b>", "\\N\\G", "a\x00b", '"; evil',
+])
+def test_an_op_name_or_label_that_looks_like_markup_stays_text_on_the_page(hostile):
+    a, b = Value(2.0, label=hostile), Value(3.0, label="b")
+    product = a * b
+    product.op = hostile  # an operation named by the user, as micrograd's Value(data, children, op) allows
+    tensor = Tensor(np.ones(2), requires_grad=True, label=hostile)
+    doubled = tensor * 2.0
+    doubled.op = hostile
+    for root in (product.tanh(), doubled.sum()):
+        page = explore(root).html
+        assert not re.search(r"<[^<>]*(href|javascript:)", page), "a link or script address inside a tag"
+        svg = re.search(r"<svg.*</svg>", page, re.S).group()
+        assert not re.search(r"<(a|script|foreignObject|image)\b", svg), "markup from a name reached the drawing"
+        texts = [html.unescape(text) for text in re.findall(r"<text[^>]*>([^<]*)</text>", svg)]
+        shown = hostile.replace("\x00", "\\x00")
+        assert shown in texts, texts  # the operation's oval shows the name, character for character
+        data = page_data(page)
+        assert hostile in [node["op"] for node in data["nodes"]] and hostile in [n["name"] for n in data["nodes"]]
+
+
+@needs_dot
 def test_path_none_writes_a_temporary_file_and_jupyter_shows_the_page_in_a_sandboxed_frame():
     exploration = explore(neuron())
     try:

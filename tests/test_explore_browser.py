@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import nn
 from autodiff import Value
@@ -271,13 +270,13 @@ def test_in_jupyter_the_page_runs_in_a_sandboxed_frame(browser, tmp_path):
     opened.close()
 
 
-def test_a_screenshot_of_the_page_is_not_blank(browser, tmp_path):
+def test_a_screenshot_of_the_page_is_not_blank(browser, tmp_path, pillow):
     exploration = explore(neuron(), tmp_path / "neuron.html")
     opened = Opened(browser, exploration.path)
     for _ in range(7):
         opened.page.keyboard.press("ArrowRight")
     png = opened.page.screenshot()
-    with Image.open(io.BytesIO(png)) as image:
+    with pillow.open(io.BytesIO(png)) as image:
         assert image.size == (VIEWPORT["width"], VIEWPORT["height"])
         colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
     assert len(colours) > 50  # text, the graph's fills and the step's red highlight

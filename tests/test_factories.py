@@ -1,6 +1,7 @@
 """Factories (tensor, zeros, arange, randn, ...) against PyTorch's, and one seed for every random draw."""
 
 import random
+import re
 
 import numpy as np
 import pytest
@@ -52,6 +53,62 @@ def test_a_factory_gives_what_torch_gives(torch, call):
                   vars(torch))
     assert_like_torch(ours, theirs)
     assert not ours.requires_grad
+
+
+# every factory with device=, called as PyTorch's is; the random ones compared by shape and dtype
+DEVICE_CALLS = [
+    "tensor([1.0, 2.0], device=DEVICE)", "zeros(2, 3, device=DEVICE)", "ones((2,), device=DEVICE)",
+    "full((2, 2), 7, device=DEVICE)", "arange(5, device=DEVICE)", "linspace(0, 1, 5, device=DEVICE)",
+    "zeros_like(ones(2, 3), device=DEVICE)", "ones_like(zeros(2), device=DEVICE)",
+    "tensor([[1, 2]], dtype=DTYPE_I64, device=DEVICE)", "zeros((1, 1), dtype=DTYPE_I64, device=DEVICE)",
+]
+RANDOM_DEVICE_CALLS = [
+    "randn(2, 3, device=DEVICE)", "rand(4, device=DEVICE)", "randint(0, 5, (3,), device=DEVICE)",
+    "randint(5, (2, 2), device=DEVICE)", "randperm(6, device=DEVICE)",
+]
+
+
+def _call(namespace, call, device):
+    return eval(call.replace("DTYPE_I64", "int64"), {"DEVICE": device}, vars(namespace))  # int64: both name it
+
+
+@pytest.mark.parametrize("call", DEVICE_CALLS + RANDOM_DEVICE_CALLS)
+@pytest.mark.parametrize("device", ["'cpu'", "'cpu:0'", "device('cpu')", "device('cpu', 0)", "None"])
+def test_every_factory_takes_the_cpu_as_device_as_torch_does(torch, call, device):
+    ours = _call(autodiff, call, eval(device, {}, vars(autodiff)))
+    theirs = _call(torch, call, eval(device, {}, vars(torch)))
+    if call in DEVICE_CALLS:
+        assert_like_torch(ours, theirs)
+    else:
+        assert ours.shape == tuple(theirs.shape) and str(ours.dtype) == torch_dtype_name(theirs)
+    assert ours.device == theirs.device.type == "cpu"
+
+
+@pytest.mark.parametrize("call", DEVICE_CALLS + RANDOM_DEVICE_CALLS)
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", "mps", "meta"])
+def test_every_factory_refuses_another_device_naming_it(call, device):
+    with pytest.raises(ValueError, match=f"CPU only.*no device '{device}'"):
+        _call(autodiff, call, device)
+
+
+def test_device_lines_port_unchanged(torch):
+    for lib in (autodiff, torch):
+        device = "cuda" if lib.cuda.is_available() else "cpu"
+        accelerated = lib.accelerator.current_accelerator() if lib.accelerator.is_available() else "cpu"
+        assert device == accelerated == "cpu"
+        assert lib.accelerator.current_accelerator() is None and lib.cuda.device_count() == 0
+        lib.set_default_device("cpu")
+        lib.set_default_device(None)
+        x = lib.zeros(2, device=device).to(device).cpu()
+        assert str(x.device) == "cpu" and x.device == lib.device("cpu")
+    assert str(autodiff.device("cpu:0")) == str(torch.device("cpu:0")) == "cpu:0"
+    assert repr(autodiff.device("cpu", 0)) == repr(torch.device("cpu", 0))
+    assert autodiff.device("cpu").index is torch.device("cpu").index is None
+    with pytest.raises(ValueError, match="no device 'cuda'"):
+        autodiff.set_default_device("cuda")
+    for bad in ("cpu:x", "cpux", "cpu:0:1"):
+        with pytest.raises(ValueError, match=re.escape(repr(bad))):
+            autodiff.device(bad)
 
 
 def test_floats_follow_the_default_dtype(torch, float64_default):

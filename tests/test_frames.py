@@ -6,7 +6,6 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from autodiff import Tensor, Value, trace_backward
 from autodiff.viz import backward_frames, backward_gif
@@ -113,6 +112,25 @@ def test_the_lit_edge_points_the_way_the_gradient_flows(tmp_path):
 
 
 @needs_dot
+@pytest.mark.parametrize("hostile", ["<b>x</b>", '<<table><tr><td href="javascript:x">y</td></tr></table>>',
+                                     "\\N \\l end", "a\x00b", "x & y &amp;"])
+def test_names_and_op_names_in_frames_and_captions_are_shown_as_they_are(tmp_path, hostile):
+    x = Value(3.0, label=hostile)
+    square = x * x
+    square.op = hostile  # named by the user, as micrograd's Value(data, children, op) allows
+    trace = trace_backward(square)
+    paths = backward_frames(trace, tmp_path, format="svg")
+    shown = hostile.replace("\x00", "\\x00")
+    for k, (step, path) in enumerate(zip(trace, paths), 1):
+        root = ET.parse(path).getroot()
+        assert {e.tag.removeprefix(SVG) for e in root.iter()} <= {
+            "svg", "g", "title", "text", "polygon", "ellipse", "path", "polyline"}
+        texts = [t.text.replace("\xa0", " ") for t in root.iter(f"{SVG}text")]
+        assert texts[0].rstrip() == f"step {k} of {len(trace)}: {step.text}".replace("\x00", "\\x00")
+        assert shown in texts  # the operation's oval, character for character
+
+
+@needs_dot
 def test_the_layout_stands_still_from_frame_to_frame(tmp_path):
     paths = backward_frames(neuron_trace(), tmp_path, format="svg")
     layouts = [{name: points for name, (_, _, points) in records(path)[0].items()} for path in paths]
@@ -120,18 +138,18 @@ def test_the_layout_stands_still_from_frame_to_frame(tmp_path):
 
 
 @needs_dot
-def test_png_frames_and_a_gif_with_one_frame_per_step(tmp_path):
+def test_png_frames_and_a_gif_with_one_frame_per_step(tmp_path, pillow):
     trace = neuron_trace()
     pngs = backward_frames(trace, tmp_path / "frames", format="png")
     assert len(pngs) == len(trace)
     sizes = set()
     for path in pngs:
-        with Image.open(path) as image:
+        with pillow.open(path) as image:
             assert image.format == "PNG"
             sizes.add(image.size)
     assert len(sizes) == 1
     gif = backward_gif(trace, tmp_path / "backward.gif", seconds_per_step=0.5)
-    with Image.open(gif) as animation:
+    with pillow.open(gif) as animation:
         assert animation.format == "GIF" and animation.n_frames == len(trace)
         assert animation.info["duration"] == 500
         animation.seek(animation.n_frames - 1)

@@ -80,6 +80,7 @@ def lib(request):
         torch = request.getfixturevalue("torch")
         return SimpleNamespace(
             no_grad=torch.no_grad, enable_grad=torch.enable_grad, set_grad_enabled=torch.set_grad_enabled,
+            bare_no_grad=torch.no_grad, bare_enable_grad=torch.enable_grad,
             is_grad_enabled=torch.is_grad_enabled,
             leaf=lambda: torch.ones(3, dtype=torch.float64, requires_grad=True),
             grad=lambda t: t.grad.numpy(),
@@ -88,6 +89,8 @@ def lib(request):
         no_grad=lambda: autodiff.no_grad(),
         enable_grad=lambda: autodiff.enable_grad(),
         set_grad_enabled=lambda mode: autodiff.set_grad_enabled(mode),
+        bare_no_grad=lambda function: autodiff.no_grad(function),
+        bare_enable_grad=lambda function: autodiff.enable_grad(function),
         is_grad_enabled=lambda: autodiff.is_grad_enabled(),
         leaf=lambda: Tensor(np.ones(3), requires_grad=True),
         grad=lambda t: t.grad,
@@ -333,6 +336,116 @@ def test_no_grad_decorated_function_called_by_two_threads_at_once(lib):
 
     run_threads(a, b)
     assert seen == {"a inside": False, "b inside": False, "a returned": (True, True), "b returned": (True, True)}
+
+
+def test_no_grad_without_parentheses_decorates(lib):
+    w = lib.leaf()
+
+    @lib.bare_no_grad
+    def evaluate(x):
+        return lib.is_grad_enabled(), records(x)
+
+    assert evaluate(w) == (False, False)
+    assert lib.is_grad_enabled() and records(w)
+
+
+def test_enable_grad_without_parentheses_decorates(lib):
+    w = lib.leaf()
+
+    @lib.bare_enable_grad
+    def train(x):
+        return lib.is_grad_enabled(), records(x)
+
+    with lib.no_grad():
+        assert train(w) == (True, True)
+        assert not lib.is_grad_enabled()
+
+
+# -- decorated generators: the body in the decorator's mode, the consumer in its own (PyTorch semantics) ----
+
+
+def test_no_grad_decorated_generator_does_not_record_in_its_body(lib):
+    w = lib.leaf()
+
+    @lib.no_grad()
+    def batches(n):
+        for _ in range(n):
+            yield lib.is_grad_enabled(), records(w)
+        return "done"
+
+    seen = [(inside, lib.is_grad_enabled(), records(w)) for inside in batches(3)]
+    assert seen == [((False, False), True, True)] * 3
+    returned = []
+
+    def delegate():
+        returned.append((yield from batches(1)))
+
+    assert list(delegate()) == [(False, False)] and returned == ["done"]
+
+
+def test_bare_no_grad_decorated_generator_does_not_record_in_its_body(lib):
+    w = lib.leaf()
+
+    @lib.bare_no_grad
+    def steps():
+        yield records(w)
+        yield records(w)
+
+    assert [(inside, records(w)) for inside in steps()] == [(False, True)] * 2
+
+
+def test_enable_grad_decorated_generator_records_for_a_consumer_inside_no_grad(lib):
+    w = lib.leaf()
+
+    @lib.enable_grad()
+    def steps():
+        yield records(w)
+        yield records(w)
+
+    with lib.no_grad():
+        seen = [(inside, records(w)) for inside in steps()]
+    assert seen == [(True, False)] * 2
+
+
+@pytest.mark.parametrize("mode", [False, True])
+def test_set_grad_enabled_decorated_generator(lib, mode):
+    w = lib.leaf()
+
+    @lib.set_grad_enabled(mode)
+    def steps():
+        yield records(w)
+        yield records(w)
+
+    for outer in (lib.enable_grad, lib.no_grad):
+        with outer():
+            before = records(w)
+            assert [(inside, records(w)) for inside in steps()] == [(mode, before)] * 2
+    assert lib.is_grad_enabled()
+
+
+def test_no_grad_decorated_generator_sees_sent_values_thrown_errors_and_close_in_its_mode(lib):
+    w = lib.leaf()
+    log = []
+
+    @lib.no_grad()
+    def echo():
+        try:
+            while True:
+                try:
+                    received = yield records(w)
+                    log.append(("sent", received, records(w)))
+                except KeyError:
+                    log.append(("thrown", records(w)))
+        finally:
+            log.append(("closed", records(w)))
+
+    generator = echo()
+    assert next(generator) is False
+    assert generator.send(5) is False and records(w)
+    assert generator.throw(KeyError("x")) is False and records(w)
+    generator.close()
+    assert log == [("sent", 5, False), ("thrown", False), ("closed", False)]
+    assert lib.is_grad_enabled() and records(w)
 
 
 # -- enable_grad and set_grad_enabled (PyTorch semantics) -----------------------------------------------

@@ -189,8 +189,36 @@ def test_flatten_keeps_the_batch_axis_like_pytorch(torch):
 
 
 def test_flatten_needs_a_batch_axis_and_another():
-    with pytest.raises(ValueError, match=r"\(5,\)"):
+    with pytest.raises(ValueError, match=r"start_dim 1 is out of range for a tensor of shape \(5,\)"):
         nn.Flatten()(Tensor(np.ones(5)))
+
+
+@pytest.mark.parametrize("shape, dims", [
+    ((2, 3, 4), ()), ((2, 3, 4), (0,)), ((2, 3, 4, 5), (1, 2)), ((2, 3, 4), (0, -2)), ((2, 3), (1, 1)),
+    ((2, 1, 3), (-2, -1)), ((4,), (0,)), ((), (0,)), ((), (-1, 0)),
+])
+def test_flatten_with_start_and_end_dims_matches_pytorch(torch, shape, dims):
+    keywords = dict(zip(("start_dim", "end_dim"), dims))
+    x = np.random.default_rng(3).normal(size=shape)
+    x_ours, x_theirs = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ours, theirs = nn.Flatten(*dims), torch.nn.Flatten(**keywords)
+    assert repr(ours) == repr(theirs)
+    out, expected = ours(x_ours), theirs(x_theirs)
+    assert out.shape == tuple(expected.shape)
+    assert_close(out.data, expected)
+    upstream = np.random.default_rng(4).normal(size=out.shape)
+    out.backward(upstream)
+    expected.backward(torch.tensor(upstream))
+    assert_close(x_ours.grad, x_theirs.grad)
+
+
+@pytest.mark.parametrize("shape, dims", [((2, 3, 4), (3,)), ((2, 3, 4), (0, 3)), ((2, 3), (-3,)), ((5,), ()),
+                                         ((2, 3, 4), (2, 1))])
+def test_flatten_refuses_dimensions_pytorch_refuses(torch, shape, dims):
+    with pytest.raises((IndexError, RuntimeError)):
+        torch.nn.Flatten(*dims)(torch.zeros(shape))
+    with pytest.raises(ValueError, match=r"start_dim|end_dim"):
+        nn.Flatten(*dims)(Tensor(np.zeros(shape)))
 
 
 # -- Dropout ----------------------------------------------------------------------------

@@ -31,7 +31,8 @@ def rendered(fig):
     return canvas.get_renderer()
 
 
-def test_regularisation_claims_the_gap_closes_and_its_table_says_how(quick_lesson):
+@pytest.mark.slow
+def test_regularisation_claims_the_gap_closes_and_its_table_says_how(quick_lesson, matplotlib):
     run = quick_lesson("regularisation")
     results, printed = run.results, run.printed
     plain = results["none"]
@@ -48,7 +49,7 @@ def test_regularisation_claims_the_gap_closes_and_its_table_says_how(quick_lesso
     assert "shrinks the generalisation gap" not in printed
 
 
-def test_weight_sharing_picture_sets_the_parameter_counts_side_by_side_at_a_readable_size(tmp_path):
+def test_weight_sharing_picture_sets_the_parameter_counts_side_by_side_at_a_readable_size(tmp_path, matplotlib):
     from demos import weight_sharing
 
     nn.manual_seed(0)
@@ -77,7 +78,7 @@ def test_weight_sharing_picture_sets_the_parameter_counts_side_by_side_at_a_read
         assert ax.get_window_extent(renderer).width * 80 / fig.dpi >= 60
 
 
-def test_makemore_draws_the_dot_beside_a_character_it_would_hide_under():
+def test_makemore_draws_the_dot_beside_a_character_it_would_hide_under(matplotlib):
     from matplotlib.figure import Figure
 
     from demos import makemore
@@ -101,7 +102,7 @@ def test_makemore_draws_the_dot_beside_a_character_it_would_hide_under():
     assert any(np.allclose([line.get_xdata()[0], line.get_ydata()[0]], places[stoi["."]]) for line in joins)
 
 
-def test_spread_parts_coincident_points_the_same_way_every_time():
+def test_spread_parts_coincident_points_the_same_way_every_time(matplotlib):
     from matplotlib.figure import Figure
 
     from demos._figures import spread
@@ -118,7 +119,7 @@ def test_spread_parts_coincident_points_the_same_way_every_time():
     assert np.allclose(moved[3], points[3]), "a point with room around it stays where it is"
 
 
-def test_the_hand_drawn_network_writes_every_label_clear_of_the_others_and_has_a_colour_key():
+def test_the_hand_drawn_network_writes_every_label_clear_of_the_others_and_has_a_colour_key(matplotlib):
     from demos import network_by_hand
 
     model = network_by_hand.build()

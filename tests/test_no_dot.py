@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -45,7 +47,8 @@ def test_rendering_without_dot_raises_graphviz_not_found_naming_the_install(tmp_
         assert install in result.stdout
 
 
-def test_a_lesson_without_dot_trains_checks_its_claims_and_leaves_out_only_the_graph(tmp_path):
+@pytest.mark.slow
+def test_a_lesson_without_dot_trains_checks_its_claims_and_leaves_out_only_the_graph(tmp_path, matplotlib):
     empty, out = tmp_path / "empty", tmp_path / "out"
     empty.mkdir()
     result = run_python(["-m", "demos.moons", "--quick", "--out", str(out)], path=empty)

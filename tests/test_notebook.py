@@ -53,6 +53,7 @@ def test_the_notebook_is_stored_with_the_outputs_of_one_run_from_the_top():
         assert not cell["metadata"].get("execution"), f"timings in the stored notebook: {AGAIN}"
 
 
+@pytest.mark.slow
 @needs_dot
 def test_the_notebook_runs_and_its_stored_outputs_are_current(tmp_path, monkeypatch):
     reason = "running the notebook needs nbclient, nbformat and ipykernel (pip install -e '.[dev]')"

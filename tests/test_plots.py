@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import nn
 from autodiff import Tensor, Value
@@ -39,10 +38,10 @@ class TwoLayers(nn.Module):
         return self.output(self.hidden(x).relu())
 
 
-def saved_image(figure, path):
+def saved_image(pillow, figure, path):
     """The PNG at ``path``, checked to be the figure's size and to hold a picture, not a blank."""
     assert path.exists()
-    with Image.open(path) as image:
+    with pillow.open(path) as image:
         assert image.format == "PNG"
         width, height = figure.get_size_inches() * 100
         assert image.size == (round(width), round(height))
@@ -63,10 +62,10 @@ def points():
     return X, (X[:, 0] > 0).astype(int)
 
 
-def test_training_curves_put_losses_and_accuracies_in_their_panels(tmp_path):
+def test_training_curves_put_losses_and_accuracies_in_their_panels(tmp_path, matplotlib, pillow):
     history = {"loss": [1.0, 0.6, 0.3, 0.2], "accuracy": [0.5, 0.7, None, 0.9], "validation loss": [1.1, 0.8, 0.5, 0.4]}
     figure = plots.training_curves(history, path=tmp_path / "curves.png")
-    saved_image(figure, tmp_path / "curves.png")
+    saved_image(pillow, figure, tmp_path / "curves.png")
     loss_axes, accuracy_axes = figure.axes
     assert [line.get_label() for line in loss_axes.lines] == ["loss", "validation loss"]
     assert list(loss_axes.lines[1].get_ydata()) == [1.1, 0.8, 0.5, 0.4]
@@ -76,13 +75,13 @@ def test_training_curves_put_losses_and_accuracies_in_their_panels(tmp_path):
         plots.training_curves({"loss": [None, None]})
 
 
-def test_decision_boundary_of_an_mlp_of_values_separates_the_halves(tmp_path):
+def test_decision_boundary_of_an_mlp_of_values_separates_the_halves(tmp_path, matplotlib, pillow):
     model = nn.MLP(2, [1])
     neuron = model.layers[0].neurons[0]
     neuron.w[0].data, neuron.w[1].data, neuron.b.data = 1.0, 0.0, 0.0  # score = x: class 1 on the right
     X, y = points()
     figure = plots.decision_boundary(model, X, y, resolution=30, path=tmp_path / "boundary.png")
-    rgb = saved_image(figure, tmp_path / "boundary.png")
+    rgb = saved_image(pillow, figure, tmp_path / "boundary.png")
     axes = figure.axes[0]
     red, _, blue = pixel(figure, rgb, axes, -1.2, 0.0)
     assert red > blue + 40  # negative scores: reds
@@ -91,39 +90,39 @@ def test_decision_boundary_of_an_mlp_of_values_separates_the_halves(tmp_path):
     assert len(axes.collections[-1].get_offsets()) == (y == 1).sum()  # the points drawn on top
 
 
-def test_decision_boundary_of_a_tensor_module_with_several_classes(tmp_path):
+def test_decision_boundary_of_a_tensor_module_with_several_classes(tmp_path, matplotlib, pillow):
     X, y = points()
     figure = plots.decision_boundary(TwoLayers(n_out=3), X, np.arange(30) % 3, path=tmp_path / "three.png")
-    saved_image(figure, tmp_path / "three.png")
+    saved_image(pillow, figure, tmp_path / "three.png")
     figure = plots.decision_boundary(TwoLayers(), X, y, path=tmp_path / "one.png", threshold=0.5)
-    saved_image(figure, tmp_path / "one.png")
+    saved_image(pillow, figure, tmp_path / "one.png")
 
 
-def test_decision_boundary_refuses_points_that_are_not_2d():
+def test_decision_boundary_refuses_points_that_are_not_2d(matplotlib):
     with pytest.raises(ValueError, match=r"\(5, 3\)"):
         plots.decision_boundary(TwoLayers(), np.zeros((5, 3)), np.zeros(5))
     with pytest.raises(ValueError, match="5 points but 4 labels"):
         plots.decision_boundary(TwoLayers(), np.zeros((5, 2)), np.zeros(4))
 
 
-def test_weight_histograms_of_a_model_count_every_weight(tmp_path):
+def test_weight_histograms_of_a_model_count_every_weight(tmp_path, matplotlib, pillow):
     model = nn.MLP(2, [4, 3, 1])
     figure = plots.weight_histograms(model, path=tmp_path / "weights.png", bins=10)
-    saved_image(figure, tmp_path / "weights.png")
+    saved_image(pillow, figure, tmp_path / "weights.png")
     visible = [axes for axes in figure.axes if axes.get_visible()]
     assert [axes.get_title() for axes in visible] == ["layers.0", "layers.1", "layers.2"]
     heights = [sum(patch.get_height() for patch in axes.patches) for axes in visible]
     assert heights == [2 * 4, 4 * 3, 3 * 1]  # weights only, biases left out
 
 
-def test_weight_histograms_from_a_monitor_show_each_recorded_step(tmp_path):
+def test_weight_histograms_from_a_monitor_show_each_recorded_step(tmp_path, matplotlib, pillow):
     model = TwoLayers()
     monitor = TrainingMonitor(model, histogram_steps=[0, 2])
     for step in range(3):
         monitor.record(step)
         model.hidden.weight.data *= 2.0
     figure = plots.weight_histograms(monitor, path=tmp_path / "steps.png")
-    saved_image(figure, tmp_path / "steps.png")
+    saved_image(pillow, figure, tmp_path / "steps.png")
     assert [text.get_text() for text in figure.axes[0].get_legend().get_texts()] == ["step 0", "step 2"]
     assert np.array_equal(monitor.weight_snapshots[2]["hidden"], 4.0 * monitor.weight_snapshots[0]["hidden"])
     with pytest.raises(ValueError, match="histogram_steps"):
@@ -135,7 +134,7 @@ def _step_edges(axes):
     return [np.unique(patch.get_xy()[:, 0]) for patch in axes.patches]
 
 
-def test_small_layers_get_few_bins_and_each_weight_as_a_tick():
+def test_small_layers_get_few_bins_and_each_weight_as_a_tick(matplotlib):
     """The classifier of the backprop lesson: layers of 16, 64 and 8 weights, two snapshots each."""
     model = nn.MLP(2, [8, 8, 1])
     monitor = TrainingMonitor(model, histogram_steps=[0, 1])
@@ -157,7 +156,7 @@ def test_small_layers_get_few_bins_and_each_weight_as_a_tick():
     assert plots._bin_count(many) == plots.MAX_BINS  # Freedman-Diaconis would give more
 
 
-def test_large_layers_get_a_histogram_without_ticks():
+def test_large_layers_get_a_histogram_without_ticks(matplotlib):
     figure = plots.weight_histograms(nn.Sequential(nn.Linear(64, 64)))
     (axes,) = figure.axes
     assert 10 <= len(axes.patches) <= plots.MAX_BINS and not axes.lines
@@ -184,7 +183,7 @@ def _monitor_with_gradient_norms(norms):
 
 
 @pytest.mark.parametrize("norms", [[0.3, 0.2, 0.05, 0.1, 0.04], [0.12, 0.15, 0.11], [2.0, 0.0, 1e-4, 5.0]])
-def test_the_gradient_norms_axis_has_at_least_three_labelled_ticks(norms):
+def test_the_gradient_norms_axis_has_at_least_three_labelled_ticks(norms, matplotlib):
     """A span of less than a decade once had one label (10⁻¹); now 0.05, 0.1, 0.2 or finer."""
     monitor = _monitor_with_gradient_norms(norms)
     assert monitor.grad_norms["hidden"] == pytest.approx(norms)
@@ -197,7 +196,7 @@ def test_the_gradient_norms_axis_has_at_least_three_labelled_ticks(norms):
         assert (0.0, "0") in labelled
 
 
-def test_log_ticks_prefer_powers_of_ten_then_one_two_five():
+def test_log_ticks_prefer_powers_of_ten_then_one_two_five(matplotlib):
     assert plots._log_ticks(1e-5, 10) == [1e-05, 1e-04, 1e-03, 0.01, 0.1, 1.0, 10.0]
     assert plots._log_ticks(0.03, 0.3) == [0.05, 0.1, 0.2]
     assert plots._log_ticks(0.11, 0.15) == [0.11, 0.13, 0.15]
@@ -208,9 +207,9 @@ def test_log_ticks_prefer_powers_of_ten_then_one_two_five():
         plots._log_ticks(0.0, 1.0)
 
 
-def test_weight_heatmap_colours_positive_red_and_negative_blue(tmp_path):
+def test_weight_heatmap_colours_positive_red_and_negative_blue(tmp_path, matplotlib, pillow):
     figure = plots.weight_heatmap(np.array([[1.0, -1.0], [-0.5, 0.5]]), path=tmp_path / "heat.png")
-    rgb = saved_image(figure, tmp_path / "heat.png")
+    rgb = saved_image(pillow, figure, tmp_path / "heat.png")
     image = figure.axes[0].images[0]
     assert image.get_array().shape == (2, 2)
     red, _, blue = pixel(figure, rgb, figure.axes[0], 0, 0)
@@ -219,7 +218,7 @@ def test_weight_heatmap_colours_positive_red_and_negative_blue(tmp_path):
     assert blue > red + 50
 
 
-def test_weight_heatmap_reads_layers_of_values_and_tensor_modules():
+def test_weight_heatmap_reads_layers_of_values_and_tensor_modules(matplotlib):
     layer = nn.Layer(3, 2)
     figure = plots.weight_heatmap(layer)
     expected = [[w.data for w in neuron.w] for neuron in layer.neurons]
@@ -230,7 +229,7 @@ def test_weight_heatmap_reads_layers_of_values_and_tensor_modules():
         plots.weight_heatmap(np.zeros(3))
 
 
-def test_figures_show_themselves_in_jupyter_as_png():
+def test_figures_show_themselves_in_jupyter_as_png(matplotlib):
     figure = plots.training_curves({"loss": [1.0, 0.5]})
     assert figure._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -282,7 +281,7 @@ def test_the_monitor_reads_values_and_counts_dead_units():
         monitor.record(activations={"flat": np.zeros(4)})
 
 
-def test_layer_norms_draw_weights_gradients_and_dead_units(tmp_path):
+def test_layer_norms_draw_weights_gradients_and_dead_units(tmp_path, matplotlib, pillow):
     model = TwoLayers()
     monitor = TrainingMonitor(model)
     x = Tensor(np.random.default_rng(4).normal(size=(16, 2)))
@@ -295,7 +294,7 @@ def test_layer_norms_draw_weights_gradients_and_dead_units(tmp_path):
         for p in model.parameters():
             p.data -= 0.1 * p.grad
     figure = plots.layer_norms(monitor, path=tmp_path / "norms.png")
-    saved_image(figure, tmp_path / "norms.png")
+    saved_image(pillow, figure, tmp_path / "norms.png")
     assert len(figure.axes) == 3
     assert list(figure.axes[0].lines[0].get_ydata()) == monitor.weight_norms["hidden"]
     legend = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
@@ -309,7 +308,7 @@ def test_layers_are_titled_by_name_type_and_sizes():
     assert TrainingMonitor(Affine(2, 2)).layer_titles == {"(model)": "(model): Affine"}
 
 
-def test_a_layer_with_zero_gradients_stays_on_the_gradient_plot(tmp_path):
+def test_a_layer_with_zero_gradients_stays_on_the_gradient_plot(tmp_path, matplotlib):
     model = TwoLayers()
     model.hidden.bias.data[:] = -100.0  # every ReLU after the hidden layer dead: its gradient is exactly 0
     monitor = TrainingMonitor(model)
@@ -370,7 +369,7 @@ def test_a_line_is_written_as_soon_as_its_step_is_done():
     assert written == [0, 1, 2, 3]  # at the start of step k, the lines of steps before it are there
 
 
-def test_the_bar_shows_loss_and_accuracy_on_a_terminal():
+def test_the_bar_shows_loss_and_accuracy_on_a_terminal(tqdm):
     screen = Terminal()
     bar = Progress(range(3), desc="training", file=screen)
     assert bar.enabled
@@ -381,7 +380,7 @@ def test_the_bar_shows_loss_and_accuracy_on_a_terminal():
     assert "3/3" in output
 
 
-def test_the_bar_can_be_turned_off_or_forced():
+def test_the_bar_can_be_turned_off_or_forced(tqdm):
     assert not Progress(range(2), enabled=False, file=Terminal()).enabled
     forced = io.StringIO()
     list(Progress(range(2), enabled=True, file=forced))

@@ -147,6 +147,15 @@ def test_micrograd_expression_gives_micrograd_values_and_gradients():
     assert len(trace(ours)[0]) <= len(trace(theirs)[0])
 
 
+def test_micrograd_expression_names_its_operations_as_micrograd_does():
+    # micrograd has no "/" or "-" node (it rewrites them), nor tanh or exp: compare the operations both make
+    def ops(engine):
+        a, b = engine.Value(2.0), engine.Value(-3.0)
+        return [(a * b)._op, (a + b)._op, (a ** 2)._op, a.relu()._op, b.relu()._op]
+
+    assert ops(autodiff_imports()) == ops(micrograd_imports()) == ["*", "+", "**2", "ReLU", "ReLU"]
+
+
 def test_a_value_built_by_hand_draws_and_refuses_backward():
     Value = autodiff_imports().Value
     a, b = Value(2.0), Value(3.0)
@@ -176,6 +185,7 @@ def our_moons():
     return moons_notebook(autodiff_imports(), steps=20)
 
 
+@pytest.mark.slow
 def test_moons_notebook_runs_unchanged_and_learns(our_moons):
     log, model = our_moons
     assert len(model.parameters()) == 337
@@ -184,6 +194,7 @@ def test_moons_notebook_runs_unchanged_and_learns(our_moons):
     assert accuracies[0] == 0.5 and accuracies[-1] >= 0.9
 
 
+@pytest.mark.slow
 def test_moons_notebook_matches_micrograd_step_for_step(our_moons):
     ours, _ = our_moons
     theirs, their_model = moons_notebook(micrograd_imports(), steps=3)
@@ -205,13 +216,15 @@ def test_makemore_words_are_generated_the_same_each_time_and_spelt_by_the_rules(
     assert not any(makemore.is_a_word(w) for w in ["", "a", "bb", "xa", "brkan", "ta.", "tab"])
 
 
-def test_makemore_lesson_runs_quick(tmp_path):
+@pytest.mark.slow
+def test_makemore_lesson_runs_quick(tmp_path, matplotlib):
     results = makemore.main(["--quick", "--out", str(tmp_path)])
     assert (tmp_path / "makemore.png").is_file()
     assert results["valid"]["trained"] > 2 * results["valid"]["frequencies"]
 
 
-def test_makemore_lesson_says_it_skipped_pytorch_when_torch_is_missing(tmp_path, monkeypatch, capsys):
+@pytest.mark.slow
+def test_makemore_lesson_says_it_skipped_pytorch_when_torch_is_missing(tmp_path, monkeypatch, capsys, matplotlib):
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
     results = makemore.main(["--quick", "--out", str(tmp_path)])
     assert "PyTorch is not installed: skipped" in capsys.readouterr().out and "pytorch_gap" not in results

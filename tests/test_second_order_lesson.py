@@ -5,7 +5,7 @@ import numpy as np
 from demos import second_order
 
 
-def test_second_order_lesson_holds_in_quick_mode(tmp_path):
+def test_second_order_lesson_holds_in_quick_mode(tmp_path, matplotlib):
     results = second_order.main(["--quick", "--out", str(tmp_path)])  # raises LessonFailed if a claim fails
 
     assert results["newton_steps"] <= 5

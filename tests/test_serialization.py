@@ -202,6 +202,11 @@ def _header_with(change):
     return len(encoded).to_bytes(8, "little") + encoded + contents[8 + length:]
 
 
+def _nested(opening, closing, inside=b"", depth=100_000):
+    header = opening * depth + inside + closing * depth
+    return len(header).to_bytes(8, "little") + header
+
+
 def _overlap(header):
     begin = header["0.bias"]["data_offsets"][0]
     header["2.bias"]["data_offsets"] = [begin, begin + 8]
@@ -221,8 +226,11 @@ def _overlap(header):
      r"'0.weight' of shape \(4, 4\) and dtype F32 needs 64 bytes, its data_offsets \[\d+, \d+\] span 48"),
     (_header_with(lambda h: h["0.bias"].pop("shape")), r"'0.bias' lacks dtype, shape or data_offsets"),
     (_header_with(_overlap), r"not a valid safetensors file"),
+    (_nested(b"[", b"]"), r"header is JSON nested deeper than it can be read"),
+    (_nested(b'{"a":', b"}", b"0"), r"header is JSON nested deeper than it can be read"),
 ], ids=["empty", "short", "truncated-data", "truncated-header", "random", "text", "json-list", "bad-json",
-        "unknown-dtype", "wrong-size", "no-shape", "overlapping"])
+        "unknown-dtype", "wrong-size", "no-shape", "overlapping",
+        "deep-lists", "deep-objects"])
 def test_a_broken_file_is_refused_naming_it(tmp_path, model_and_original, contents, message):
     model, original = model_and_original
     path = tmp_path / "broken.safetensors"
@@ -549,6 +557,21 @@ def test_an_optimiser_of_another_class_or_shape_is_refused_leaving_both_untouche
             nn.load(model, checkpoint, optimizer=single)
 
     _model_and_optimizer_untouched(load_into_one_group)
+
+
+def test_optimiser_settings_nested_too_deep_are_refused_leaving_both_untouched(checkpoint):
+    contents = checkpoint.read_bytes()
+    length = int.from_bytes(contents[:8], "little")
+    header = json.loads(contents[8:8 + length])
+    header["__metadata__"]["optimizer"] = "[" * 100_000 + "]" * 100_000
+    encoded = json.dumps(header).encode()
+    checkpoint.write_bytes(len(encoded).to_bytes(8, "little") + encoded + contents[8 + length:])
+
+    def load(model, optimizer):
+        with pytest.raises(WeightsFileError, match=r"optimiser's settings in the metadata are JSON nested deeper"):
+            nn.load(model, checkpoint, optimizer=optimizer)
+
+    _model_and_optimizer_untouched(load)
 
 
 def test_a_model_mismatch_leaves_the_optimiser_untouched_too(checkpoint):

@@ -36,8 +36,15 @@ UNARY = [
     ("cube", lambda a: a**3, moderate),
     ("sqrt", lambda a: a**0.5, positive),
     ("reciprocal", lambda a: a**-1, away_from_zero),
+    ("abs", lambda a: abs(a), away_from_kink),
+    ("abs_method", lambda a: a.abs(), away_from_kink),
+    ("sin", lambda a: a.sin(), moderate),
+    ("cos", lambda a: a.cos(), moderate),
 ]
-TORCH_UNARY = {"exp": "exp", "log": "log", "tanh": "tanh", "relu": "relu", "sigmoid": "sigmoid"}
+TORCH_UNARY = {
+    "exp": "exp", "log": "log", "tanh": "tanh", "relu": "relu", "sigmoid": "sigmoid", "abs_method": "abs",
+    "sin": "sin", "cos": "cos",
+}
 
 
 @pytest.mark.parametrize("name, fn, sa, sb", BINARY, ids=[b[0] for b in BINARY])
@@ -159,6 +166,22 @@ def test_division_by_zero_matches_torch(torch, numerator, denominator):
         assert ours == pytest.approx(theirs, nan_ok=True)
 
 
+@pytest.mark.parametrize("name, x", [
+    *[(name, x) for name in ("abs", "sin", "cos") for x in (0.0, -0.0, math.inf, -math.inf, -2.0)],
+    ("sin", math.nan), ("cos", math.nan),
+])
+def test_abs_sin_and_cos_at_their_corners_match_torch(torch, name, x):
+    """|x| has slope 0 at 0, as PyTorch's sign; sin and cos of ±inf are nan, slope nan."""
+    v = Value(x)
+    out = getattr(v, name)()
+    out.backward()
+    t = _torch_scalar(torch, x)
+    tout = getattr(torch, name)(t)
+    tout.backward()
+    assert out.data == pytest.approx(tout.item(), nan_ok=True)
+    assert v.grad == pytest.approx(t.grad.item(), nan_ok=True)
+
+
 def test_exp_overflows_to_infinity_as_torch_does(torch):
     out = Value(1000.0).exp()
     assert out.data == math.inf == torch.exp(torch.tensor(1000.0, dtype=torch.float64)).item()
@@ -224,6 +247,7 @@ def test_backward_of_a_leaf_seeds_it():
     assert a.grad == 1.0
 
 
+@pytest.mark.slow
 def test_million_node_chain_needs_no_recursion():
     x = Value(0.5)
     step = Value(1e-6)

@@ -11,7 +11,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from autodiff import Value
 from autodiff.viz import __main__ as cli
@@ -63,16 +62,16 @@ def test_html_writes_the_page_of_backward_from_the_start(tmp_path):
 
 
 @needs_dot
-def test_png_and_frames(tmp_path):
+def test_png_and_frames(tmp_path, pillow):
     result = run("--format", "png", "--frames", "--out", str(tmp_path), "x*x + x", "x=3")
     assert result.returncode == 0, result.stderr
     assert "x.grad = 4.0 + 3.0 = 7.0" in result.stdout  # the last of three uses adds to the first two
-    with Image.open(tmp_path / "backward.png") as image:
+    with pillow.open(tmp_path / "backward.png") as image:
         assert image.format == "PNG"
     frames = sorted((tmp_path / "frames").glob("step_*.png"))
     steps = [line for line in result.stdout.splitlines() if re.match(r"\s*\d+\. ", line)]
     assert len(frames) == len(steps)
-    with Image.open(tmp_path / "backward.gif") as gif:
+    with pillow.open(tmp_path / "backward.gif") as gif:
         assert gif.n_frames == len(steps)
 
 

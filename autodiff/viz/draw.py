@@ -16,6 +16,7 @@ Python package is imported only when a drawing is made, so importing
 
 import functools
 import html
+import re
 from contextlib import contextmanager
 
 from ..tensor import Tensor
@@ -37,6 +38,7 @@ BOX_FILL = "#eadcf5"
 BOX_BORDER = "#6b3fa0"
 SOURCE_COLOUR = "#e6550d"  # a frame's node whose gradient flows down, and its operation
 HOT = (0xD7, 0x30, 0x27)  # the fill of the largest gradient when colouring by gradient
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 INSTALL_DOT = ("`apt-get install graphviz` (Debian, Ubuntu), `brew install graphviz` (macOS) "
                "or `conda install graphviz` (conda)")
 
@@ -190,7 +192,7 @@ class GraphPicture:
             edge_attr={"color": "#555555", "arrowsize": "0.7"},
         )
         if caption is not None:
-            graph.attr(label=caption, labelloc="t", labeljust="l", fontsize="14")
+            graph.attr(label=_plain(caption), labelloc="t", labeljust="l", fontsize="14")
         # the output's own gradient is the seed, 1: leaving it out of the scale lets the others show
         largest = max((grad_magnitude(n.grad) for n in self.order if n is not self.root), default=0.0) \
             if color_by_grad else None
@@ -384,7 +386,7 @@ def _box_label(title, module, contents, compact=False):
     lines = [title, contents or "no operations", f"{module.num_parameters()} parameters"]
     if compact:
         lines = [title, f"{lines[1]} · {lines[2]}"]
-    return "\\n".join(_plain(line) for line in lines)
+    return _plain("\n".join(lines))
 
 
 def _heat(magnitude, largest):
@@ -392,14 +394,33 @@ def _heat(magnitude, largest):
     return "#" + "".join(f"{round(255 + (c - 255) * share):02x}" for c in HOT)
 
 
+def _dot_text(text):
+    """``text`` as Graphviz should show it, character for character.
+
+    A label reads a backslash as an escape (``\\N`` is the node's name),
+    ``&...;`` as a character entity, and cannot hold a NUL: backslashes and
+    ampersands are escaped, and control characters shown as Python writes
+    them (a line break stays one).
+    """
+    return _CONTROL.sub(_shown_control, text.replace("\\", "\\\\").replace("&", "&amp;"))
+
+
+def _shown_control(match):
+    character = match.group()
+    return "\\n" if character == "\n" else repr(character)[1:-1].replace("\\", "\\\\")
+
+
 def _plain(text):
-    """``text`` safe inside an ordinary label, where a backslash starts an escape such as a line break."""
-    return text.replace("\\", "\\\\")
+    """``text`` safe as an ordinary label: never read as an HTML-like label (``<...>``), never as escapes."""
+    from graphviz import nohtml  # imported where a drawing is made, as graphviz is everywhere here
+
+    return nohtml(_dot_text(text))
 
 
 def record_text(text):
-    """``text`` safe inside a record label: Graphviz reads braces, bars, angle brackets and quotes there."""
-    for char in "\\{}|<>\"":
+    """``text`` safe inside a record label, where Graphviz also reads braces, bars, angle brackets and quotes."""
+    text = _dot_text(text)
+    for char in "{}|<>\"":
         text = text.replace(char, "\\" + char)
     return text
 

@@ -27,7 +27,7 @@ __all__ = ["GraphTooLarge", "forward_order", "node_names", "role_names", "format
 KINDS = ("input", "parameter", "intermediate", "output")
 
 # Readable stems for the names of unlabelled results, by operation.
-_OP_STEMS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul", "w·x+b": "linear"}
+_OP_STEMS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul", "w·x+b": "linear", "ReLU": "relu"}
 
 # Marks, on the walk's stack, that the node below it has all its children placed.
 _CHILDREN_PLACED = object()
