@@ -4,7 +4,8 @@
 - ``mode``: grad mode per thread (``no_grad``, ``enable_grad``, ``set_grad_enabled``, ``detect_anomaly``);
 - ``primitive`` and ``primitives``: what an operation is (``Primitive``), and the table of them, each
   defined once for both engines;
-- ``function``: your own operations with PyTorch's protocol (``Function``);
+- ``function``: your own operations with PyTorch's protocol (``Function``; also ``autograd.Function``,
+  as ``torch.autograd.Function``);
 - ``value``: the scalar engine, micrograd's ``Value``;
 - ``tensor`` and ``functions``: the n-dimensional engine and its operations;
 - ``forward``: forward mode (``jvp``) and second derivatives (``hvp``, ``hessian``);
@@ -19,6 +20,7 @@ __version__ = "0.2.0"
 
 import numpy as _numpy
 
+from . import autograd
 from .factories import (
     arange, full, linspace, multinomial, ones, ones_like, rand, randint, randn, randperm, tensor, zeros, zeros_like,
 )

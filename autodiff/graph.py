@@ -128,8 +128,12 @@ def _propagate(root, seed, create_graph, store, observer):
     else:
         total_of = totals.get
         for node in reversed(order):
+            try:
+                g = totals[node]
+            except KeyError:
+                continue  # every use of it sent None (a Function's backward may): its gradient is 0
             fresh = node._fresh and not create_graph
-            for child, contribution in zip(node.children, node._pullback(totals[node], create_graph)):
+            for child, contribution in zip(node.children, node._pullback(g, create_graph)):
                 if contribution is None:
                     continue
                 before = total_of(child)
@@ -167,7 +171,9 @@ def _propagate_observed(order, totals, create_graph, observer):
     """
     check_finite = grad_mode.check_finite
     for node in reversed(order):
-        g = totals[node]
+        g = totals.get(node)
+        if g is None:
+            continue  # every use of it sent None: its gradient is 0
         contributions = node._pullback(g, create_graph)
         for position, (child, contribution) in enumerate(zip(node.children, contributions)):
             if contribution is None:
@@ -184,6 +190,8 @@ def _propagate_observed(order, totals, create_graph, observer):
 
 
 def _is_finite(grad):
+    if isinstance(grad, tuple):  # one gradient per output of a node with several (a Function's), None where none
+        return all(_is_finite(part) for part in grad if part is not None)
     if isinstance(grad, float):
         return math.isfinite(grad)
     data = getattr(grad, "data", grad)  # a Value or Tensor made by create_graph

@@ -158,7 +158,7 @@ class _Writer:
     def describe(self, grad):
         if isinstance(grad, np.ndarray) and grad.size > 4:
             return f"{grad.shape} {describe_grad(grad, self.digits)}"
-        return describe_grad(grad if grad is None or isinstance(grad, float) else np.asarray(grad), self.digits)
+        return describe_grad(grad if grad is None or isinstance(grad, (float, tuple)) else np.asarray(grad), self.digits)
 
     def seed(self, root, seed, given):
         name = self.name(root)
@@ -190,7 +190,7 @@ class _Writer:
 
 def _operand(name):
     """A node's name ready to be followed by ``.grad`` or ``.data``: ``(x1*w1 + x2*w2).grad``, not ``x1*w1 + x2*w2.grad``."""
-    return name if all(c.isalnum() or c in "_.#" for c in name) else f"({name})"
+    return name if all(c.isalnum() or c in "_.#[]" for c in name) else f"({name})"
 
 
 def _bracket(number):
