@@ -209,7 +209,7 @@ class Function:
         differentiable = _differentiable(ctx, outputs)
         ctx._engine, ctx._outputs, ctx._differentiable, ctx._count = engine, outputs, differentiable, len(args)
         ctx._positions = tuple(position for position, arg in enumerate(args) if isinstance(arg, Node))
-        if not (grad_mode.enabled and any(differentiable) and any(_wants_grad(x) for x in inputs)):
+        if not (grad_mode.enabled and any(_wants_grad(x) for x in inputs)):
             return result  # nothing to record: forward's own results, outside any graph
         if not several:
             return engine._record_function(result, _primitive_of(cls), inputs, {"ctx": ctx}) \

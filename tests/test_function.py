@@ -382,6 +382,26 @@ def test_a_non_differentiable_output_stays_outside_the_graph_and_backward_gets_z
     assert grad_index.item() == their_grad_index.item() == 0
 
 
+def test_an_argument_returned_and_marked_non_differentiable_comes_back_outside_the_graph(torch):
+    def marked_identity(lib):
+        class MarkedIdentity(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.mark_non_differentiable(x)
+                return x
+
+            @staticmethod
+            def backward(ctx, grad):
+                return grad
+
+        return MarkedIdentity
+
+    x, tx = pair(torch, sample(30, 3))
+    out, tout = marked_identity(autodiff).apply(x), marked_identity(torch).apply(tx)
+    assert out is not x and not out.requires_grad and not tout.requires_grad
+    np.testing.assert_array_equal(out.data, x.data)
+
+
 def test_several_outputs_of_values():
     x, y = Value(0.5), Value(-1.5)
     OURS.SinProduct.received.clear()
