@@ -194,7 +194,9 @@ class Function:
         ``FunctionNode`` named after it (see the module's docstring).
         """
         separate_setup = _definition_checked(cls)
-        engine = _engine_of(cls, args, kwargs)
+        positions = tuple(position for position, arg in enumerate(args) if isinstance(arg, Node))
+        inputs = tuple(args[position] for position in positions)
+        engine = _engine_of(cls, inputs, kwargs)
         ctx = FunctionCtx(cls, tuple(_wants_grad(arg) for arg in args))
         with no_grad():
             if separate_setup:
@@ -205,27 +207,24 @@ class Function:
         several = isinstance(result, tuple)
         outputs = result if several else (result,)
         engine = _outputs_checked(cls, outputs, engine, several)
-        inputs = tuple(arg for arg in args if isinstance(arg, Node))
-        differentiable = _differentiable(ctx, outputs)
-        ctx._engine, ctx._outputs, ctx._differentiable, ctx._count = engine, outputs, differentiable, len(args)
-        ctx._positions = tuple(position for position, arg in enumerate(args) if isinstance(arg, Node))
+        differentiable = _differentiable(ctx, engine, outputs)
+        ctx._engine, ctx._outputs, ctx._differentiable = engine, outputs, differentiable
+        ctx._positions, ctx._count = positions, len(args)
         if not (grad_mode.enabled and any(_wants_grad(x) for x in inputs)):
             return result  # nothing to record: forward's own results, outside any graph
         if not several:
             return engine._record_function(result, _primitive_of(cls), inputs, {"ctx": ctx}) \
-                if differentiable[0] else _outside_graph(result, inputs)
+                if differentiable[0] else _outside_graph(engine, result, inputs)
         node = FunctionNode(ctx, inputs)
         return tuple(
-            _output_of(node, position) if differentiable[position] else _outside_graph(output, inputs)
+            _output_of(node, position) if differentiable[position] else _outside_graph(engine, output, inputs)
             for position, output in enumerate(outputs)
         )
 
 
 def _wants_grad(arg):
-    """Whether ``arg``'s gradient is wanted: a Tensor that requires gradients, or any Value."""
-    if isinstance(arg, Tensor):
-        return arg.requires_grad
-    return isinstance(arg, Value)
+    """Whether ``arg``'s gradient is wanted: a Tensor that requires gradients, or any Value (they all may)."""
+    return isinstance(arg, Node) and getattr(arg, "requires_grad", True)
 
 
 def _definition_checked(cls):
@@ -245,15 +244,15 @@ def _definition_checked(cls):
     return uses
 
 
-def _engine_of(cls, args, kwargs):
-    """Tensor or Value, whichever the node arguments are (None if none is); refuses a mix and nodes by keyword."""
+def _engine_of(cls, inputs, kwargs):
+    """Tensor or Value, whichever the node arguments ``inputs`` are (None: none); refuses a mix and nodes by keyword."""
     for name, value in kwargs.items():
         if isinstance(value, Node):
             raise TypeError(
                 f"{cls.__name__}.apply: the keyword argument {name} is a {type(value).__name__}; pass Tensors "
                 "and Values positionally, so that backward can return their gradients"
             )
-    engines = {type(arg) for arg in args if isinstance(arg, Node)}
+    engines = {type(arg) for arg in inputs}
     if len(engines) > 1:
         raise TypeError(f"{cls.__name__}.apply: Values and Tensors do not mix; use Tensors throughout")
     return engines.pop() if engines else None
@@ -279,7 +278,7 @@ def _outputs_checked(cls, outputs, engine, several):
     return engine
 
 
-def _differentiable(ctx, outputs):
+def _differentiable(ctx, engine, outputs):
     """For each output, whether it has a gradient: not marked non-differentiable, and (a Tensor) floating-point."""
     marked = ctx._non_differentiable
     for tensor in marked:
@@ -289,14 +288,14 @@ def _differentiable(ctx, outputs):
                 "that forward did not return; mark outputs only"
             )
     return [
-        not any(output is tensor for tensor in marked) and (not isinstance(output, Tensor) or output.dtype.kind == "f")
+        not any(output is tensor for tensor in marked) and (engine is Value or output.dtype.kind == "f")
         for output in outputs
     ]
 
 
-def _outside_graph(output, inputs):
+def _outside_graph(engine, output, inputs):
     """A non-differentiable output as it is, or, if it is an argument or in a graph, a copy of it outside any."""
-    if isinstance(output, Value):
+    if engine is Value:
         return Value(output.data) if any(output is x for x in inputs) or output.children else output
     return output.detach() if output.requires_grad else output
 
@@ -427,7 +426,7 @@ class FunctionNode(Node):
         grads = []
         for output, grad in zip(ctx._outputs, g):
             if grad is None:
-                grad = _zeros_like(output) if ctx.materialize_grads else None
+                grad = _zeros_like(engine, output) if ctx.materialize_grads else None
             elif not create_graph:
                 grad = _as_node(engine, grad)
             grads.append(grad)
@@ -452,9 +451,9 @@ class FunctionNode(Node):
         return f"FunctionNode({self.op}, {len(self.data)} outputs)"
 
 
-def _zeros_like(output):
+def _zeros_like(engine, output):
     """The gradient of an output that received none: zeros of its shape and dtype, a constant."""
-    if isinstance(output, Value):
+    if engine is Value:
         return Value(0.0)
     return Tensor._constant(np.zeros_like(output.data))
 
@@ -583,22 +582,23 @@ def _call_jvp(ctx, tangents):
             f"{cls.__name__}.jvp returned {len(returned)} tangents, but forward returned {len(outputs)} outputs: "
             "return one per output"
         )
-    return [None if tangent is None else _checked_tangent(cls, tangent, position, output)
+    return [None if tangent is None else _checked_tangent(ctx, tangent, position, output)
             for position, (tangent, output) in enumerate(zip(returned, outputs))]
 
 
-def _checked_tangent(cls, tangent, position, output):
+def _checked_tangent(ctx, tangent, position, output):
     """A tangent ``jvp`` returned for output ``position`` as numbers, or an error if it does not fit the output."""
-    if isinstance(output, Value):
-        if isinstance(tangent, (Value, Real)) and not isinstance(tangent, bool):
-            return float(tangent.data if isinstance(tangent, Value) else tangent)
-        raise TypeError(f"{cls.__name__}.jvp returned a {type(tangent).__name__} for output {position}, a Value")
-    if not isinstance(tangent, Tensor) or tangent.shape != output.shape or tangent.dtype != output.dtype:
-        got = f"of shape {tangent.shape} and dtype {tangent.dtype}" if isinstance(tangent, Tensor) \
-            else type(tangent).__name__
+    name = ctx._function.__name__
+    if type(tangent) is not ctx._engine and not (ctx._engine is Value and isinstance(tangent, Real)):
         raise TypeError(
-            f"{cls.__name__}.jvp returned a tangent {got} for output {position}, which is a Tensor of shape "
-            f"{output.shape} and dtype {output.dtype}"
+            f"{name}.jvp returned a {type(tangent).__name__} for output {position}, a {ctx._engine.__name__}"
+        )
+    if ctx._engine is Value:
+        return float(tangent.data if type(tangent) is Value else tangent)
+    if tangent.shape != output.shape or tangent.dtype != output.dtype:
+        raise TypeError(
+            f"{name}.jvp returned a tangent of shape {tangent.shape} and dtype {tangent.dtype} for output "
+            f"{position}, which has shape {output.shape} and dtype {output.dtype}"
         )
     return tangent.data
 
@@ -659,11 +659,11 @@ def once_differentiable(backward):
 def _refusing_second_derivative(cls, grad, sources):
     """``grad`` as the result of a node whose rule raises, naming ``cls``: the gradient of a once-differentiable backward.
 
-    The node hangs below ``sources`` (the upstream gradients and the
-    Function's arguments), so differentiating ``grad`` in any of them
-    reaches it.
+    The node hangs below ``sources`` (the upstream gradients, None where
+    an output had none, and the Function's arguments), so differentiating
+    ``grad`` in any of them reaches it.
     """
-    inputs = (grad, *[source for source in sources if isinstance(source, Node)])
+    inputs = (grad, *[source for source in sources if source is not None])
     return type(grad)._apply(_ONCE_DIFFERENTIABLE, inputs, {"function": cls})
 
 

@@ -690,7 +690,7 @@ def test_other_misuses_are_refused_by_name():
             return tangent[:1]
 
     with pytest.raises(TypeError, match=r"WrongTangent.jvp returned a tangent of shape \(1,\) .* for output 0, "
-                                        r"which is a Tensor of shape \(3,\)"):
+                                        r"which has shape \(3,\)"):
         autodiff.jvp(WrongTangent.apply, (FLOAT32,), (np.ones(3, dtype=np.float32),))
 
 
