@@ -4,7 +4,8 @@
 - ``mode``: grad mode per thread (``no_grad``, ``enable_grad``, ``set_grad_enabled``, ``detect_anomaly``);
 - ``primitive`` and ``primitives``: what an operation is (``Primitive``), and the table of them, each
   defined once for both engines;
-- ``function``: your own operations with PyTorch's protocol (``Function``);
+- ``function``: your own operations with PyTorch's protocol (``Function``; also ``autograd.Function``,
+  as ``torch.autograd.Function``);
 - ``value``: the scalar engine, micrograd's ``Value``;
 - ``tensor`` and ``functions``: the n-dimensional engine and its operations;
 - ``forward``: forward mode (``jvp``) and second derivatives (``hvp``, ``hessian``);
@@ -22,6 +23,7 @@ import numpy as _numpy
 
 from . import accelerator, cuda
 from .compiler import Compiled, compile
+from . import autograd
 from .factories import (
     arange, from_numpy, full, get_default_device, linspace, multinomial, ones, ones_like, rand, randint, randn, randperm,
     set_default_device, tensor, zeros, zeros_like,

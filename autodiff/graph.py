@@ -67,6 +67,10 @@ class Node:
     def _store_grad(self, g, owned, accumulate):
         raise NotImplementedError
 
+    def _changed_since_forward(self):
+        """Whether what this node's backward reads changed since its forward pass (traces refuse such a graph)."""
+        return False
+
 
 # Marks, on the stack of topological_order, that a node's children are done.
 _CHILDREN_DONE = object()
@@ -130,7 +134,7 @@ def _propagate(root, seed, create_graph, store, observer):
         for node in reversed(order):
             g = total_of(node)
             if g is None:
-                continue  # a node no gradient reaches (one recorded for autodiff.compile, say)
+                continue  # no gradient reaches it: every use sent None, or it was recorded for autodiff.compile
             fresh = node._fresh and not create_graph
             for child, contribution in zip(node.children, node._pullback(g, create_graph)):
                 if contribution is None:
@@ -172,7 +176,7 @@ def _propagate_observed(order, totals, create_graph, observer):
     for node in reversed(order):
         g = totals.get(node)
         if g is None:
-            continue
+            continue  # every use of it sent None: its gradient is 0
         contributions = node._pullback(g, create_graph)
         for position, (child, contribution) in enumerate(zip(node.children, contributions)):
             if contribution is None:
@@ -189,6 +193,8 @@ def _propagate_observed(order, totals, create_graph, observer):
 
 
 def _is_finite(grad):
+    if isinstance(grad, tuple):  # one gradient per output of a node with several (a Function's), None where none
+        return all(_is_finite(part) for part in grad if part is not None)
     if isinstance(grad, float):
         return math.isfinite(grad)
     data = getattr(grad, "data", grad)  # a Value or Tensor made by create_graph

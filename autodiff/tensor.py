@@ -475,6 +475,10 @@ class Tensor(Node):
         for child, grad in zip(children, shares):
             if grad is not None:
                 if type(grad) is not np.ndarray:
+                    if isinstance(grad, tuple):
+                        # one gradient per output of a node with several (a Function's): that node checks them
+                        grads.append(grad)
+                        continue
                     grad = np.asarray(grad)
                 target = child.data
                 if grad.shape != target.shape:
@@ -1315,6 +1319,8 @@ def _as_number_array(data, dtype, copy):
 def _conformed_node(grad, child):
     """A gradient made under create_graph as a Tensor of the child's shape and dtype."""
     if not isinstance(grad, Tensor):
+        if isinstance(grad, tuple):
+            return grad  # one gradient per output of a node with several (a Function's): that node checks them
         grad = Tensor._constant(np.asarray(grad))
     if grad.shape != child.shape:
         grad = unbroadcast(grad, child.shape)

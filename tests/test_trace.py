@@ -194,7 +194,7 @@ def test_a_trace_that_only_shows_gives_this_passs_own_gradients_and_says_backwar
 
 def test_a_tensor_trace_changes_no_gradient_unless_stored():
     x = Tensor([1.0, 2.0], requires_grad=True)
-    x.grad = np.array([7.0, 7.0])
+    x.grad = np.array([7.0, 7.0], dtype=np.float32)
     y = (x * x + x).sum()
     trace = trace_backward(y)
     np.testing.assert_array_equal(x.grad, [7.0, 7.0])

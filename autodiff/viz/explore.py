@@ -296,7 +296,7 @@ def _step(step, index, names, short_names):
 
 def _edge_label(step, names):
     """What the lit edge of a chain step says: the local derivative d(node)/d(input), or that a vjp carries it."""
-    if step.local is None:
+    if not isinstance(step.local, float):  # a Tensor's, or a Function output's gathered gradients
         return f"vjp of {step.node.op}"
     return f"∂{names[id(step.node)]}/∂{names[id(step.target)]} = {format_number(step.local, DIGITS)}"
 
@@ -316,6 +316,8 @@ def _grad_record(grad):
     """A gradient as the page shows it: its text in the drawing, its exact numbers, a table for an array."""
     if grad is None:
         return {"text": "None"}
+    if isinstance(grad, tuple):  # one per output of a Function's node
+        return {"text": describe_grad(grad, DIGITS)}
     if isinstance(grad, float):
         return {"text": format_number(grad, DIGITS), "value": _exact(grad)}
     grad = np.asarray(grad)
@@ -354,6 +356,8 @@ def _nodes(order, picture, names, initial):
         }
         if isinstance(node, Tensor):
             entry.update(shape=list(node.shape), dtype=str(node.dtype), data=array_table(node.data, DIGITS))
+        elif isinstance(node.data, tuple):  # a Function's node: each output's data
+            entry.update(data={"text": describe_grad(node.data, DIGITS), "value": _exact(list(node.data))})
         else:
             entry.update(data={"text": format_number(node.data, DIGITS), "value": _exact(node.data)})
         described.append(entry)
@@ -362,10 +366,10 @@ def _nodes(order, picture, names, initial):
 
 def _local_derivatives(node, names):
     """For each input, d(node)/d(input): the formula and its number for a Value; what a Tensor's vjp does."""
-    if isinstance(node, Tensor):
+    if isinstance(node, Tensor) or isinstance(node.data, tuple):  # a Function's node too: its backward
         return [f"vector-Jacobian product of {node.op!r} for input {position}: the gradient it sends back"
                 for position in range(len(node.children))]
-    return [f"{format_number(local, DIGITS)} (its share: {share_formula(node, position, names)})"
+    return [f"{describe_grad(local, DIGITS)} (its share: {share_formula(node, position, names)})"
             for position, local in enumerate(node.local_grads)]
 
 

@@ -180,6 +180,8 @@ def node_names(nodes, roles=None):
     counters = {}  # per label or stem, the last number appended to it
     names = {}
     for node, name in zip(nodes, wanted):
+        if not name and _is_output(node) and id(node.children[0]) in names:
+            name = names[id(node.children[0])] + node.op  # output k of a Function with several: function1[k]
         if not name or name in given:
             stem, pattern = (name, "{}#{}") if name else (_stem(node), "{}{}")
             number = counters.get(stem, 1 if name else 0)
@@ -192,6 +194,11 @@ def node_names(nodes, roles=None):
         given.add(name)
         names[id(node)] = name
     return names
+
+
+def _is_output(node):
+    """Whether ``node`` is output k of a Function with several outputs (op ``[k]``, its one child the Function's node)."""
+    return len(node.children) == 1 and node.op.startswith("[") and node.op.endswith("]")
 
 
 def _stem(node):
@@ -235,9 +242,15 @@ def summarize(array, digits=4, tiny=4):
 
 
 def describe_grad(grad, digits=4):
-    """A gradient as the pictures and traces print it: a number, a summary, or "None"."""
+    """A gradient as the pictures and traces print it: a number, a summary, or "None".
+
+    The node of a Function with several outputs holds a tuple, one
+    gradient (or data) per output: each is described, in parentheses.
+    """
     if grad is None:
         return "None"
+    if isinstance(grad, tuple):
+        return "(" + ", ".join(describe_grad(part, digits) for part in grad) + ")"
     if isinstance(grad, float):
         return format_number(grad, digits)
     return summarize(grad, digits)
@@ -247,6 +260,8 @@ def grad_magnitude(grad):
     """|grad| for a Value, mean |grad| for a Tensor, 0 before any gradient flowed."""
     if grad is None:
         return 0.0
+    if isinstance(grad, tuple):  # one per output of a Function's node
+        return max((grad_magnitude(part) for part in grad), default=0.0)
     if isinstance(grad, float):
         return abs(grad)
     return float(np.abs(grad).mean()) if np.size(grad) else 0.0

@@ -243,7 +243,7 @@ class _Writer:
     def describe(self, grad):
         if isinstance(grad, np.ndarray) and grad.size > 4:
             return f"{grad.shape} {describe_grad(grad, self.digits)}"
-        return describe_grad(grad if grad is None or isinstance(grad, float) else np.asarray(grad), self.digits)
+        return describe_grad(grad if grad is None or isinstance(grad, (float, tuple)) else np.asarray(grad), self.digits)
 
     def seed(self, root, seed, given):
         name = self.name(root)
