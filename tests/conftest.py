@@ -3,7 +3,9 @@
 Tests that compare with PyTorch take the ``torch`` fixture. Without torch
 installed they are skipped with the reason; where ``AUTODIFF_REQUIRE_TORCH``
 is set (CI sets it) a missing torch fails them instead, so a comparison
-can never be skipped silently.
+can never be skipped silently. Tests that run exported models in ONNX
+Runtime take the ``onnxruntime`` fixture, which does the same with onnx
+and onnxruntime and ``AUTODIFF_REQUIRE_ONNX``.
 """
 
 import os
@@ -26,6 +28,28 @@ def torch():
         pytest.skip("torch is not installed: pip install torch==2.13.0 to compare against PyTorch")
     torch.set_num_threads(1)
     return torch
+
+
+def onnx_missing():
+    """Why the ONNX tests cannot run here (onnx or onnxruntime not installed), or None."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError as error:
+        return f"{error.name} is not installed: pip install onnx onnxruntime to run exported models"
+    return None
+
+
+@pytest.fixture
+def onnxruntime():
+    reason = onnx_missing()
+    if reason is not None:
+        if os.environ.get("AUTODIFF_REQUIRE_ONNX"):
+            pytest.fail(f"AUTODIFF_REQUIRE_ONNX is set but {reason}")
+        pytest.skip(reason)
+    import onnxruntime
+
+    return onnxruntime
 
 
 @pytest.fixture
