@@ -36,6 +36,7 @@ PICTURES = {
     "transfer_learning": "transfer_learning.png",
     "monitoring": "broken_norms.png",
     "pytorch_port": "predictions.png",
+    "deployment": "deployment.png",
 }
 # the README's pictures of backpropagation, copied as the lessons wrote them
 BACKPROP_PICTURES = {

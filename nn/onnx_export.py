@@ -200,7 +200,7 @@ class _Trace:
         if not self.outputs:
             raise ExportError("export_onnx: the model returned no Tensor")
         self.order, self.leaves = _forward_order(self.outputs)
-        self.selected = _selected_by_masks(self.order)
+        self.selected = _selected_by_masks(self.order, self.recording)
 
     def layer_name(self, node):
         """The dotted name of the layer whose forward made ``node`` ("" for the model itself, or outside it)."""
@@ -251,12 +251,13 @@ def _forward_order(outputs):
     return order, leaves
 
 
-def _selected_by_masks(order):
-    """The ids of the nodes computed from a boolean mask's selection (``x[x > 0]``): their sizes depend on
-    the numbers, not only on the batch."""
+def _selected_by_masks(order, recording):
+    """The ids of the nodes computed from a selection by a boolean mask computed from the inputs
+    (``x[x > 0]``): their lengths depend on the numbers, not only on the batch."""
     selected = set()
     for node in order:
-        if (node.primitive is P.GATHER and any(c.data.dtype == np.bool_ for c in node.children[1:])) or \
+        masks = node.children[1:] if node.primitive is P.GATHER else ()
+        if any(m.data.dtype == np.bool_ and recording.depends_on_outside(m) for m in masks) or \
                 any(id(child) in selected for child in node.children):
             selected.add(id(node))
     return selected
@@ -282,10 +283,12 @@ _SIZE_SETTINGS = {P.RESHAPE: ("shape",), P.BROADCAST_TO: ("shape",), P.CONCATENA
 class _BatchSizes:
     """Which axes of each value of the first recording follow the batch size, from two recordings that differ in it.
 
-    An axis follows the batch when its length differs between the two; it
-    must then be the batch size times a whole number c, the same in both
-    (``axes(node)`` maps each such axis to its c), or, after a boolean
-    mask's selection, vary with the numbers (c is None). A constant made
+    An axis follows the batch when its length differs between the two: it
+    is then the batch size times a whole number c, the same in both
+    (``axes(node)`` maps each such axis to its c), or some other length
+    that the operators work out as they run (c is None: the batch less one,
+    a boolean mask's selection), which no shape written into the file may
+    hold. A constant made
     inside forward whose shape follows the batch must be filled with one
     number (a zero initial state) or count along its batch axis
     (``np.arange`` of the batch, as ``max(dim)`` indexes with): ``made``
@@ -377,14 +380,10 @@ class _BatchSizes:
             if m == n:
                 continue
             c, remainder = divmod(m, self.first_size)
-            if id(a) in self.trace.selected:
-                c = None  # how many elements a mask selects depends on the numbers
-            elif remainder or c < 1 or n != c * self.second_size:
-                raise self._changes(
-                    f"axis {axis} of the result of {_described(a, self.trace)} has length {m} and {n}, not a "
-                    "whole number of batches"
-                )
-            axes[axis] = c
+            whole = not remainder and c >= 1 and n == c * self.second_size and id(a) not in self.trace.selected
+            # else a length ONNX works out as it runs (x[1:] of the batch, a mask's selection), which no
+            # shape written into the file may hold
+            axes[axis] = c if whole else None
         if axes:
             self.following[id(a)] = axes
 
@@ -494,11 +493,7 @@ class _GraphWriter:
         """
         if not batch_axes:
             return self.int64s(shape)
-        if None in batch_axes.values():
-            raise ExportError(
-                f"export_onnx: a shape {self.trace.where(self.current)} holds a size that depends on the numbers "
-                "(a boolean mask's selection), which a reshape or expand cannot follow"
-            )
+        _refuse_varying(self, batch_axes)
         if inferred and len(batch_axes) == 1 and 0 not in shape:
             return self.int64s([-1 if axis in batch_axes else n for axis, n in enumerate(shape)])
         pieces, run = [], []
@@ -710,11 +705,42 @@ def _is_finite(w, node):
     return w.add("Not", [w.add("Or", [w.add("IsNaN", [x]), w.add("IsInf", [x])])])
 
 
+def _refuse_varying(w, batch_axes):
+    if None in batch_axes.values():
+        raise ExportError(
+            f"export_onnx: a shape {w.trace.where(w.current)} holds a length that is not a whole number of batches "
+            "(the batch less one, a boolean mask's selection), which the file cannot compute; export with "
+            "dynamic_batch=False for the example's shapes"
+        )
+
+
+def _selection_shape_refused(w, node):
+    """A shape setting recorded after a boolean mask's selection holds the numbers' count: refused."""
+    if id(node) in w.trace.selected:
+        raise ExportError(
+            f"export_onnx: the shape of {node.primitive.name!r} {w.trace.where(node)} was recorded from a boolean "
+            "mask's selection, whose length depends on the numbers: the file could not follow it"
+        )
+
+
 def _reshape(w, node):
+    """Reshape to the recorded shape; a length that follows the batch as 0 where the input has the same one
+    at the same axis (ONNX copies it, and its shape inference keeps the batch's name), else as -1."""
+    _selection_shape_refused(w, node)
     (x,) = node.children
-    shape = node.params["shape"]
-    target = w.shape(shape, w.batch_axes(node), inferred=True)
-    return w.add("Reshape", [w.value(x), target], **({"allowzero": 1} if 0 in shape else {}))
+    shape, following, given = node.params["shape"], w.batch_axes(node), w.batch_axes(x)
+    if 0 in shape:  # a 0 is then a length of its own, and no length may be inferred
+        return w.add("Reshape", [w.value(x), w.shape(shape, following)], allowzero=1)
+    copied = {axis for axis, c in following.items() if c is not None and given.get(axis) == c}
+    target = [0 if axis in copied else n for axis, n in enumerate(shape)]
+    rest = {axis: c for axis, c in following.items() if axis not in copied}
+    if len(rest) > 1:
+        return w.add("Reshape", [w.value(x), w.shape(shape, following, inferred=True)])
+    if rest:
+        _refuse_varying(w, rest)
+        (axis,) = rest
+        target[axis] = -1
+    return w.add("Reshape", [w.value(x), w.int64s(target)])
 
 
 def _transpose(w, node):
@@ -722,6 +748,7 @@ def _transpose(w, node):
 
 
 def _broadcast_to(w, node):
+    _selection_shape_refused(w, node)
     return w.add("Expand", [w.value(node.children[0]), w.shape(node.params["shape"], w.batch_axes(node))])
 
 
@@ -805,8 +832,8 @@ def _advanced_index(w, node):
             flat_shape = (math.prod(x.data.shape[:masked]), *x.data.shape[masked:])
             following = w.batch_axes(x)
             under_mask = [axis for axis in following if axis < masked]
-            if len(under_mask) > 1:
-                raise _unwritable_index(w, node, "its mask spans two axes that follow the batch")
+            if len(under_mask) > 1 or None in [following[axis] for axis in under_mask]:
+                raise _unwritable_index(w, node, "its mask spans axes that follow the batch otherwise than once")
             flat_axes = {axis - masked + 1: c for axis, c in following.items() if axis >= masked}
             if under_mask:
                 flat_axes[0] = flat_shape[0] // w.batch.first_size

@@ -30,23 +30,11 @@ def torch():
     return torch
 
 
-def onnx_missing():
-    """Why the ONNX tests cannot run here (onnx or onnxruntime not installed), or None."""
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError as error:
-        return f"{error.name} is not installed: pip install onnx onnxruntime to run exported models"
-    return None
-
-
 @pytest.fixture
 def onnxruntime():
-    reason = onnx_missing()
-    if reason is not None:
-        if os.environ.get("AUTODIFF_REQUIRE_ONNX"):
-            pytest.fail(f"AUTODIFF_REQUIRE_ONNX is set but {reason}")
-        pytest.skip(reason)
+    from needs_onnx import skip_without_onnx
+
+    skip_without_onnx()
     import onnxruntime
 
     return onnxruntime

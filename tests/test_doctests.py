@@ -13,8 +13,10 @@ import pytest
 
 from docs_build import build
 from needs_dot import DOT_MISSING
+from needs_onnx import skip_without_onnx
 
 NEEDS_DOT = {"autodiff.viz.frames", "autodiff.viz.explore"}
+NEEDS_ONNX = {"nn.onnx_export"}
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 
@@ -22,6 +24,8 @@ FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 def test_the_docstring_examples_of_the_module_run(name, tmp_path, monkeypatch):
     if name in NEEDS_DOT and DOT_MISSING:
         pytest.skip("its examples render pictures with Graphviz's dot, which is not installed")
+    if name in NEEDS_ONNX:
+        skip_without_onnx("its examples run an exported model")
     monkeypatch.chdir(tmp_path)  # an example that writes a file writes it here
     module = importlib.import_module(name)
     runner = doctest.DocTestRunner(optionflags=FLAGS)

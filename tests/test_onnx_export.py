@@ -414,6 +414,24 @@ def test_a_graph_that_changes_with_the_batch_size_is_refused_unless_fixed(onnxru
                dynamic_batch=False)
 
 
+def test_a_length_that_is_not_a_whole_number_of_batches_is_computed_as_it_runs(onnxruntime, tmp_path):
+    model = Lambda(lambda x: (x[1:] * 2, x[1:].sum(dim=0)))
+    round_trip(onnxruntime, tmp_path, model, lambda batch: normal(batch, 4), np.float32, batches=(3, 2, 7))
+    with pytest.raises(ExportError, match="a shape in the forward of the model itself .*not a whole number of batches"):
+        nn.export_onnx(Lambda(lambda x: x[1:].reshape(-1, 2)), normal(3, 4), tmp_path / "m.onnx")
+
+
+@pytest.mark.parametrize("dynamic_batch", [True, False])
+def test_a_shape_recorded_from_a_masks_selection_is_refused(onnxruntime, tmp_path, dynamic_batch):
+    model = Lambda(lambda x: x[x > 0].reshape(-1, 1) * 2)
+    with pytest.raises(ExportError, match="'reshape' .* boolean mask's selection"):
+        nn.export_onnx(model, normal(3, 4), tmp_path / "m.onnx", dynamic_batch=dynamic_batch)
+    # a mask of its own, not computed from the inputs, selects as many every time
+    fixed = Lambda(lambda x: x[:, np.array([True, False, True])].reshape(x.shape[0], 8))
+    round_trip(onnxruntime, tmp_path, fixed, lambda batch: normal(batch, 3, 4), np.float32,
+               **({} if dynamic_batch else {"batches": (3,), "dynamic_batch": False}))
+
+
 def test_inputs_of_different_batch_sizes_are_refused_for_a_dynamic_batch(onnxruntime, tmp_path):
     model = Lambda(lambda x, y: x.sum() + y.sum())
     with pytest.raises(ValueError, match=r"same batch size.*\(3, 4\), \(2, 4\).*dynamic_batch=False"):
