@@ -80,7 +80,12 @@ class Recording:
         self.running.pop()
 
     def layer(self, node):
-        """The innermost module whose forward was running when ``node`` was made here, or None."""
+        """The innermost module whose forward was running when ``node`` was made here, or None.
+
+        Nodes that need a gradient are made by the engine outside the
+        recording, so they are not noted: under ``no_grad`` (as
+        ``nn.export_onnx`` records) every node is.
+        """
         return self.layers.get(id(node))
 
     def depends_on_outside(self, node):

@@ -35,8 +35,13 @@ forward) must then follow the input's: the model is recorded a second
 time on one more example (the first repeated), and every size that
 differs between the two recordings is written as a multiple of the
 input's batch size, computed in the file (``Shape``, ``Mul``, ``Concat``;
-a reshape's single such size as -1). A model whose graph changes with the
-batch size in any other way is refused with ``ExportError``.
+in a reshape's target, 0 where the input has the same length at that axis
+and ONNX copies it, else a single such length as -1). A length that is no
+whole number of batches (``x[1:]`` of the batch, a boolean mask's
+selection) is left to the operators to work out as they run, and refused
+where a shape in the file would have to hold it; a model whose graph
+changes with the batch size in any other way is refused with
+``ExportError``.
 
 **Refused**, with nothing written: an operation with no ONNX form
 (``ExportError`` naming it and the layer that ran it); a forward pass
@@ -193,7 +198,6 @@ class _Trace:
         finally:
             for module, training in flags:
                 module.training = training
-        self.model = model
         self.module_names = {id(module): name for name, module in model.named_modules()}
         self.inputs = inputs
         self.outputs = _output_tensors(result)
@@ -288,11 +292,10 @@ class _BatchSizes:
     (``axes(node)`` maps each such axis to its c), or some other length
     that the operators work out as they run (c is None: the batch less one,
     a boolean mask's selection), which no shape written into the file may
-    hold. A constant made
-    inside forward whose shape follows the batch must be filled with one
-    number (a zero initial state) or count along its batch axis
-    (``np.arange`` of the batch, as ``max(dim)`` indexes with): ``made``
-    maps it to ("fill", number) or ("count", axis).
+    hold. A constant made inside forward whose shape follows the batch
+    must be filled with one number (a zero initial state) or count along
+    its batch axis (``np.arange`` of the batch, as ``max(dim)`` indexes
+    with): ``made`` maps it to ("fill", number) or ("count", axis).
     """
 
     def __init__(self, first, second, inputs):
@@ -433,6 +436,7 @@ class _GraphWriter:
         self.taken = set(input_names) | set(output_names)
         self.counts = {}
         self.prefix = ""
+        self.current = None  # the recorded node being written, for messages
         self._batch_size = None
         self._int64_constants = {}
         self._casts = {}  # (value name, dtype) to the name of its cast
@@ -614,7 +618,6 @@ class _GraphWriter:
             name, self.helper.np_dtype_to_tensor_dtype(node.data.dtype), dims)
 
 
-
 # -- the forms: how each primitive is written ----------------------------------------------------------------
 #
 # A form takes the writer and a recorded node and returns the name of the node's value. Inputs are
@@ -735,7 +738,7 @@ def _reshape(w, node):
     target = [0 if axis in copied else n for axis, n in enumerate(shape)]
     rest = {axis: c for axis, c in following.items() if axis not in copied}
     if len(rest) > 1:
-        return w.add("Reshape", [w.value(x), w.shape(shape, following, inferred=True)])
+        return w.add("Reshape", [w.value(x), w.shape(shape, following)])
     if rest:
         _refuse_varying(w, rest)
         (axis,) = rest
@@ -785,6 +788,8 @@ def _basic_index(w, node):
     starts, ends, steps, axes, picked, new = [], [], [], [], [], []
     axis = out_axis = 0
     for part in parts:
+        if isinstance(part, bool):
+            raise _unwritable_index(w, node, f"numpy reads the boolean {part} as a mask, which ONNX's Slice cannot")
         if part is None:
             new.append(out_axis)
             out_axis += 1

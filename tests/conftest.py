@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
+from needs_onnx import skip_without_onnx
+
 settings.register_profile("default", deadline=None, max_examples=60, derandomize=True)
 settings.load_profile("default")
 
@@ -32,8 +34,6 @@ def torch():
 
 @pytest.fixture
 def onnxruntime():
-    from needs_onnx import skip_without_onnx
-
     skip_without_onnx()
     import onnxruntime
 
