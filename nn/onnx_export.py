@@ -24,7 +24,10 @@ The file uses ONNX opset 18 (ONNX Runtime 1.14 and later). Where ONNX
 Runtime lacks a float64 kernel, a float64 model is written with other
 operators that compute the same: a convolution as one matrix product of
 the image's windows (as ``nn.conv2d`` computes it), erf (GELU's) as the
-series ``nn.erf`` evaluates. The recurrent layers' primitives, which run a
+series ``nn.erf`` evaluates. (Older runtimes lack more: ONNX Runtime 1.23
+has no float64 Cos, and its optimiser fuses a float64 MatMul after a
+Transpose into an operator it has no float64 kernel for; with
+``graph_optimization_level`` at ``ORT_ENABLE_BASIC`` it runs that.) The recurrent layers' primitives, which run a
 whole sequence, are written unrolled: each step's matrix product, gates and
 state update as the operators they are, for the example's sequence length.
 
