@@ -24,6 +24,10 @@ Tensors made while recording from Python or numpy data (``autodiff.tensor``,
 ``zeros``, a number meeting a Tensor) are constants of the graph; every
 other leaf it reads is an argument (given to the call) or a parameter (read
 anew at every call).
+
+The recording also knows which module's ``forward`` was running when each
+node was made (``Recording.layer``), so that an operation an exporter
+cannot write can be traced back to the layer that ran it.
 """
 
 import os
@@ -43,6 +47,8 @@ class Recording:
         self.arguments = {id(node): node for node in arguments}
         self.made = {}  # id to node: every node made while recording (kept alive, so ids stay unique)
         self.modules = {}  # id to (module, its training flag when it ran)
+        self.running = []  # the modules whose forward is running, innermost last
+        self.layers = {}  # id of a node made while a module ran to that module (the innermost)
 
     def recorded(self, out, definition, children, params):
         """``out`` as a node of ``definition`` over ``children`` that needs no gradient, kept for the graph."""
@@ -53,15 +59,34 @@ class Recording:
         out._params = params
         out._fresh = definition.fresh
         out._saved = None
-        self.made[id(out)] = out
+        self.made_here(out)
         return out
 
     def made_here(self, node):
-        """Note that ``node`` (a constant leaf, or a result) was made while recording."""
+        """Note that ``node`` (a constant leaf, or a result) was made while recording, and in which module."""
         self.made[id(node)] = node
+        if self.running:
+            self.layers[id(node)] = self.running[-1]
 
     def ran(self, module):
         self.modules.setdefault(id(module), (module, module.training))
+
+    def enter(self, module):
+        """``module``'s forward starts: the nodes made until ``leave`` belong to it (or to a module it calls)."""
+        self.ran(module)
+        self.running.append(module)
+
+    def leave(self):
+        self.running.pop()
+
+    def layer(self, node):
+        """The innermost module whose forward was running when ``node`` was made here, or None.
+
+        Nodes that need a gradient are made by the engine outside the
+        recording, so they are not noted: under ``no_grad`` (as
+        ``nn.export_onnx`` records) every node is.
+        """
+        return self.layers.get(id(node))
 
     def depends_on_outside(self, node):
         """Whether ``node`` is, or was computed from, an argument or a parameter (a leaf not made here)."""

@@ -10,7 +10,7 @@ TEACHING_ORDER = [
     "linear_regression", "network_by_hand", "feature_importance", "backprop", "moons", "tensors_by_hand",
     "initialisation",
     "learning_rate", "second_order", "regularisation", "weight_sharing", "lstm_gates", "makemore", "gpt",
-    "transfer_learning", "monitoring", "pytorch_port", "your_own_op",
+    "transfer_learning", "monitoring", "pytorch_port", "deployment", "your_own_op",
 ]
 
 

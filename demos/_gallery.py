@@ -38,6 +38,7 @@ PICTURES = {
     "monitoring": "broken_norms.png",
     "pytorch_port": "predictions.png",
     "your_own_op": "your_own_op.png",
+    "deployment": "deployment.png",
 }
 # the README's pictures of backpropagation, copied as the lessons wrote them
 BACKPROP_PICTURES = {

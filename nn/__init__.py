@@ -19,6 +19,7 @@ from . import plots
 from .monitor import TrainingMonitor
 from .progress import Progress
 from .serialization import load, save
+from .onnx_export import export_onnx
 
 __all__ = ["Module", "StateDictError", "Neuron", "Layer", "MLP", "init", "manual_seed"]
 __all__ += [
@@ -34,3 +35,4 @@ __all__ += ["plots", "TrainingMonitor", "Progress"]
 __all__ += ["data", "utils"]
 __all__ += ["l1_loss", "ModuleList", "ModuleDict", "Identity"]
 __all__ += ["CrossEntropyLoss", "NLLLoss", "MSELoss", "BCELoss", "L1Loss"]
+__all__ += ["export_onnx"]

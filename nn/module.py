@@ -54,9 +54,16 @@ class Module:
     _summary_row = False
 
     def __call__(self, *args, **kwargs):
-        if grad_mode.recording is not None:
-            grad_mode.recording.ran(self)  # a compiled program holds for this module's training flag
-        out = self.forward(*args, **kwargs)
+        recording = grad_mode.recording
+        if recording is None:
+            out = self.forward(*args, **kwargs)
+        else:
+            # a compiled program holds for this module's training flag; an export names the layer of each node
+            recording.enter(self)
+            try:
+                out = self.forward(*args, **kwargs)
+            finally:
+                recording.leave()
         if _output_shapes is not None:
             _output_shapes[id(self)] = _shape_of(out)
         return out

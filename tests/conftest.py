@@ -3,7 +3,9 @@
 Tests that compare with PyTorch take the ``torch`` fixture. Without torch
 installed they are skipped with the reason; where ``AUTODIFF_REQUIRE_TORCH``
 is set (CI sets it) a missing torch fails them instead, so a comparison
-can never be skipped silently.
+can never be skipped silently. Tests that run exported models in ONNX
+Runtime take the ``onnxruntime`` fixture, which does the same with onnx
+and onnxruntime and ``AUTODIFF_REQUIRE_ONNX``.
 """
 
 import os
@@ -11,6 +13,8 @@ import os
 import numpy as np
 import pytest
 from hypothesis import settings
+
+from needs_onnx import skip_without_onnx
 
 # folders of screenshots the browser tests saved, to be named at the end of the run
 SCREENSHOT_FOLDERS = set()
@@ -69,6 +73,14 @@ def safetensors():
 def sklearn():
     """``sklearn``, or the test skipped with the reason: scikit-learn's data sets are optional."""
     return _optional("sklearn", "scikit-learn")
+
+
+@pytest.fixture
+def onnxruntime():
+    skip_without_onnx()
+    import onnxruntime
+
+    return onnxruntime
 
 
 @pytest.fixture

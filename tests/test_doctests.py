@@ -13,11 +13,13 @@ import pytest
 
 from docs_build import build
 from needs_dot import DOT_MISSING
+from needs_onnx import skip_without_onnx
 
 NEEDS_DOT = {"autodiff.viz.frames", "autodiff.viz.explore"}
 # modules whose examples need an optional package: (what to import, what to pip install)
 NEEDS_PACKAGE = {"nn.plots": ("matplotlib", "matplotlib"), "nn.serialization": ("safetensors", "safetensors"),
                  "autodiff.viz.frames": ("PIL", "pillow")}
+NEEDS_ONNX = {"nn.onnx_export"}
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 
@@ -28,6 +30,8 @@ def test_the_docstring_examples_of_the_module_run(name, tmp_path, monkeypatch):
     if name in NEEDS_PACKAGE:
         module, package = NEEDS_PACKAGE[name]
         pytest.importorskip(module, reason=f"its examples need {package}, which is not installed: pip install {package}")
+    if name in NEEDS_ONNX:
+        skip_without_onnx("its examples run an exported model")
     monkeypatch.chdir(tmp_path)  # an example that writes a file writes it here
     module = importlib.import_module(name)
     runner = doctest.DocTestRunner(optionflags=FLAGS)

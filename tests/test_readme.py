@@ -69,6 +69,18 @@ def test_the_network_example_trains(monkeypatch, tmp_path):
     assert float(loss) < 0.2 and int(accuracy) >= 90
 
 
+def test_the_onnx_example_predicts_the_same_classes_in_onnx_runtime(monkeypatch, tmp_path):
+    from needs_onnx import skip_without_onnx
+
+    skip_without_onnx()
+    monkeypatch.chdir(tmp_path)
+    example = python_block("## Models leave as ONNX")
+    assert "nn.export_onnx(model, " in example and 'pip install -e ".[onnx]"' in README
+    theirs, ours = re.fullmatch(r"(\[[\d ]+\]) (\[[\d ]+\])\n", run_printing(example)).groups()
+    assert theirs == ours and len(theirs.split()) == 5
+    assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
+
+
 def test_the_second_derivative_example_gives_the_numbers_its_comments_say():
     namespace = {}
     exec(compile(python_block("## Derivatives of derivatives"), "README.md", "exec"), namespace)
