@@ -141,16 +141,25 @@ class Program:
         self.modules = tuple(recording.modules.values())
         order, leaves = _forward_order(outputs)
         arguments = {id(node): position for position, node in enumerate(argument_nodes)}
-        self.argument_positions, self.parameters, constants = [], [], {}
+        self.argument_positions, self.parameters, constants, sources = [], [], {}, []
         for node in leaves:
             if id(node) in arguments:
                 self.argument_positions.append(arguments[id(node)])
-            elif id(node) in recording.made and node.primitive is None:
-                constants[id(node)] = node
             elif node.primitive is not None:
-                raise CompileError(f"compile({self.name}): a leaf made by {node.op!r} cannot be compiled yet")
+                sources.append(node)  # a random draw: drawn anew at every call
+            elif id(node) in recording.made:
+                if getattr(node, "requires_grad", False):
+                    raise CompileError(
+                        f"compile({self.name}): a tensor that requires gradients is made inside the function, so "
+                        "each call would make a new one whose gradient no one could read: make it outside and "
+                        "pass it in (or keep it in a Module)"
+                    )
+                constants[id(node)] = node
             else:
                 self.parameters.append(node)
+        # the operations in the order the recorded call ran them: random draws then come as eager draws them
+        made = {key: rank for rank, key in enumerate(recording.made)}
+        order = sorted(order + sources, key=lambda node: made.get(id(node), -1))
         self.leaves = [argument_nodes[p] for p in self.argument_positions] + self.parameters
         self.parameter_kinds = [(p.data.shape, p.data.dtype) if isinstance(p, Tensor) else None
                                 for p in self.parameters]
@@ -407,33 +416,34 @@ class _ProgramWriter:
         if scalar:
             self.namespace.update({name: getattr(operators, name) for name in dir(operators) if not name.startswith("_")})
         self.values = {}  # id of a namespace value to its name
+        self.held = []
 
-    def constant(self, value):
+    def constant(self, value, stem=None):
+        """The name under which the program's namespace holds ``value`` (an array, a function)."""
         name = self.values.get(id(value))
         if name is None:
-            name = self.values[id(value)] = self.names.temporary("constant")
+            name = self.values[id(value)] = self.names.temporary(stem or _constant_stem(value))
             self.namespace[name] = value
+            self.held.append(value)  # ids stay unique while the program is written
         return name
 
     def program(self, function_name, order, leaves, outputs, argument_nodes):
         names = self.names
         leaf_names = [names(node) for node in leaves]
+        self.computed = list(leaf_names)  # every name forward assigns, in order: what backward may read
         forward = [f"def forward({', '.join(leaf_names)}):"]
         for node in self.constants.values():
+            self.computed.append(names(node))
             forward.append(f"    {names(node)} = {self.constant(node.data)}  # a constant made inside {function_name}")
         for node in order:
             forward.extend(self.forward_lines(node))
-        backwards, saved = [], {}
-        for k, output in enumerate(outputs):
-            lines, reads = self.backward_lines(k, output, order, leaves)
-            backwards.append(lines)
-            code = "\n".join(line.split("#")[0] for line in lines)
-            used = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", code))
-            saved.update({name: node for name, node in reads.items() if name in used})
-        saved_names = list(saved)
+        backwards = [self.backward_lines(k, output, order, leaves) for k, output in enumerate(outputs)]
+        code = "\n".join(line.split("#")[0] for lines in backwards for line in lines)
+        used = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", code))
+        saved_names = [name for name in dict.fromkeys(self.computed) if name in used]
         forward.append(f"    return ({', '.join(names(o) for o in outputs)},), ({''.join(n + ', ' for n in saved_names)})")
         text = [self.header(function_name, order, leaves, argument_nodes), "\n".join(forward)]
-        for k, lines in enumerate(backwards):
+        for lines in backwards:
             unpack = f"    {''.join(n + ', ' for n in saved_names)}= saved" if saved_names else "    # nothing saved"
             text.append("\n".join([lines[0], unpack, *lines[1:]]))
         return "\n\n\n".join(text) + "\n", self.namespace
@@ -452,17 +462,20 @@ class _ProgramWriter:
         comment = f"  # {node.op}" + (f" ({self.names.shown(node)})" if self.names.shown(node) else "")
         inputs = [leaf(self.names(child), child.data) for child in node.children]
         targets = [name] + [f"{name}_{saved}" for saved in definition.saves]
-        if not definition.random:
+        self.computed.extend(targets)
+        if not definition.random and getattr(definition, "function", None) is None:
             try:
                 result = definition.forward(self.xp, *inputs, **static)
                 results = list(result) if definition.saves else [result]
                 return self.assignments(targets, results, comment)
             except NotWritable:
                 pass
-        function = self.constant(functools.partial(definition.forward, **static))
+        function = self.constant(functools.partial(definition.forward, **static), f"{_identifier(node.op)}_forward")
         arguments = ", ".join(["xp", *[self.names(child) for child in node.children]])
-        called = "called: written in numpy" if not definition.random else "called: it draws random numbers"
-        return [f"    {', '.join(targets)} = {function}({arguments}){comment}, {called}"]
+        called = ("it draws random numbers" if definition.random else
+                  "your own Function" if getattr(definition, "function", None) is not None else "written in numpy")
+        return [f"    {', '.join(targets)}, = {function}({arguments}){comment}, called: {called}"
+                if definition.saves else f"    {name} = {function}({arguments}){comment}, called: {called}"]
 
     def assignments(self, targets, expressions, comment):
         """``target = expression`` lines, what the expressions share computed first, once, into names of its own."""
@@ -481,57 +494,54 @@ class _ProgramWriter:
         return lines
 
     def backward_lines(self, k, output, order, leaves):
-        """The lines of ``backward_k``, and the forward values they read (name to node)."""
+        """The lines of ``backward_k``: the chain rule from output k down to the leaves that want gradients."""
         names = self.names
-        reads = {}
-
-        def read(node):
-            name = names(node)
-            reads[name] = node
-            return name
-
         wanted = _reaching_leaves(order, leaves, self.scalar)
         grads = {id(output): f"{names(output)}_grad"}
         lines = [f"def backward_{k}({names(output)}_grad, saved):"]
-        body = []
         for node in reversed(topological_order(output) if output.children else []):
-            if id(node) not in grads:
-                continue
-            body.extend(self.chain_rule_lines(node, grads, wanted, read))
+            if id(node) in grads:
+                lines.extend(self.chain_rule_lines(node, grads, wanted))
         results = [grads.get(id(node), "None") for node in leaves]
-        body.append(f"    return ({''.join(r + ', ' for r in results)})")
-        return lines + body, reads
+        lines.append(f"    return ({''.join(r + ', ' for r in results)})")
+        return lines
 
-    def chain_rule_lines(self, node, grads, wanted, read):
+    def chain_rule_lines(self, node, grads, wanted):
         definition, params = node.primitive, node.params
         children = node.children
         needs = [id(child) in wanted for child in children]
         if not any(needs):
             return []
+        name = self.names(node)
+        # what forward saved for the rules (a mask, a softmax) is read from this call's forward, never this recording's
+        saved = {key: leaf(f"{name}_{key}", params[key]) for key in definition.saves}
+        settings = {k: v for k, v in params.items() if k not in definition.saves}
         g = leaf(grads[id(node)], np.zeros_like(node.data) if not self.scalar else 0.0)
-        out = leaf(read(node), node.data)
-        inputs = [leaf(read(child), child.data) for child in children]
-        lines = [f"    # {node.op} {self.names(node)}: the chain rule to its inputs"]
+        out = leaf(name, node.data)
+        inputs = [leaf(self.names(child), child.data) for child in children]
+        lines = [f"    # {node.op} {name}: the chain rule to its inputs"]
         try:
-            shares = definition.shares(self.xp, g, out, inputs, params, needs)
+            shares = definition.shares(self.xp, g, out, inputs, {**settings, **saved}, needs)
             shares = [None if share is None else self.conformed(share, child) for share, child in zip(shares, children)]
             texts, prelude = self.share_texts(shares)
             lines.extend(prelude)
         except NotWritable:
-            function = self.constant(functools.partial(_called_shares, definition, params, tuple(needs), self.scalar))
+            function = self.constant(functools.partial(_called_shares, definition, settings, tuple(needs), self.scalar),
+                                     f"{_identifier(node.op)}_rules")
             share_names = [self.names.temporary("share") if need else "_" for need in needs]
-            arguments = ", ".join([g.parts[0], out.parts[0], *[i.parts[0] for i in inputs]])
-            lines.append(f"    {', '.join(share_names)}, = {function}({arguments})  # called: written in numpy")
-            texts = [name if need else None for name, need in zip(share_names, needs)]
+            arguments = ", ".join([g.parts[0], out.parts[0], *[i.parts[0] for i in inputs],
+                                   *[f"{key}={value.parts[0]}" for key, value in saved.items()]])
+            lines.append(f"    {', '.join(share_names)}, = {function}({arguments})  # called")
+            texts = [share if need else None for share, need in zip(share_names, needs)]
         for child, text, need in zip(children, texts, needs):
             if not need or text is None:
                 continue
-            name = grads.get(id(child))
-            if name is None:
-                grads[id(child)] = name = f"{self.names(child)}_grad"
-                lines.append(f"    {name} = {text}")
+            grad = grads.get(id(child))
+            if grad is None:
+                grads[id(child)] = grad = f"{self.names(child)}_grad"
+                lines.append(f"    {grad} = {text}")
             else:
-                lines.append(f"    {name} = {name} + {_bracketed(text)}")
+                lines.append(f"    {grad} = {grad} + {_bracketed(text)}")
         return lines
 
     def share_texts(self, shares):
@@ -565,6 +575,15 @@ class _ProgramWriter:
         return share
 
 
+def _constant_stem(value):
+    """A name for a constant array that says what it holds, where that is short: ``ones5``, ``zeros3``."""
+    if isinstance(value, np.ndarray) and value.size:
+        for word, number in (("ones", 1), ("zeros", 0)):
+            if (value == number).all():
+                return f"{word}{'x'.join(map(str, value.shape))}_"
+    return "constant"
+
+
 def _is_expression(x):
     return hasattr(x, "kind") and hasattr(x, "parts")
 
@@ -588,10 +607,10 @@ def _reaching_leaves(order, leaves, scalar):
     return wanted
 
 
-def _called_shares(definition, params, needs, scalar, g, out, *inputs):
+def _called_shares(definition, params, needs, scalar, g, out, *inputs, **saved):
     """A primitive's rules called on the numbers, conformed as backward conforms them: for rules written in numpy."""
     xp = operators if scalar else numpy_ops
-    shares = definition.shares(xp, g, out, inputs, params, needs)
+    shares = definition.shares(xp, g, out, inputs, {**params, **saved}, needs)
     if scalar:
         return tuple(shares)
     conformed = []

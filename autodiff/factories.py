@@ -24,8 +24,24 @@ import operator
 
 import numpy as np
 
+from .mode import grad_mode
+from .primitive import Primitive
 from .random import generator_or_default
 from .tensor import Device, Tensor, get_default_dtype
+
+# Numbers drawn from a random generator, as an operation with no input: while autodiff.compile records a
+# function, a factory's draw is one, so that the program draws anew at every call, from the same generator.
+DRAW = Primitive(
+    "draw", lambda xp, *, name, draw: draw(), (), random=True, reads=0, display=lambda params: params["name"],
+    doc="numbers drawn from a random generator (randn, rand, randint, randperm).",
+)
+
+
+def _drawn(name, draw, requires_grad=False):
+    """A Tensor of the numbers ``draw()`` gives: a constant, or, while a compile records, the draw itself."""
+    if grad_mode.recording is None or requires_grad:
+        return Tensor(draw(), requires_grad=requires_grad)
+    return Tensor._apply(DRAW, (), {"name": name, "draw": draw})
 
 
 def tensor(data, dtype=None, requires_grad=False, *, device=None):
@@ -173,8 +189,8 @@ def randn(*shape, size=None, generator=None, dtype=None, requires_grad=False, de
     """
     _check_device(device)
     shape = _shape(shape, size, "randn")
-    array = generator_or_default(generator).standard_normal(shape, dtype=_random_float_dtype(dtype, "randn"))
-    return Tensor(array, requires_grad=requires_grad)
+    dtype = _random_float_dtype(dtype, "randn")
+    return _drawn("randn", lambda: generator_or_default(generator).standard_normal(shape, dtype=dtype), requires_grad)
 
 
 def rand(*shape, size=None, generator=None, dtype=None, requires_grad=False, device=None):
@@ -186,8 +202,8 @@ def rand(*shape, size=None, generator=None, dtype=None, requires_grad=False, dev
     """
     _check_device(device)
     shape = _shape(shape, size, "rand")
-    array = generator_or_default(generator).random(shape, dtype=_random_float_dtype(dtype, "rand"))
-    return Tensor(array, requires_grad=requires_grad)
+    dtype = _random_float_dtype(dtype, "rand")
+    return _drawn("rand", lambda: generator_or_default(generator).random(shape, dtype=dtype), requires_grad)
 
 
 def randint(*args, generator=None, dtype=np.int64, requires_grad=False, device=None, **bounds):
@@ -223,8 +239,8 @@ def randint(*args, generator=None, dtype=np.int64, requires_grad=False, device=N
     if not low < high:
         raise ValueError(f"randint needs low < high, got low={low}, high={high}")
     shape = _shape((bounds["size"],), None, "randint")
-    array = generator_or_default(generator).integers(low, high, shape, dtype=np.int64).astype(dtype, copy=False)
-    return Tensor(array, requires_grad=requires_grad)
+    return _drawn("randint", lambda: generator_or_default(generator).integers(low, high, shape, dtype=np.int64).astype(
+        dtype, copy=False), requires_grad)
 
 
 def linspace(start, end, steps, dtype=None, requires_grad=False, *, device=None):
@@ -241,7 +257,7 @@ def randperm(n, generator=None, dtype=np.int64, *, device=None):
     """The integers 0 .. n-1 in a random order (numpy's permutation, not PyTorch's)."""
     _check_device(device)
     n = _integer(n, "n")
-    return Tensor(generator_or_default(generator).permutation(n).astype(dtype))
+    return _drawn("randperm", lambda: generator_or_default(generator).permutation(n).astype(dtype))
 
 
 def multinomial(input, num_samples, replacement=False, generator=None):
@@ -251,7 +267,8 @@ def multinomial(input, num_samples, replacement=False, generator=None):
     their distribution is the same. Without ``replacement`` an index is
     drawn at most once per row.
     """
-    weights = np.asarray(input.data if isinstance(input, Tensor) else input, dtype=np.float64)
+    input = input if isinstance(input, Tensor) else Tensor._constant(np.array(input, dtype=np.float64))
+    weights = input.data.astype(np.float64, copy=False)
     if weights.ndim not in (1, 2):
         raise ValueError(f"multinomial takes a 1-D or 2-D tensor of weights, got shape {weights.shape}")
     rows = weights.reshape(-1, weights.shape[-1])
@@ -260,11 +277,24 @@ def multinomial(input, num_samples, replacement=False, generator=None):
     num_samples = _integer(num_samples, "num_samples")
     if not replacement and num_samples > rows.shape[1]:
         raise ValueError(f"multinomial without replacement cannot draw {num_samples} of {rows.shape[1]} categories")
+    params = {"num_samples": num_samples, "replacement": replacement, "generator": generator}
+    return Tensor._apply(MULTINOMIAL, (input,), params)
+
+
+def _multinomial(xp, weights, *, num_samples, replacement, generator):
+    weights = weights.astype(np.float64, copy=False)
+    rows = weights.reshape(-1, weights.shape[-1])
     rng = generator_or_default(generator)
     drawn = np.stack([
         rng.choice(rows.shape[1], size=num_samples, replace=replacement, p=row / row.sum()) for row in rows
     ])
-    return Tensor(drawn.reshape(*weights.shape[:-1], num_samples).astype(np.int64))
+    return drawn.reshape(*weights.shape[:-1], num_samples).astype(np.int64)
+
+
+MULTINOMIAL = Primitive(
+    "multinomial", _multinomial, (None,), random=True, reads=0,
+    doc="indices drawn with probabilities proportional to the rows of the weights: no derivative.",
+)
 
 
 def set_default_device(device):

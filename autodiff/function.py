@@ -193,33 +193,41 @@ class Function:
         output is a node named after this class; several hang from one
         ``FunctionNode`` named after it (see the module's docstring).
         """
-        separate_setup = _definition_checked(cls)
-        positions = tuple(position for position, arg in enumerate(args) if isinstance(arg, Node))
-        inputs = tuple(args[position] for position in positions)
-        engine = _engine_of(cls, inputs, kwargs)
-        ctx = FunctionCtx(cls, tuple(_wants_grad(arg) for arg in args))
-        with no_grad():
-            if separate_setup:
-                result = cls.forward(*args, **kwargs)
-                cls.setup_context(ctx, args, result)
-            else:
-                result = cls.forward(ctx, *args, **kwargs)
+        result, ctx = _run_forward(cls, args, kwargs)
+        inputs = tuple(args[position] for position in ctx._positions)
+        engine, outputs, differentiable = ctx._engine, ctx._outputs, ctx._differentiable
         several = isinstance(result, tuple)
-        outputs = result if several else (result,)
-        engine = _outputs_checked(cls, outputs, engine, several)
-        differentiable = _differentiable(ctx, engine, outputs)
-        ctx._engine, ctx._outputs, ctx._differentiable = engine, outputs, differentiable
-        ctx._positions, ctx._count = positions, len(args)
         if not (grad_mode.enabled and any(_wants_grad(x) for x in inputs)):
             return result  # nothing to record: forward's own results, outside any graph
         if not several:
-            return engine._record_function(result, _primitive_of(cls), inputs, {"ctx": ctx}) \
+            params = {"arguments": (args, kwargs), "ctx": ctx}
+            return engine._record_function(result, _primitive_of(cls), inputs, params) \
                 if differentiable[0] else _outside_graph(engine, result, inputs)
         node = FunctionNode(ctx, inputs)
         return tuple(
             _output_of(node, position) if differentiable[position] else _outside_graph(engine, output, inputs)
             for position, output in enumerate(outputs)
         )
+
+
+def _run_forward(cls, args, kwargs):
+    """``cls.forward`` run on ``args`` without recording: its result, and the ``ctx`` it filled in."""
+    separate_setup = _definition_checked(cls)
+    positions = tuple(position for position, arg in enumerate(args) if isinstance(arg, Node))
+    engine = _engine_of(cls, tuple(args[position] for position in positions), kwargs)
+    ctx = FunctionCtx(cls, tuple(_wants_grad(arg) for arg in args))
+    with no_grad():
+        if separate_setup:
+            result = cls.forward(*args, **kwargs)
+            cls.setup_context(ctx, args, result)
+        else:
+            result = cls.forward(ctx, *args, **kwargs)
+    several = isinstance(result, tuple)
+    outputs = result if several else (result,)
+    engine = _outputs_checked(cls, outputs, engine, several)
+    ctx._engine, ctx._outputs, ctx._differentiable = engine, outputs, _differentiable(ctx, engine, outputs)
+    ctx._positions, ctx._count = positions, len(args)
+    return result, ctx
 
 
 def _wants_grad(arg):
@@ -308,22 +316,29 @@ def _primitive_of(cls):
     primitive = cls.__dict__.get("_primitive")
     if primitive is None:
         primitive = Primitive(
-            cls.__name__, _refused_forward(cls), vjp_all=_function_rule, jvp=_function_tangent, reads=0,
-            doc=cls.__doc__,
+            cls.__name__, functools.partial(_forward_again, cls), vjp_all=_function_rule, jvp=_function_tangent,
+            saves=("ctx",), reads=0, doc=cls.__doc__,
         )
         primitive.function = cls
         cls._primitive = primitive
     return primitive
 
 
-def _refused_forward(cls):
-    def forward(xp, *inputs, **params):
-        raise TypeError(f"{cls.__name__} runs through {cls.__name__}.apply, not as a primitive")
+def _forward_again(cls, xp, *inputs, arguments):
+    """``cls.forward`` on new numbers for its node arguments, the others as in ``arguments``: (data, ctx).
 
-    return forward
+    What a compiled program runs at every call (``autodiff.compile``), as
+    ``apply`` ran it the first time.
+    """
+    args, kwargs = arguments
+    args = list(args)
+    for position, number in zip([p for p, arg in enumerate(args) if isinstance(arg, Node)], inputs):
+        args[position] = Value(number) if isinstance(args[position], Value) else Tensor._constant(np.asarray(number))
+    result, ctx = _run_forward(cls, tuple(args), kwargs)
+    return result.data, ctx
 
 
-def _function_rule(xp, g, out, *inputs, ctx, needs):
+def _function_rule(xp, g, out, *inputs, ctx, needs, arguments=None):
     """The rule of a one-output Function's node: ``backward(ctx, g)``, one share per node argument.
 
     In plain backward g, out and the inputs are numbers (floats or
@@ -331,14 +346,14 @@ def _function_rule(xp, g, out, *inputs, ctx, needs):
     itself (what a saved output stands for).
     """
     if isinstance(g, Expression):
-        raise NotWritable(f"{ctx._function.__name__}.backward is Python code of its own: it is called, not written out")
+        raise NotWritable("a Function's backward is Python code of its own: it is called, not written out")
     create_graph = xp not in _PLAIN
     upstream = g if create_graph else _as_node(ctx._engine, g)
     output_nodes = {id(ctx._outputs[0]): out} if create_graph else None
     return _call_backward(ctx, (upstream,), inputs, needs, create_graph, output_nodes)
 
 
-def _function_tangent(xp, tangents, out, *inputs, ctx):
+def _function_tangent(xp, tangents, out, *inputs, ctx, arguments=None):
     """Forward mode through a one-output Function: its ``jvp``."""
     (tangent,) = _call_jvp(ctx, tangents)
     return tangent

@@ -144,6 +144,8 @@ class Value(Node):
         out.grad = 0.0
         out.label = ""
         if grad_mode.enabled:
+            if grad_mode.recording is not None:
+                grad_mode.recording.made_here(out)
             out.op = definition.name if definition.display is None else definition.display(params)
             out.children = inputs
             out._definition = definition
