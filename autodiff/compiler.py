@@ -261,7 +261,8 @@ def _rebuilt(structure, nodes):
         return structure[1]
     if tag is dict:
         return {k: _rebuilt(v, nodes) for k, v in structure[1].items()}
-    return tag(_rebuilt(s, nodes) for s in structure[1])
+    items = [_rebuilt(s, nodes) for s in structure[1]]
+    return tag(*items) if hasattr(tag, "_fields") else tag(items)  # a named tuple (max's values and indices)
 
 
 def _forward_order(outputs):
@@ -281,6 +282,14 @@ def _forward_order(outputs):
             seen_leaves.add(output)
             leaves.append(output)
     return order, leaves
+
+
+# A definition that hands an expression to a numpy function (np.exp(shifted) in cross_entropy's forward)
+# meets numpy's TypeError, not NotWritable (Expression sets __array_ufunc__ = None so that array * expression
+# defers to the expression), and one that reads what only an array has (max_pool2d's x.strides) an
+# AttributeError. The eager call just ran the definition on arrays, so either says only that it cannot be
+# written: it is called instead.
+_NOT_WRITTEN = (NotWritable, TypeError, AttributeError)
 
 
 # -- names -----------------------------------------------------------------------------------------------
@@ -457,7 +466,7 @@ class _ProgramWriter:
                 result = definition.forward(self.xp, *inputs, **static)
                 results = list(result) if definition.saves else [result]
                 return self.assignments(targets, results, comment)
-            except NotWritable:
+            except _NOT_WRITTEN:
                 pass
         function = self.constant(functools.partial(definition.forward, **static))
         arguments = ", ".join(["xp", *[self.names(child) for child in node.children]])
@@ -517,7 +526,7 @@ class _ProgramWriter:
             shares = [None if share is None else self.conformed(share, child) for share, child in zip(shares, children)]
             texts, prelude = self.share_texts(shares)
             lines.extend(prelude)
-        except NotWritable:
+        except _NOT_WRITTEN:
             function = self.constant(functools.partial(_called_shares, definition, params, tuple(needs), self.scalar))
             share_names = [self.names.temporary("share") if need else "_" for need in needs]
             arguments = ", ".join([g.parts[0], out.parts[0], *[i.parts[0] for i in inputs]])
