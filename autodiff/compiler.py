@@ -494,8 +494,8 @@ class _ProgramWriter:
         names = self.names
         reads = {}
 
-        def read(node):
-            name = names(node)
+        def read(node, name=None):
+            name = name or names(node)
             reads[name] = node
             return name
 
@@ -520,16 +520,22 @@ class _ProgramWriter:
         g = leaf(grads[id(node)], np.zeros_like(node.data) if not self.scalar else 0.0)
         out = leaf(read(node), node.data)
         inputs = [leaf(read(child), child.data) for child in children]
+        # what the forward pass saved (dropout's mask, an LSTM's gates) is this call's, read from forward's
+        # results as the inputs are: the numbers in params are the recorded call's
+        static = {k: v for k, v in params.items() if k not in definition.saves}
+        saved = {k: read(node, f"{self.names(node)}_{k}") for k in definition.saves}
+        written_params = {**static, **{k: leaf(name, params[k]) for k, name in saved.items()}}
         lines = [f"    # {node.op} {self.names(node)}: the chain rule to its inputs"]
         try:
-            shares = definition.shares(self.xp, g, out, inputs, params, needs)
+            shares = definition.shares(self.xp, g, out, inputs, written_params, needs)
             shares = [None if share is None else self.conformed(share, child) for share, child in zip(shares, children)]
             texts, prelude = self.share_texts(shares)
             lines.extend(prelude)
         except _NOT_WRITTEN:
-            function = self.constant(functools.partial(_called_shares, definition, params, tuple(needs), self.scalar))
+            function = self.constant(functools.partial(_called_shares, definition, static, tuple(needs), self.scalar))
             share_names = [self.names.temporary("share") if need else "_" for need in needs]
-            arguments = ", ".join([g.parts[0], out.parts[0], *[i.parts[0] for i in inputs]])
+            arguments = ", ".join([g.parts[0], out.parts[0], *[i.parts[0] for i in inputs],
+                                   *[f"{k}={name}" for k, name in saved.items()]])
             lines.append(f"    {', '.join(share_names)}, = {function}({arguments})  # called: written in numpy")
             texts = [name if need else None for name, need in zip(share_names, needs)]
         for child, text, need in zip(children, texts, needs):
@@ -597,10 +603,13 @@ def _reaching_leaves(order, leaves, scalar):
     return wanted
 
 
-def _called_shares(definition, params, needs, scalar, g, out, *inputs):
-    """A primitive's rules called on the numbers, conformed as backward conforms them: for rules written in numpy."""
+def _called_shares(definition, params, needs, scalar, g, out, *inputs, **saved):
+    """A primitive's rules called on the numbers, conformed as backward conforms them: for rules written in numpy.
+
+    ``params`` are its settings; ``saved``, what this call's forward pass saved.
+    """
     xp = operators if scalar else numpy_ops
-    shares = definition.shares(xp, g, out, inputs, params, needs)
+    shares = definition.shares(xp, g, out, inputs, {**params, **saved}, needs)
     if scalar:
         return tuple(shares)
     conformed = []
