@@ -99,7 +99,8 @@ def _signature(args, kwargs):
     """The Tensors and Values among the arguments, in order, and a key of everything else about them.
 
     A Tensor counts by its shape, dtype and ``requires_grad``; a Value by
-    being one; anything else by equality (a numpy array by its bytes).
+    being one; anything else by equality (a numpy array by its bytes); and
+    which arguments are the same node.
     """
     nodes = []
 
@@ -118,7 +119,11 @@ def _signature(args, kwargs):
             return ("array", item.shape, item.dtype, item.tobytes())
         return ("object", item)
 
-    key = (described(args), described(kwargs), grad_mode.enabled)
+    described_args, described_kwargs = described(args), described(kwargs)
+    # the same node given twice is one leaf of the recorded graph: a call with two different ones is another
+    first_places = {}
+    aliases = tuple(first_places.setdefault(id(node), k) for k, node in enumerate(nodes))
+    key = (described_args, described_kwargs, aliases, grad_mode.enabled)
     try:
         hash(key)
     except TypeError:
