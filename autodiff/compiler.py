@@ -32,7 +32,7 @@ import threading
 import numpy as np
 
 from . import numpy_ops, operators
-from .graph import Node, topological_order
+from .graph import Node
 from .mode import grad_mode
 from .primitive import INPUTS, Primitive
 from .recording import CompileError, record
@@ -144,8 +144,8 @@ class Program:
         self.name = compiled.__name__
         self.scalar = isinstance(outputs[0], Value)
         self.modules = tuple(recording.modules.values())
-        order, leaves = _forward_order(outputs)
         arguments = {id(node): position for position, node in enumerate(argument_nodes)}
+        order, leaves = _forward_order(outputs, arguments)
         self.argument_positions, self.parameters, constants = [], [], {}
         for node in leaves:
             if id(node) in arguments:
@@ -161,7 +161,7 @@ class Program:
                                 for p in self.parameters]
         parameter_names = {**_parameter_names(self.modules), **_names_in_scope(compiled.fn)}
         names = _Names(_argument_names(compiled.fn, args, kwargs, argument_nodes), parameter_names)
-        writer = _ProgramWriter(self.scalar, names, constants)
+        writer = _ProgramWriter(self.scalar, names, constants, arguments)
         self.source, namespace = writer.program(compiled.__name__, order, self.leaves, outputs, argument_nodes)
         exec(builtins.compile(self.source, f"<compile({self.name})>", "exec"), namespace)  # our text, from our graph
         self.forward = namespace["forward"]
@@ -270,23 +270,50 @@ def _rebuilt(structure, nodes):
     return tag(*items) if hasattr(tag, "_fields") else tag(items)  # a named tuple (max's values and indices)
 
 
-def _forward_order(outputs):
-    """The non-leaf nodes below ``outputs`` in an order of the forward pass, and the leaves, each once."""
+def _forward_order(outputs, arguments):
+    """The non-leaf nodes below ``outputs`` in an order of the forward pass, and the leaves, each once.
+
+    ``arguments`` (ids) count as leaves: what computed an argument before the call is not the function's.
+    """
     order, placed, leaves, seen_leaves = [], set(), [], set()
     for output in outputs:
-        for node in (topological_order(output) if output.children else ()):
+        for node in _operations_below(output, arguments):
             if node not in placed:
                 placed.add(node)
                 order.append(node)
         for node in [output, *order]:
             for child in node.children:
-                if not child.children and child not in seen_leaves:
+                if _is_leaf(child, arguments) and child not in seen_leaves:
                     seen_leaves.add(child)
                     leaves.append(child)
-        if not output.children and output not in seen_leaves:
+        if _is_leaf(output, arguments) and output not in seen_leaves:
             seen_leaves.add(output)
             leaves.append(output)
     return order, leaves
+
+
+def _is_leaf(node, arguments):
+    return not node.children or id(node) in arguments
+
+
+def _operations_below(root, arguments):
+    """``graph.topological_order(root)`` with the ``arguments`` (ids) as leaves: each node after its children."""
+    if _is_leaf(root, arguments):
+        return []
+    order, seen, stack = [], set(), [(root, False)]
+    while stack:
+        node, children_placed = stack.pop()
+        if children_placed:
+            order.append(node)
+            continue
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.append((node, True))
+        for child in node.children:
+            if not _is_leaf(child, arguments) and child not in seen:
+                stack.append((child, False))
+    return order
 
 
 # A definition that hands an expression to a numpy function (np.exp(shifted) in cross_entropy's forward)
@@ -412,8 +439,9 @@ def _parameter_names(modules):
 class _ProgramWriter:
     """Writes ``forward`` and one ``backward_k`` per output, and the namespace they run in."""
 
-    def __init__(self, scalar, names, constants):
+    def __init__(self, scalar, names, constants, arguments):
         self.scalar = scalar
+        self.arguments = arguments  # ids of the argument nodes: leaves of the program, even if computed
         self.xp = NUMBERS if scalar else ARRAYS
         self.names = names
         self.constants = constants
@@ -508,7 +536,7 @@ class _ProgramWriter:
         grads = {id(output): f"{names(output)}_grad"}
         lines = [f"def backward_{k}({names(output)}_grad, saved):"]
         body = []
-        for node in reversed(topological_order(output) if output.children else []):
+        for node in reversed(_operations_below(output, self.arguments)):
             if id(node) not in grads:
                 continue
             body.extend(self.chain_rule_lines(node, grads, wanted, read))
