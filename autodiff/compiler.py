@@ -84,7 +84,9 @@ class Compiled:
         result, recording = record(self.fn, args, kwargs, nodes)
         program = Program(self, recording, nodes, result, args, kwargs)
         with self._lock:
-            self._programs.setdefault(key, []).append(program)
+            # a program whose names were bound anew (w = w - lr * w.grad) will not run again: dropped, with its arrays
+            kept = [p for p in self._programs.get(key, ()) if p.reads_the_same_names()]
+            self._programs[key] = kept + [program]
             self._last = program
         return result
 
@@ -157,6 +159,7 @@ class Program:
             else:
                 self.parameters.append(node)
         self.leaves = [argument_nodes[p] for p in self.argument_positions] + self.parameters
+        self.scope = _scope_read(compiled.fn)
         self.parameter_kinds = [(p.data.shape, p.data.dtype) if isinstance(p, Tensor) else None
                                 for p in self.parameters]
         parameter_names = {**_parameter_names(self.modules), **_names_in_scope(compiled.fn)}
@@ -173,7 +176,13 @@ class Program:
         ]
 
     def holds(self):
-        """Whether this program is still the function: the same modules' modes, the same parameters' shapes."""
+        """Whether this program is still the function: the same modules' modes, the same parameters' shapes.
+
+        And the same objects behind the names the function reads: ``w = w - lr * w.grad`` outside it binds
+        ``w`` to a new tensor, which the function reads from then on.
+        """
+        if not self.reads_the_same_names():
+            return False
         for module, training in self.modules:
             if module.training != training:
                 return False
@@ -181,6 +190,9 @@ class Program:
             if kind is not None and (parameter.data.shape, parameter.data.dtype) != kind:
                 return False
         return True
+
+    def reads_the_same_names(self):
+        return all(_bound(binding, name) is held for binding, name, held in self.scope)
 
     def run(self, argument_nodes, args, kwargs):
         leaves = [argument_nodes[p] for p in self.argument_positions] + self.parameters
@@ -422,6 +434,36 @@ def _names_in_scope(fn):
             for name, tensor in [*value.named_parameters(), *value.named_buffers()]:
                 names.setdefault(id(tensor), f"{variable}.{name}")
     return names
+
+
+def _scope_read(fn):
+    """(namespace or cell, name, object) for each global and closure variable ``fn`` reads that holds a node,
+    a module or a container of them (as far as Python tells: names read by the functions it calls are not)."""
+    from nn import Module
+
+    if isinstance(fn, Module):
+        return []
+    function = getattr(fn, "__func__", fn)
+    try:
+        scope = inspect.getclosurevars(function)
+    except TypeError:
+        return []
+    kinds = (Node, Module, list, tuple, dict)
+    read = [(function.__globals__, name, value) for name, value in scope.globals.items() if isinstance(value, kinds)]
+    cells = dict(zip(function.__code__.co_freevars, function.__closure__ or ()))
+    read += [(cells[name], None, value) for name, value in scope.nonlocals.items()
+             if isinstance(value, kinds) and name in cells]
+    return read
+
+
+def _bound(binding, name):
+    """What a global name (``binding`` the namespace) or a closure cell (``name`` None) holds now."""
+    if name is not None:
+        return binding.get(name)
+    try:
+        return binding.cell_contents
+    except ValueError:  # an emptied cell
+        return None
 
 
 def _parameter_names(modules):
