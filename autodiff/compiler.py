@@ -160,6 +160,11 @@ class Program:
                 self.parameters.append(node)
         self.leaves = [argument_nodes[p] for p in self.argument_positions] + self.parameters
         self.scope = _scope_read(compiled.fn)
+        # eager fn makes its constants anew at every call; the program holds them: an output that is one, or a
+        # view of one, is handed out as a copy, so that writing into it cannot change the next call
+        self.outputs_of_constants = frozenset(
+            k for k, output in enumerate(outputs) if isinstance(output, Tensor)
+            and any(np.may_share_memory(output.data, constant.data) for constant in constants.values()))
         self.parameter_kinds = [(p.data.shape, p.data.dtype) if isinstance(p, Tensor) else None
                                 for p in self.parameters]
         parameter_names = {**_parameter_names(self.modules), **_names_in_scope(compiled.fn)}
@@ -204,6 +209,8 @@ class Program:
                 outputs, saved = _in_ieee_arithmetic(self.forward, numbers)
         else:
             outputs, saved = self.forward(*numbers)
+            if self.outputs_of_constants:
+                outputs = [data.copy() if k in self.outputs_of_constants else data for k, data in enumerate(outputs)]
         children = tuple(leaves)
         nodes = [
             _output_node(data, primitive, children, {"saved": saved}, self.scalar)
