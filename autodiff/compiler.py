@@ -101,7 +101,7 @@ def _signature(args, kwargs):
     """The Tensors and Values among the arguments, in order, and a key of everything else about them.
 
     A Tensor counts by its shape, dtype and ``requires_grad``; a Value by
-    being one; anything else by equality (a numpy array by its bytes); and
+    being one; anything else by its type and equality (a numpy array by its bytes); and
     which arguments are the same node.
     """
     nodes = []
@@ -119,7 +119,7 @@ def _signature(args, kwargs):
             return ("dict", tuple((k, described(v)) for k, v in item.items()))
         if isinstance(item, np.ndarray):
             return ("array", item.shape, item.dtype, item.tobytes())
-        return ("object", item)
+        return ("object", type(item), item)  # 1, 1.0 and True are equal, but x * 1 and x * 1.0 differ in dtype
 
     described_args, described_kwargs = described(args), described(kwargs)
     # the same node given twice is one leaf of the recorded graph: a call with two different ones is another
