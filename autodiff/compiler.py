@@ -37,7 +37,7 @@ from .mode import grad_mode
 from .primitive import INPUTS, Primitive
 from .recording import CompileError, record
 from .symbolic import ARRAYS, NUMBERS, NotWritable, leaf, shared_parts, write
-from .tensor import Tensor, unbroadcast
+from .tensor import Tensor, get_default_dtype, unbroadcast
 from .value import Value
 
 
@@ -125,7 +125,8 @@ def _signature(args, kwargs):
     # the same node given twice is one leaf of the recorded graph: a call with two different ones is another
     first_places = {}
     aliases = tuple(first_places.setdefault(id(node), k) for k, node in enumerate(nodes))
-    key = (described_args, described_kwargs, aliases, grad_mode.enabled)
+    # the default dtype is that of the constants fn makes (autodiff.tensor([2.0])), which the program holds
+    key = (described_args, described_kwargs, aliases, grad_mode.enabled, get_default_dtype())
     try:
         hash(key)
     except TypeError:
