@@ -149,6 +149,10 @@ class Program:
         self.modules = tuple(recording.modules.values())
         arguments = {id(node): position for position, node in enumerate(argument_nodes)}
         order, leaves = _forward_order(outputs, arguments)
+        # in the order eager made them (a topological order too: inputs are made first), so that random
+        # operations draw from the generator in eager's order; nodes made before the call come first
+        made = {key: position for position, key in enumerate(recording.made)}
+        order.sort(key=lambda node: made.get(id(node), -1))
         self.argument_positions, self.parameters, constants = [], [], {}
         for node in leaves:
             if id(node) in arguments:

@@ -209,6 +209,8 @@ class Tensor(Node):
                     out._fresh = definition.fresh
                     reads = definition.reads
                     out._saved = _versions(out, children, reads) if reads else None
+                    if grad_mode.recording is not None:
+                        grad_mode.recording.made_here(out)  # in the order made: a program draws as eager did
                     return out
         recording = grad_mode.recording
         if recording is not None:
