@@ -26,6 +26,7 @@ such as dropout's) is called instead, one call per node.
 import builtins
 import functools
 import inspect
+import keyword
 import re
 import threading
 
@@ -356,7 +357,10 @@ class _Names:
 
     def __init__(self, arguments, parameters):
         self.given = {**parameters, **arguments}  # id to a preferred name (dotted for parameters)
-        self.taken = set(("np", "xp", "saved", "forward", "backward"))
+        # what the program's text calls (np, the scalar functions of autodiff.operators) and Python's keywords
+        # are never a node's name: a label "exp" or "lambda" is numbered instead
+        self.taken = {"np", "xp", "saved", "forward", "backward", *keyword.kwlist,
+                      *(name for name in dir(operators) if not name.startswith("_"))}
         self.names = {}
         self.counters = {}
 
@@ -372,7 +376,7 @@ class _Names:
 
     def _new(self, node):
         preferred = self.given.get(id(node)) or node.label
-        stem = _identifier(preferred) if preferred else _identifier(node.op) or "node"
+        stem = _identifier(preferred, given=True) if preferred else _identifier(node.op) or "node"
         if not preferred or stem in self.taken:
             number = self.counters.get(stem, 0) + 1
             while f"{stem}{number}" in self.taken:
@@ -395,11 +399,14 @@ _STEMS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow", "@": "mat
           "w·x+b": "linear", "<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
 
 
-def _identifier(text):
-    text = _STEMS.get(text, text)
-    if text.startswith("**"):
-        text = "pow"
-    name = "".join(c if c.isalnum() or c == "_" else "_" for c in text).strip("_").lower()
+def _identifier(text, given=False):
+    """A Python name from a label or a dotted parameter name (``given``, kept as written), or from an op's name."""
+    if not given:
+        text = _STEMS.get(text, text)
+        if text.startswith("**"):
+            text = "pow"
+    name = "".join(c if ("_" + c).isidentifier() else "_" for c in text).strip("_")
+    name = name if given else name.lower()
     return f"_{name}" if name[:1].isdigit() else name
 
 
