@@ -127,6 +127,12 @@ def assert_compiled_equals_eager(fn, arguments, recorded_seed=1, compared_seeds=
 ROWS = np.array([0, 2, 0])
 COLUMNS = np.array([1, 0, 3])
 
+def _two_draws(a, b, combine):
+    first = F.dropout(a, 0.5)
+    second = F.dropout(b, 0.5)
+    return combine(first, second)
+
+
 # (name, function, arguments): every primitive of autodiff.primitives and of nn is reached by one of these
 # (test_every_primitive_is_compiled_by_a_case)
 CASES = [
@@ -182,6 +188,9 @@ CASES = [
     ("detach", lambda a: a * a.detach(), [(3, 4)]),
     ("linear", lambda x, w, b: F.linear(x, w, b), [(5, 3), (4, 3), (4,)]),
     ("dropout", lambda a: F.dropout(a, 0.4), [(6, 5)]),
+    # a program draws in the order eager drew, whichever way the graph is walked
+    ("two dropouts, summed in order", lambda a, b: _two_draws(a, b, lambda p, q: p * 2 + q), [(6, 5), (6, 5)]),
+    ("two dropouts, summed backwards", lambda a, b: _two_draws(a, b, lambda p, q: q * 2 + p), [(6, 5), (6, 5)]),
     ("embedding", lambda i, w: F.embedding(i, w), [("labels", (7, 5)), (5, 3)]),
     ("erf gelu", lambda a: F.erf(a) + F.gelu(a), [(3, 4)]),
     ("conv2d", lambda x, w, b: F.conv2d(x, w, b, padding=1), [(2, 2, 5, 5), (3, 2, 3, 3), (3,)]),
