@@ -442,11 +442,7 @@ def _names_in_scope(fn):
         for name, tensor in [*fn.named_parameters(), *fn.named_buffers()]:
             names.setdefault(id(tensor), name)
         return names
-    try:
-        scope = inspect.getclosurevars(fn)
-    except TypeError:
-        return names
-    for variable, value in {**scope.globals, **scope.nonlocals}.items():
+    for _, variable, value in _variables_read(fn):
         if isinstance(value, Node):
             names.setdefault(id(value), variable)
         elif isinstance(value, Module):
@@ -462,17 +458,36 @@ def _scope_read(fn):
 
     if isinstance(fn, Module):
         return []
-    function = getattr(fn, "__func__", fn)
-    try:
-        scope = inspect.getclosurevars(function)
-    except TypeError:
-        return []
     kinds = (Node, Module, list, tuple, dict)
-    read = [(function.__globals__, name, value) for name, value in scope.globals.items() if isinstance(value, kinds)]
-    cells = dict(zip(function.__code__.co_freevars, function.__closure__ or ()))
-    read += [(cells[name], None, value) for name, value in scope.nonlocals.items()
-             if isinstance(value, kinds) and name in cells]
+    return [(binding, name if isinstance(binding, dict) else None, value)
+            for binding, name, value in _variables_read(fn) if isinstance(value, kinds)]
+
+
+def _variables_read(fn):
+    """(the globals dict or a closure cell, name, value) for each global and closure variable that ``fn``'s code
+    reads, its comprehensions' and nested functions' included (``inspect.getclosurevars`` misses those)."""
+    function = getattr(fn, "__func__", fn)
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return []
+    read = [(cell, name, cell.cell_contents)
+            for name, cell in zip(code.co_freevars, function.__closure__ or ()) if _filled(cell)]
+    names, stack = set(), [code]
+    while stack:
+        current = stack.pop()
+        names.update(current.co_names)
+        stack.extend(const for const in current.co_consts if inspect.iscode(const))
+    namespace = function.__globals__
+    read += [(namespace, name, namespace[name]) for name in sorted(names) if name in namespace]
     return read
+
+
+def _filled(cell):
+    try:
+        cell.cell_contents
+    except ValueError:
+        return False
+    return True
 
 
 def _bound(binding, name):

@@ -418,12 +418,17 @@ def test_a_constant_handed_out_is_a_copy_each_call():
     assert second.tolist() == [1.0, 2.0] and column_again.tolist() == [[3.0], [4.0]]
 
 
-def test_a_name_bound_to_a_new_tensor_is_read_anew():
+LOSSES_READING_A_GLOBAL = {
+    "directly": "def loss(x):\n    return ((x * W) ** 2).sum()\n",
+    "in a comprehension": "def loss(x):\n    return sum([(x[i] * W[i]) ** 2 for i in range(2)])\n",
+}
+
+
+@pytest.mark.parametrize("where", list(LOSSES_READING_A_GLOBAL))
+def test_a_name_bound_to_a_new_tensor_is_read_anew(where):
     # W = W - lr * W.grad outside the function, the way a loop without an optimiser updates its weights
     namespace = {"autodiff": autodiff}
-    exec("W = autodiff.tensor([1.0, -1.0], requires_grad=True)\n"
-         "def loss(x):\n"
-         "    return ((x * W) ** 2).sum()\n", namespace)
+    exec("W = autodiff.tensor([1.0, -1.0], requires_grad=True)\n" + LOSSES_READING_A_GLOBAL[where], namespace)
     compiled = autodiff.compile(namespace["loss"])
     x = Tensor([2.0, 3.0])
     for _ in range(3):
