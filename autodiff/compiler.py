@@ -302,7 +302,7 @@ def _forward_order(outputs, arguments):
     """
     order, placed, leaves, seen_leaves = [], set(), [], set()
     for output in outputs:
-        for node in _operations_below(output, arguments):
+        for node in _operations_below(output, arguments, first_child_first=True):
             if node not in placed:
                 placed.add(node)
                 order.append(node)
@@ -321,8 +321,12 @@ def _is_leaf(node, arguments):
     return not node.children or id(node) in arguments
 
 
-def _operations_below(root, arguments):
-    """``graph.topological_order(root)`` with the ``arguments`` (ids) as leaves: each node after its children."""
+def _operations_below(root, arguments, first_child_first=False):
+    """``graph.topological_order(root)`` with the ``arguments`` (ids) as leaves: each node after its children.
+
+    ``first_child_first`` places what a node's first input needs before what its second needs, as Python
+    evaluated them (``f(a) + f(b)``): the order a forward pass reads in. Backward keeps the driver's order.
+    """
     if _is_leaf(root, arguments):
         return []
     order, seen, stack = [], set(), [(root, False)]
@@ -335,7 +339,7 @@ def _operations_below(root, arguments):
             continue
         seen.add(node)
         stack.append((node, True))
-        for child in node.children:
+        for child in (reversed(node.children) if first_child_first else node.children):
             if not _is_leaf(child, arguments) and child not in seen:
                 stack.append((child, False))
     return order
