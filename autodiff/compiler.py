@@ -171,7 +171,8 @@ class Program:
         self.outputs_of_constants = frozenset(
             k for k, output in enumerate(outputs) if isinstance(output, Tensor)
             and any(np.may_share_memory(output.data, constant.data) for constant in constants.values()))
-        self.parameter_kinds = [(p.data.shape, p.data.dtype) if isinstance(p, Tensor) else None
+        # requires_grad too: the backward program gives a gradient to the parameters that wanted one then
+        self.parameter_kinds = [(p.data.shape, p.data.dtype, p.requires_grad) if isinstance(p, Tensor) else None
                                 for p in self.parameters]
         parameter_names = {**_parameter_names(self.modules), **_names_in_scope(compiled.fn)}
         names = _Names(_argument_names(compiled.fn, args, kwargs, argument_nodes), parameter_names)
@@ -187,7 +188,8 @@ class Program:
         ]
 
     def holds(self):
-        """Whether this program is still the function: the same modules' modes, the same parameters' shapes.
+        """Whether this program is still the function: the same modules' modes, the same parameters' shapes,
+        dtypes and ``requires_grad`` (a layer frozen or unfrozen since).
 
         And the same objects behind the names the function reads: ``w = w - lr * w.grad`` outside it binds
         ``w`` to a new tensor, which the function reads from then on.
@@ -198,7 +200,7 @@ class Program:
             if module.training != training:
                 return False
         for parameter, kind in zip(self.parameters, self.parameter_kinds):
-            if kind is not None and (parameter.data.shape, parameter.data.dtype) != kind:
+            if kind is not None and (parameter.data.shape, parameter.data.dtype, parameter.requires_grad) != kind:
                 return False
         return True
 

@@ -251,6 +251,20 @@ def test_load_state_dict_between_calls_is_read_by_the_next_call(dtype):
     assert_steps_equal(loss, model, data, compiled)
 
 
+def test_freezing_and_unfreezing_a_layer_between_calls(dtype):
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    loss = lambda x: (model(x) ** 2).mean()  # noqa: E731
+    compiled = autodiff.compile(loss)
+    data = batches((5, 3), 3, dtype)
+    assert_steps_equal(loss, model, data, compiled)
+    model[0].requires_grad_(False)  # frozen: no gradient for its weights, as eager
+    assert_steps_equal(loss, model, data, compiled)
+    assert model[0].weight.grad is None and model[2].weight.grad is not None
+    model[0].requires_grad_(True)
+    assert_steps_equal(loss, model, data, compiled)
+    assert model[0].weight.grad is not None
+
+
 def test_threads_calling_one_compiled_model_get_eager_answers(dtype):
     model = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 3))
     compiled = autodiff.compile(lambda x, y: F.cross_entropy(model(x), y))
