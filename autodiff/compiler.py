@@ -168,6 +168,8 @@ class Program:
         self.scope = _scope_read(compiled.fn)
         # eager fn makes its constants anew at every call; the program holds them: an output that is one, or a
         # view of one, is handed out as a copy, so that writing into it cannot change the next call
+        # an output eager made without a gradient (under no_grad, detached, an argmax) is handed out as such
+        self.differentiable = [isinstance(output, Value) or output.requires_grad for output in outputs]
         self.outputs_of_constants = frozenset(
             k for k, output in enumerate(outputs) if isinstance(output, Tensor)
             and any(np.may_share_memory(output.data, constant.data) for constant in constants.values()))
@@ -221,8 +223,9 @@ class Program:
                 outputs = [data.copy() if k in self.outputs_of_constants else data for k, data in enumerate(outputs)]
         children = tuple(leaves)
         nodes = [
-            _output_node(data, primitive, children, {"saved": saved}, self.scalar)
-            for data, primitive in zip(outputs, self.primitives)
+            _output_node(data, primitive, children, {"saved": saved}, self.scalar) if differentiable
+            else Tensor._constant(data)
+            for data, primitive, differentiable in zip(outputs, self.primitives, self.differentiable)
         ]
         return _rebuilt(self.structure, iter(nodes))
 
@@ -710,10 +713,14 @@ def _kind(node):
 
 
 def _reaching_leaves(order, leaves, scalar):
-    """The ids of the nodes from which a gradient reaches a leaf that wants one, the leaves included."""
+    """The ids of the nodes from which a gradient reaches a leaf that wants one, the leaves included.
+
+    A Tensor recorded without a gradient (under ``no_grad``, or by an operation without a derivative) passes
+    none on, as in eager: the recording kept it only so that the forward program computes it.
+    """
     wanted = {id(node) for node in leaves if (scalar or node.requires_grad)}
     for node in order:
-        if any(id(child) in wanted for child in node.children):
+        if (scalar or node.requires_grad) and any(id(child) in wanted for child in node.children):
             wanted.add(id(node))
     return wanted
 

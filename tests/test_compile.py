@@ -81,6 +81,15 @@ def cotangents(outputs, seed):
     return [Tensor(rng.normal(size=o.shape).astype(o.dtype)) if o.dtype.kind == "f" else None for o in outputs]
 
 
+def test_outputs_need_gradients_where_eager_outputs_do():
+    compiled = autodiff.compile(_partly_without_grad)
+    arguments = Arguments([(3, 4), (3, 4)], np.float64)
+    compiled(*arguments.make(1))
+    expected = [o.requires_grad for o in _partly_without_grad(*arguments.make(2))]
+    assert expected == [True, False, False, False]
+    assert [o.requires_grad for o in compiled(*arguments.make(2))] == expected
+
+
 def run_and_differentiate(fn, arguments, seed):
     """fn on fresh arguments: its outputs' data, each argument's .grad after backward of Σ output · weight, and
     what autodiff.grad gives for the outputs with those weights.
@@ -126,6 +135,13 @@ def assert_compiled_equals_eager(fn, arguments, recorded_seed=1, compared_seeds=
 
 ROWS = np.array([0, 2, 0])
 COLUMNS = np.array([1, 0, 3])
+
+def _partly_without_grad(a, b):
+    with autodiff.no_grad():
+        scale = (a * b).sum()  # a number computed from the inputs that passes no gradient back
+        quiet = a.exp()
+    return (a * b * scale).tanh(), quiet, (a * b).detach(), a.argmax(1)
+
 
 def _two_draws(a, b, combine):
     first = F.dropout(a, 0.5)
@@ -186,6 +202,7 @@ CASES = [
     ("not sign isnan isfinite", lambda a: (~(a > 0), a.sign() * a, AF.isnan(a), AF.isfinite(a)), [(3, 4)]),
     ("integer results", lambda a: (a.argmax(1), a.argmin(), a.long(), (a * 10).int() + 1), [(3, 4)]),
     ("detach", lambda a: a * a.detach(), [(3, 4)]),
+    ("no_grad inside", _partly_without_grad, [(3, 4), (3, 4)]),
     ("linear", lambda x, w, b: F.linear(x, w, b), [(5, 3), (4, 3), (4,)]),
     ("dropout", lambda a: F.dropout(a, 0.4), [(6, 5)]),
     # a program draws in the order eager drew, whichever way the graph is walked
@@ -561,6 +578,26 @@ def test_a_python_value_of_a_parameter_is_refused_too():
 def test_comparing_values_computed_from_the_inputs_is_refused():
     with pytest.raises(CompileError, match="comparison"):
         autodiff.compile(lambda a: a * 2 if a > 1 else a)(Value(2.0))
+
+
+def test_values_computed_from_the_inputs_under_no_grad_are_refused_and_constants_kept():
+    def from_inputs(a):
+        with autodiff.no_grad():
+            scale = a * 2
+        return a * scale
+
+    with pytest.raises(CompileError, match="no_grad") as caught:
+        autodiff.compile(from_inputs)(Value(1.0))
+    assert f"{__file__}:{inspect.getsourcelines(from_inputs)[1] + 2}" in str(caught.value)
+
+    def from_constants(a):
+        with autodiff.no_grad():
+            scale = Value(2.0) * 3
+        return a * scale
+
+    compiled = autodiff.compile(from_constants)
+    compiled(Value(1.0))
+    assert compiled(Value(3.0)).data == 18.0
 
 
 def test_a_python_value_of_a_constant_made_inside_is_allowed():
