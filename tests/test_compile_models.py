@@ -305,7 +305,6 @@ def test_threads_calling_one_compiled_model_get_eager_answers(dtype):
 def test_compiled_micrograd_loss_on_mlp_of_values_gives_eager_data_and_gradients():
     nn.manual_seed(2)
     model = nn.MLP(2, [6, 6, 1])
-    rng = np.random.default_rng(0)
 
     def loss(points, labels):
         margins = [(1 + -label * model(point)).relu() for point, label in zip(points, labels)]
@@ -327,7 +326,6 @@ def test_compiled_micrograd_loss_on_mlp_of_values_gives_eager_data_and_gradients
         assert step(compiled, seed) == step(loss, seed)
     source = compiled.source()
     assert "model_layers_0_neurons_0_w_0" in source and "np." not in source
-    del rng
 
 
 def test_compiled_values_train_as_eager_with_updates_between_calls():
