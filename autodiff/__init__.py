@@ -8,7 +8,7 @@
 - ``value``: the scalar engine, micrograd's ``Value``;
 - ``tensor`` and ``functions``: the n-dimensional engine and its operations;
 - ``forward``: forward mode (``jvp``) and second derivatives (``hvp``, ``hessian``);
-- ``gradcheck``: gradients checked against finite differences;
+- ``gradcheck``: gradients (and, ``gradgradcheck``, second derivatives) checked against finite differences;
 - ``memory``: freed arrays kept in the process between training steps (glibc);
 - ``viz``: pictures and traces of backpropagation (``draw_dot``, ``trace_backward``).
 
@@ -29,7 +29,7 @@ from .functions import (
     softmax, split, sqrt, stack, std, sum, tanh, tril, triu, var, where,
 )
 from .forward import hessian, hvp, jvp
-from .gradcheck import GradcheckError, gradcheck
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .graph import BackwardError, grad
 from .memory import keep_freed_memory
 from .mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -55,7 +55,7 @@ __all__ = [
     "Value", "Tensor", "grad", "jvp", "hvp", "hessian", "Function", "FunctionCtx", "once_differentiable", "Primitive",
     "compile", "Compiled", "CompileError",
     "no_grad", "enable_grad", "set_grad_enabled", "detect_anomaly", "is_grad_enabled",
-    "gradcheck", "GradcheckError", "BackwardError", "keep_freed_memory",
+    "gradcheck", "gradgradcheck", "GradcheckError", "BackwardError", "keep_freed_memory",
     "get_default_dtype", "set_default_dtype", "draw_dot", "trace_backward", "explore",
     "tensor", "zeros", "ones", "full", "arange", "linspace", "zeros_like", "ones_like",
     "randn", "rand", "randint", "randperm", "multinomial", "manual_seed", "Generator", "device",

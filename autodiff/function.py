@@ -271,7 +271,7 @@ def _by_argument(cls, grads, count):
 def _checked(cls, grad, argument, target, first_order):
     """``grad`` for the input ``target`` in the form backward works with, or an error naming what is wrong."""
     data = grad.data if isinstance(grad, Node) else grad
-    if isinstance(target, Value):
+    if isinstance(target, (Value, float)):  # a Value's input, or its number kept from the forward pass
         if isinstance(grad, Tensor) or np.ndim(data) != 0:
             raise ValueError(f"{cls.__name__}.backward returned a gradient of shape {np.shape(data)} "
                              f"for argument {argument}, a Value")

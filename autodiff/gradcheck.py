@@ -6,17 +6,31 @@ For an input element x and a small step h,
 
 with an error of order h² (the first-order terms of the Taylor expansions
 cancel). ``gradcheck`` compares this estimate with what backward computes.
+
+``fn`` is evaluated with gradients recorded, the finite differences
+included, so ``fn`` may itself compute a gradient (``autodiff.grad`` with
+``create_graph=True``, a gradient penalty): then ``gradcheck`` checks the
+derivatives of that gradient. ``gradgradcheck`` does so for the second
+derivatives of any ``fn``.
 """
+
+import contextlib
 
 import numpy as np
 
-from .mode import no_grad
+from .graph import run_backward
+from .mode import enable_grad
 from .tensor import Tensor
 from .value import Value
 
 
 class GradcheckError(AssertionError):
     """An analytic gradient disagrees with its finite-difference estimate.
+
+    Besides its message, it carries what it names: ``input`` (the
+    position of the input in ``inputs``), ``element`` (the index in a
+    Tensor, None for a Value), ``analytic`` (what backward gives) and
+    ``numerical`` (what finite differences give).
 
     At a kink the two differ: relu's slope at 0 is taken as 0, while the
     central difference averages the slopes on either side.
@@ -27,6 +41,13 @@ class GradcheckError(AssertionError):
     ...     print(error)
     gradient of input 0 at its value: backward gives 0.0, finite differences give 0.5
     """
+
+    def __init__(self, message, *, input=None, element=None, analytic=None, numerical=None):  # noqa: A002
+        super().__init__(message)
+        self.input = input
+        self.element = element
+        self.analytic = analytic
+        self.numerical = numerical
 
 
 def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=1000, seed=0):
@@ -39,14 +60,70 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=1000, see
     than ``max_elements`` elements are checked at that many elements drawn
     at random (``seed``).
 
+    ``fn`` always runs with gradients recorded (the finite differences
+    too), and each run starts with the inputs' ``.grad`` cleared, so ``fn``
+    may compute a gradient itself, with ``autodiff.grad(...,
+    create_graph=True)`` or ``backward(create_graph=True)``.
+
     Returns True, or raises ``GradcheckError`` naming the input, the element
-    and both numbers. The inputs' gradients are left as they were.
+    and both numbers. The inputs' gradients and data are left as they were.
 
     >>> x = Tensor(np.array([0.5, 2.0]), requires_grad=True)
     >>> gradcheck(lambda x: (x * x.exp()).sum(), [x])
     True
     """
+    return _check(fn, _checked_inputs(inputs), eps, atol, rtol, max_elements, seed, "gradient")
+
+
+def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=1000, seed=0):
+    """Compare the second derivatives backward computes for ``fn(*inputs)`` with finite differences of its gradient.
+
+    As ``torch.autograd.gradgradcheck``: the gradient ∇f of f = ``fn``,
+    computed with ``create_graph=True``, is itself a function of the
+    inputs. Weighted by a fixed random vector v (one number per element
+    of every input, drawn from ``seed``), h(x) = ∇f(x)·v is a scalar whose
+    gradient is H·v, where H is the Hessian of f in all the inputs together
+    (mixed derivatives ∂²f/∂xᵢ∂yⱼ included). ``gradcheck`` of h compares
+    backward through the gradient's graph (each operation's rule,
+    differentiated) with central differences of ∇f·v. A wrong entry of H in
+    row i shows in element i of H·v (v would have to be 0 just there to
+    hide it).
+
+    Use it on an operation of your own: a ``Primitive`` gets second
+    derivatives from its rules, a ``Function`` from its ``backward``, and
+    this checks them. ``fn``, ``inputs`` and the other arguments are as for
+    ``gradcheck``; a failure raises ``GradcheckError`` naming the input,
+    the element of H·v, and both numbers.
+
+    >>> x = Tensor(np.array([0.5, 2.0]), requires_grad=True)
+    >>> gradgradcheck(lambda x: (x * x.exp()).sum(), [x])
+    True
+    """
+    inputs = _checked_inputs(inputs)
+    rng = np.random.default_rng(seed)
+    directions = [float(rng.standard_normal()) if isinstance(x, Value) else rng.standard_normal(x.shape)
+                  for x in inputs]
+
+    def gradient_along_directions(*xs):
+        out = _scalar_output(fn, xs)
+        total = None
+        for gradient, v in zip(_gradients(out, xs, create_graph=True), directions):
+            if gradient is None:
+                continue
+            term = gradient * v if isinstance(gradient, Value) else (gradient * v).sum()
+            total = term if total is None else total + term
+        if total is None:  # f depends on no input: its gradient, and every second derivative, is 0
+            return Value(0.0) if isinstance(xs[0], Value) else Tensor(np.float64(0.0))
+        return total
+
+    what = "second derivatives (Hessian times a random vector)"
+    return _check(gradient_along_directions, inputs, eps, atol, rtol, max_elements, seed, what)
+
+
+def _checked_inputs(inputs):
     inputs = tuple(inputs)
+    if not inputs:
+        raise ValueError("gradcheck needs at least one input")
     for position, x in enumerate(inputs):
         if isinstance(x, Tensor):
             if x.data.dtype != np.float64:
@@ -57,49 +134,71 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=1000, see
                 raise ValueError(f"gradcheck input {position} does not require gradients")
         elif not isinstance(x, Value):
             raise TypeError(f"gradcheck inputs are Values or Tensors, input {position} is {type(x).__name__}")
+    return inputs
 
-    analytic = _analytic_gradients(fn, inputs)
-    rng = np.random.default_rng(seed)
-    for position, (x, grad) in enumerate(zip(inputs, analytic)):
-        for element in _elements_to_check(x, max_elements, rng):
-            numerical = _central_difference(fn, inputs, x, element, eps)
-            found = grad[element] if isinstance(x, Tensor) else grad
-            if not abs(found - numerical) <= atol + rtol * abs(numerical):
-                where = f"element {element}" if isinstance(x, Tensor) else "its value"
-                name = f" ({x.label!r})" if x.label else ""
-                raise GradcheckError(
-                    f"gradient of input {position}{name} at {where}: "
-                    f"backward gives {float(found)!r}, finite differences give {float(numerical)!r}"
-                )
+
+def _check(fn, inputs, eps, atol, rtol, max_elements, seed, what):
+    # gradients must be recorded even if the caller runs under no_grad: backward, and any fn that
+    # computes a gradient itself, need the graph
+    with enable_grad(), _grads_kept(inputs):
+        out = _scalar_output(fn, inputs)
+        analytic = [
+            _zeros_like(x) if grad is None else grad if isinstance(x, Value) else np.array(grad)
+            for x, grad in zip(inputs, _gradients(out, inputs, create_graph=False))
+        ]
+        del out
+        rng = np.random.default_rng(seed)
+        for position, (x, grad) in enumerate(zip(inputs, analytic)):
+            for element in _elements_to_check(x, max_elements, rng):
+                numerical = _central_difference(fn, inputs, x, element, eps)
+                found = float(grad[element] if isinstance(x, Tensor) else grad)
+                if not abs(found - numerical) <= atol + rtol * abs(numerical):
+                    where = f"element {element}" if isinstance(x, Tensor) else "its value"
+                    name = f" ({x.label!r})" if x.label else ""
+                    raise GradcheckError(
+                        f"{what} of input {position}{name} at {where}: "
+                        f"backward gives {found!r}, finite differences give {numerical!r}",
+                        input=position, element=element if isinstance(x, Tensor) else None,
+                        analytic=found, numerical=numerical,
+                    )
     return True
 
 
+@contextlib.contextmanager
+def _grads_kept(inputs):
+    """Give each input back the ``.grad`` it held on entry, however ``fn`` changed it."""
+    saved = [x.grad for x in inputs]
+    try:
+        yield
+    finally:
+        for x, grad in zip(inputs, saved):
+            x.grad = grad
+
+
+def _zeros_like(x):
+    return 0.0 if isinstance(x, Value) else np.zeros_like(x.data)
+
+
 def _scalar_output(fn, inputs):
+    """``fn(*inputs)``, each input's ``.grad`` cleared first, checked to be one number."""
+    for x in inputs:
+        x.grad = 0.0 if isinstance(x, Value) else None
     out = fn(*inputs)
     if isinstance(out, Tensor):
         if out.data.size != 1:
             raise ValueError(f"gradcheck needs fn to return one element, it returned shape {out.shape}")
-        return out, float(out.data.reshape(()))
+        return out
     if isinstance(out, Value):
-        return out, out.data
+        return out
     raise TypeError(f"gradcheck needs fn to return a Value or a Tensor, it returned {type(out).__name__}")
 
 
-def _analytic_gradients(fn, inputs):
-    saved = [x.grad for x in inputs]
-    try:
-        for x in inputs:
-            x.grad = 0.0 if isinstance(x, Value) else None
-        out, _ = _scalar_output(fn, inputs)
-        out.backward()
-        return [
-            x.grad if isinstance(x, Value)
-            else (np.zeros_like(x.data) if x.grad is None else np.array(x.grad))
-            for x in inputs
-        ]
-    finally:
-        for x, grad in zip(inputs, saved):
-            x.grad = grad
+def _gradients(out, inputs, create_graph):
+    """d(out)/d(x) for each of ``inputs``, None where ``out`` does not depend on it; no ``.grad`` changes."""
+    if isinstance(out, Tensor) and not out.requires_grad:
+        return [None] * len(inputs)  # computed from no input that requires gradients: a constant
+    totals = run_backward(out, out._backward_seed(None, create_graph), create_graph=create_graph, store=False)
+    return [totals.get(x) for x in inputs]
 
 
 def _elements_to_check(x, max_elements, rng):
@@ -111,24 +210,28 @@ def _elements_to_check(x, max_elements, rng):
     return [tuple(int(i) for i in np.unravel_index(k, x.data.shape)) for k in sorted(flat)]
 
 
+def _value_at(fn, inputs):
+    return float(np.reshape(_scalar_output(fn, inputs).data, ()))
+
+
 def _central_difference(fn, inputs, x, element, eps):
-    with no_grad():
-        if isinstance(x, Value):
-            original = x.data
-            try:
-                x.data = original + eps
-                _, plus = _scalar_output(fn, inputs)
-                x.data = original - eps
-                _, minus = _scalar_output(fn, inputs)
-            finally:
-                x.data = original
-        else:
-            original = x.data[element]
-            try:
-                x.data[element] = original + eps
-                _, plus = _scalar_output(fn, inputs)
-                x.data[element] = original - eps
-                _, minus = _scalar_output(fn, inputs)
-            finally:
-                x.data[element] = original
+    """(f(x + eps) - f(x - eps)) / (2 eps) at ``element`` of ``x``, its data changed in place and put back."""
+    if isinstance(x, Value):
+        original = x.data
+        try:
+            x.data = original + eps
+            plus = _value_at(fn, inputs)
+            x.data = original - eps
+            minus = _value_at(fn, inputs)
+        finally:
+            x.data = original
+    else:
+        original = x.data[element]
+        try:
+            x.data[element] = original + eps
+            plus = _value_at(fn, inputs)
+            x.data[element] = original - eps
+            minus = _value_at(fn, inputs)
+        finally:
+            x.data[element] = original
     return (plus - minus) / (2 * eps)

@@ -42,7 +42,6 @@ class Expression:
     """A node of an expression tree: ``kind`` and its ``parts``, and the ``value`` it stands for (or None)."""
 
     __slots__ = ("kind", "parts", "value")
-    __array_ufunc__ = None  # numpy defers to the reflected operators: array * expression is an expression
 
     def __init__(self, kind, parts, value=None):
         self.kind, self.parts, self.value = kind, parts, value
@@ -91,6 +90,15 @@ class Expression:
 
     def __array_function__(self, func, types, args, kwargs):
         raise NotWritable(f"a rule that calls numpy's {func.__name__} directly cannot be written as one expression")
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """A numpy ufunc applied to expressions (``np.exp(a)``, ``array * a``) is an expression too."""
+        if method != "__call__" or "out" in kwargs or getattr(np, ufunc.__name__, None) is not ufunc:
+            raise NotWritable(f"numpy's {ufunc.__name__}.{method} cannot be written as one expression")
+        symbol = _UFUNC_OPERATORS.get(ufunc.__name__)
+        if symbol is not None and len(inputs) == 2 and not kwargs:
+            return _operation(("binary", symbol), inputs, _BINARY_FUNCTIONS[symbol])
+        return _call_writer(f"np.{ufunc.__name__}", ufunc)(*inputs, **kwargs)
 
     __hash__ = object.__hash__
 
@@ -167,6 +175,14 @@ _BINARY_FUNCTIONS = {
     "@": lambda a, b: a @ b, "**": lambda a, b: a ** b, "&": lambda a, b: a & b, "|": lambda a, b: a | b,
     "^": lambda a, b: a ^ b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
     ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
+}
+
+
+# numpy's ufuncs that Python's operators stand for: array @ expression is written as an @ again
+_UFUNC_OPERATORS = {
+    "add": "+", "subtract": "-", "multiply": "*", "true_divide": "/", "divide": "/", "matmul": "@", "power": "**",
+    "bitwise_and": "&", "bitwise_or": "|", "bitwise_xor": "^", "less": "<", "less_equal": "<=", "greater": ">",
+    "greater_equal": ">=", "equal": "==", "not_equal": "!=",
 }
 
 

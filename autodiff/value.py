@@ -121,6 +121,17 @@ class Value(Node):
         return Value._node(data, definition, inputs, numbers, params)
 
     @staticmethod
+    def _apply2(definition, a, b):
+        """``_apply`` of a primitive of two Values and no settings: arithmetic's own, shorter path."""
+        x, y = a.data, b.data
+        try:
+            data = definition.forward(operators, x, y)
+        except ArithmeticError:
+            with np.errstate(all="ignore"):
+                data = definition.forward(numpy_ops, np.float64(x), np.float64(y))
+        return Value._node(data, definition, (a, b), (x, y), None)
+
+    @staticmethod
     def _record_function(result, definition, inputs, params):
         """The Value a ``Function``'s forward returned, as the node of ``definition`` applied to ``inputs``."""
         return Value._node(result.data, definition, inputs, tuple([x.data for x in inputs]), params)
@@ -156,16 +167,16 @@ class Value(Node):
     # -- arithmetic ------------------------------------------------------
 
     def __add__(self, other):
-        return Value._apply(ADD, (self, as_value(other)))
+        return Value._apply2(ADD, self, other if type(other) is Value else as_value(other))
 
     def __sub__(self, other):
-        return Value._apply(SUB, (self, as_value(other)))
+        return Value._apply2(SUB, self, other if type(other) is Value else as_value(other))
 
     def __mul__(self, other):
-        return Value._apply(MUL, (self, as_value(other)))
+        return Value._apply2(MUL, self, other if type(other) is Value else as_value(other))
 
     def __truediv__(self, other):
-        return Value._apply(DIV, (self, as_value(other)))
+        return Value._apply2(DIV, self, other if type(other) is Value else as_value(other))
 
     def __pow__(self, other):
         if isinstance(other, Value):
@@ -358,6 +369,16 @@ class Value(Node):
             return [float(share) for share in shares]
 
     def _pullback(self, g, create_graph):
+        definition = self._definition
+        if definition is not None and not create_graph and self._params is None:
+            rules = definition.vjps
+            if rules is not None:
+                data = self.data
+                numbers = self._inputs
+                try:
+                    return [rule(operators, g, data, *numbers) for rule in rules]
+                except ArithmeticError:
+                    pass  # computed again below, in IEEE arithmetic
         if create_graph:
             definition = self._definition_or_refuse()
             if definition.once_differentiable:
@@ -470,4 +491,9 @@ VALUE_MATH = _ValueMath()
 
 def as_value(x):
     """``x`` itself if it is a Value, else a new constant leaf holding ``x``."""
+    if type(x) is float and grad_mode.recording is None:
+        leaf = Value.__new__(Value)  # a number, as every operation with a number makes: Value(x) without its checks
+        leaf.data, leaf.grad, leaf.label, leaf.op, leaf.children = x, 0.0, "", "", ()
+        leaf._definition, leaf._inputs, leaf._params = None, (), None
+        return leaf
     return x if isinstance(x, Value) else Value(x)

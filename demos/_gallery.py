@@ -37,6 +37,7 @@ PICTURES = {
     "transfer_learning": "transfer_learning.png",
     "monitoring": "broken_norms.png",
     "pytorch_port": "predictions.png",
+    "your_own_op": "your_own_op.png",
 }
 # the README's pictures of backpropagation, copied as the lessons wrote them
 BACKPROP_PICTURES = {

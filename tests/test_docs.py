@@ -65,7 +65,7 @@ def test_the_site_opens_on_the_tutorial_and_every_page_leads_on_in_reading_order
 
 def test_the_guides_are_pages_that_link_to_each_other_and_to_the_reference(built):
     design = built.text("guides/design.html")
-    assert "How the engine is built" in design and "Gradient ownership" in design
+    assert "How the engine is built" in design and "Gradients: borrowed and owned" in design
     tutorial = built.text("index.html")
     assert 'href="guides/design.html"' in tutorial and 'href="guides/pytorch.html"' in tutorial
     assert 'href="guides/first_session.html"' in tutorial
@@ -232,3 +232,25 @@ def test_every_page_and_link_works_in_chromium_without_a_network_request(built):
     assert len(facts) >= 50, "every page of the reference, the guides, the gallery and its explorer pages"
     # links out of the site are for a reader who is online: never followed here, always https
     assert all(urlparse(link).scheme == "https" for link in external), sorted(external)
+
+
+def test_the_readme_says_how_to_build_the_documentation():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "python docs/build.py" in readme
+
+
+def test_the_design_guides_example_of_adding_an_operation_runs_and_its_operation_holds(capsys):
+    design = (ROOT / "docs" / "design.md").read_text(encoding="utf-8")
+    section = design[design.index("## How to add an operation\n"):]
+    section = section[:section.index("\n## ")]  # the guide page the site makes of it ends at the next section
+    namespace = {}
+    for block in re.findall(r"```python\n(.*?)```", section, re.S):
+        exec(compile(block, "docs/design.md", "exec"), namespace)  # its gradcheck, gradgradcheck and jvp assert
+    printed = capsys.readouterr().out
+    assert "a.grad += (exp(a.data) + exp(-a.data)) / 2 * sinh1.grad" in printed
+    assert all(line.removeprefix("# ") in printed for line in section.splitlines() if line.startswith("# 2. a.grad"))
+    import autodiff
+
+    a = autodiff.Value(0.5)
+    (slope,) = autodiff.grad(namespace["SINH"](a), a, create_graph=True)
+    assert abs(autodiff.grad(slope, a)[0] - 0.5210953054937474) < 1e-12  # d²/da² sinh a = sinh a, at 0.5

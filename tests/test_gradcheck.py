@@ -5,7 +5,8 @@ import re
 import numpy as np
 import pytest
 
-from autodiff import GradcheckError, Primitive, Tensor, gradcheck
+import autodiff
+from autodiff import Function, GradcheckError, Primitive, Tensor, Value, gradcheck, gradgradcheck
 
 # a**2 whose rule forgets the factor 2: dL/da = a · g
 BAD_SQUARE = Primitive("bad_square", lambda xp, a: a * a, (lambda xp, g, out, a: a * g,))
@@ -105,3 +106,113 @@ def test_bad_inputs_and_outputs_are_refused():
         gradcheck(lambda a: a * 2, (Tensor(np.ones(2), requires_grad=True),))
     with pytest.raises(TypeError, match="ndarray"):
         gradcheck(lambda a: a.sum(), (np.ones(2),))
+
+
+# -- functions that compute a gradient themselves, and second derivatives ------------------------------
+
+# cos with the right value and a wrong slope: its rule says d(cos a)/da = +sin a, where the truth is -sin a
+COS_WITH_WRONG_SLOPE = Primitive(
+    "cos", lambda xp, a: xp.cos(a), (lambda xp, g, out, a: xp.sin(a) * g,), elementwise=True,
+)
+
+
+class SineWithWrongCurvature(Function):
+    """sin, whose backward is right (cos a · g) but is computed by an op whose own derivative is wrong."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.sin()
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * COS_WITH_WRONG_SLOPE(x)
+
+
+def gradient_penalty(f):
+    """x ↦ |∇f(x)|², with the gradient computed by autodiff.grad inside, as a gradient penalty is."""
+
+    def penalty(*xs):
+        (gradient,) = autodiff.grad(f(*xs), xs[0], create_graph=True)
+        return (gradient * gradient).sum() if isinstance(gradient, Tensor) else gradient * gradient
+
+    return penalty
+
+
+def test_a_function_that_calls_grad_inside_is_checked():
+    # before, the finite differences ran under no_grad, where autodiff.grad has no graph to go back through
+    x = Tensor(np.array([0.5, -1.0, 2.0]), requires_grad=True, label="x")
+    penalty = gradient_penalty(lambda x: (x.tanh() ** 2).sum())
+    assert gradcheck(penalty, [x]) is True
+    assert gradcheck(gradient_penalty(lambda a: a.tanh() * a.exp()), [Value(0.3)]) is True
+
+
+def test_a_penalty_written_with_backward_and_x_grad_is_checked_and_grads_are_left_alone():
+    # each run of fn starts from cleared gradients, so a fn that calls backward itself sees the same each time
+    x = Tensor(np.array([0.5, -1.0]), requires_grad=True)
+    x.grad = np.array([7.0, 8.0])
+    data = x.data.copy()
+
+    def penalty(x):
+        (x.exp() * x).sum().backward(create_graph=True)
+        return (x.grad ** 2).sum()
+
+    assert gradcheck(penalty, [x]) and gradgradcheck(penalty, [x])
+    np.testing.assert_array_equal(x.grad, [7.0, 8.0])
+    np.testing.assert_array_equal(x.data, data)
+
+
+def test_gradcheck_records_even_when_called_under_no_grad():
+    x = Tensor(np.array([0.5, 2.0]), requires_grad=True)
+    with autodiff.no_grad():
+        assert gradcheck(gradient_penalty(lambda x: (x ** 3).sum()), [x])
+        assert gradcheck(lambda x: (x * x).sum(), [x])
+        assert not autodiff.is_grad_enabled()
+
+
+def test_a_wrong_second_derivative_passes_first_order_and_is_caught_and_named():
+    x = Tensor(np.array([0.4, 1.3, -2.0]), requires_grad=True, label="x")
+    f = lambda x: SineWithWrongCurvature.apply(x).sum()  # noqa: E731
+    assert gradcheck(f, [x])  # first order: backward's numbers are right
+
+    with pytest.raises(GradcheckError) as caught:
+        gradgradcheck(f, [x])
+    error = caught.value
+    assert "second derivatives" in str(error) and "input 0 ('x') at element (0,)" in str(error)
+    assert error.input == 0 and error.element == (0,)
+    # d/dx of cos(x)·v: backward says +sin(x)·v, finite differences find -sin(x)·v
+    assert error.analytic == pytest.approx(-error.numerical, rel=1e-5) and abs(error.analytic) > 1e-3
+    assert f"backward gives {error.analytic!r}, finite differences give {error.numerical!r}" in str(error)
+
+    with pytest.raises(GradcheckError, match=r"gradient of input 0 \('x'\) at element \(0,\)") as caught:
+        gradcheck(gradient_penalty(f), [x])  # the same mistake, met in a gradient penalty
+    assert caught.value.analytic == pytest.approx(-caught.value.numerical, rel=1e-5)
+
+
+def test_a_wrong_second_derivative_of_a_value_is_named():
+    # a Function on Values: its backward at first order gets the numbers the node kept from the forward pass
+    assert gradcheck(lambda b: SineWithWrongCurvature.apply(b), [Value(1.0)])
+    with pytest.raises(GradcheckError, match=r"second derivatives .* of input 1 \('b'\) at its value") as caught:
+        gradgradcheck(lambda a, b: a * 2 + SineWithWrongCurvature.apply(b),
+                      [Value(0.5, label="a"), Value(1.0, label="b")])
+    assert caught.value.element is None and caught.value.input == 1
+
+
+def test_second_derivatives_of_correct_operations_pass_mixed_and_unused_inputs_included():
+    rng = np.random.default_rng(3)
+    x = Tensor(rng.standard_normal((2, 3)), requires_grad=True)
+    w = Tensor(rng.standard_normal((3, 2)), requires_grad=True)
+    unused = Tensor(rng.standard_normal(4), requires_grad=True)
+    assert gradgradcheck(lambda x, w, u: ((x @ w).tanh() * (x @ w).sigmoid()).sum() + x.exp().log_softmax(1).mean(),
+                         (x, w, unused))
+    assert gradgradcheck(lambda a, b: a.exp() * b.sin() / (1 + a * a), [Value(0.3), Value(-1.1)])
+
+
+def test_an_operation_with_first_derivatives_only_is_refused_by_name():
+    first_order_only = Primitive("numpy_square", lambda xp, a: a * a, (lambda xp, g, out, a: 2 * a * g,),
+                                 once_differentiable=True)
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    assert gradcheck(lambda x: first_order_only(x).sum(), [x])
+    with pytest.raises(NotImplementedError, match="'numpy_square' has first derivatives only"):
+        gradgradcheck(lambda x: first_order_only(x).sum(), [x])
