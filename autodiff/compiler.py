@@ -26,18 +26,19 @@ such as dropout's) is called instead, one call per node.
 import builtins
 import functools
 import inspect
+import keyword
 import re
 import threading
 
 import numpy as np
 
 from . import numpy_ops, operators
-from .graph import Node, topological_order
+from .graph import Node
 from .mode import grad_mode
 from .primitive import INPUTS, Primitive
 from .recording import CompileError, record
 from .symbolic import ARRAYS, NUMBERS, NotWritable, leaf, shared_parts, write
-from .tensor import Tensor, unbroadcast
+from .tensor import Tensor, get_default_dtype, unbroadcast
 from .value import Value
 
 
@@ -84,7 +85,9 @@ class Compiled:
         result, recording = record(self.fn, args, kwargs, nodes)
         program = Program(self, recording, nodes, result, args, kwargs)
         with self._lock:
-            self._programs.setdefault(key, []).append(program)
+            # a program whose names were bound anew (w = w - lr * w.grad) will not run again: dropped, with its arrays
+            kept = [p for p in self._programs.get(key, ()) if p.reads_the_same_names()]
+            self._programs[key] = kept + [program]
             self._last = program
         return result
 
@@ -99,7 +102,8 @@ def _signature(args, kwargs):
     """The Tensors and Values among the arguments, in order, and a key of everything else about them.
 
     A Tensor counts by its shape, dtype and ``requires_grad``; a Value by
-    being one; anything else by equality (a numpy array by its bytes).
+    being one; anything else by its type and equality (a numpy array by its bytes); and
+    which arguments are the same node.
     """
     nodes = []
 
@@ -116,9 +120,14 @@ def _signature(args, kwargs):
             return ("dict", tuple((k, described(v)) for k, v in item.items()))
         if isinstance(item, np.ndarray):
             return ("array", item.shape, item.dtype, item.tobytes())
-        return ("object", item)
+        return ("object", type(item), item)  # 1, 1.0 and True are equal, but x * 1 and x * 1.0 differ in dtype
 
-    key = (described(args), described(kwargs), grad_mode.enabled)
+    described_args, described_kwargs = described(args), described(kwargs)
+    # the same node given twice is one leaf of the recorded graph: a call with two different ones is another
+    first_places = {}
+    aliases = tuple(first_places.setdefault(id(node), k) for k, node in enumerate(nodes))
+    # the default dtype is that of the constants fn makes (autodiff.tensor([2.0])), which the program holds
+    key = (described_args, described_kwargs, aliases, grad_mode.enabled, get_default_dtype())
     try:
         hash(key)
     except TypeError:
@@ -139,8 +148,8 @@ class Program:
         self.name = compiled.__name__
         self.scalar = isinstance(outputs[0], Value)
         self.modules = tuple(recording.modules.values())
-        order, leaves = _forward_order(outputs)
         arguments = {id(node): position for position, node in enumerate(argument_nodes)}
+        order, leaves = _forward_order(outputs, arguments)
         self.argument_positions, self.parameters, constants, sources = [], [], {}, []
         for node in leaves:
             if id(node) in arguments:
@@ -161,11 +170,20 @@ class Program:
         made = {key: rank for rank, key in enumerate(recording.made)}
         order = sorted(order + sources, key=lambda node: made.get(id(node), -1))
         self.leaves = [argument_nodes[p] for p in self.argument_positions] + self.parameters
-        self.parameter_kinds = [(p.data.shape, p.data.dtype) if isinstance(p, Tensor) else None
+        self.scope = _scope_read(compiled.fn)
+        # eager fn makes its constants anew at every call; the program holds them: an output that is one, or a
+        # view of one, is handed out as a copy, so that writing into it cannot change the next call
+        # an output eager made without a gradient (under no_grad, detached, an argmax) is handed out as such
+        self.differentiable = [isinstance(output, Value) or output.requires_grad for output in outputs]
+        self.outputs_of_constants = frozenset(
+            k for k, output in enumerate(outputs) if isinstance(output, Tensor)
+            and any(np.may_share_memory(output.data, constant.data) for constant in constants.values()))
+        # requires_grad too: the backward program gives a gradient to the parameters that wanted one then
+        self.parameter_kinds = [(p.data.shape, p.data.dtype, p.requires_grad) if isinstance(p, Tensor) else None
                                 for p in self.parameters]
         parameter_names = {**_parameter_names(self.modules), **_names_in_scope(compiled.fn)}
         names = _Names(_argument_names(compiled.fn, args, kwargs, argument_nodes), parameter_names)
-        writer = _ProgramWriter(self.scalar, names, constants)
+        writer = _ProgramWriter(self.scalar, names, constants, arguments)
         self.source, namespace = writer.program(compiled.__name__, order, self.leaves, outputs, argument_nodes)
         exec(builtins.compile(self.source, f"<compile({self.name})>", "exec"), namespace)  # our text, from our graph
         self.forward = namespace["forward"]
@@ -177,14 +195,24 @@ class Program:
         ]
 
     def holds(self):
-        """Whether this program is still the function: the same modules' modes, the same parameters' shapes."""
+        """Whether this program is still the function: the same modules' modes, the same parameters' shapes,
+        dtypes and ``requires_grad`` (a layer frozen or unfrozen since).
+
+        And the same objects behind the names the function reads: ``w = w - lr * w.grad`` outside it binds
+        ``w`` to a new tensor, which the function reads from then on.
+        """
+        if not self.reads_the_same_names():
+            return False
         for module, training in self.modules:
             if module.training != training:
                 return False
         for parameter, kind in zip(self.parameters, self.parameter_kinds):
-            if kind is not None and (parameter.data.shape, parameter.data.dtype) != kind:
+            if kind is not None and (parameter.data.shape, parameter.data.dtype, parameter.requires_grad) != kind:
                 return False
         return True
+
+    def reads_the_same_names(self):
+        return all(_bound(binding, name) is held for binding, name, held in self.scope)
 
     def run(self, argument_nodes, args, kwargs):
         leaves = [argument_nodes[p] for p in self.argument_positions] + self.parameters
@@ -196,10 +224,13 @@ class Program:
                 outputs, saved = _in_ieee_arithmetic(self.forward, numbers)
         else:
             outputs, saved = self.forward(*numbers)
+            if self.outputs_of_constants:
+                outputs = [data.copy() if k in self.outputs_of_constants else data for k, data in enumerate(outputs)]
         children = tuple(leaves)
         nodes = [
-            _output_node(data, primitive, children, {"saved": saved}, self.scalar)
-            for data, primitive in zip(outputs, self.primitives)
+            _output_node(data, primitive, children, {"saved": saved}, self.scalar) if differentiable
+            else Tensor._constant(data)
+            for data, primitive, differentiable in zip(outputs, self.primitives, self.differentiable)
         ]
         return _rebuilt(self.structure, iter(nodes))
 
@@ -270,26 +301,65 @@ def _rebuilt(structure, nodes):
         return structure[1]
     if tag is dict:
         return {k: _rebuilt(v, nodes) for k, v in structure[1].items()}
-    return tag(_rebuilt(s, nodes) for s in structure[1])
+    items = [_rebuilt(s, nodes) for s in structure[1]]
+    return tag(*items) if hasattr(tag, "_fields") else tag(items)  # a named tuple (max's values and indices)
 
 
-def _forward_order(outputs):
-    """The non-leaf nodes below ``outputs`` in an order of the forward pass, and the leaves, each once."""
+def _forward_order(outputs, arguments):
+    """The non-leaf nodes below ``outputs`` in an order of the forward pass, and the leaves, each once.
+
+    ``arguments`` (ids) count as leaves: what computed an argument before the call is not the function's.
+    """
     order, placed, leaves, seen_leaves = [], set(), [], set()
     for output in outputs:
-        for node in (topological_order(output) if output.children else ()):
+        for node in _operations_below(output, arguments, first_child_first=True):
             if node not in placed:
                 placed.add(node)
                 order.append(node)
         for node in [output, *order]:
             for child in node.children:
-                if not child.children and child not in seen_leaves:
+                if _is_leaf(child, arguments) and child not in seen_leaves:
                     seen_leaves.add(child)
                     leaves.append(child)
-        if not output.children and output not in seen_leaves:
+        if _is_leaf(output, arguments) and output not in seen_leaves:
             seen_leaves.add(output)
             leaves.append(output)
     return order, leaves
+
+
+def _is_leaf(node, arguments):
+    return not node.children or id(node) in arguments
+
+
+def _operations_below(root, arguments, first_child_first=False):
+    """``graph.topological_order(root)`` with the ``arguments`` (ids) as leaves: each node after its children.
+
+    ``first_child_first`` places what a node's first input needs before what its second needs, as Python
+    evaluated them (``f(a) + f(b)``): the order a forward pass reads in. Backward keeps the driver's order.
+    """
+    if _is_leaf(root, arguments):
+        return []
+    order, seen, stack = [], set(), [(root, False)]
+    while stack:
+        node, children_placed = stack.pop()
+        if children_placed:
+            order.append(node)
+            continue
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.append((node, True))
+        for child in (reversed(node.children) if first_child_first else node.children):
+            if not _is_leaf(child, arguments) and child not in seen:
+                stack.append((child, False))
+    return order
+
+
+# A definition that hands an expression to a numpy function that is not a ufunc may meet numpy's TypeError
+# rather than NotWritable, and one that reads what only an array has (max_pool2d's x.strides) an
+# AttributeError. The eager call just ran the definition on arrays, so either says only that it cannot be
+# written: it is called instead.
+_NOT_WRITTEN = (NotWritable, TypeError, AttributeError)
 
 
 # -- names -----------------------------------------------------------------------------------------------
@@ -300,7 +370,10 @@ class _Names:
 
     def __init__(self, arguments, parameters):
         self.given = {**parameters, **arguments}  # id to a preferred name (dotted for parameters)
-        self.taken = set(("np", "xp", "saved", "forward", "backward"))
+        # what the program's text calls (np, the scalar functions of autodiff.operators) and Python's keywords
+        # are never a node's name: a label "exp" or "lambda" is numbered instead
+        self.taken = {"np", "xp", "saved", "forward", "backward", *keyword.kwlist,
+                      *(name for name in dir(operators) if not name.startswith("_"))}
         self.names = {}
         self.counters = {}
 
@@ -316,7 +389,7 @@ class _Names:
 
     def _new(self, node):
         preferred = self.given.get(id(node)) or node.label
-        stem = _identifier(preferred) if preferred else _identifier(node.op) or "node"
+        stem = _identifier(preferred, given=True) if preferred else _identifier(node.op) or "node"
         if not preferred or stem in self.taken:
             number = self.counters.get(stem, 0) + 1
             while f"{stem}{number}" in self.taken:
@@ -339,11 +412,14 @@ _STEMS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow", "@": "mat
           "w·x+b": "linear", "<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
 
 
-def _identifier(text):
-    text = _STEMS.get(text, text)
-    if text.startswith("**"):
-        text = "pow"
-    name = "".join(c if c.isalnum() or c == "_" else "_" for c in text).strip("_").lower()
+def _identifier(text, given=False):
+    """A Python name from a label or a dotted parameter name (``given``, kept as written), or from an op's name."""
+    if not given:
+        text = _STEMS.get(text, text)
+        if text.startswith("**"):
+            text = "pow"
+    name = "".join(c if ("_" + c).isidentifier() else "_" for c in text).strip("_")
+    name = name if given else name.lower()
     return f"_{name}" if name[:1].isdigit() else name
 
 
@@ -379,17 +455,62 @@ def _names_in_scope(fn):
         for name, tensor in [*fn.named_parameters(), *fn.named_buffers()]:
             names.setdefault(id(tensor), name)
         return names
-    try:
-        scope = inspect.getclosurevars(fn)
-    except TypeError:
-        return names
-    for variable, value in {**scope.globals, **scope.nonlocals}.items():
+    for _, variable, value in _variables_read(fn):
         if isinstance(value, Node):
             names.setdefault(id(value), variable)
         elif isinstance(value, Module):
             for name, tensor in [*value.named_parameters(), *value.named_buffers()]:
                 names.setdefault(id(tensor), f"{variable}.{name}")
     return names
+
+
+def _scope_read(fn):
+    """(namespace or cell, name, object) for each global and closure variable ``fn`` reads that holds a node,
+    a module or a container of them (as far as Python tells: names read by the functions it calls are not)."""
+    from nn import Module
+
+    if isinstance(fn, Module):
+        return []
+    kinds = (Node, Module, list, tuple, dict)
+    return [(binding, name if isinstance(binding, dict) else None, value)
+            for binding, name, value in _variables_read(fn) if isinstance(value, kinds)]
+
+
+def _variables_read(fn):
+    """(the globals dict or a closure cell, name, value) for each global and closure variable that ``fn``'s code
+    reads, its comprehensions' and nested functions' included (``inspect.getclosurevars`` misses those)."""
+    function = getattr(fn, "__func__", fn)
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return []
+    read = [(cell, name, cell.cell_contents)
+            for name, cell in zip(code.co_freevars, function.__closure__ or ()) if _filled(cell)]
+    names, stack = set(), [code]
+    while stack:
+        current = stack.pop()
+        names.update(current.co_names)
+        stack.extend(const for const in current.co_consts if inspect.iscode(const))
+    namespace = function.__globals__
+    read += [(namespace, name, namespace[name]) for name in sorted(names) if name in namespace]
+    return read
+
+
+def _filled(cell):
+    try:
+        cell.cell_contents
+    except ValueError:
+        return False
+    return True
+
+
+def _bound(binding, name):
+    """What a global name (``binding`` the namespace) or a closure cell (``name`` None) holds now."""
+    if name is not None:
+        return binding.get(name)
+    try:
+        return binding.cell_contents
+    except ValueError:  # an emptied cell
+        return None
 
 
 def _parameter_names(modules):
@@ -407,8 +528,9 @@ def _parameter_names(modules):
 class _ProgramWriter:
     """Writes ``forward`` and one ``backward_k`` per output, and the namespace they run in."""
 
-    def __init__(self, scalar, names, constants):
+    def __init__(self, scalar, names, constants, arguments):
         self.scalar = scalar
+        self.arguments = arguments  # ids of the argument nodes: leaves of the program, even if computed
         self.xp = NUMBERS if scalar else ARRAYS
         self.names = names
         self.constants = constants
@@ -468,7 +590,7 @@ class _ProgramWriter:
                 result = definition.forward(self.xp, *inputs, **static)
                 results = list(result) if definition.saves else [result]
                 return self.assignments(targets, results, comment)
-            except NotWritable:
+            except _NOT_WRITTEN:
                 pass
         function = self.constant(functools.partial(definition.forward, **static), f"{_identifier(node.op)}_forward")
         arguments = ", ".join(["xp", *[self.names(child) for child in node.children]])
@@ -499,7 +621,7 @@ class _ProgramWriter:
         wanted = _reaching_leaves(order, leaves, self.scalar)
         grads = {id(output): f"{names(output)}_grad"}
         lines = [f"def backward_{k}({names(output)}_grad, saved):"]
-        for node in reversed(topological_order(output) if output.children else []):
+        for node in reversed(_operations_below(output, self.arguments)):
             if id(node) in grads:
                 lines.extend(self.chain_rule_lines(node, grads, wanted))
         results = [grads.get(id(node), "None") for node in leaves]
@@ -525,7 +647,7 @@ class _ProgramWriter:
             shares = [None if share is None else self.conformed(share, child) for share, child in zip(shares, children)]
             texts, prelude = self.share_texts(shares)
             lines.extend(prelude)
-        except NotWritable:
+        except _NOT_WRITTEN:
             function = self.constant(functools.partial(_called_shares, definition, settings, tuple(needs), self.scalar),
                                      f"{_identifier(node.op)}_rules")
             share_names = [self.names.temporary("share") if need else "_" for need in needs]
@@ -599,16 +721,23 @@ def _kind(node):
 
 
 def _reaching_leaves(order, leaves, scalar):
-    """The ids of the nodes from which a gradient reaches a leaf that wants one, the leaves included."""
+    """The ids of the nodes from which a gradient reaches a leaf that wants one, the leaves included.
+
+    A Tensor recorded without a gradient (under ``no_grad``, or by an operation without a derivative) passes
+    none on, as in eager: the recording kept it only so that the forward program computes it.
+    """
     wanted = {id(node) for node in leaves if (scalar or node.requires_grad)}
     for node in order:
-        if any(id(child) in wanted for child in node.children):
+        if (scalar or node.requires_grad) and any(id(child) in wanted for child in node.children):
             wanted.add(id(node))
     return wanted
 
 
 def _called_shares(definition, params, needs, scalar, g, out, *inputs, **saved):
-    """A primitive's rules called on the numbers, conformed as backward conforms them: for rules written in numpy."""
+    """A primitive's rules called on the numbers, conformed as backward conforms them: for rules written in numpy.
+
+    ``params`` are its settings; ``saved``, what this call's forward pass saved.
+    """
     xp = operators if scalar else numpy_ops
     shares = definition.shares(xp, g, out, inputs, {**params, **saved}, needs)
     if scalar:

@@ -132,6 +132,19 @@ def check_conversion(node, what):
         )
 
 
+def check_without_graph(out, inputs):
+    """A Value computed under no_grad while recording: refused if it depends on the call's inputs, which the
+    graph would then not show; a constant of the program if it does not."""
+    recording = grad_mode.recording
+    if any(recording.depends_on_outside(node) for node in inputs):
+        raise CompileError(
+            f"an operation on Values under no_grad at {where_in_user_code()} computes a number from the "
+            "function's inputs without keeping how: a compiled program cannot compute it again. Leave no_grad "
+            "out of the compiled function, or compute that number outside it"
+        )
+    recording.made_here(out)
+
+
 def check_in_place(node, what):
     """Refuse, while recording, an in-place change: the recorded operations read what the tensor held before."""
     if grad_mode.recording is not None:

@@ -210,7 +210,7 @@ class Tensor(Node):
                     reads = definition.reads
                     out._saved = _versions(out, children, reads) if reads else None
                     if grad_mode.recording is not None:
-                        grad_mode.recording.made_here(out)
+                        grad_mode.recording.made_here(out)  # in the order made: a program draws as eager did
                     return out
         recording = grad_mode.recording
         if recording is not None:
@@ -294,10 +294,14 @@ class Tensor(Node):
         >>> Tensor([[2.5]]).item()
         2.5
         """
+        return self._one_number("item()")
+
+    def _one_number(self, what):
+        """The single element as a Python number, for ``what`` (item(), float(), int(), an index)."""
         if self.data.size != 1:
-            raise ValueError(f"item() needs a tensor of one element, this one has shape {self.shape}")
+            raise ValueError(f"{what} needs a tensor of one element, this one has shape {self.shape}")
         if grad_mode.recording is not None:
-            check_conversion(self, "item()")
+            check_conversion(self, what)
         return self.data.item()
 
     def tolist(self):
@@ -336,15 +340,15 @@ class Tensor(Node):
         return bool(self.data)
 
     def __float__(self):
-        return float(self.item())
+        return float(self._one_number("float()"))
 
     def __int__(self):
-        return int(self.item())
+        return int(self._one_number("int()"))
 
     def __index__(self):
         if self.data.dtype.kind not in "iu" or self.data.size != 1:
             raise TypeError(f"only a one-element integer tensor can be used as an index, this one is {self.dtype}")
-        return int(self.item())
+        return int(self._one_number("an index"))
 
     __hash__ = object.__hash__
 

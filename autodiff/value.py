@@ -30,7 +30,7 @@ from . import numpy_ops, operators
 from .graph import BackwardError, Node, run_backward
 from .mode import grad_mode
 from .symbolic import NUMBERS, leaf
-from .recording import check_conversion
+from .recording import check_conversion, check_without_graph
 from .primitives import (
     ABS, ADD, COS, DIV, EXP, LOG, MUL, NEG, POW, POWER, RELU, SIGMOID, SIN, SQRT, SUB, TANH, VALUE_LINEAR, VALUE_SUM,
 )
@@ -157,6 +157,8 @@ class Value(Node):
             out._definition = None
             out._inputs = ()
             out._params = None
+            if grad_mode.recording is not None:
+                check_without_graph(out, inputs)
         return out
 
     @staticmethod

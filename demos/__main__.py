@@ -8,7 +8,7 @@ import demos
 # The README's order: from one neuron to networks of layers, then what makes training work, then your own operations.
 TEACHING_ORDER = [
     "linear_regression", "network_by_hand", "feature_importance", "backprop", "moons", "tensors_by_hand",
-    "initialisation",
+    "backprop_as_code", "initialisation",
     "learning_rate", "second_order", "regularisation", "weight_sharing", "lstm_gates", "makemore", "gpt",
     "transfer_learning", "monitoring", "pytorch_port", "deployment", "your_own_op",
 ]

@@ -26,6 +26,7 @@ PICTURES = {
     "moons": "decision_boundary.png",
     "backprop": "neuron_backward.png",
     "tensors_by_hand": "tensors_by_hand.png",
+    "backprop_as_code": "backprop_as_code.png",
     "initialisation": "initialisation.png",
     "learning_rate": "learning_rate.png",
     "second_order": "newton_vs_gradient_descent.png",

@@ -169,3 +169,25 @@ def test_the_readme_says_a_cpu_only_torch_is_enough_and_how_to_install_it():
     install = " ".join(README[README.index("## Install"):README.index("## Two commands")].split())
     assert "A CPU-only build of torch is enough for every test" in install
     assert "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in install
+
+
+def test_the_compile_example_prints_the_program_the_readme_shows_and_gives_eager_gradients():
+    namespace = {}
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(python_block("## Backpropagation as a program"), "README.md", "exec"), namespace)
+    program = printed.getvalue().splitlines()
+    section = README[README.index("## Backpropagation as a program"):]
+    shown = re.search(r"```text\n(.*?)```", section, re.S).group(1).splitlines()
+    assert len(shown) >= 5
+    for line in shown:
+        assert line in program, f"the README shows a line the program does not have: {line!r}"
+    # the same two steps eagerly: .grad accumulates the same numbers
+    import numpy as np
+
+    from autodiff import Tensor
+
+    W = Tensor(namespace["W"].data.copy(), requires_grad=True)
+    for row in ([[1.0, 2.0]], [[0.5, -1.0]]):
+        ((Tensor(np.array(row)) @ W).tanh() ** 2).sum().backward()
+    assert np.array_equal(W.grad, namespace["W"].grad)
