@@ -671,7 +671,6 @@ def test_source_before_the_first_call_says_to_call_it():
         autodiff.compile(lambda x: x).source()
 
 
-@pytest.mark.xfail(strict=True, reason="a random factory inside a compiled function is a constant so far (issue 19)")
 def test_a_random_factory_inside_draws_anew_at_every_call_as_eager():
     fn = lambda x: x + autodiff.randn(3)  # noqa: E731
     compiled = autodiff.compile(fn)
@@ -683,7 +682,6 @@ def test_a_random_factory_inside_draws_anew_at_every_call_as_eager():
     assert same(got, fn(Tensor(np.zeros(3))).data)
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="autodiff.Function nodes do not compile yet (issue 19)")
 def test_a_users_function_runs_as_one_call_in_the_program():
     class Cube(autodiff.Function):
         @staticmethod
