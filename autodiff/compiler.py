@@ -150,6 +150,12 @@ class Program:
         self.modules = tuple(recording.modules.values())
         arguments = {id(node): position for position, node in enumerate(argument_nodes)}
         order, leaves = _forward_order(outputs, arguments)
+        for node in order:
+            if not isinstance(node, (Tensor, Value)):
+                raise CompileError(
+                    f"compile({self.name}): {node.op} is a Function with several outputs, which a compiled program "
+                    "cannot run yet: call it outside the compiled function, or return one output"
+                )
         self.argument_positions, self.parameters, constants, sources = [], [], {}, []
         for node in leaves:
             if id(node) in arguments:

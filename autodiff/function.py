@@ -197,8 +197,10 @@ class Function:
         inputs = tuple(args[position] for position in ctx._positions)
         engine, outputs, differentiable = ctx._engine, ctx._outputs, ctx._differentiable
         several = isinstance(result, tuple)
-        if not (grad_mode.enabled and any(_wants_grad(x) for x in inputs)):
-            return result  # nothing to record: forward's own results, outside any graph
+        if not (grad_mode.enabled and any(_wants_grad(x) for x in inputs)) and grad_mode.recording is None:
+            # nothing to record: forward's own results, outside any graph (while compile or export records a
+            # call, the node is kept all the same: forward may have computed from the numbers directly)
+            return result
         if not several:
             params = {"arguments": (args, kwargs), "ctx": ctx}
             return engine._record_function(result, _primitive_of(cls), inputs, params) \
