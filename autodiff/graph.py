@@ -144,6 +144,8 @@ def _propagate(root, seed, create_graph, store, observer):
                     totals[child] = contribution
                     if fresh:
                         owned.add(child)
+                elif type(before) is float:
+                    totals[child] = before + contribution  # a Value's: numbers, nothing to own
                 elif child in owned:
                     np.add(before, contribution, out=before)
                 else:

@@ -24,6 +24,7 @@ stays 0 even where g is infinite or NaN (``where``, not a product with 0).
 """
 
 import math
+import operator
 
 import numpy as np
 
@@ -463,14 +464,16 @@ MATMUL = Primitive(
 
 def _weighted_sum(xp, *weights_inputs_bias):
     n = len(weights_inputs_bias) // 2
-    weights, inputs, bias = weights_inputs_bias[:n], weights_inputs_bias[n:2 * n], weights_inputs_bias[-1]
-    return bias + sum(w * x for w, x in zip(weights, inputs))
+    # Python's sum of the products, from the first on, added to the bias: micrograd's order of additions
+    return weights_inputs_bias[-1] + sum(map(operator.mul, weights_inputs_bias[:n], weights_inputs_bias[n:2 * n]))
 
 
 def _weighted_sum_rules(xp, g, out, *weights_inputs_bias, needs):
     n = len(weights_inputs_bias) // 2
-    weights, inputs = weights_inputs_bias[:n], weights_inputs_bias[n:2 * n]
-    return (*[x * g for x in inputs], *[w * g for w in weights], g)
+    shares = [x * g for x in weights_inputs_bias[n:2 * n]]  # to the weights: their inputs times g
+    shares += [w * g for w in weights_inputs_bias[:n]]  # to the inputs: their weights times g
+    shares.append(g)  # to the bias
+    return shares
 
 
 VALUE_LINEAR = Primitive(

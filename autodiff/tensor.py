@@ -160,7 +160,10 @@ class Tensor(Node):
         The forward pass runs on the inputs' arrays with ``xp = numpy_ops``;
         the node keeps what backward needs (see ``_record``).
         """
-        result = definition.forward(numpy_ops, *[x.data for x in inputs], **params)
+        if params is _NO_PARAMS:
+            result = definition.forward(numpy_ops, *[x.data for x in inputs])
+        else:
+            result = definition.forward(numpy_ops, *[x.data for x in inputs], **params)
         if definition.saves:
             result, *kept = result
             params = {**params, **dict(zip(definition.saves, kept))}
@@ -468,11 +471,18 @@ class Tensor(Node):
         children = self.children
         params = self._params
         out = self.data
-        inputs = [child.data for child in children]
         rules = definition.vjps
         if rules is None:
+            inputs = [child.data for child in children]
             shares = definition.shares(numpy_ops, g, out, inputs, params, [c._requires_grad for c in children])
+        elif params is _NO_PARAMS and len(children) == 2:
+            # two inputs and no settings, as arithmetic has: called without a loop, the commonest case is the fastest
+            a, b = children
+            x, y = a.data, b.data
+            shares = (rules[0](numpy_ops, g, out, x, y) if a._requires_grad else None,
+                      rules[1](numpy_ops, g, out, x, y) if b._requires_grad else None)
         else:
+            inputs = [child.data for child in children]
             shares = [
                 rule(numpy_ops, g, out, *inputs, **params) if child._requires_grad else None
                 for child, rule in zip(children, rules)

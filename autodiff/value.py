@@ -229,11 +229,10 @@ class Value(Node):
     @staticmethod
     def linear(weights, inputs, bias):
         """w1·x1 + ... + wn·xn + b, the weighted sum a neuron computes, as one node."""
-        weights = [as_value(w) for w in weights]
-        inputs = [as_value(x) for x in inputs]
-        if len(weights) != len(inputs):
-            raise ValueError(f"{len(weights)} weights for {len(inputs)} inputs")
-        return Value._apply(VALUE_LINEAR, (*weights, *inputs, as_value(bias)))
+        children = (*weights, *inputs, bias)
+        if len(children) != 2 * len(weights) + 1:
+            raise ValueError(f"{len(weights)} weights for {len(children) - len(weights) - 1} inputs")
+        return Value._apply(VALUE_LINEAR, tuple([c if type(c) is Value else as_value(c) for c in children]))
 
     @staticmethod
     def sum(values):
@@ -374,13 +373,21 @@ class Value(Node):
         definition = self._definition
         if definition is not None and not create_graph and self._params is None:
             rules = definition.vjps
-            if rules is not None:
-                data = self.data
-                numbers = self._inputs
-                try:
+            numbers = self._inputs
+            try:
+                if rules is not None:
+                    data = self.data
+                    # one or two inputs, as arithmetic has: called without a loop, the commonest case is the fastest
+                    if len(rules) == 2:
+                        a, b = numbers
+                        return [rules[0](operators, g, data, a, b), rules[1](operators, g, data, a, b)]
+                    if len(rules) == 1:
+                        return [rules[0](operators, g, data, numbers[0])]
                     return [rule(operators, g, data, *numbers) for rule in rules]
-                except ArithmeticError:
-                    pass  # computed again below, in IEEE arithmetic
+                if definition.vjp_all is not None:
+                    return definition.vjp_all(operators, g, self.data, *numbers, needs=_every(len(numbers)))
+            except ArithmeticError:
+                pass  # computed again below, in IEEE arithmetic
         if create_graph:
             definition = self._definition_or_refuse()
             if definition.once_differentiable:
@@ -437,6 +444,17 @@ class Value(Node):
         op = f", op={self.op!r}" if self.op else ""
         grad = self.grad.data if isinstance(self.grad, Value) else self.grad
         return f"Value(data={self.data:.6g}, grad={grad:.6g}{label}{op})"
+
+
+_EVERY = {}
+
+
+def _every(count):
+    """``needs`` for ``count`` inputs of a Value: all of them need their gradient (one shared tuple per count)."""
+    needs = _EVERY.get(count)
+    if needs is None:
+        needs = _EVERY[count] = (True,) * count
+    return needs
 
 
 def _ieee(numbers):
@@ -500,9 +518,10 @@ VALUE_MATH = _ValueMath()
 
 def as_value(x):
     """``x`` itself if it is a Value, else a new constant leaf holding ``x``."""
-    if type(x) is float and grad_mode.recording is None:
+    kind = type(x)
+    if (kind is float or kind is int) and grad_mode.recording is None:
         leaf = Value.__new__(Value)  # a number, as every operation with a number makes: Value(x) without its checks
-        leaf.data, leaf.grad, leaf.label, leaf.op, leaf.children = x, 0.0, "", "", ()
+        leaf.data, leaf.grad, leaf.label, leaf.op, leaf.children = float(x), 0.0, "", "", ()
         leaf._definition, leaf._inputs, leaf._params = None, (), None
         return leaf
     return x if isinstance(x, Value) else Value(x)

@@ -82,7 +82,7 @@ class Neuron(Module):
         self._activation = _activation(nonlin)
 
     def forward(self, x):
-        act = Value.linear(self.w, _as_inputs(x, len(self.w)), self.b)
+        act = Value.linear(self.w, x if type(x) is list else _as_inputs(x, len(self.w)), self.b)
         return self._activation(act) if self._activation else act
 
     def __repr__(self):
