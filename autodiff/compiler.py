@@ -37,7 +37,7 @@ from .graph import Node
 from .mode import grad_mode
 from .primitive import INPUTS, Primitive
 from .recording import CompileError, record
-from .symbolic import ARRAYS, NUMBERS, NotWritable, leaf, shared_parts, write
+from .symbolic import ARRAYS, NUMBERS, NotWritable, in_place_parts, leaf, shared_parts, write
 from .tensor import Tensor, get_default_dtype, unbroadcast
 from .value import Value
 
@@ -91,11 +91,17 @@ class Compiled:
             self._last = program
         return result
 
-    def source(self):
-        """The text of the last program built: ``forward`` and ``backward``, one line per node."""
+    def source(self, optimized=False):
+        """The text of the last program built: ``forward`` and ``backward``, one line per node.
+
+        With ``optimized``, the text that runs: the same program with each
+        definition's in-place steps kept in place (``out = x @ w.T`` then
+        ``out += b``, where the plain text has ``x @ w.T + b``), which
+        computes the same numbers with fewer new arrays.
+        """
         if self._last is None:
             raise RuntimeError(f"compile({self.__name__}) has built no program yet: call it once first")
-        return self._last.source
+        return self._last.optimized_source if optimized else self._last.source
 
 
 def _signature(args, kwargs):
@@ -108,7 +114,7 @@ def _signature(args, kwargs):
     nodes = []
 
     def described(item):
-        if isinstance(item, Tensor):
+        if type(item) is Tensor or isinstance(item, Tensor):
             nodes.append(item)
             return ("Tensor", item.data.shape, item.data.dtype, item.requires_grad)
         if isinstance(item, Value):
@@ -188,15 +194,23 @@ class Program:
         self.parameter_kinds = [(p.data.shape, p.data.dtype, p.requires_grad) if isinstance(p, Tensor) else None
                                 for p in self.parameters]
         parameter_names = {**_parameter_names(self.modules), **_names_in_scope(compiled.fn)}
-        names = _Names(_argument_names(compiled.fn, args, kwargs, argument_nodes), parameter_names)
-        writer = _ProgramWriter(self.scalar, names, constants, arguments)
-        self.source, namespace = writer.program(compiled.__name__, order, self.leaves, outputs, argument_nodes)
-        exec(builtins.compile(self.source, f"<compile({self.name})>", "exec"), namespace)  # our text, from our graph
+        argument_names = _argument_names(compiled.fn, args, kwargs, argument_nodes)
+
+        def written(optimized):
+            writer = _ProgramWriter(self.scalar, _Names(argument_names, parameter_names), constants, arguments, optimized)
+            return writer, *writer.program(compiled.__name__, order, self.leaves, outputs, argument_nodes)
+
+        # what runs: each definition's in-place steps kept in place (out = x @ w.T; out += b): the same numbers as
+        # the plain program, one line per node, with fewer arrays made
+        writer, self.optimized_source, namespace = written(True)
+        self.source = written(False)[1] if writer.in_place else self.optimized_source
+        exec(builtins.compile(self.optimized_source, f"<compile({self.name})>", "exec"), namespace)  # our own text
         self.forward = namespace["forward"]
+        # fresh where every gradient the backward program hands out is an array it made: backward may keep them
         self.primitives = [
             Primitive(f"compile({self.name})", _forward_refused, vjp_all=functools.partial(
                 _backward_rule, namespace[f"backward_{k}"], self.scalar),
-                      reads=INPUTS, once_differentiable=True)
+                      reads=INPUTS, once_differentiable=True, fresh=writer.fresh[k])
             for k in range(len(outputs))
         ]
 
@@ -534,8 +548,10 @@ def _parameter_names(modules):
 class _ProgramWriter:
     """Writes ``forward`` and one ``backward_k`` per output, and the namespace they run in."""
 
-    def __init__(self, scalar, names, constants, arguments):
+    def __init__(self, scalar, names, constants, arguments, optimized):
         self.scalar = scalar
+        self.optimized = optimized
+        self.in_place = False  # whether the program met an in-place step it wrote in place
         self.arguments = arguments  # ids of the argument nodes: leaves of the program, even if computed
         self.xp = NUMBERS if scalar else ARRAYS
         self.names = names
@@ -545,6 +561,7 @@ class _ProgramWriter:
             self.namespace.update({name: getattr(operators, name) for name in dir(operators) if not name.startswith("_")})
         self.values = {}  # id of a namespace value to its name
         self.held = []
+        self.fresh = []  # for each backward program, whether every gradient it hands out is an array it made
 
     def constant(self, value, stem=None):
         """The name under which the program's namespace holds ``value`` (an array, a function)."""
@@ -612,7 +629,19 @@ class _ProgramWriter:
             name = self.names.temporary("t")
             lines.append(f"    {name} = {write(shared, constant=self.constant, bound=bound)}")
             bound[id(shared)] = name
+        for change in in_place_parts(expressions) if self.optimized else ():
+            self.in_place = True
+            # out = x @ w.T; out += b, as the definition computes it: into the array it just made
+            outer = next((t for t, e in zip(targets, expressions) if e is change), None)
+            name = outer or self.names.temporary("t")
+            lines.append(f"    {name} = {write(change.parts[0], constant=self.constant, bound=bound)}")
+            lines.append(f"    {name} {change.kind[1]}= {write(change.parts[1], constant=self.constant, bound=bound)}")
+            bound[id(change)] = name
         for target, expression in zip(targets, expressions):
+            if bound.get(id(expression)) == target:
+                lines[-1] += comment
+                comment = ""
+                continue
             if isinstance(expression, np.generic):
                 expression = np.asarray(expression)
             text = write(expression, constant=self.constant, bound=bound) if _is_expression(expression) else (
@@ -626,10 +655,12 @@ class _ProgramWriter:
         names = self.names
         wanted = _reaching_leaves(order, leaves, self.scalar)
         grads = {id(output): f"{names(output)}_grad"}
+        self.new_arrays = set()  # the ids of the nodes whose gradient so far is an array the program made
         lines = [f"def backward_{k}({names(output)}_grad, saved):"]
         for node in reversed(_operations_below(output, self.arguments)):
             if id(node) in grads:
                 lines.extend(self.chain_rule_lines(node, grads, wanted))
+        self.fresh.append(all(id(node) in self.new_arrays for node in leaves if id(node) in grads))
         results = [grads.get(id(node), "None") for node in leaves]
         lines.append(f"    return ({''.join(r + ', ' for r in results)})")
         return lines
@@ -653,6 +684,7 @@ class _ProgramWriter:
             shares = [None if share is None else self.conformed(share, child) for share, child in zip(shares, children)]
             texts, prelude = self.share_texts(shares)
             lines.extend(prelude)
+            new = [share is not None and _makes_a_new_array(share, text) for share, text in zip(shares, texts)]
         except _NOT_WRITTEN:
             function = self.constant(functools.partial(_called_shares, definition, settings, tuple(needs), self.scalar),
                                      f"{_identifier(node.op)}_rules")
@@ -661,15 +693,19 @@ class _ProgramWriter:
                                    *[f"{key}={value.parts[0]}" for key, value in saved.items()]])
             lines.append(f"    {', '.join(share_names)}, = {function}({arguments})  # called")
             texts = [share if need else None for share, need in zip(share_names, needs)]
-        for child, text, need in zip(children, texts, needs):
+            new = [False] * len(children)  # what a called rule returns may be held elsewhere
+        for child, text, need, made in zip(children, texts, needs, new):
             if not need or text is None:
                 continue
             grad = grads.get(id(child))
             if grad is None:
                 grads[id(child)] = grad = f"{self.names(child)}_grad"
                 lines.append(f"    {grad} = {text}")
+                if made:
+                    self.new_arrays.add(id(child))
             else:
                 lines.append(f"    {grad} = {grad} + {_bracketed(text)}")
+                self.new_arrays.add(id(child))  # a sum: a new array
         return lines
 
     def share_texts(self, shares):
@@ -710,6 +746,30 @@ def _constant_stem(value):
             if (value == number).all():
                 return f"{word}{'x'.join(map(str, value.shape))}_"
     return "constant"
+
+
+def _makes_a_new_array(share, text):
+    """Whether the written ``share`` computes a new array, which nothing else holds (so backward may keep it).
+
+    Arithmetic, numpy's ufuncs, a sum, a cast and the engine's own functions
+    make one; a name (a gradient handed on as it is), an index, ``.T`` or a
+    reshape is, or may be, a view of what another holds.
+    """
+    if not _is_expression(share) or text.isidentifier():
+        return False
+    kind = share.kind
+    tag = kind if kind == "leaf" else kind[0]
+    if tag in ("binary", "unary", "conditional"):
+        return True
+    if tag == "method":
+        return kind[1] in ("sum", "astype", "copy", "max")
+    if tag == "call":
+        name = kind[1]
+        if name.startswith("xp."):
+            return True  # the engine's own: broadcast_to, unindex, ungather, power, sigmoid, softmax
+        function = getattr(np, name.removeprefix("np."), None)
+        return isinstance(function, np.ufunc) or name in ("np.where", "np.add.reduce")
+    return False
 
 
 def _is_expression(x):

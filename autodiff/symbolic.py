@@ -131,6 +131,15 @@ class Expression:
     def __eq__(self, other): return self._binary("==", other)
     def __ne__(self, other): return self._binary("!=", other)
 
+    def _in_place(self, symbol, other):
+        """``self op= other``: an expression of its own, which a program writes as a statement (``out += b``)."""
+        return _operation(("in place", symbol), (self, other), _BINARY_FUNCTIONS[symbol])
+
+    def __iadd__(self, other): return self._in_place("+", other)
+    def __isub__(self, other): return self._in_place("-", other)
+    def __imul__(self, other): return self._in_place("*", other)
+    def __itruediv__(self, other): return self._in_place("/", other)
+
     def __neg__(self):
         return _operation(("unary", "-"), (self,), lambda a: -a)
 
@@ -301,6 +310,24 @@ def leaves_of(expression):
     return count
 
 
+def in_place_parts(expressions):
+    """The in-place operations (``out += b``) in ``expressions`` whose target is computed there (not a name),
+    each after those it holds: each is written as two statements, the target into a name, then ``name += b``."""
+    found, seen, stack = [], set(), [(e, False) for e in expressions if isinstance(e, Expression)]
+    while stack:
+        expression, done = stack.pop()
+        if done:
+            if expression.kind[0] == "in place" and expression.parts[0].kind != "leaf":
+                found.append(expression)
+            continue
+        if id(expression) in seen:
+            continue
+        seen.add(id(expression))
+        stack.append((expression, True))
+        stack.extend((part, False) for part in _subexpressions(expression))
+    return found
+
+
 def shared_parts(expressions):
     """The sub-expressions (not leaves) that ``expressions`` reach more than once, each after those it holds.
 
@@ -355,7 +382,7 @@ class _Renderer:
             receiver, receiver_precedence = self.written(part.parts[0])
             return f"{_bracket(receiver, receiver_precedence < _ATOM)}[{self.index_text(part.parts[1])}]", _ATOM
         parts = [self.written(p) for p in part.parts]
-        if tag == "binary":
+        if tag in ("binary", "in place"):  # in place where it is not a statement of its own: the same numbers
             return self.binary(kind[1], *parts)
         if tag == "conditional":
             (condition, condition_precedence), (a, a_precedence), (b, b_precedence) = parts

@@ -40,10 +40,6 @@ One BLAS thread everywhere (OPENBLAS_NUM_THREADS=1, torch.set_num_threads(1)).
 """
 
 import gc
-import multiprocessing
-import resource
-import statistics
-import time
 import tracemalloc
 
 import numpy as np
@@ -52,7 +48,7 @@ import autodiff
 import nn
 from autodiff import Tensor
 
-from ._timing import interleaved, table
+from ._timing import interleaved, processes_taking_turns, table
 
 SIZES = {
     "tiny": ((2, 16, 16, 1), 100),
@@ -276,55 +272,15 @@ def step_function(engine, size, dtype):
     return lambda: mlp.step(x, y)
 
 
-def engine_process(connection, engine, size, dtype_name):
-    """Runs in a process of its own: builds one engine's step, then runs batches of steps on request.
-
-    Sends the first three losses, then for every batch size it receives the
-    seconds and the minor page faults the batch took, until it receives None.
-    """
-    step = step_function(engine, size, np.dtype(dtype_name))
-    connection.send([step() for _ in range(3)])
-    for count in iter(connection.recv, None):
-        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        start = time.perf_counter()
-        for _ in range(count):
-            step()
-        seconds = time.perf_counter() - start
-        connection.send((seconds, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults))
-
-
 def training_steps(size, dtype, repeats, warmup=2):
     """Median seconds and mean page faults per step of every engine, each in its own process, taking turns."""
-    context = multiprocessing.get_context("spawn")
-    processes, connections = [], {}
-    for engine in ENGINES:
-        ours_end, theirs_end = context.Pipe()
-        process = context.Process(target=engine_process, args=(theirs_end, engine, size, np.dtype(dtype).name))
-        process.start()
-        processes.append(process)
-        connections[engine] = ours_end
-    losses = {engine: connection.recv() for engine, connection in connections.items()}
+    losses, results = processes_taking_turns(ENGINES, step_function, (size, np.dtype(dtype)), repeats,
+                                             STEPS_PER_SAMPLE[size], warmup)
     tolerance = 1e-3 if dtype == np.float32 else 1e-8
     for engine, first in losses.items():
         if not np.allclose(first, losses["ours"], rtol=tolerance):
             raise AssertionError(f"{size} {np.dtype(dtype)}: {engine} losses {first} differ from ours {losses['ours']}")
-    count = STEPS_PER_SAMPLE[size]
-    samples = {engine: [] for engine in ENGINES}
-    for turn in range(warmup + repeats):
-        # a different engine goes first at each turn, so that none always runs just after another
-        for engine in ENGINES[turn % len(ENGINES):] + ENGINES[:turn % len(ENGINES)]:
-            connections[engine].send(count)
-            seconds, faults = connections[engine].recv()
-            if turn >= warmup:
-                samples[engine].append((seconds / count, faults / count))
-    for connection in connections.values():
-        connection.send(None)
-    for process in processes:
-        process.join()
-    return {
-        engine: (statistics.median(s for s, _ in batches), statistics.mean(f for _, f in batches))
-        for engine, batches in samples.items()
-    }
+    return results
 
 
 def repeated(step, times):

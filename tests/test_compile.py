@@ -771,3 +771,19 @@ def test_two_threads_recording_and_running_one_compiled_function_both_get_right_
     for thread in threads:
         thread.join()
     assert not wrong
+
+
+def test_the_optimized_source_is_what_runs_the_plain_one_reads_one_line_per_node_and_both_give_eager_numbers():
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    loss = lambda x: model(x).sum()  # noqa: E731
+    compiled = autodiff.compile(loss)
+    x = Tensor(np.random.default_rng(0).normal(size=(5, 3)))
+    compiled(x)
+    plain, optimized = compiled.source(), compiled.source(optimized=True)
+    assert "linear1 = x @ model_0_weight.T + model_0_bias  # linear" in plain and "+=" not in plain
+    assert "linear1 = x @ model_0_weight.T\n    linear1 += model_0_bias  # linear" in optimized
+    # the plain text, run as it stands, computes what the program that runs computes, to the last bit
+    namespace = {"np": np, "xp": autodiff.numpy_ops}
+    exec(plain.split("\n\n\ndef backward_0")[0], namespace)  # our own program's text
+    outputs, _ = namespace["forward"](x.data, *[p.data for p in model.parameters()])
+    assert same(outputs[0], compiled(x).data) and same(outputs[0], loss(x).data)
