@@ -729,12 +729,12 @@ class _ProgramWriter:
         """The share as backward hands it to ``child``: summed back over broadcast axes, in its dtype."""
         if self.scalar:
             return share
-        value = share.value if _is_expression(share) else np.asarray(share)
+        if not _is_expression(share):
+            share = np.asarray(share)
         target = child.data
-        if np.shape(value) != target.shape:
+        if share.shape != target.shape:
             share = unbroadcast(share, target.shape)
-            value = share.value if _is_expression(share) else share
-        if np.asarray(value).dtype != target.dtype:
+        if share.dtype != target.dtype:
             share = share.astype(target.dtype)
         return share
 

@@ -8,16 +8,21 @@ computes instead of computing it:
     MUL's rule for a:   lambda xp, g, out, a, b: b * g    ->   w1.data * mul1.grad
 
 Each leaf may carry the value it stands for; every expression built from
-such leaves carries its value too, computed by the same operations the
-engine runs (``numpy_ops`` or ``operators``), so an expression's ``shape``
-or ``ndim`` is there for a rule that reads it, and a trace can show the
-numbers beside the formula. The same tree written out with other names is
+such leaves stands for a value too, computed when asked by the same
+operations the engine runs (``numpy_ops`` or ``operators``), so a trace can
+show the numbers beside the formula. An expression's ``shape``, ``ndim``
+and ``dtype``, which rules read, are worked out without computing the
+value where that is plain (arithmetic, matrix products, reductions,
+reshapes): writing the program of a large model computes no matrix
+product. The same tree written out with other names is
 a line of the program ``autodiff.compile`` builds.
 
 An expression refuses to be a Python bool, number or numpy array: a rule
 that branches on the numbers, or hands them to numpy directly, cannot be
 written out as one expression, and says so by ``NotWritable``.
 """
+
+import math
 
 import numpy as np
 
@@ -39,38 +44,54 @@ _BINARY = {
 
 
 class Expression:
-    """A node of an expression tree: ``kind`` and its ``parts``, and the ``value`` it stands for (or None)."""
+    """A node of an expression tree: ``kind`` and its ``parts``, and the ``value`` it stands for (None: none).
 
-    __slots__ = ("kind", "parts", "value")
+    ``compute`` gives the value from the parts' values, when first asked.
+    """
 
-    def __init__(self, kind, parts, value=None):
-        self.kind, self.parts, self.value = kind, parts, value
+    __slots__ = ("kind", "parts", "_value", "_compute", "_form")
+
+    def __init__(self, kind, parts, value=None, compute=None):
+        self.kind, self.parts, self._value, self._compute, self._form = kind, parts, value, compute, None
+
+    @property
+    def value(self):
+        if self._compute is not None:
+            self._value = _computed(self._compute, [_value_of(part) for part in self.parts])
+            self._compute = None
+        return self._value
 
     # -- what a rule may read: the shape of what the expression stands for --------------------------
 
     @property
     def shape(self):
-        return np.shape(self._known())
+        return self._shape_and_dtype()[0]
 
     @property
     def ndim(self):
-        return np.ndim(self._known())
+        return len(self.shape)
 
     @property
     def size(self):
-        return np.size(self._known())
+        return math.prod(self.shape)
 
     @property
     def dtype(self):
-        return np.asarray(self._known()).dtype
+        return self._shape_and_dtype()[1]
 
     def __len__(self):
-        return len(self._known())
+        return self.shape[0]
+
+    def _shape_and_dtype(self):
+        if self._form is None:
+            self._form = _form_of(self) or _form_of_value(self._known())
+        return self._form
 
     def _known(self):
-        if self.value is None:
+        value = self.value
+        if value is None:
             raise NotWritable("this expression stands for no value: its shape is unknown")
-        return self.value
+        return value
 
     # -- refusals: the numbers themselves are not available to a written rule ------------------------
 
@@ -204,18 +225,114 @@ def _value_of(part):
     return part.value if isinstance(part, Expression) else part
 
 
+def _stands_for_nothing(part):
+    return isinstance(part, Expression) and part._value is None and part._compute is None
+
+
 def _operation(kind, parts, compute):
     """A new expression of ``kind`` over ``parts``; its value is ``compute`` of theirs, where all are known."""
-    values = [_value_of(part) for part in parts]
-    known = not any(isinstance(part, Expression) and part.value is None for part in parts)
-    value = None
-    if known:
-        with np.errstate(all="ignore"):
-            try:
-                value = compute(*values)
-            except ArithmeticError:  # Python's floats refuse 1 / 0: the engine computes in IEEE arithmetic there
-                value = float(compute(*[np.float64(v) if isinstance(v, float) else v for v in values]))
-    return Expression(kind, tuple(parts), value)
+    parts = tuple(parts)
+    if any(_stands_for_nothing(part) for part in parts):
+        return Expression(kind, parts)
+    return Expression(kind, parts, compute=compute)
+
+
+def _computed(compute, values):
+    with np.errstate(all="ignore"):
+        try:
+            return compute(*values)
+        except ArithmeticError:  # Python's floats refuse 1 / 0: the engine computes in IEEE arithmetic there
+            return float(compute(*[np.float64(v) if isinstance(v, float) else v for v in values]))
+
+
+def _form_of_value(value):
+    return np.shape(value), np.asarray(value).dtype if not isinstance(value, float) else np.dtype(np.float64)
+
+
+def _form_of(expression):
+    """(shape, dtype) of what ``expression`` stands for, worked out from its parts' without computing it, or None.
+
+    For arithmetic and comparisons (broadcast shapes, numpy's promotion,
+    Python numbers weak), matrix products, numpy's ufuncs and ``where``,
+    ``.T``, reshapes, transposes, sums, casts and the engine's
+    ``broadcast_to``; anything else is computed.
+    """
+    kind, parts = expression.kind, expression.parts
+    if kind == "leaf" or any(isinstance(part, Expression) and part._value is None and part._compute is None
+                             for part in parts):
+        return None
+    tag = kind[0]
+    try:
+        if tag in ("binary", "in place") and kind[1] != "@" or tag == "unary" or (
+                tag == "call" and kind[1] in _ELEMENTWISE_CALLS and not kind[2]):
+            forms = [_part_form(part) for part in parts]
+            shape = np.broadcast_shapes(*[f[0] for f in forms])
+            if tag == "binary" and kind[1] in ("<", "<=", ">", ">=", "==", "!=") or (
+                    tag == "call" and kind[1] in _BOOLEAN_CALLS):
+                return shape, np.dtype(bool)
+            dtype = np.result_type(*[f[1] for f in forms])
+            if tag == "call" and kind[1] in _FLOAT_CALLS:
+                dtype = np.result_type(dtype, np.float16)  # integers become floats, as numpy's ufuncs make them
+            return shape, dtype
+        if tag == "binary" and kind[1] == "@":
+            (a, a_dtype), (b, b_dtype) = _part_form(parts[0]), _part_form(parts[1])
+            if len(a) >= 2 and len(b) >= 2:
+                return (*np.broadcast_shapes(a[:-2], b[:-2]), a[-2], b[-1]), np.result_type(a_dtype, b_dtype)
+            return None
+        if tag == "attribute" and kind[1] == "T":
+            shape, dtype = _part_form(parts[0])
+            return shape[::-1], dtype
+        if tag == "method":
+            return _method_form(kind[1], kind[2], parts)
+    except (TypeError, ValueError):
+        return None
+    return None
+
+
+# numpy's functions that work element by element: the shape is the broadcast of the arguments'
+_ELEMENTWISE_CALLS = {"np.exp", "np.log", "np.sqrt", "np.tanh", "np.sin", "np.cos", "np.abs", "np.sign",
+                      "np.maximum", "np.minimum", "np.where", "xp.power", "xp.sigmoid", "np.equal", "np.not_equal",
+                      "np.isnan", "np.isfinite", "np.logical_and", "np.logical_or", "np.logical_not"}
+_BOOLEAN_CALLS = {"np.equal", "np.not_equal", "np.isnan", "np.isfinite", "np.logical_and", "np.logical_or",
+                  "np.logical_not"}
+_FLOAT_CALLS = {"np.exp", "np.log", "np.sqrt", "np.tanh", "np.sin", "np.cos", "xp.sigmoid"}
+
+
+def _part_form(part):
+    """(shape, dtype) of a part: an expression's, or a constant's (a Python number is weak: it keeps the dtype)."""
+    if isinstance(part, Expression):
+        return part._shape_and_dtype()
+    if isinstance(part, (bool, int, float)):
+        return (), type(part)  # weak in numpy's promotion: np.result_type(float32, float) is float32
+    array = np.asarray(part)
+    return array.shape, array.dtype
+
+
+def _method_form(name, keywords, parts):
+    shape, dtype = _part_form(parts[0])
+    arguments = parts[1:len(parts) - len(keywords)]
+    options = dict(zip(keywords, parts[len(parts) - len(keywords):]))
+    if any(isinstance(part, Expression) for part in (*arguments, *options.values())):
+        return None
+    if name == "reshape":
+        target = arguments[0] if len(arguments) == 1 and isinstance(arguments[0], tuple) else arguments
+        return np.empty(shape, dtype=bool).reshape(target).shape if -1 in target else tuple(target), dtype
+    if name == "transpose":
+        axes = arguments[0] if len(arguments) == 1 and isinstance(arguments[0], tuple) else arguments
+        return (tuple(shape[axis] for axis in axes) if axes else shape[::-1]), dtype
+    if name == "astype":
+        return shape, np.dtype(arguments[0] if arguments else options["dtype"])
+    if name == "copy":
+        return shape, dtype
+    if name == "sum" and not arguments:
+        axis, keep = options.get("axis"), options.get("keepdims", False)
+        axes = range(len(shape)) if axis is None else [axis] if isinstance(axis, int) else axis
+        axes = {a % len(shape) for a in axes} if shape else set()
+        reduced = tuple(1 if i in axes else n for i, n in enumerate(shape)) if keep else tuple(
+            n for i, n in enumerate(shape) if i not in axes)
+        return reduced, np.dtype(options["dtype"]) if options.get("dtype") is not None else (
+            np.result_type(dtype, np.int64) if dtype == np.bool_ else dtype)
+    return None
 
 
 class ArrayNamespace:
