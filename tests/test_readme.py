@@ -191,3 +191,25 @@ def test_the_compile_example_prints_the_program_the_readme_shows_and_gives_eager
     for row in ([[1.0, 2.0]], [[0.5, -1.0]]):
         ((Tensor(np.array(row)) @ W).tanh() ** 2).sum().backward()
     assert np.array_equal(W.grad, namespace["W"].grad)
+
+
+def test_your_own_operations_run_as_printed_and_their_derivatives_hold(torch):
+    section = README[README.index("## Your own operations"):README.index("## Backpropagation as a program")]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    scope = {}
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        for block in blocks:
+            exec(compile(block, "README.md", "exec"), scope)  # the README's own examples, as a reader runs them
+    assert printed.getvalue().split() == ["True", str(math.log(2))]
+    autodiff, Tensor = scope["autodiff"], scope["Tensor"]
+    # the Function and the Primitive give PyTorch's softplus gradient; the Primitive also its second derivative
+    x = Tensor([-1.0, 0.5, 2.0], dtype=autodiff.float64, requires_grad=True)
+    (derivative,) = autodiff.grad(scope["Softplus"].apply(x).sum(), x)
+    t = torch.tensor([-1.0, 0.5, 2.0], dtype=torch.float64, requires_grad=True)
+    (expected,) = torch.autograd.grad(torch.nn.functional.softplus(t).sum(), t, create_graph=True)
+    assert derivative == pytest.approx(expected.detach().numpy(), rel=1e-12)
+    (first,) = autodiff.grad(scope["softplus"](x).sum(), x, create_graph=True)
+    (second,) = autodiff.grad(first.sum(), x)
+    (expected_second,) = torch.autograd.grad(expected.sum(), t)
+    assert second == pytest.approx(expected_second.numpy(), rel=1e-12)
