@@ -36,6 +36,17 @@ def test_the_definition_is_the_documented_one():
     assert autodiff.Primitive is autodiff.primitive.Primitive
 
 
+@pytest.mark.parametrize("engine", [Value, Tensor], ids=["Value", "Tensor"])
+def test_a_primitive_set_on_an_engine_is_a_method(monkeypatch, engine):
+    monkeypatch.setattr(engine, "sinh", SINH, raising=False)
+    assert engine.sinh is SINH
+    x = engine(0.75) if engine is Value else Tensor(np.array([0.75, -0.5]), requires_grad=True)
+    out = x.sinh()
+    assert out.op == "sinh" and out.children == (x,)
+    (out if engine is Value else out.sum()).backward()
+    np.testing.assert_allclose(x.grad, np.cosh(x.data), rtol=RTOL)
+
+
 @pytest.mark.parametrize("shape", [(), (1,), (2, 3)], ids=str)
 def test_tensor_values_and_gradients_match_torch_and_finite_differences(torch, shape):
     values = POINTS.reshape(-1)[:int(np.prod(shape))].reshape(shape)
