@@ -595,11 +595,14 @@ def unindex(g, index, shape):
 
 
 def ungather(g, index, shape):
-    """A tensor of ``shape``, zero except at ``index`` (holding index arrays), where g is added."""
+    """A tensor of ``shape``, zero except at ``index`` (holding index arrays), where g is added.
+
+    A numpy array in the index is copied, as by ``getitem``: changing it later cannot move the gradient.
+    """
     arrays, layout = [], []
     for part in index:
         if isinstance(part, (Tensor, np.ndarray)):
-            arrays.append(part if isinstance(part, Tensor) else Tensor._constant(part))
+            arrays.append(part if isinstance(part, Tensor) else Tensor._constant(part.copy()))
             layout.append(ARRAY)
         else:
             layout.append(part)

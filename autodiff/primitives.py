@@ -382,8 +382,15 @@ def _gather_rule(xp, g, out, a, *arrays, layout, repeats, position):
     return xp.ungather(g, index, a.shape) if repeats else xp.unindex(g, index, a.shape)
 
 
+def _gather(xp, a, *arrays, layout, repeats):
+    out = a[full_index(layout, arrays)]
+    # numpy lays out an index array after a slice or an int in its own order; PyTorch's result, as every
+    # new result, is in order (C-contiguous), so that view() of it works there and must work here
+    return out if out.flags.c_contiguous else out.copy()
+
+
 GATHER = Primitive(
-    "getitem", lambda xp, a, *arrays, layout, repeats: a[full_index(layout, arrays)],
+    "getitem", _gather,
     vjp_each=_gather_rule,
     linear=True, fresh=True, has_derivative=lambda position: position == 0,
     doc="""a[index] with integer arrays or boolean masks among its parts (the arrays are inputs).
