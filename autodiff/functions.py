@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import numpy_ops
 from . import primitives as P
 from .primitives import ARRAY
 from .tensor import Tensor, as_tensor, unbroadcast
@@ -179,8 +180,9 @@ def clone(a):
 
 
 def sign(a):
-    """-1, 0 or 1 by the sign of each element; not differentiable (its derivative is 0 almost everywhere)."""
-    return Tensor._constant(np.sign(a.data))
+    """-1, 0 or 1 by the sign of each element (0 for NaN, as PyTorch's); not differentiable (its derivative is 0
+    almost everywhere)."""
+    return Tensor._constant(numpy_ops.sign(a.data))
 
 
 def zeros_like(a):

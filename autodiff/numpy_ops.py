@@ -18,7 +18,6 @@ tanh = np.tanh
 sin = np.sin
 cos = np.cos
 abs = np.abs  # noqa: A001
-sign = np.sign
 maximum = np.maximum
 where = np.where
 equal = np.equal
@@ -37,6 +36,13 @@ zeros_like = np.zeros_like
 def power(a, b):
     """a ** b, through the operator: numpy computes a ** 2 as a square and a ** 0.5 as a square root."""
     return a ** b
+
+
+def sign(x):
+    """-1, 0 or 1 by the sign of x, and 0 for NaN, as PyTorch's sign (numpy's keeps NaN)."""
+    signs = np.asarray(np.sign(x))
+    signs[np.isnan(signs)] = 0
+    return signs
 
 
 def sigmoid(x):

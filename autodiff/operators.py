@@ -65,12 +65,12 @@ def abs(x):  # noqa: A001 (numpy's name, as in the other namespaces)
 
 
 def sign(x):
-    """-1.0, 0.0 or 1.0 by the sign of x; nan stays nan."""
+    """-1.0, 0.0 or 1.0 by the sign of x, and 0.0 for nan, as PyTorch's sign (so |x|'s slope at nan is 0, as there)."""
     if x > 0:
         return 1.0
     if x < 0:
         return -1.0
-    return x * 0.0  # 0.0 for ±0, nan for nan
+    return 0.0
 
 
 def maximum(a, b):

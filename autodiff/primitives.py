@@ -162,7 +162,7 @@ RELU = Primitive(
 ABS = Primitive(
     "abs", lambda xp, a: xp.abs(a),
     (lambda xp, g, out, a: xp.sign(a) * g,),
-    elementwise=True, fresh=True, doc="|a|;  dL/da = sign(a) · g, 0 at a = 0 as in PyTorch.",
+    elementwise=True, fresh=True, doc="|a|;  dL/da = sign(a) · g, 0 at a = 0 and at NaN as in PyTorch.",
 )
 
 SIN = Primitive(
