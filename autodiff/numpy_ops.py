@@ -34,8 +34,17 @@ zeros_like = np.zeros_like
 
 
 def power(a, b):
-    """a ** b, through the operator: numpy computes a ** 2 as a square and a ** 0.5 as a square root."""
-    return a ** b
+    """a ** b. A number exponent goes through the operator, which computes a ** 2 as a square and a ** 0.5
+    as a square root, as PyTorch's pow with a number does; an array exponent through ``np.power``, element
+    by element, as PyTorch's pow of two tensors (the operator would take a 0-d exponent 0.5 as a square root,
+    whose value at -inf is nan, not pow's inf)."""
+    if isinstance(b, (int, float)):
+        return a ** b
+    out = np.power(a, b)
+    if np.isnan(out).any():
+        # numpy's float64 loop takes an exponent 0.5 shared by every element (0-d, or broadcast) as a square root
+        out = np.where(np.isneginf(a) & (b == 0.5), np.inf, out)
+    return out
 
 
 def sign(x):

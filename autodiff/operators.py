@@ -81,8 +81,11 @@ def maximum(a, b):
 
 
 def power(a, b):
-    """a ** b; nan for a negative base with a fractional exponent, ±inf on overflow or 0 ** negative."""
-    if a < 0 and math.isfinite(b) and not float(b).is_integer():
+    """a ** b; nan for a finite negative base with a fractional exponent, ±inf on overflow or 0 ** negative.
+
+    (-inf) ** b follows IEEE pow, as numpy and PyTorch do: inf for b > 0 (b not an odd integer), 0 for b < 0.
+    """
+    if -inf < a < 0 and math.isfinite(b) and not float(b).is_integer():
         return nan
     try:
         return float(a ** b)

@@ -82,9 +82,9 @@ def _power_base_rule(xp, g, out, a, b):
 
 
 def _power_exponent_rule(xp, g, out, a, b):
-    # 0**b does not move with b >= 0, though ln 0 is -inf
+    # 0**b does not move with b >= 0, though ln 0 is -inf; g multiplies that 0, as in PyTorch (inf · 0 is nan)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return xp.where(xp.equal(a, 0) & (b >= 0), 0.0, out * xp.log(a) * g)
+        return g * xp.where(xp.equal(a, 0) & (b >= 0), 0.0, out * xp.log(a))
 
 
 POW = Primitive(
@@ -99,15 +99,25 @@ POW = Primitive(
 )
 
 
+def _number_power(xp, a, p):
+    """a ** p for a number p as PyTorch computes it: a ** 0.5 as √a and a ** -0.5 as 1 / √a (nan at -inf,
+    where pow gives inf and 0)."""
+    if p == 0.5:
+        return xp.sqrt(a)
+    if p == -0.5:
+        return 1 / xp.sqrt(a)
+    return xp.power(a, p)
+
+
 def _power_rule(xp, g, out, a, *, exponent):
     if exponent == 0:
         return xp.zeros_like(a)  # a**0 is 1 for every a: no slope, even where a**-1 is infinite
     with np.errstate(divide="ignore", invalid="ignore"):
-        return exponent * xp.power(a, exponent - 1) * g
+        return exponent * _number_power(xp, a, exponent - 1) * g
 
 
 POWER = Primitive(
-    "**", lambda xp, a, *, exponent: xp.power(a, exponent),
+    "**", lambda xp, a, *, exponent: _number_power(xp, a, exponent),
     (_power_rule,),
     elementwise=True, fresh=True, display=lambda params: f"**{params['exponent']:g}",
     doc="a ** p for a number p;  dL/da = p · a**(p-1) · g (0 for p = 0).",
