@@ -208,9 +208,14 @@ CLIP = Primitive(
     doc="a limited to [low, high] (either may be None);  dL/da = g where low <= a <= high, else 0.",
 )
 
+def _std_rule(xp, g, out, variance):
+    with np.errstate(invalid="ignore"):  # 0 / 0 where the deviation is 0, which where() replaces
+        return xp.where(xp.equal(out, 0), 0.0, _sqrt_rule(xp, g, out, variance))
+
+
 STD = Primitive(
     "std", lambda xp, variance: xp.sqrt(variance),
-    (lambda xp, g, out, variance: xp.where(xp.equal(out, 0), 0.0, _sqrt_rule(xp, g, out, variance)),),
+    (_std_rule,),
     elementwise=True, reads=OUTPUT, fresh=True,
     doc="√v of a variance v;  dL/dv = g / (2√v), taken as 0 where v = 0, as PyTorch takes it for std.",
 )
@@ -264,10 +269,20 @@ SUM = Primitive(
     linear=True, reads=0, fresh=True, doc="Σ a over ``axes``;  dL/da = g repeated along the summed axes.",
 )
 
+def _mean(xp, a, *, axes, keepdims):
+    total = xp.add.reduce(a, axis=axes, keepdims=keepdims)
+    count = count_of(a.shape, axes)
+    return total / count if count else total * math.nan  # the mean of no elements is 0 / 0 = nan, as in PyTorch
+
+
+def _mean_rule(xp, g, out, a, *, axes, keepdims):
+    count = count_of(a.shape, axes) or 1  # no elements: g is spread over none of them
+    return xp.broadcast_to(g.reshape(kept_shape(a.shape, axes)) / count, a.shape)
+
+
 MEAN = Primitive(
-    "mean", lambda xp, a, *, axes, keepdims: xp.add.reduce(a, axis=axes, keepdims=keepdims) / count_of(a.shape, axes),
-    (lambda xp, g, out, a, *, axes, keepdims:
-        xp.broadcast_to(g.reshape(kept_shape(a.shape, axes)) / count_of(a.shape, axes), a.shape),),
+    "mean", _mean,
+    (_mean_rule,),
     linear=True, reads=0, fresh=True,
     doc="the mean over ``axes``, Σ a / n;  dL/da = g / n repeated along the averaged axes.",
 )
@@ -300,7 +315,7 @@ AMIN = Primitive(
 
 
 def _logsumexp(xp, a, *, axes, keepdims):
-    shift = xp.max(a, axis=axes, keepdims=True)
+    shift = xp.max(a, axis=axes, keepdims=True, initial=-math.inf)  # no elements: ln 0 = -inf, as in PyTorch
     # a row of -inf (or one holding +inf) is not shifted: its result is -inf (or +inf) as it stands
     shift = xp.where(xp.isfinite(shift), shift, 0.0)
     with np.errstate(divide="ignore"):
