@@ -488,7 +488,8 @@ class Op:
     """One operation, as the tests call it.
 
     - ``name``: the row's id;
-    - ``ours``, ``theirs``: our spelling and PyTorch's (``theirs`` None: the same);
+    - ``ours``, ``theirs``: our spelling and PyTorch's (``theirs`` None: the same; or a function of the
+      settings' values giving the template, where PyTorch spells some settings another way);
     - ``domains``: where each operand may lie;
     - ``takes``: the ``Signature``;
     - ``engines``: ``TENSOR``, ``VALUE`` or both;
@@ -519,6 +520,8 @@ class Op:
     def spelled(self, side, operands, settings=()):
         """The call as text: ``side`` "ours" or "theirs", ``operands`` and ``settings`` Args."""
         template = self.ours if side == "ours" or self.theirs is None else self.theirs
+        if callable(template):
+            template = template(*[a.value for a in settings])
         return template.format(*[getattr(a, side) for a in self.takes.arguments(operands, settings)])
 
     def domain(self, position):
@@ -543,12 +546,11 @@ def _reduces_two_or_more(shapes, values, settings):
     return int(np.prod([shape[a] for a in reduced])) >= 2
 
 
-def _near_ties(extremum, unique):
+def _near_ties(extremum):
     """Vets max/min's operand: within a reduced slice, no element comes near the extremum without attaining it.
 
-    Near ties would let float32 rounding choose another element than float64 does; exact ties
-    are fine for amax (both libraries share g among them). With ``unique`` (max(dim), which
-    sends g to the index it returns) exact ties are refused too.
+    Near ties would let float32 rounding choose another element than float64 does; exact ties are
+    fine (amax shares g among them in both libraries, and max(dim) sends it to the first of them).
     """
     def vet(shapes, values, settings):
         if values is None:
@@ -557,18 +559,29 @@ def _near_ties(extremum, unique):
         axis = settings[0]
         if isinstance(axis, int) and a.ndim == 0:
             a, axis = a.reshape(1), 0
-        top = extremum(a, axis=axis, keepdims=True)
-        near = np.abs(a - top) <= 1e-3 * (1 + np.abs(top))
-        if unique:
-            return bool((near.sum(axis=axis) == 1).all())
+        with np.errstate(invalid="ignore"):
+            top = extremum(a, axis=axis, keepdims=True)
+            near = np.abs(a - top) <= 1e-3 * (1 + np.abs(top))
         return bool((~near | (a == top)).all())
 
     return vet
 
 
+def _max_or_amax(name):
+    """PyTorch's spelling of our ``max(axis=..., keepdims=...)`` (``name`` "max" or "min"): over given axes it
+    is ``amax`` (a slice holding NaN has the gradient NaN); over all of them (axis None) it is ``max()``,
+    which shares g among the NaNs it found."""
+    def template(axis, keepdims):
+        if axis is None:
+            return "{0}.%s()%s" % (name, ".reshape([1] * {0}.ndim)" if keepdims else "")
+        return "{0}.a%s(dim={1}, keepdim={2})" % name
+
+    return template
+
+
 def _clear_of_ties(extremum):
     """As ``_near_ties`` for a reduction of the whole operand."""
-    vet_all = _near_ties(extremum, unique=False)
+    vet_all = _near_ties(extremum)
     return lambda shapes, values, settings: vet_all(shapes, values, [None])
 
 
@@ -628,14 +641,14 @@ OPS = [
     Op("mean", "{0}.mean(axis={1}, keepdims={2})", "{0}.mean(dim={1}, keepdim={2})", takes=AXES, node="mean"),
     Op("mean_dim", "{0}.mean(dim={1}, keepdim={2})", takes=AXES),
     Op("mean_all", "{0}.mean()"),
-    Op("max", "{0}.max(axis={1}, keepdims={2})", "{0}.amax(dim={1}, keepdim={2})", takes=AXES, node="max",
-       vet=_near_ties(np.max, unique=False)),
-    Op("min", "{0}.min(axis={1}, keepdims={2})", "{0}.amin(dim={1}, keepdim={2})", takes=AXES, node="min",
-       vet=_near_ties(np.min, unique=False)),
+    Op("max", "{0}.max(axis={1}, keepdims={2})", _max_or_amax("max"), takes=AXES, node="max",
+       vet=_near_ties(np.max)),
+    Op("min", "{0}.min(axis={1}, keepdims={2})", _max_or_amax("min"), takes=AXES, node="min",
+       vet=_near_ties(np.min)),
     Op("max_all", "{0}.max()", vet=_clear_of_ties(np.max)),
     Op("min_all", "{0}.min()", vet=_clear_of_ties(np.min)),
-    Op("max_dim", "{0}.max({1}, keepdim={2}).values", takes=AXIS_KEEP, vet=_near_ties(np.max, unique=True)),
-    Op("min_dim", "{0}.min(dim={1}, keepdim={2}).values", takes=AXIS_KEEP, vet=_near_ties(np.min, unique=True)),
+    Op("max_dim", "{0}.max({1}, keepdim={2}).values", takes=AXIS_KEEP, vet=_near_ties(np.max)),
+    Op("min_dim", "{0}.min(dim={1}, keepdim={2}).values", takes=AXIS_KEEP, vet=_near_ties(np.min)),
     Op("logsumexp", "{0}.logsumexp(axis={1}, keepdims={2})", "{0}.logsumexp(dim={1}, keepdim={2})", takes=AXES,
        node="logsumexp"),
     Op("logsumexp_dim", "{0}.logsumexp(dim={1}, keepdim={2})", takes=AXES),

@@ -14,7 +14,10 @@ A program, drawn by hypothesis, is:
 After every backward call each leaf's ``grad`` must be PyTorch's (float64): an ``np.ndarray`` of
 the leaf's shape and dtype (0-d included, never a numpy scalar), or None where PyTorch has None.
 Each program runs in float64 (tight tolerance) and in float32 (loose tolerance); its numbers are
-multiples of 1/16, exact in both.
+multiples of 1/16, exact in both. A third of the programs hold special values: about a quarter of
+the numbers of leaves, constants and loss weights (the upstream gradients) are NaN, ±inf, 0 or a
+copy of another (a tie), and results may be NaN or infinite; NaN must stand exactly where PyTorch
+has NaN, and infinities where it has the same infinity.
 
 A program is text, so the lines that ran are the lines a failure prints: a script to paste into
 a file and run (from tests/), with PyTorch's translation beside it. Adding an operation is one row
@@ -23,11 +26,13 @@ signature, whose drawer here (``DRAWERS``) picks operands and settings that fit.
 
 CI runs a bounded, derandomized set. A longer run by hand, with fresh random examples each time:
 
-    AUTODIFF_FUZZ_EXAMPLES=5000 python -m pytest tests/test_fuzz.py -q -k program
+    AUTODIFF_FUZZ_EXAMPLES=3000 python -m pytest tests/test_fuzz.py -q -k program
 
-(5000 programs of any operations, and 125 featuring each operation.)
+(3000 programs of any operations in each dtype, and 75 featuring each operation.)
 """
 
+import contextlib
+import math
 import os
 import re
 from types import SimpleNamespace
@@ -79,9 +84,23 @@ def constant(values):
 NUMBERS = (-2, -1.5, -0.5, 0.25, 0.5, 1.5, 2, 3.0)
 
 
-def draw_values(draw, shape, domain=ANY):
-    """Values of ``shape`` in ``domain``, multiples of 1/16 (exact in float32 too)."""
-    return domain.draw(np.random.default_rng(draw(st.integers(0, 2**16))), shape, sixteenths=True)
+SPECIAL_VALUES = (math.nan, math.inf, -math.inf, 0.0)
+
+
+def draw_values(draw, shape, domain=ANY, special=False):
+    """Values of ``shape`` in ``domain``, multiples of 1/16 (exact in float32 too).
+
+    With ``special``, about a quarter of the elements are NaN, ±inf, 0 or a copy of another element (a tie).
+    """
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    values = domain.draw(rng, shape, sixteenths=True)
+    if special and values.size:
+        flat = values.reshape(-1)
+        for k in np.flatnonzero(rng.random(flat.size) < 0.25):
+            choice = rng.integers(len(SPECIAL_VALUES) + 1)
+            flat[k] = SPECIAL_VALUES[choice] if choice < len(SPECIAL_VALUES) else flat[rng.integers(flat.size)]
+        values = flat.reshape(shape)
+    return values
 
 
 def broadcastable(shape_a, shape_b):
@@ -109,12 +128,13 @@ class Program:
     can choose operands of fitting shapes and values.
     """
 
-    def __init__(self, torch):
+    def __init__(self, torch, special=False):
         self.torch = torch
+        self.special = special  # NaN, infinities, zeros and ties among the numbers
         self.leaves = {}  # name: float64 values
         self.steps = []  # (name, ours, theirs)
         self.values = {}  # name: PyTorch's value of every leaf and step
-        self.scope = scope("theirs", torch)
+        self.scope = {**scope("theirs", torch), "nan": math.nan, "inf": math.inf}
         self.loss = None  # (ours, theirs)
         self.actions = []  # statements after the forward pass, the same on both sides but for backward
 
@@ -124,6 +144,11 @@ class Program:
         self.values[name] = values
         self.scope[name] = self.torch.tensor(values, dtype=self.torch.float64)
         return Arg(name, name, values)
+
+    def fits(self, domain):
+        """Whether values suit ``domain``: in a program of special values, exact zeros do too (a pole of
+        1/x at exactly 0 gives inf in both libraries; it is the numbers close to it that round apart)."""
+        return lambda values: domain.accepts(values, zero=self.special)
 
     def pick(self, draw, accepts=ANY.accepts):
         """An earlier leaf or result whose value ``accepts`` takes, or None when there is none."""
@@ -135,7 +160,8 @@ class Program:
         return Arg(name, name, self.values[name])
 
     def add_step(self, op, ours, theirs):
-        """Compute ``theirs`` with PyTorch; keep the step unless its result is empty, huge or not finite.
+        """Compute ``theirs`` with PyTorch; keep the step unless its result is empty or huge (or, in a program
+        without special values, not finite).
 
         A step PyTorch refuses is a mistake of the drawer, except for a row PyTorch refuses now and
         then (a ``view`` that would need a copy): that step is left out.
@@ -149,8 +175,9 @@ class Program:
                 raise
             except Exception as error:
                 raise AssertionError(f"the fuzzer drew an operation PyTorch refuses: {theirs}") from error
+        finite = np.isfinite(value)
         if (value.size == 0 or value.size > MAX_SIZE or value.ndim > MAX_NDIM
-                or not np.isfinite(value).all() or np.abs(value).max() > MAX_MAGNITUDE):
+                or not (self.special or finite.all()) or np.abs(value[finite]).max(initial=0) > MAX_MAGNITUDE):
             return
         name = f"t{len(self.steps)}"
         self.steps.append((name, ours, theirs))
@@ -164,11 +191,12 @@ class Program:
         """The leaves and ``def forward()``, in our spelling (side 0) or PyTorch's (side 1)."""
         if side == 0:
             lines = ["import numpy as np", "import autodiff", "import nn", "from autodiff import Tensor", "",
-                     f"DTYPE = np.{dtype.__name__}"]
+                     f"DTYPE = np.{dtype.__name__}", "nan, inf = float('nan'), float('inf')"]
             leaf = "Tensor(np.array({!r}), dtype=DTYPE, requires_grad=True)"
         else:
             # the table's PyTorch helpers (an RNN step by step), from tests/
-            lines = ["import torch", "from op_table import scope", 'globals().update(scope("theirs", torch))', ""]
+            lines = ["import torch", "from op_table import scope", 'globals().update(scope("theirs", torch))',
+                     "nan, inf = float('nan'), float('inf')", ""]
             leaf = "torch.tensor({!r}, dtype=torch.float64, requires_grad=True)"
         lines += [f"{name} = {leaf.format(values.tolist())}" for name, values in self.leaves.items()]
         lines += ["", "", "def forward():"]
@@ -188,13 +216,15 @@ def operand(draw, program, shape, domain):
     """Something that broadcasts with ``shape``: an earlier result, a fresh leaf, a constant Tensor, an array or a number."""
     kind = draw(st.sampled_from(["result", "leaf", "constant", "array", "number"]))
     if kind == "result":
-        found = program.pick(draw, lambda v: broadcastable(v.shape, shape) and domain.accepts(v))
+        fits = program.fits(domain)
+        found = program.pick(draw, lambda v: broadcastable(v.shape, shape) and fits(v))
         if found is not None:
             return found
         kind = "array"
     if kind == "number":
-        return number(draw(st.sampled_from([n for n in NUMBERS if domain.accepts(np.asarray(n))])))
-    values = draw_values(draw, draw(shapes_meeting(shape)), domain)
+        numbers = NUMBERS + (SPECIAL_VALUES if program.special else ())
+        return number(draw(st.sampled_from([n for n in numbers if program.fits(domain)(np.asarray(n))])))
+    values = draw_values(draw, draw(shapes_meeting(shape)), domain, program.special)
     return {"leaf": program.new_leaf, "constant": constant, "array": array}[kind](values)
 
 
@@ -206,7 +236,7 @@ def vetted(op, operands, settings=()):
 
 def one_operand(draw, program, op):
     """An earlier result in the row's domain, and settings its signature draws for that shape."""
-    node = program.pick(draw, op.domain(0).accepts)
+    node = program.pick(draw, program.fits(op.domain(0)))
     if node is None:
         return None
     fitting = st.just(()) if op.takes.settings is None else op.takes.settings(node.value.shape)
@@ -217,7 +247,7 @@ def two_operands(draw, program, op):
     """One operand from the program; the other, on a drawn side, of any kind."""
     left, right = op.domains
     ours_on_left = draw(st.booleans())
-    node = program.pick(draw, (left if ours_on_left else right).accepts)
+    node = program.pick(draw, program.fits(left if ours_on_left else right))
     if node is None:
         return None
     other = operand(draw, program, node.value.shape, right if ours_on_left else left)
@@ -248,7 +278,7 @@ def matmul_operands(draw, program, op):
         batch = shape[:-2]
         free = draw(st.integers(1, 3))
         partner = draw(st.sampled_from([(n,), (n, free) if ours_on_left else (free, n), batch + ((n, free) if ours_on_left else (free, n))]))
-        values = draw_values(draw, partner)
+        values = draw_values(draw, partner, special=program.special)
         other = {"result": array, "leaf": program.new_leaf, "constant": constant, "array": array}[kind](values)
     return [node, other] if ours_on_left else [other, node]
 
@@ -272,7 +302,7 @@ def pieces(draw, program, op):
             piece_shape = shape[: axis % ndim] + (draw(st.integers(1, 3)),) + shape[axis % ndim + 1:]
         found = program.pick(draw, lambda v: v.shape == piece_shape) if kind == "result" else None
         if found is None:
-            values = draw_values(draw, piece_shape)
+            values = draw_values(draw, piece_shape, special=program.special)
             found = {"result": array, "leaf": program.new_leaf, "constant": constant, "array": array}[kind](values)
         found_pieces.append(found)
     order = draw(st.permutations(range(len(found_pieces))))
@@ -291,7 +321,7 @@ def chosen(draw, program, op):
 def sixteen(draw, program, op):
     """An earlier result of 16 elements (which the row reshapes), else a new leaf of 16."""
     found = program.pick(draw, lambda v: v.size == 16)
-    return [found if found is not None else program.new_leaf(draw_values(draw, (16,), op.domain(0)))]
+    return [found if found is not None else program.new_leaf(draw_values(draw, (16,), op.domain(0), program.special))]
 
 
 DRAWERS = {ONE: one_operand, TWO: two_operands, MATMUL: matmul_operands, PIECES: pieces, STACKED: pieces,
@@ -312,11 +342,11 @@ BACKWARD = "loss.backward()"
 @st.composite
 def programs(draw, torch, featured=None):
     """A whole program; with ``featured`` (an Op), one that applies it at least once."""
-    program = Program(torch)
+    program = Program(torch, special=draw(st.integers(0, 2)) == 0)  # a third of the programs
     base = draw(hnp.array_shapes(min_dims=draw(st.integers(0, 3)), max_dims=3, min_side=1, max_side=3))
     for _ in range(draw(st.integers(1, 3))):
         shape = draw(hnp.broadcastable_shapes(base, min_dims=0, max_dims=len(base), min_side=1, max_side=3))
-        program.new_leaf(draw_values(draw, shape, draw(st.sampled_from([ANY, POSITIVE]))))
+        program.new_leaf(draw_values(draw, shape, draw(st.sampled_from([ANY, POSITIVE])), program.special))
     operations = draw(st.integers(2, MAX_OPERATIONS))
     featured_from = draw(st.integers(0, operations - 1))  # the featured op is tried from this step on until it applies
     featured_done = featured is None
@@ -333,7 +363,8 @@ def programs(draw, torch, featured=None):
     used = set(re.findall(r"\b[xt]\d+\b", " ".join(ours for _, ours, _ in program.steps)))
     sinks = [name for name, _, _ in program.steps if name not in used] or [next(iter(program.leaves))]
     weighed = sinks + [name for name in program.values if name not in sinks and draw(st.booleans())]
-    terms = [(name, array(draw_values(draw, program.values[name].shape))) for name in weighed]
+    # the weights are the upstream gradients: infinite or NaN ones too, in a program of special values
+    terms = [(name, array(draw_values(draw, program.values[name].shape, special=program.special))) for name in weighed]
     program.loss = tuple(
         " + ".join(f"({name} * {(w.ours, w.theirs)[side]}).sum()" for name, w in terms) for side in (0, 1)
     )
@@ -370,6 +401,17 @@ def run_torch(program, torch):
     return after
 
 
+def agree(got, want, rtol, atol):
+    """NaN exactly where PyTorch has NaN, the same infinities, and the finite numbers close
+    (``atol`` relative to the largest finite |number|)."""
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    finite = np.isfinite(want)
+    if not np.array_equal(np.isnan(got), np.isnan(want)) or not np.array_equal(got[np.isinf(want)], want[np.isinf(want)]):
+        return False
+    scale = max(1.0, float(np.abs(want[finite]).max(initial=0)))
+    return bool(np.isfinite(got[finite]).all()) and np.allclose(got[finite], want[finite], rtol=rtol, atol=atol * scale)
+
+
 def check_program(program, dtype, torch):
     expected = run_torch(program, torch)
     rtol, atol = TOLERANCE[dtype]
@@ -381,21 +423,27 @@ def check_program(program, dtype, torch):
             f"{program.script(0, dtype, upto)}\n# ---- PyTorch ----\n{program.script(1)}"
         )
 
+    def quiet():
+        # numpy warns of each NaN and infinity it meets (PyTorch does not): a program of special values meets many
+        return np.errstate(all="ignore") if program.special else contextlib.nullcontext()
+
     try:
-        exec(program.header(0, dtype), scope)
+        with quiet():
+            exec(program.header(0, dtype), scope)
     except Exception as error:
         raise failure(f"building the leaves or forward raised {error!r}", 0) from error
     for position, (ours, _) in enumerate(program.actions):
         upto = position + 1
         try:
-            exec(ours, scope)
+            with quiet():
+                exec(ours, scope)
         except Exception as error:
             raise failure(f"{ours!r} raised {error!r}", upto) from error
         if ours != BACKWARD:
             continue
         loss, grads = expected[position]
         ours_loss = scope["loss"].item()
-        if not np.isclose(ours_loss, loss, rtol=rtol, atol=atol * max(1.0, abs(loss))):
+        if not agree(ours_loss, loss, rtol, atol):
             raise failure(f"loss is {ours_loss!r}, PyTorch has {loss!r}", upto)
         for name, want in grads.items():
             got = scope[name].grad
@@ -408,8 +456,7 @@ def check_program(program, dtype, torch):
                 raise failure(f"{where} is {got!r} of type {type(got).__name__}, not an np.ndarray", upto)
             if got.shape != want.shape or got.dtype != dtype:
                 raise failure(f"{where} has shape {got.shape} and dtype {got.dtype}, the leaf {want.shape} and {np.dtype(dtype)}", upto)
-            scale = max(1.0, float(np.abs(want).max(initial=0)))
-            if not np.allclose(got, want, rtol=rtol, atol=atol * scale):
+            if not agree(got, want, rtol, atol):
                 raise failure(f"{where} is\n{got!r}\nPyTorch has\n{want!r}", upto)
 
 
