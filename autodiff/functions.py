@@ -284,17 +284,13 @@ def mean(a, axis=None, keepdims=False, *, dim=None, keepdim=None):
 
 
 def var(a, dim=None, *, correction=1, keepdim=False, unbiased=None, axis=None, keepdims=None):
-    """Variance over ``dim``: Σ (a - mean)² / (n - correction), PyTorch's default correction 1 (unbiased).
-
-    Composed of mean, subtraction, a square and a sum, so it needs no rule of its own.
-    """
+    """Variance over ``dim``: Σ (a - mean)² / (n - correction), PyTorch's default correction 1 (unbiased);
+    dL/da = 2 (a - mean) / (n - correction) · g."""
     if unbiased is not None:
         correction = 1 if unbiased else 0
     axis, keepdim = _axis_and_keep(axis, keepdims if keepdims is not None else keepdim, dim, None)
     axes = _reduced_axes(axis, a.ndim)
-    count = P.count_of(a.shape, axes)
-    centred = a - mean(a, axis, keepdims=True)
-    return sum(centred * centred, axis, keepdim) / builtins.max(count - correction, 0)
+    return _apply(P.VAR, (a,), {"axes": axes, "keepdims": keepdim, "correction": correction})
 
 
 def std(a, dim=None, *, correction=1, keepdim=False, unbiased=None, axis=None, keepdims=None):

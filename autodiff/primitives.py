@@ -288,6 +288,33 @@ MEAN = Primitive(
 )
 
 
+def _variance(xp, a, *, axes, keepdims, correction):
+    centred = a - _mean(xp, a, axes=axes, keepdims=True)
+    total = xp.add.reduce(centred * centred, axis=axes, keepdims=keepdims)
+    with np.errstate(divide="ignore", invalid="ignore"):  # n <= correction: x / 0, as in PyTorch
+        return total / max(count_of(a.shape, axes) - correction, 0)
+
+
+def _variance_rule(xp, g, out, a, *, axes, keepdims, correction):
+    kept = kept_shape(a.shape, axes)
+    count = count_of(a.shape, axes)
+    denominator = max(count - correction, 0)
+    centred = a - a.sum(axis=axes, keepdims=True) / (count or 1)
+    return (2 / denominator if denominator else math.inf) * centred * g.reshape(kept)
+
+
+VAR = Primitive(
+    "var", _variance,
+    (_variance_rule,),
+    fresh=True,
+    doc="""Σ (a - mean)² / (n - correction) over ``axes``;  dL/da = 2 (a - mean) / (n - correction) · g.
+
+    One rule, as PyTorch's: the mean's own share, Σ over the axes of -2 (a - mean) / (n - c) · g / n,
+    is 0 (the deviations sum to 0), so it is left out; composed of its steps, an infinite element would
+    send NaN through it to every other.""",
+)
+
+
 def _extremum_rule(xp, g, out, a, *, axes, keepdims):
     peak = out.reshape(kept_shape(a.shape, axes))
     if axes is None:
