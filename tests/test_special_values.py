@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import autodiff
+import nn
 from autodiff import Tensor, Value
 from op_table import ONE, TENSOR, TWO, VALUE, function, rows
 
@@ -129,7 +130,23 @@ MASKED = {
     "pow of -inf by 2.5": (lambda a: a ** 2.5, lambda a: a ** 2.5, [-INF, INF, -1.0], None),
     "pow of -inf by 0.5 and -0.5": (lambda a: a ** 0.5 + a ** -0.5, lambda a: a ** 0.5 + a ** -0.5, [-INF, 4.0], None),
     "0 ** x under inf": (lambda a: 0.0 ** a, lambda a: 0.0 ** a, [0.0, 2.0, -1.0], [INF, NAN, 1.0]),
+    "max_pool2d under NaN and inf": (lambda a: nn.functional.max_pool2d(a.reshape(1, 1, 4, 4), 2),
+                                     lambda a: torch_functional().max_pool2d(a.reshape(1, 1, 4, 4), 2),
+                                     np.arange(16.0) - 5.0, [[[[NAN, 1.0], [INF, -INF]]]]),
+    "max_pool2d of NaN and overlapping windows": (lambda a: nn.functional.max_pool2d(a.reshape(1, 1, 4, 4), 2, 1),
+                                                  lambda a: torch_functional().max_pool2d(a.reshape(1, 1, 4, 4), 2, 1),
+                                                  [NAN, 1.0, 2.0, 0.0] * 4, [[[[1.0, NAN, 2.0]] * 3]]),
+    "var with an infinity": (lambda a: a.var(), lambda a: a.var(), [-INF, -0.9375, -1.8125], None),
+    "var along a dim with NaN": (lambda a: a.var(0), lambda a: a.var(0), [[NAN, 1.0], [2.0, INF], [0.5, 3.0]], None),
+    "std with an infinity": (lambda a: a.std(1, keepdim=True), lambda a: a.std(1, keepdim=True),
+                             [[INF, 1.0, 2.0], [1.0, 2.0, 4.0]], None),
 }
+
+
+def torch_functional():
+    import torch
+
+    return torch.nn.functional
 
 
 def torch_where(condition, a, b):
