@@ -500,7 +500,8 @@ class Op:
     - ``rounds``: the operation rounds to float32 on the way (compare loosely, no finite differences);
     - ``second_order``, ``jvp``: whether it has second derivatives and forward mode;
     - ``refused_sometimes``: PyTorch refuses some operands (``view`` of a tensor whose layout needs a
-      copy): where it does, random programs leave the step out (tests of their own check that we refuse too).
+      copy, probabilities that are NaN): where it does, random programs leave the step out (tests of
+      their own check that we refuse too).
     """
 
     name: str
@@ -714,9 +715,9 @@ OPS = [
        "Tensor(np.zeros((1, 1)), dtype={0}.dtype), Tensor(np.ones((4, 1)) / 2, dtype={0}.dtype)).flatten()",
        "lstm({0}.reshape(4, 1, 4), torch.ones((4, 1), dtype={0}.dtype) / 2).flatten()",
        takes=SIXTEEN, second_order=False, jvp=False, node="lstm"),
-    Op("binary_cross_entropy", "nn.binary_cross_entropy({0}.sigmoid(), np.ones((16,)))",
-       "torch.nn.functional.binary_cross_entropy({0}.sigmoid(), torch.ones(16, dtype={0}.dtype))",
-       takes=SIXTEEN, second_order=False, jvp=False, node="binary_cross_entropy"),
+    Op("binary_cross_entropy", "nn.binary_cross_entropy({0}.reshape(16).sigmoid(), np.ones((16,)))",
+       "torch.nn.functional.binary_cross_entropy({0}.reshape(16).sigmoid(), torch.ones(16, dtype={0}.dtype))",
+       takes=SIXTEEN, second_order=False, jvp=False, node="binary_cross_entropy", refused_sometimes=True),
 ]
 BY_NAME = {op.name: op for op in OPS}
 assert len(BY_NAME) == len(OPS), "two rows share a name"
