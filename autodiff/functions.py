@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import numpy_ops
 from . import primitives as P
 from .primitives import ARRAY
 from .tensor import Tensor, as_tensor, unbroadcast
@@ -177,7 +178,8 @@ def clone(a):
 
 
 def sign(a):
-    """-1, 0 or 1 by the sign of each element; not differentiable (its derivative is 0 almost everywhere)."""
+    """-1, 0 or 1 by the sign of each element (0 for NaN, as PyTorch's); not differentiable (its derivative is 0
+    almost everywhere)."""
     return _apply(P.SIGN, (a,))
 
 
@@ -266,26 +268,23 @@ def sum(a, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):  #
 
 
 def mean(a, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    """The mean over ``axis``: the sum divided by the count n;  dL/da = g / n repeated along the averaged axes."""
+    """The mean over ``axis``: the sum divided by the count n;  dL/da = g / n repeated along the averaged axes.
+
+    The mean of no elements is 0 / 0 = nan, as in PyTorch.
+    """
     axis, keepdims = _axis_and_keep(axis, keepdims, dim, keepdim)
     axes = _reduced_axes(axis, a.data.ndim)
-    if P.count_of(a.shape, axes) == 0:
-        raise ValueError(f"mean() over no elements: the tensor of shape {a.shape} is empty along the axes {axis}")
     return _apply(P.MEAN, (a,), {"axes": axes, "keepdims": keepdims})
 
 
 def var(a, dim=None, *, correction=1, keepdim=False, unbiased=None, axis=None, keepdims=None):
-    """Variance over ``dim``: Σ (a - mean)² / (n - correction), PyTorch's default correction 1 (unbiased).
-
-    Composed of mean, subtraction, a square and a sum, so it needs no rule of its own.
-    """
+    """Variance over ``dim``: Σ (a - mean)² / (n - correction), PyTorch's default correction 1 (unbiased);
+    dL/da = 2 (a - mean) / (n - correction) · g."""
     if unbiased is not None:
         correction = 1 if unbiased else 0
     axis, keepdim = _axis_and_keep(axis, keepdims if keepdims is not None else keepdim, dim, None)
     axes = _reduced_axes(axis, a.ndim)
-    count = P.count_of(a.shape, axes)
-    centred = a - mean(a, axis, keepdims=True)
-    return sum(centred * centred, axis, keepdim) / builtins.max(count - correction, 0)
+    return _apply(P.VAR, (a,), {"axes": axes, "keepdims": keepdim, "correction": correction})
 
 
 def std(a, dim=None, *, correction=1, keepdim=False, unbiased=None, axis=None, keepdims=None):
@@ -324,12 +323,22 @@ class ValuesIndices(NamedTuple):
     indices: Tensor
 
 
+def _refuse_empty(name, a, axes):
+    """ValueError if a reduction over ``axes`` (None: all) of ``a`` takes in no element: it has no result."""
+    if P.count_of(a.shape, axes) == 0:
+        if axes is None:
+            raise ValueError(f"{name}() of an empty tensor of shape {a.shape}: there is no element to pick")
+        raise ValueError(f"{name}() along the axes {axes} of a tensor of shape {a.shape}, empty along them: "
+                         "there is no element to pick")
+
+
 def _extremum(a, dim, keepdim, axis, keepdims, definition, arg):
-    if a.data.size == 0:
-        raise ValueError(f"{definition.name}() of an empty tensor of shape {a.shape}: it has no {definition.name}imum")
+    name = definition.name
     if dim is None:
         keep = keepdims if keepdims is not None else keepdim
-        return _apply(definition, (a,), {"axes": _reduced_axes(axis, a.data.ndim), "keepdims": bool(keep)})
+        axes = _reduced_axes(axis, a.data.ndim)
+        _refuse_empty(name, a, axes)
+        return _apply(definition, (a,), {"axes": axes, "keepdims": bool(keep)})
     if axis is not None:
         name = definition.name
         raise TypeError(f"{name}: give the dimension as dim (values and indices) or as axis= (values), not both")
@@ -337,6 +346,8 @@ def _extremum(a, dim, keepdim, axis, keepdims, definition, arg):
         raise TypeError(f"{definition.name}(dim) takes one dimension, got {dim!r}; for several, use axis=...")
     keep = bool(keepdims if keepdims is not None else keepdim)
     (axis,) = _reduced_axes(dim, a.data.ndim) or (0,)
+    if a.data.ndim:
+        _refuse_empty(name, a, (axis,))
     indices = arg(a, axis, keepdim=True)
     # the values are the elements at the indices, so the gradient goes to exactly those elements, as in PyTorch
     shape = a.data.shape
@@ -367,21 +378,24 @@ def min(a, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
 def argmax(a, dim=None, keepdim=False, *, axis=None):
     """Index of the largest element along ``dim`` (of the flattened tensor when None); not differentiable."""
     axis, keepdim = _axis_and_keep(axis, keepdim, dim, None)
+    _refuse_empty("argmax", a, _reduced_axes(axis, a.data.ndim))
     return _apply(P.ARGMAX, (a,), {"axis": axis, "keepdims": keepdim})
 
 
 def argmin(a, dim=None, keepdim=False, *, axis=None):
     """Index of the smallest element along ``dim`` (of the flattened tensor when None); not differentiable."""
     axis, keepdim = _axis_and_keep(axis, keepdim, dim, None)
+    _refuse_empty("argmin", a, _reduced_axes(axis, a.data.ndim))
     return _apply(P.ARGMIN, (a,), {"axis": axis, "keepdims": keepdim})
 
 
 def logsumexp(a, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    """ln Σ e**a over ``axis``, shifted by the maximum so it never overflows;  dL/da = softmax(a) · g."""
+    """ln Σ e**a over ``axis``, shifted by the maximum so it never overflows;  dL/da = softmax(a) · g.
+
+    Over no elements it is ln 0 = -inf, as in PyTorch.
+    """
     axis, keepdims = _axis_and_keep(axis, keepdims, dim, keepdim)
     axes = _reduced_axes(axis, a.data.ndim)
-    if P.count_of(a.shape, axes) == 0:
-        raise ValueError(f"logsumexp() over no elements: the tensor of shape {a.shape} is empty along the axes {axis}")
     return _apply(P.LOGSUMEXP, (a,), {"axes": axes, "keepdims": keepdims})
 
 
@@ -593,11 +607,14 @@ def unindex(g, index, shape):
 
 
 def ungather(g, index, shape):
-    """A tensor of ``shape``, zero except at ``index`` (holding index arrays), where g is added."""
+    """A tensor of ``shape``, zero except at ``index`` (holding index arrays), where g is added.
+
+    A numpy array in the index is copied, as by ``getitem``: changing it later cannot move the gradient.
+    """
     arrays, layout = [], []
     for part in index:
         if isinstance(part, (Tensor, np.ndarray)):
-            arrays.append(part if isinstance(part, Tensor) else Tensor._constant(part))
+            arrays.append(part if isinstance(part, Tensor) else Tensor._constant(part.copy()))
             layout.append(ARRAY)
         else:
             layout.append(part)

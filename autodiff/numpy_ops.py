@@ -18,7 +18,6 @@ tanh = np.tanh
 sin = np.sin
 cos = np.cos
 abs = np.abs  # noqa: A001
-sign = np.sign
 maximum = np.maximum
 where = np.where
 equal = np.equal
@@ -42,8 +41,24 @@ zeros_like = np.zeros_like
 
 
 def power(a, b):
-    """a ** b, through the operator: numpy computes a ** 2 as a square and a ** 0.5 as a square root."""
-    return a ** b
+    """a ** b. A number exponent goes through the operator, which computes a ** 2 as a square and a ** 0.5
+    as a square root, as PyTorch's pow with a number does; an array exponent through ``np.power``, element
+    by element, as PyTorch's pow of two tensors (the operator would take a 0-d exponent 0.5 as a square root,
+    whose value at -inf is nan, not pow's inf)."""
+    if isinstance(b, (int, float)):
+        return a ** b
+    out = np.power(a, b)
+    if np.isnan(out).any():
+        # numpy's float64 loop takes an exponent 0.5 shared by every element (0-d, or broadcast) as a square root
+        out = np.where(np.isneginf(a) & (b == 0.5), np.inf, out)
+    return out
+
+
+def sign(x):
+    """-1, 0 or 1 by the sign of x, and 0 for NaN, as PyTorch's sign (numpy's keeps NaN)."""
+    signs = np.asarray(np.sign(x))
+    signs[np.isnan(signs)] = 0
+    return signs
 
 
 def sigmoid(x):

@@ -65,12 +65,12 @@ def abs(x):  # noqa: A001 (numpy's name, as in the other namespaces)
 
 
 def sign(x):
-    """-1.0, 0.0 or 1.0 by the sign of x; nan stays nan."""
+    """-1.0, 0.0 or 1.0 by the sign of x, and 0.0 for nan, as PyTorch's sign (so |x|'s slope at nan is 0, as there)."""
     if x > 0:
         return 1.0
     if x < 0:
         return -1.0
-    return x * 0.0  # 0.0 for ±0, nan for nan
+    return 0.0
 
 
 def maximum(a, b):
@@ -81,8 +81,11 @@ def maximum(a, b):
 
 
 def power(a, b):
-    """a ** b; nan for a negative base with a fractional exponent, ±inf on overflow or 0 ** negative."""
-    if a < 0 and math.isfinite(b) and not float(b).is_integer():
+    """a ** b; nan for a finite negative base with a fractional exponent, ±inf on overflow or 0 ** negative.
+
+    (-inf) ** b follows IEEE pow, as numpy and PyTorch do: inf for b > 0 (b not an odd integer), 0 for b < 0.
+    """
+    if -inf < a < 0 and math.isfinite(b) and not float(b).is_integer():
         return nan
     try:
         return float(a ** b)

@@ -40,6 +40,8 @@ A rule must not compare an input with ``==`` or ``!=`` (a ``Value``, like
 micrograd's, compares by identity): write ``xp.equal(b, 0)``.
 """
 
+import types
+
 INPUTS = 1
 OUTPUT = 2
 
@@ -109,6 +111,11 @@ class Primitive:
 
     def __repr__(self):
         return f"Primitive({self.name!r})"
+
+    def __get__(self, instance, owner=None):
+        """A primitive stored in a class is a method of its instances: with ``sinh = SINH`` in ``Value``'s
+        body (or ``Value.sinh = SINH``), ``x.sinh()`` is ``SINH(x)``."""
+        return self if instance is None else types.MethodType(self, instance)
 
     def __call__(self, *inputs, **params):
         """Apply the operation to ``inputs`` (Values, or Tensors and numbers) with the settings ``params``."""

@@ -81,9 +81,9 @@ def _power_base_rule(xp, g, out, a, b):
 
 
 def _power_exponent_rule(xp, g, out, a, b):
-    # 0**b does not move with b >= 0, though ln 0 is -inf
+    # 0**b does not move with b >= 0, though ln 0 is -inf; g multiplies that 0, as in PyTorch (inf · 0 is nan)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return xp.where(xp.equal(a, 0) & (b >= 0), 0.0, out * xp.log(a) * g)
+        return g * xp.where(xp.equal(a, 0) & (b >= 0), 0.0, out * xp.log(a))
 
 
 POW = Primitive(
@@ -98,15 +98,25 @@ POW = Primitive(
 )
 
 
+def _number_power(xp, a, p):
+    """a ** p for a number p as PyTorch computes it: a ** 0.5 as √a and a ** -0.5 as 1 / √a (nan at -inf,
+    where pow gives inf and 0)."""
+    if p == 0.5:
+        return xp.sqrt(a)
+    if p == -0.5:
+        return 1 / xp.sqrt(a)
+    return xp.power(a, p)
+
+
 def _power_rule(xp, g, out, a, *, exponent):
     if exponent == 0:
         return xp.zeros_like(a)  # a**0 is 1 for every a: no slope, even where a**-1 is infinite
     with np.errstate(divide="ignore", invalid="ignore"):
-        return exponent * xp.power(a, exponent - 1) * g
+        return exponent * _number_power(xp, a, exponent - 1) * g
 
 
 POWER = Primitive(
-    "**", lambda xp, a, *, exponent: xp.power(a, exponent),
+    "**", lambda xp, a, *, exponent: _number_power(xp, a, exponent),
     (_power_rule,),
     elementwise=True, fresh=True, display=lambda params: f"**{params['exponent']:g}",
     doc="a ** p for a number p;  dL/da = p · a**(p-1) · g (0 for p = 0).",
@@ -161,7 +171,7 @@ RELU = Primitive(
 ABS = Primitive(
     "abs", lambda xp, a: xp.abs(a),
     (lambda xp, g, out, a: xp.sign(a) * g,),
-    elementwise=True, fresh=True, doc="|a|;  dL/da = sign(a) · g, 0 at a = 0 as in PyTorch.",
+    elementwise=True, fresh=True, doc="|a|;  dL/da = sign(a) · g, 0 at a = 0 and at NaN as in PyTorch.",
 )
 
 SIN = Primitive(
@@ -197,9 +207,14 @@ CLIP = Primitive(
     doc="a limited to [low, high] (either may be None);  dL/da = g where low <= a <= high, else 0.",
 )
 
+def _std_rule(xp, g, out, variance):
+    with np.errstate(invalid="ignore"):  # 0 / 0 where the deviation is 0, which where() replaces
+        return xp.where(xp.equal(out, 0), 0.0, _sqrt_rule(xp, g, out, variance))
+
+
 STD = Primitive(
     "std", lambda xp, variance: xp.sqrt(variance),
-    (lambda xp, g, out, variance: xp.where(xp.equal(out, 0), 0.0, _sqrt_rule(xp, g, out, variance)),),
+    (_std_rule,),
     elementwise=True, reads=OUTPUT, fresh=True,
     doc="√v of a variance v;  dL/dv = g / (2√v), taken as 0 where v = 0, as PyTorch takes it for std.",
 )
@@ -253,12 +268,49 @@ SUM = Primitive(
     linear=True, reads=0, fresh=True, doc="Σ a over ``axes``;  dL/da = g repeated along the summed axes.",
 )
 
+def _mean(xp, a, *, axes, keepdims):
+    total = xp.add.reduce(a, axis=axes, keepdims=keepdims)
+    count = count_of(a.shape, axes)
+    return total / count if count else total * math.nan  # the mean of no elements is 0 / 0 = nan, as in PyTorch
+
+
+def _mean_rule(xp, g, out, a, *, axes, keepdims):
+    count = count_of(a.shape, axes) or 1  # no elements: g is spread over none of them
+    return xp.broadcast_to(g.reshape(kept_shape(a.shape, axes)) / count, a.shape)
+
+
 MEAN = Primitive(
-    "mean", lambda xp, a, *, axes, keepdims: xp.add.reduce(a, axis=axes, keepdims=keepdims) / count_of(a.shape, axes),
-    (lambda xp, g, out, a, *, axes, keepdims:
-        xp.broadcast_to(g.reshape(kept_shape(a.shape, axes)) / count_of(a.shape, axes), a.shape),),
+    "mean", _mean,
+    (_mean_rule,),
     linear=True, reads=0, fresh=True,
     doc="the mean over ``axes``, Σ a / n;  dL/da = g / n repeated along the averaged axes.",
+)
+
+
+def _variance(xp, a, *, axes, keepdims, correction):
+    centred = a - _mean(xp, a, axes=axes, keepdims=True)
+    total = xp.add.reduce(centred * centred, axis=axes, keepdims=keepdims)
+    with np.errstate(divide="ignore", invalid="ignore"):  # n <= correction: x / 0, as in PyTorch
+        return total / max(count_of(a.shape, axes) - correction, 0)
+
+
+def _variance_rule(xp, g, out, a, *, axes, keepdims, correction):
+    kept = kept_shape(a.shape, axes)
+    count = count_of(a.shape, axes)
+    denominator = max(count - correction, 0)
+    centred = a - a.sum(axis=axes, keepdims=True) / (count or 1)
+    return (2 / denominator if denominator else math.inf) * centred * g.reshape(kept)
+
+
+VAR = Primitive(
+    "var", _variance,
+    (_variance_rule,),
+    fresh=True,
+    doc="""Σ (a - mean)² / (n - correction) over ``axes``;  dL/da = 2 (a - mean) / (n - correction) · g.
+
+    One rule, as PyTorch's: the mean's own share, Σ over the axes of -2 (a - mean) / (n - c) · g / n,
+    is 0 (the deviations sum to 0), so it is left out; composed of its steps, an infinite element would
+    send NaN through it to every other.""",
 )
 
 
@@ -289,7 +341,7 @@ AMIN = Primitive(
 
 
 def _logsumexp(xp, a, *, axes, keepdims):
-    shift = xp.max(a, axis=axes, keepdims=True)
+    shift = xp.max(a, axis=axes, keepdims=True, initial=-math.inf)  # no elements: ln 0 = -inf, as in PyTorch
     # a row of -inf (or one holding +inf) is not shifted: its result is -inf (or +inf) as it stands
     shift = xp.where(xp.isfinite(shift), shift, 0.0)
     with np.errstate(divide="ignore"):
@@ -381,8 +433,15 @@ def _gather_rule(xp, g, out, a, *arrays, layout, repeats, position):
     return xp.ungather(g, index, a.shape) if repeats else xp.unindex(g, index, a.shape)
 
 
+def _gather(xp, a, *arrays, layout, repeats):
+    out = a[full_index(layout, arrays)]
+    # numpy lays out an index array after a slice or an int in its own order; PyTorch's result, as every
+    # new result, is in order (C-contiguous), so that view() of it works there and must work here
+    return out if out.flags.c_contiguous else out.copy()
+
+
 GATHER = Primitive(
-    "getitem", lambda xp, a, *arrays, layout, repeats: a[full_index(layout, arrays)],
+    "getitem", _gather,
     vjp_each=_gather_rule,
     linear=True, fresh=True, has_derivative=lambda position: position == 0,
     doc="""a[index] with integer arrays or boolean masks among its parts (the arrays are inputs).

@@ -218,14 +218,15 @@ def _max_pool2d_backward(xp, g, out, x, *, kernel, stride, choice, needs):
     g = g.transpose(0, 2, 3, 1)
     out_size = choice.shape[1:3]
     grad = np.zeros((x.shape[0], x.shape[2], x.shape[3], x.shape[1]), dtype=g.dtype)
+    # g goes where the maximum came from, as in PyTorch; elsewhere 0, even where g is inf or NaN (not g · 0)
     if stride[0] < kernel[0] or stride[1] < kernel[1]:
-        _fold_into(grad, lambda i, j: g * (choice == i * kernel[1] + j), kernel, stride, out_size)
+        _fold_into(grad, lambda i, j: np.where(choice == i * kernel[1] + j, g, 0), kernel, stride, out_size)
     else:
         # windows that do not overlap reach each input element at most once: write it in place
         (sh, sw), (out_h, out_w) = stride, out_size
         for k in range(kernel[0] * kernel[1]):
             i, j = divmod(k, kernel[1])
-            np.multiply(g, choice == k, out=grad[:, i : i + sh * out_h : sh, j : j + sw * out_w : sw])
+            np.copyto(grad[:, i : i + sh * out_h : sh, j : j + sw * out_w : sw], g, where=choice == k)
     return (grad.transpose(0, 3, 1, 2),)
 
 

@@ -3,7 +3,8 @@
 A program, drawn by hypothesis, is:
 
 - leaves that require gradients, of shapes that broadcast together (0-d and size-1 axes often);
-- a sequence of operations from ``OPS``, each applied to earlier results or leaves (so a result
+- a sequence of operations, the Tensor rows of the shared table (``op_table.OPS``), each applied
+  to earlier results or leaves (so a result
   feeds several later operations: a DAG, not a tree) and to numpy arrays, Python numbers,
   constant Tensors or fresh leaves, on either side;
 - a scalar loss that weighs every result no later step uses, and a random selection of the others;
@@ -13,24 +14,28 @@ A program, drawn by hypothesis, is:
 After every backward call each leaf's ``grad`` must be PyTorch's (float64): an ``np.ndarray`` of
 the leaf's shape and dtype (0-d included, never a numpy scalar), or None where PyTorch has None.
 Each program runs in float64 (tight tolerance) and in float32 (loose tolerance); its numbers are
-multiples of 1/16, exact in both.
+multiples of 1/16, exact in both. A third of the programs hold special values: about a quarter of
+the numbers of leaves, constants and loss weights (the upstream gradients) are NaN, ±inf, 0 or a
+copy of another (a tie), and results may be NaN or infinite; NaN must stand exactly where PyTorch
+has NaN, and infinities where it has the same infinity.
 
 A program is text, so the lines that ran are the lines a failure prints: a script to paste into
-a file and run, with PyTorch's translation beside it. Adding an operation is one line in ``OPS``:
-a name, what draws its arguments, and ``str.format`` templates of our spelling and PyTorch's.
+a file and run (from tests/), with PyTorch's translation beside it. Adding an operation is one row
+of the table: its ``str.format`` templates of our spelling and PyTorch's, its operands' domains and its
+signature, whose drawer here (``DRAWERS``) picks operands and settings that fit.
 
 CI runs a bounded, derandomized set. A longer run by hand, with fresh random examples each time:
 
-    AUTODIFF_FUZZ_EXAMPLES=5000 python -m pytest tests/test_fuzz.py -q -k program
+    AUTODIFF_FUZZ_EXAMPLES=3000 python -m pytest tests/test_fuzz.py -q -k program
 
-(5000 programs of any operations, and 250 featuring each operation.)
+(3000 programs of any operations in each dtype, and 75 featuring each operation.)
 """
 
+import contextlib
+import math
 import os
 import re
-from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -40,32 +45,26 @@ from hypothesis.extra import numpy as hnp
 
 import autodiff
 from autodiff import Tensor
+from op_table import (
+    ANY, CHOICE, MATMUL, ONE, PIECES, POSITIVE, SIXTEEN, STACKED, TENSOR, TWO, Arg, Case, booleans, literal, rows,
+    scope,
+)
 
 _LONG_RUN = "AUTODIFF_FUZZ_EXAMPLES" in os.environ
 EXAMPLES = int(os.environ.get("AUTODIFF_FUZZ_EXAMPLES", "100"))
-EXAMPLES_PER_OPERATION = max(6, EXAMPLES // 20)
+EXAMPLES_PER_OPERATION = max(3, EXAMPLES // 40)
 MAX_OPERATIONS = 8
 MAX_NDIM, MAX_SIZE, MAX_MAGNITUDE = 4, 200, 1e3
 # (rtol, atol relative to the largest |gradient|) of our dtype against PyTorch float64
 TOLERANCE = {np.float64: (1e-9, 1e-9), np.float32: (2e-3, 2e-3)}
 
 
-# -- arguments: one spelling for us, one for PyTorch --------------------------------------------
+# -- arguments: one spelling for us, one for PyTorch (``op_table.Arg``) ---------------------------------
 
 
-@dataclass
-class Arg:
-    """An argument of an operation as both programs write it; ``value`` is PyTorch's float64 result, for operands."""
-
-    ours: str
-    theirs: str
-    value: np.ndarray = None
-
-
-def literal(python_value):
-    """A number, an axis, a tuple, True or None: the same text on both sides."""
-    value = np.asarray(python_value) if isinstance(python_value, (int, float)) else None
-    return Arg(repr(python_value), repr(python_value), value)
+def number(value):
+    """A Python number as an operand: the same text on both sides; its ``value`` an array, for its shape."""
+    return Arg(repr(value), repr(value), np.asarray(value))
 
 
 def array(values):
@@ -82,61 +81,26 @@ def constant(values):
     )
 
 
-def index_array(values):
-    """Integers or booleans for indexing and ``where``."""
-    return Arg(f"np.array({values.tolist()!r})", f"torch.tensor({values.tolist()!r})")
-
-
-def listing(args):
-    return Arg("[" + ", ".join(a.ours for a in args) + "]", "[" + ", ".join(a.theirs for a in args) + "]")
-
-
-def index(parts):
-    """An index: ints, slices (start, stop, step), None, ..., and integer or boolean arrays."""
-    def spell(part, side):
-        if isinstance(part, slice):
-            text = ("" if part.start is None else str(part.start)) + ":" + ("" if part.stop is None else str(part.stop))
-            return text + ("" if part.step is None else f":{part.step}")
-        if part is Ellipsis:
-            return "..."
-        if isinstance(part, np.ndarray):
-            return getattr(index_array(part), side)
-        return repr(part)
-
-    if not parts:
-        return Arg("()", "()")
-    return Arg(*(", ".join(spell(p, side) for p in parts) for side in ("ours", "theirs")))
-
-
-# -- where operands may lie -----------------------------------------------------------------------
-
-
-def multiples_of_sixteenth(rng, shape, low, high):
-    return np.round(rng.uniform(low, high, shape) * 16) / 16
-
-
-@dataclass(frozen=True)
-class Domain:
-    """Values an operand may take: ``accepts`` vets an earlier result, ``sample`` makes a new constant."""
-
-    accepts: Callable
-    sample: Callable
-
-
-ANY = Domain(lambda v: True, lambda rng, shape: multiples_of_sixteenth(rng, shape, -2, 2))
-POSITIVE = Domain(lambda v: bool((v > 0.1).all()), lambda rng, shape: multiples_of_sixteenth(rng, shape, 0.25, 2))
-NONZERO = Domain(
-    lambda v: bool((np.abs(v) > 0.1).all()),
-    lambda rng, shape: multiples_of_sixteenth(rng, shape, 0.25, 2) * rng.choice([-1.0, 1.0], shape),
-)
-# abs and relu: exactly 0 is fine (both engines take the derivative 0 there), close to 0 is not
-CLEAR_OF_ZERO = Domain(lambda v: bool(((v == 0) | (np.abs(v) > 1e-2)).all()), ANY.sample)
-BELOW_FOUR = Domain(lambda v: bool((v < 4).all()), ANY.sample)  # exp of it stays moderate
 NUMBERS = (-2, -1.5, -0.5, 0.25, 0.5, 1.5, 2, 3.0)
 
 
-def draw_values(draw, shape, domain=ANY):
-    return domain.sample(np.random.default_rng(draw(st.integers(0, 2**16))), shape)
+SPECIAL_VALUES = (math.nan, math.inf, -math.inf, 0.0)
+
+
+def draw_values(draw, shape, domain=ANY, special=False):
+    """Values of ``shape`` in ``domain``, multiples of 1/16 (exact in float32 too).
+
+    With ``special``, about a quarter of the elements are NaN, ±inf, 0 or a copy of another element (a tie).
+    """
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    values = domain.draw(rng, shape, sixteenths=True)
+    if special and values.size:
+        flat = values.reshape(-1)
+        for k in np.flatnonzero(rng.random(flat.size) < 0.25):
+            choice = rng.integers(len(SPECIAL_VALUES) + 1)
+            flat[k] = SPECIAL_VALUES[choice] if choice < len(SPECIAL_VALUES) else flat[rng.integers(flat.size)]
+        values = flat.reshape(shape)
+    return values
 
 
 def broadcastable(shape_a, shape_b):
@@ -164,12 +128,13 @@ class Program:
     can choose operands of fitting shapes and values.
     """
 
-    def __init__(self, torch):
+    def __init__(self, torch, special=False):
         self.torch = torch
+        self.special = special  # NaN, infinities, zeros and ties among the numbers
         self.leaves = {}  # name: float64 values
         self.steps = []  # (name, ours, theirs)
         self.values = {}  # name: PyTorch's value of every leaf and step
-        self.scope = {"torch": torch}
+        self.scope = {**scope("theirs", torch), "nan": math.nan, "inf": math.inf}
         self.loss = None  # (ours, theirs)
         self.actions = []  # statements after the forward pass, the same on both sides but for backward
 
@@ -180,6 +145,11 @@ class Program:
         self.scope[name] = self.torch.tensor(values, dtype=self.torch.float64)
         return Arg(name, name, values)
 
+    def fits(self, domain):
+        """Whether values suit ``domain``: in a program of special values, exact zeros do too (a pole of
+        1/x at exactly 0 gives inf in both libraries; it is the numbers close to it that round apart)."""
+        return lambda values: domain.accepts(values, zero=self.special)
+
     def pick(self, draw, accepts=ANY.accepts):
         """An earlier leaf or result whose value ``accepts`` takes, or None when there is none."""
         # newest first, so that operations tend to chain, and shrinking prefers the latest result
@@ -189,15 +159,25 @@ class Program:
         name = draw(st.sampled_from(names))
         return Arg(name, name, self.values[name])
 
-    def add_step(self, ours, theirs):
-        """Compute ``theirs`` with PyTorch; keep the step unless its result is empty, huge or not finite."""
+    def add_step(self, op, ours, theirs):
+        """Compute ``theirs`` with PyTorch; keep the step unless its result is empty or huge (or, in a program
+        without special values, not finite).
+
+        A step PyTorch refuses is a mistake of the drawer, except for a row PyTorch refuses now and
+        then (a ``view`` that would need a copy): that step is left out.
+        """
         with self.torch.no_grad():
             try:
                 value = eval(theirs, self.scope).numpy()
+            except RuntimeError:
+                if op.refused_sometimes:
+                    return
+                raise
             except Exception as error:
                 raise AssertionError(f"the fuzzer drew an operation PyTorch refuses: {theirs}") from error
+        finite = np.isfinite(value)
         if (value.size == 0 or value.size > MAX_SIZE or value.ndim > MAX_NDIM
-                or not np.isfinite(value).all() or np.abs(value).max() > MAX_MAGNITUDE):
+                or not (self.special or finite.all()) or np.abs(value[finite]).max(initial=0) > MAX_MAGNITUDE):
             return
         name = f"t{len(self.steps)}"
         self.steps.append((name, ours, theirs))
@@ -210,10 +190,13 @@ class Program:
     def header(self, side, dtype=None):
         """The leaves and ``def forward()``, in our spelling (side 0) or PyTorch's (side 1)."""
         if side == 0:
-            lines = ["import numpy as np", "import autodiff", "from autodiff import Tensor", "", f"DTYPE = np.{dtype.__name__}"]
+            lines = ["import numpy as np", "import autodiff", "import nn", "from autodiff import Tensor", "",
+                     f"DTYPE = np.{dtype.__name__}", "nan, inf = float('nan'), float('inf')"]
             leaf = "Tensor(np.array({!r}), dtype=DTYPE, requires_grad=True)"
         else:
-            lines = ["import torch", ""]
+            # the table's PyTorch helpers (an RNN step by step), from tests/
+            lines = ["import torch", "from op_table import scope", 'globals().update(scope("theirs", torch))',
+                     "nan, inf = float('nan'), float('inf')", ""]
             leaf = "torch.tensor({!r}, dtype=torch.float64, requires_grad=True)"
         lines += [f"{name} = {leaf.format(values.tolist())}" for name, values in self.leaves.items()]
         lines += ["", "", "def forward():"]
@@ -226,53 +209,49 @@ class Program:
         return self.header(side, dtype) + "\n" + "\n".join(action[side] for action in self.actions[:upto]) + "\n"
 
 
-# -- drawers: from the program so far, the arguments of one operation (None: nothing fits) ---------
+# -- drawers: from the program so far, the arguments of one row of the table (None: nothing fits) --------------
 
 
 def operand(draw, program, shape, domain):
     """Something that broadcasts with ``shape``: an earlier result, a fresh leaf, a constant Tensor, an array or a number."""
     kind = draw(st.sampled_from(["result", "leaf", "constant", "array", "number"]))
     if kind == "result":
-        found = program.pick(draw, lambda v: broadcastable(v.shape, shape) and domain.accepts(v))
+        fits = program.fits(domain)
+        found = program.pick(draw, lambda v: broadcastable(v.shape, shape) and fits(v))
         if found is not None:
             return found
         kind = "array"
     if kind == "number":
-        return literal(draw(st.sampled_from([n for n in NUMBERS if domain.accepts(np.asarray(n))])))
-    values = draw_values(draw, draw(shapes_meeting(shape)), domain)
+        numbers = NUMBERS + (SPECIAL_VALUES if program.special else ())
+        return number(draw(st.sampled_from([n for n in numbers if program.fits(domain)(np.asarray(n))])))
+    values = draw_values(draw, draw(shapes_meeting(shape)), domain, program.special)
     return {"leaf": program.new_leaf, "constant": constant, "array": array}[kind](values)
 
 
-def unary(domain=ANY):
-    def draw_args(draw, program):
-        node = program.pick(draw, domain.accepts)
-        return None if node is None else [node]
-
-    return draw_args
+def vetted(op, operands, settings=()):
+    """``operands`` and ``settings`` if ``op`` accepts them (its ``vet``), else None."""
+    case = Case(tuple(np.shape(a.value) for a in operands), tuple(settings))
+    return None if not op.suits(case, [a.value for a in operands]) else [*operands, *settings]
 
 
-def binary(left=ANY, right=ANY):
+def one_operand(draw, program, op):
+    """An earlier result in the row's domain, and settings its signature draws for that shape."""
+    node = program.pick(draw, program.fits(op.domain(0)))
+    if node is None:
+        return None
+    fitting = st.just(()) if op.takes.settings is None else op.takes.settings(node.value.shape)
+    return None if fitting is None else vetted(op, [node], draw(fitting))
+
+
+def two_operands(draw, program, op):
     """One operand from the program; the other, on a drawn side, of any kind."""
-    def draw_args(draw, program):
-        ours_on_left = draw(st.booleans())
-        node = program.pick(draw, (left if ours_on_left else right).accepts)
-        if node is None:
-            return None
-        other = operand(draw, program, node.value.shape, right if ours_on_left else left)
-        return [node, other] if ours_on_left else [other, node]
-
-    return draw_args
-
-
-def power_by_number(draw, program):
-    """x ** p for a number p, on bases where x ** p is smooth."""
-    exponent = draw(st.sampled_from([2, 3, 0, 1.0, -1, 0.5, -0.5, 1.5]))
-    if float(exponent).is_integer():
-        domain = ANY if exponent >= 0 else NONZERO
-    else:
-        domain = POSITIVE
-    node = program.pick(draw, domain.accepts)
-    return None if node is None else [node, literal(exponent)]
+    left, right = op.domains
+    ours_on_left = draw(st.booleans())
+    node = program.pick(draw, program.fits(left if ours_on_left else right))
+    if node is None:
+        return None
+    other = operand(draw, program, node.value.shape, right if ours_on_left else left)
+    return vetted(op, [node, other] if ours_on_left else [other, node])
 
 
 def matmul_result_shape(a, b):
@@ -282,7 +261,7 @@ def matmul_result_shape(a, b):
         return None
 
 
-def matmul_operands(draw, program):
+def matmul_operands(draw, program, op):
     """A result with at least one axis, and a partner whose shape makes a valid product on a drawn side."""
     node = program.pick(draw, lambda v: v.ndim >= 1)
     if node is None:
@@ -299,279 +278,60 @@ def matmul_operands(draw, program):
         batch = shape[:-2]
         free = draw(st.integers(1, 3))
         partner = draw(st.sampled_from([(n,), (n, free) if ours_on_left else (free, n), batch + ((n, free) if ours_on_left else (free, n))]))
-        values = draw_values(draw, partner)
+        values = draw_values(draw, partner, special=program.special)
         other = {"result": array, "leaf": program.new_leaf, "constant": constant, "array": array}[kind](values)
     return [node, other] if ours_on_left else [other, node]
 
 
-def clip_bounds(draw, program):
-    low, high = draw(st.sampled_from([(-0.5, 0.5), (-1.0, None), (None, 0.75), (0.25, 1.5)]))
-    bounds = [b for b in (low, high) if b is not None]
-    node = program.pick(draw, lambda v: all(bool((np.abs(v - b) > 1e-2).all()) for b in bounds))
-    return None if node is None else [node, literal(low), literal(high)]
+def pieces(draw, program, op):
+    """Pieces to concatenate (or stack, for STACKED): the first a result, the rest reused or new, and the axis."""
+    new_axis = op.takes is STACKED
+    first = program.pick(draw, lambda v: v.ndim >= (0 if new_axis else 1))
+    if first is None:
+        return None
+    shape, ndim = first.value.shape, first.value.ndim
+    axis = draw(st.integers(-ndim - 1, ndim) if new_axis else st.integers(-ndim, ndim - 1))
+    found_pieces = [first]
+    for _ in range(draw(st.integers(0, 2))):
+        kind = draw(st.sampled_from(["same", "result", "leaf", "constant", "array"]))
+        if kind == "same":
+            found_pieces.append(first)
+            continue
+        piece_shape = shape
+        if not new_axis:
+            piece_shape = shape[: axis % ndim] + (draw(st.integers(1, 3)),) + shape[axis % ndim + 1:]
+        found = program.pick(draw, lambda v: v.shape == piece_shape) if kind == "result" else None
+        if found is None:
+            values = draw_values(draw, piece_shape, special=program.special)
+            found = {"result": array, "leaf": program.new_leaf, "constant": constant, "array": array}[kind](values)
+        found_pieces.append(found)
+    order = draw(st.permutations(range(len(found_pieces))))
+    return [found_pieces[i] for i in order] + [literal(axis)]
 
 
-def axis_arg(axis, ndim):
-    """``axis`` for us; for PyTorch, every dimension where ours is None."""
-    return Arg(repr(axis), repr(tuple(range(ndim)) if axis is None else axis))
-
-
-def clear_ties(extremum):
-    """Vets an operand of max/min: within each reduced slice, an element near the extremum is one of its exact ties."""
-    def accepts(values, axis):
-        top = extremum(values, axis=axis, keepdims=True)
-        near = np.abs(values - top) <= 1e-3 * (1 + np.abs(top))
-        return bool((~near | (values == top)).all())
-
-    return accepts
-
-
-def reduction(accepts=None):
-    """A result, an axis (None, an int or a tuple of ints) and keepdims."""
-    def draw_args(draw, program):
-        node = program.pick(draw)
-        ndim = node.value.ndim
-        choices = [st.none()]
-        if ndim:
-            choices += [
-                st.integers(-ndim, ndim - 1),
-                st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True).map(tuple),
-            ]
-        axis = draw(st.one_of(choices))
-        if accepts is not None and not accepts(node.value, axis):
-            return None
-        return [node, axis_arg(axis, ndim), literal(draw(st.booleans()))]
-
-    return draw_args
-
-
-def along_axis(draw, program):
-    node = program.pick(draw)
-    ndim = node.value.ndim
-    return [node, literal(draw(st.integers(-max(ndim, 1), max(ndim, 1) - 1)))]
-
-
-def unique_extremum(extremum):
-    """Vets an operand of max(dim)/min(dim): one element per slice attains the extremum, clear of the rest
-    (PyTorch sends the gradient to the one index it returns, which for ties is its own choice)."""
-    def accepts(values, axis):
-        top = extremum(values, axis=axis, keepdims=True)
-        near = np.abs(values - top) <= 1e-3 * (1 + np.abs(top))
-        return bool((near.sum(axis=axis) == 1).all())
-
-    return accepts
-
-
-def extremum_along(accepts):
-    """A result, a dimension and keepdim, for max(dim)/min(dim)."""
-    def draw_args(draw, program):
-        node, dim = along_axis(draw, program)
-        values = node.value
-        if not accepts(values.reshape(1) if values.ndim == 0 else values, int(dim.ours) if values.ndim else 0):
-            return None
-        return [node, dim, literal(draw(st.booleans()))]
-
-    return draw_args
-
-
-def new_axis(draw, program):
-    node = program.pick(draw)
-    ndim = node.value.ndim
-    return [node, literal(draw(st.integers(-ndim - 1, ndim)))]
-
-
-def flatten_range(draw, program):
-    """A result and start_dim <= end_dim (negative or not)."""
-    node, start = along_axis(draw, program)
-    ndim = max(node.value.ndim, 1)
-    first = int(start.ours) % ndim
-    last = draw(st.integers(first, ndim - 1))
-    return [node, start, literal(last - ndim if draw(st.booleans()) else last)]
-
-
-def prime_factors(n):
-    factors, p = [], 2
-    while n > 1:
-        while n % p == 0:
-            factors.append(p)
-            n //= p
-        p += 1
-    return factors
-
-
-def draw_shape(draw, size):
-    """A shape of ``size`` elements, with size-1 axes."""
-    ndim = draw(st.integers(0 if size == 1 else 1, MAX_NDIM))
-    shape = [1] * ndim
-    for factor in prime_factors(size):
-        shape[draw(st.integers(0, ndim - 1))] *= factor
-    return shape
-
-
-def reshaped(draw, program):
-    """A result and a new shape of its size, perhaps with one -1."""
-    node = program.pick(draw)
-    shape = draw_shape(draw, node.value.size)
-    if shape and draw(st.booleans()):
-        shape[draw(st.integers(0, len(shape) - 1))] = -1
-    return [node, literal(tuple(shape))]
-
-
-def reshaped_like(draw, program):
-    """A result and a constant Tensor of another shape of the same size, for view_as."""
-    node = program.pick(draw)
-    return [node, constant(np.zeros(draw_shape(draw, node.value.size)))]
-
-
-def permuted(draw, program):
-    node = program.pick(draw)
-    axes = tuple(draw(st.permutations(range(node.value.ndim))))
-    return [node, literal(axes)]  # one tuple: numpy's permutation, (0, 1) included
-
-
-def reversed_axes(draw, program):
-    """A result, and its axes reversed, which PyTorch spells out."""
-    node = program.pick(draw)
-    return [node, literal(tuple(reversed(range(node.value.ndim))))]
-
-
-def indexed(draw, program):
-    """A result and an index of ints, slices, None, ... and at most one integer array or boolean mask."""
-    node = program.pick(draw)
-    shape = node.value.shape
-    if not shape:
-        return [node, index([draw(st.sampled_from([None, Ellipsis]))])]
-    if draw(st.integers(0, 5)) == 0:  # a mask of the whole shape
-        return [node, index([draw(hnp.arrays(np.bool_, shape))])]
-    parts, advanced = [], False
-    kept_axes = draw(st.integers(1, len(shape)))
-    for n in shape[:kept_axes]:
-        if draw(st.integers(0, 4)) == 0:
-            parts.append(None)
-        kinds = ["slice", "all", "int"] if not advanced else ["slice", "all"]
-        if not advanced and not any(isinstance(p, int) for p in parts):
-            kinds += ["array", "mask"]
-        kind = draw(st.sampled_from(kinds))
-        if kind == "int":
-            parts.append(draw(st.integers(-n, n - 1)))
-        elif kind == "slice":
-            bound = st.one_of(st.none(), st.integers(-n - 1, n + 1))
-            parts.append(slice(draw(bound), draw(bound), draw(st.sampled_from([None, 1, 2]))))
-        elif kind == "all":
-            parts.append(slice(None))
-        elif kind == "array":
-            parts.append(np.array(draw(st.lists(st.integers(-n, n - 1), min_size=1, max_size=4))))
-            advanced = True
-        else:
-            parts.append(np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n))))
-            advanced = True
-    if kept_axes < len(shape) and draw(st.booleans()):
-        parts.append(Ellipsis)
-    return [node, index(parts)]
-
-
-def joined(new_axis):
-    """Pieces to concatenate (or stack, with ``new_axis``): the first a result, the rest reused or new, and the axis."""
-    def draw_args(draw, program):
-        first = program.pick(draw, lambda v: v.ndim >= (0 if new_axis else 1))
-        if first is None:
-            return None
-        shape, ndim = first.value.shape, first.value.ndim
-        axis = draw(st.integers(-ndim - 1, ndim) if new_axis else st.integers(-ndim, ndim - 1))
-        pieces = [first]
-        for _ in range(draw(st.integers(0, 2))):
-            kind = draw(st.sampled_from(["same", "result", "leaf", "constant", "array"]))
-            if kind == "same":
-                pieces.append(first)
-                continue
-            piece_shape = shape
-            if not new_axis:
-                piece_shape = shape[: axis % ndim] + (draw(st.integers(1, 3)),) + shape[axis % ndim + 1:]
-            found = program.pick(draw, lambda v: v.shape == piece_shape) if kind == "result" else None
-            if found is None:
-                values = draw_values(draw, piece_shape)
-                found = {"result": array, "leaf": program.new_leaf, "constant": constant, "array": array}[kind](values)
-            pieces.append(found)
-        order = draw(st.permutations(range(len(pieces))))
-        return [listing([pieces[i] for i in order]), literal(axis)]
-
-    return draw_args
-
-
-def chosen(draw, program):
-    """A boolean condition and two operands that broadcast with it, one of them a result."""
+def chosen(draw, program, op):
+    """Two operands that broadcast together, one of them a result, and a boolean condition that broadcasts with both."""
     node = program.pick(draw)
     other = operand(draw, program, node.value.shape, ANY)
     condition = draw(hnp.arrays(np.bool_, draw(shapes_meeting(np.broadcast_shapes(node.value.shape, other.value.shape)))))
     pair = [node, other] if draw(st.booleans()) else [other, node]
-    return [index_array(condition)] + pair
+    return pair + [booleans(condition)]
 
 
-@dataclass(frozen=True)
-class Op:
-    """One operation: a name, what draws its arguments, our spelling and PyTorch's (``str.format`` templates)."""
-
-    name: str
-    draw_args: Callable
-    ours: str
-    theirs: str = None
+def sixteen(draw, program, op):
+    """An earlier result of 16 elements (which the row reshapes), else a new leaf of 16."""
+    found = program.pick(draw, lambda v: v.size == 16)
+    return [found if found is not None else program.new_leaf(draw_values(draw, (16,), op.domain(0), program.special))]
 
 
-OPS = [
-    Op("add", binary(), "{0} + {1}"),
-    Op("sub", binary(), "{0} - {1}"),
-    Op("mul", binary(), "{0} * {1}"),
-    Op("div", binary(right=NONZERO), "{0} / {1}"),
-    Op("pow", binary(left=POSITIVE), "{0} ** {1}"),
-    Op("pow_number", power_by_number, "{0} ** {1}"),
-    Op("neg", unary(), "-{0}"),
-    Op("matmul", matmul_operands, "{0} @ {1}"),
-    Op("exp", unary(BELOW_FOUR), "{0}.exp()"),
-    Op("log", unary(POSITIVE), "{0}.log()"),
-    Op("sqrt", unary(POSITIVE), "{0}.sqrt()"),
-    Op("abs", unary(CLEAR_OF_ZERO), "{0}.abs()"),
-    Op("tanh", unary(), "{0}.tanh()"),
-    Op("relu", unary(CLEAR_OF_ZERO), "{0}.relu()"),
-    Op("sigmoid", unary(), "{0}.sigmoid()"),
-    Op("clip", clip_bounds, "{0}.clip({1}, {2})", "{0}.clamp({1}, {2})"),
-    Op("sum", reduction(), "{0}.sum(axis={1}, keepdims={2})", "{0}.sum(dim={1}, keepdim={2})"),
-    Op("mean", reduction(), "{0}.mean(axis={1}, keepdims={2})", "{0}.mean(dim={1}, keepdim={2})"),
-    Op("max", reduction(clear_ties(np.max)), "{0}.max(axis={1}, keepdims={2})", "{0}.amax(dim={1}, keepdim={2})"),
-    Op("min", reduction(clear_ties(np.min)), "{0}.min(axis={1}, keepdims={2})", "{0}.amin(dim={1}, keepdim={2})"),
-    Op("logsumexp", reduction(), "{0}.logsumexp(axis={1}, keepdims={2})", "{0}.logsumexp(dim={1}, keepdim={2})"),
-    Op("softmax", along_axis, "{0}.softmax(axis={1})", "{0}.softmax(dim={1})"),
-    Op("log_softmax", along_axis, "{0}.log_softmax(axis={1})", "{0}.log_softmax(dim={1})"),
-    Op("reshape", reshaped, "{0}.reshape({1})"),
-    Op("transpose", permuted, "{0}.transpose({1})", "{0}.permute({1})"),
-    Op("transpose_all", reversed_axes, "{0}.transpose()", "{0}.permute({1})"),
-    Op("T", reversed_axes, "{0}.T", "{0}.permute({1})"),
-    Op("flatten", unary(), "{0}.flatten()"),
-    Op("getitem", indexed, "{0}[{1}]"),
-    Op("concatenate", joined(new_axis=False), "autodiff.concatenate({0}, axis={1})", "torch.cat({0}, dim={1})"),
-    Op("stack", joined(new_axis=True), "autodiff.stack({0}, axis={1})", "torch.stack({0}, dim={1})"),
-    Op("where", chosen, "autodiff.where({0}, {1}, {2})", "torch.where({0}, {1}, {2})"),
-    # the PyTorch spellings of the second round
-    Op("sum_dim", reduction(), "{0}.sum(dim={1}, keepdim={2})"),
-    Op("mean_dim", reduction(), "{0}.mean(dim={1}, keepdim={2})"),
-    Op("logsumexp_dim", reduction(), "{0}.logsumexp(dim={1}, keepdim={2})"),
-    Op("max_dim", extremum_along(unique_extremum(np.max)), "{0}.max({1}, keepdim={2}).values"),
-    Op("min_dim", extremum_along(unique_extremum(np.min)), "{0}.min(dim={1}, keepdim={2}).values"),
-    Op("softmax_dim", along_axis, "{0}.softmax(dim={1})"),
-    Op("log_softmax_dim", along_axis, "{0}.log_softmax(dim={1})"),
-    Op("cat", joined(new_axis=False), "autodiff.cat({0}, dim={1})", "torch.cat({0}, dim={1})"),
-    Op("concatenate_dim", joined(new_axis=False), "autodiff.concatenate({0}, dim={1})", "torch.cat({0}, dim={1})"),
-    Op("stack_dim", joined(new_axis=True), "autodiff.stack({0}, dim={1})", "torch.stack({0}, dim={1})"),
-    Op("flatten_dims", flatten_range, "{0}.flatten({1}, {2})"),
-    Op("view", reshaped, "{0}.view({1})", "{0}.reshape({1})"),  # PyTorch's view refuses some strides ours need not
-    Op("view_as", reshaped_like, "{0}.view_as({1})", "{0}.reshape({1}.shape)"),
-    Op("unsqueeze", new_axis, "{0}.unsqueeze({1})"),
-    Op("squeeze", unary(), "{0}.squeeze()"),
-    Op("squeeze_dim", along_axis, "{0}.squeeze({1})"),
-    Op("pow_method", power_by_number, "{0}.pow({1})"),
-    Op("log2", unary(POSITIVE), "{0}.log2()"),
-    Op("log10", unary(POSITIVE), "{0}.log10()"),
-    Op("double", unary(), "{0}.double()"),
-]
+DRAWERS = {ONE: one_operand, TWO: two_operands, MATMUL: matmul_operands, PIECES: pieces, STACKED: pieces,
+           CHOICE: chosen, SIXTEEN: sixteen}
+OPS = rows(TENSOR)
+
+
+def draw_arguments(draw, program, op):
+    """The operands and settings of ``op`` (Args), drawn from the program so far; None when nothing fits."""
+    return DRAWERS.get(op.takes, one_operand)(draw, program, op)
 
 
 # -- drawing a whole program -----------------------------------------------------------------------
@@ -582,26 +342,29 @@ BACKWARD = "loss.backward()"
 @st.composite
 def programs(draw, torch, featured=None):
     """A whole program; with ``featured`` (an Op), one that applies it at least once."""
-    program = Program(torch)
+    program = Program(torch, special=draw(st.integers(0, 2)) == 0)  # a third of the programs
     base = draw(hnp.array_shapes(min_dims=draw(st.integers(0, 3)), max_dims=3, min_side=1, max_side=3))
     for _ in range(draw(st.integers(1, 3))):
         shape = draw(hnp.broadcastable_shapes(base, min_dims=0, max_dims=len(base), min_side=1, max_side=3))
-        program.new_leaf(draw_values(draw, shape, draw(st.sampled_from([ANY, POSITIVE]))))
+        program.new_leaf(draw_values(draw, shape, draw(st.sampled_from([ANY, POSITIVE])), program.special))
     operations = draw(st.integers(2, MAX_OPERATIONS))
     featured_from = draw(st.integers(0, operations - 1))  # the featured op is tried from this step on until it applies
     featured_done = featured is None
     for position in range(operations):
         op = featured if not featured_done and position >= featured_from else draw(st.sampled_from(OPS))
-        args = op.draw_args(draw, program)
+        args = draw_arguments(draw, program, op)
         if args is not None:
             steps = len(program.steps)
-            program.add_step(op.ours.format(*(a.ours for a in args)), (op.theirs or op.ours).format(*(a.theirs for a in args)))
+            operands = len(args) - len(op.takes.cases[0].settings)
+            program.add_step(op, op.spelled("ours", args[:operands], args[operands:]),
+                             op.spelled("theirs", args[:operands], args[operands:]))
             featured_done = featured_done or (op is featured and len(program.steps) > steps)
     assume(featured_done)
     used = set(re.findall(r"\b[xt]\d+\b", " ".join(ours for _, ours, _ in program.steps)))
     sinks = [name for name, _, _ in program.steps if name not in used] or [next(iter(program.leaves))]
     weighed = sinks + [name for name in program.values if name not in sinks and draw(st.booleans())]
-    terms = [(name, array(draw_values(draw, program.values[name].shape))) for name in weighed]
+    # the weights are the upstream gradients: infinite or NaN ones too, in a program of special values
+    terms = [(name, array(draw_values(draw, program.values[name].shape, special=program.special))) for name in weighed]
     program.loss = tuple(
         " + ".join(f"({name} * {(w.ours, w.theirs)[side]}).sum()" for name, w in terms) for side in (0, 1)
     )
@@ -638,6 +401,17 @@ def run_torch(program, torch):
     return after
 
 
+def agree(got, want, rtol, atol):
+    """NaN exactly where PyTorch has NaN, the same infinities, and the finite numbers close
+    (``atol`` relative to the largest finite |number|)."""
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    finite = np.isfinite(want)
+    if not np.array_equal(np.isnan(got), np.isnan(want)) or not np.array_equal(got[np.isinf(want)], want[np.isinf(want)]):
+        return False
+    scale = max(1.0, float(np.abs(want[finite]).max(initial=0)))
+    return bool(np.isfinite(got[finite]).all()) and np.allclose(got[finite], want[finite], rtol=rtol, atol=atol * scale)
+
+
 def check_program(program, dtype, torch):
     expected = run_torch(program, torch)
     rtol, atol = TOLERANCE[dtype]
@@ -649,21 +423,27 @@ def check_program(program, dtype, torch):
             f"{program.script(0, dtype, upto)}\n# ---- PyTorch ----\n{program.script(1)}"
         )
 
+    def quiet():
+        # numpy warns of each NaN and infinity it meets (PyTorch does not): a program of special values meets many
+        return np.errstate(all="ignore") if program.special else contextlib.nullcontext()
+
     try:
-        exec(program.header(0, dtype), scope)
+        with quiet():
+            exec(program.header(0, dtype), scope)
     except Exception as error:
         raise failure(f"building the leaves or forward raised {error!r}", 0) from error
     for position, (ours, _) in enumerate(program.actions):
         upto = position + 1
         try:
-            exec(ours, scope)
+            with quiet():
+                exec(ours, scope)
         except Exception as error:
             raise failure(f"{ours!r} raised {error!r}", upto) from error
         if ours != BACKWARD:
             continue
         loss, grads = expected[position]
         ours_loss = scope["loss"].item()
-        if not np.isclose(ours_loss, loss, rtol=rtol, atol=atol * max(1.0, abs(loss))):
+        if not agree(ours_loss, loss, rtol, atol):
             raise failure(f"loss is {ours_loss!r}, PyTorch has {loss!r}", upto)
         for name, want in grads.items():
             got = scope[name].grad
@@ -676,8 +456,7 @@ def check_program(program, dtype, torch):
                 raise failure(f"{where} is {got!r} of type {type(got).__name__}, not an np.ndarray", upto)
             if got.shape != want.shape or got.dtype != dtype:
                 raise failure(f"{where} has shape {got.shape} and dtype {got.dtype}, the leaf {want.shape} and {np.dtype(dtype)}", upto)
-            scale = max(1.0, float(np.abs(want).max(initial=0)))
-            if not np.allclose(got, want, rtol=rtol, atol=atol * scale):
+            if not agree(got, want, rtol, atol):
                 raise failure(f"{where} is\n{got!r}\nPyTorch has\n{want!r}", upto)
 
 

@@ -1,9 +1,10 @@
 """Derivatives of derivatives and forward mode, against PyTorch in float64 (to 1e-9) and finite differences.
 
-- Values: first, second and third derivatives, mixed partials included, of a function per operation;
-- Tensors: gradient, Hessian-vector product and a third-order contraction through every primitive of
-  ``autodiff.functions`` (random shapes with 0-d and size-1 axes, broadcasting), matmul in every
-  arrangement, and ``nn.functional``'s layers and losses;
+- Values: first, second and third derivatives, mixed partials included, through each Value row of the
+  shared table (``op_table.OPS``);
+- Tensors: gradient, Hessian-vector product and a third-order contraction through each Tensor row of the
+  table on its cases (0-d and size-1 axes, broadcasting, matmul in every arrangement), compositions
+  beyond one operation, and ``nn.functional``'s layers and losses;
 - ``backward(create_graph=True)``: gradients that are graphs, accumulated as PyTorch accumulates them;
 - a WGAN-GP critic and generator trained for several steps to PyTorch's weights;
 - gradcheck of gradients: the finite differences of the first derivative against the second;
@@ -25,6 +26,7 @@ from hypothesis import strategies as st
 import autodiff
 import nn
 from autodiff import Tensor, Value
+from op_table import ANY, BY_NAME, MATMUL, ONE, TENSOR, TWO, VALUE, Case, cases, function, rows, seeded, suited_operands
 
 RTOL = ATOL = 1e-9
 
@@ -55,33 +57,19 @@ def torch_derivatives(torch, out, inputs, create_graph=True):
 # -- Values: every operation, to the third derivative -------------------------------------------
 
 
-def torch_linear(weights, inputs, bias):
-    return sum(w * x for w, x in zip(weights, inputs)) + bias
+VALUE_ROWS = rows(VALUE)
 
 
-VALUE_CASES = {
-    "+": lambda M, x, y: (x + y).tanh() * x,
-    "-": lambda M, x, y: (x - y).tanh() * y,
-    "*": lambda M, x, y: x * y * x * y,
-    "/": lambda M, x, y: x / (y * x + 2.0),
-    "** number": lambda M, x, y: x ** 3.5 + y ** -1.5 + (x * y) ** 2,
-    "** Value": lambda M, x, y: x ** y,
-    "neg": lambda M, x, y: (-(x * y)).exp(),
-    "exp": lambda M, x, y: (x * y).exp(),
-    "log": lambda M, x, y: (x * y + x).log(),
-    "tanh": lambda M, x, y: (x * y).tanh(),
-    "relu": lambda M, x, y: (x - y).relu() * x * y + (y - x).relu() * x,
-    "sigmoid": lambda M, x, y: (x * y).sigmoid(),
-    "abs": lambda M, x, y: abs(x - y) * x * y + (y - x).abs() * x,
-    "sin": lambda M, x, y: (x * y).sin() * x,
-    "cos": lambda M, x, y: (x * y).cos() * y,
-    "reflected": lambda M, x, y: (2.0 - x) / (3.0 + y) * 2.0 + 2.0 ** (x * y) - 1.5 / x,
-    "linear": lambda M, x, y: M.linear([x, y, x * y], [y, x * x, x], y).tanh(),
-    "sum": lambda M, x, y: M.sum([x, y * y, x * y]).tanh() * x,
-}
-OURS_VALUES = SimpleNamespace(linear=Value.linear, sum=Value.sum)
-TORCH_VALUES = SimpleNamespace(linear=torch_linear, sum=sum)
-POINTS = [(0.7, 1.3), (1.9, 0.4)]
+def value_function(op, side, torch=None):
+    """f(x, y) = op(x) · x · y, or op(x, y) · x · y: every partial derivative to the third order goes through op."""
+    fn = function(op, side, op.takes.arity, torch=torch)
+    return lambda x, y: fn(*(x, y)[:op.takes.arity]) * x * y
+
+
+def value_point(op):
+    """A point (x, y), each coordinate from the domain of the operand it feeds."""
+    rng = seeded("point", op)
+    return tuple(float(op.domain(k).draw(rng, ())) for k in range(2))
 
 
 def all_partials(derivatives, f, inputs):
@@ -93,19 +81,19 @@ def all_partials(derivatives, f, inputs):
 
 
 @pytest.mark.torch
-@pytest.mark.parametrize("point", POINTS, ids=str)
-@pytest.mark.parametrize("name", list(VALUE_CASES))
-def test_value_derivatives_to_third_order_match_pytorch(torch, name, point):
+@pytest.mark.parametrize("op", VALUE_ROWS, ids=str)
+def test_value_derivatives_to_third_order_match_pytorch(torch, op):
+    point = value_point(op)
     x, y = Value(point[0]), Value(point[1])
     tx, ty = (torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in point)
-    ours = all_partials(ours_derivatives, VALUE_CASES[name](OURS_VALUES, x, y), [x, y])
+    ours = all_partials(ours_derivatives, value_function(op, "ours")(x, y), [x, y])
     theirs = all_partials(
-        lambda o, i: torch_derivatives(torch, o, i), VALUE_CASES[name](TORCH_VALUES, tx, ty), [tx, ty]
+        lambda o, i: torch_derivatives(torch, o, i), value_function(op, "theirs", torch)(tx, ty), [tx, ty]
     )
     for order, (mine, reference) in enumerate(zip(ours, theirs)):
         for k, (a, b) in enumerate(zip(mine, reference)):
             assert isinstance(a, Value)
-            assert_close(a.data, b.item(), f"{name}: derivative {k} of order {order}")
+            assert_close(a.data, b.item(), f"{op} at {point}: derivative {k} of order {order}")
 
 
 @pytest.mark.torch
@@ -137,204 +125,114 @@ def test_value_grad_outputs_that_are_nodes_stay_in_the_graph(torch):
 
 # -- Tensors: every primitive, to a third-order contraction ---------------------------------------
 
-ANY, POSITIVE, NONZERO, AWAY = "any", "positive", "nonzero", "away"  # AWAY: |x| > 0.2 (relu, abs)
-
-
-def draw(rng, shape, domain):
-    values = rng.uniform(-1.5, 1.5, shape)
-    if domain == POSITIVE:
-        values = rng.uniform(0.3, 2.0, shape)
-    elif domain in (NONZERO, AWAY):
-        values = rng.uniform(0.3, 1.5, shape) * rng.choice([-1.0, 1.0], shape)
-    return np.asarray(values)
-
-
-ELEMENTWISE_PAIRS = [((3, 1), (4,)), ((), (2, 3)), ((2, 1, 3), (1, 3)), ((1,), ()), ((2, 3), (2, 3))]
-UNARY_SHAPES = [(), (1,), (2, 3), (2, 1, 3)]
-MASK = np.array([[True, False, True], [False, False, True]])
-CONDITION = np.array([True, False, True])
-
-
-def unary(fn, domain=ANY, shapes=UNARY_SHAPES):
-    return [((shape,), (domain,), fn) for shape in shapes]
-
-
-def binary(fn, domains=(ANY, ANY), pairs=ELEMENTWISE_PAIRS):
-    return [(pair, domains, fn) for pair in pairs]
-
-
-# name: [(input shapes, input domains, fn(M, *inputs))]; M holds what the two engines spell differently
-TENSOR_CASES = {
-    "add": binary(lambda M, a, b: a + b),
-    "add number": unary(lambda M, a: 2.5 + a),
-    "sub": binary(lambda M, a, b: a - b),
-    "rsub number": unary(lambda M, a: 1.5 - a),
-    "mul": binary(lambda M, a, b: a * b),
-    "mul reused": unary(lambda M, a: a * a * a),
-    "div": binary(lambda M, a, b: a / b, (ANY, NONZERO)),
-    "rdiv number": unary(lambda M, a: 2.0 / a, NONZERO),
-    "neg": unary(lambda M, a: -a),
-    "pow tensor": binary(lambda M, a, b: a ** b, (POSITIVE, ANY)),
-    "pow number": unary(lambda M, a: a ** 3 + a ** 2 + a ** 1.0, ANY),
-    "pow fractional": unary(lambda M, a: a ** 2.5 + a ** -1.5 + a ** 0.5, POSITIVE),
-    "pow zero": unary(lambda M, a: a ** 0 * a, ANY),
-    "rpow number": unary(lambda M, a: 2.0 ** a),
-    "matmul 2d": [(((3, 4), (4, 2)), (ANY, ANY), lambda M, a, b: a @ b)],
-    "matmul vector left": [(((4,), (4, 2)), (ANY, ANY), lambda M, a, b: a @ b)],
-    "matmul vector right": [(((3, 4), (4,)), (ANY, ANY), lambda M, a, b: a @ b)],
-    "matmul dot": [(((4,), (4,)), (ANY, ANY), lambda M, a, b: a @ b)],
-    "matmul batched": [(((2, 1, 3, 4), (5, 4, 2)), (ANY, ANY), lambda M, a, b: a @ b),
-                       (((4,), (2, 4, 3)), (ANY, ANY), lambda M, a, b: a @ b),
-                       (((2, 3, 4), (4,)), (ANY, ANY), lambda M, a, b: a @ b)],
-    "matmul reused": [(((3, 3),), (ANY,), lambda M, a: a @ a @ a)],
-    "matmul with a constant": [
-        (((3, 4),), (ANY,), lambda M, a: M.const(np.linspace(-1, 1, 8).reshape(4, 2)) @ a.T.T[:, :2].T),
-    ],
-    "exp": unary(lambda M, a: a.exp()),
-    "log": unary(lambda M, a: a.log(), POSITIVE),
-    "log2": unary(lambda M, a: a.log2(), POSITIVE),
-    "log10": unary(lambda M, a: a.log10(), POSITIVE),
-    "sqrt": unary(lambda M, a: a.sqrt(), POSITIVE),
-    "abs": unary(lambda M, a: a.abs() * a, AWAY),
-    "tanh": unary(lambda M, a: a.tanh()),
-    "sin and cos": unary(lambda M, a: a.sin() * a.cos() + (a * a).sin()),
-    "masked_fill": [(((2, 3),), (ANY,), lambda M, a: a.masked_fill(M.index(MASK), 0.5) * a),
-                    (((3,),), (ANY,), lambda M, a: a.masked_fill(M.index(MASK), 2.0).exp())],
-    "masked_fill tensor value": [
-        (((2, 3), ()), (ANY, ANY), lambda M, a, v: a.masked_fill(M.index(MASK), v * v) * a * v),
-    ],
-    "tril and triu": [(((3, 4),), (ANY,), lambda M, a: a.tril() * a + a.triu(1).exp()),
-                      (((2, 3, 3),), (ANY,), lambda M, a: a.tril(-1) @ a.triu())],
-    "relu": unary(lambda M, a: a.relu() * a, AWAY),
-    "sigmoid": unary(lambda M, a: a.sigmoid()),
-    "clip both": unary(lambda M, a: a.clip(-0.1, 0.1) * a + a.clip(-2.0, 2.0).exp()),
-    "clip low": unary(lambda M, a: a.clip(0.1, None) * a),
-    "clip high": unary(lambda M, a: a.clip(None, 0.1) * a),
-    "cast": unary(lambda M, a: a.float().double() * a),
-    "sign and comparisons": unary(lambda M, a: a * a.sign() * (a > 0.5) + a * (a <= 0.5) * (a != 0.25)),
-    "sum all": unary(lambda M, a: a.sum()),
-    "sum axis": [(((2, 3, 4),), (ANY,), lambda M, a: a.sum(dim=1)),
-                 (((2, 1, 4),), (ANY,), lambda M, a: a.sum(dim=(0, 2), keepdim=True)),
-                 (((),), (ANY,), lambda M, a: a.sum(dim=0))],
-    "mean": [(((2, 3, 4),), (ANY,), lambda M, a: a.mean(dim=-1)),
-             (((2, 3),), (ANY,), lambda M, a: a.mean()),
-             (((1, 3),), (ANY,), lambda M, a: a.mean(dim=(0, 1), keepdim=True))],
-    "max": [(((2, 3, 4),), (ANY,), lambda M, a: M.amax(a, 1, False)),
-            (((3, 4),), (ANY,), lambda M, a: M.amax(a, None, False)),
-            (((3, 1),), (ANY,), lambda M, a: a.max(0, keepdim=True)[0])],
-    "min": [(((2, 3, 4),), (ANY,), lambda M, a: M.amin(a, (0, 2), True)),
-            (((4,),), (ANY,), lambda M, a: a.min(0)[0])],
-    "max with ties": [(((2, 3),), (ANY,), lambda M, a: M.amax(M.cat([a, a[:, :1]], 1), 1, False))],
-    "logsumexp": [(((2, 3, 4),), (ANY,), lambda M, a: a.logsumexp(dim=1)),
-                  (((3, 4),), (ANY,), lambda M, a: a.logsumexp(dim=(0, 1), keepdim=True)),
-                  (((),), (ANY,), lambda M, a: a.logsumexp(dim=0))],
-    "log_softmax": [(((2, 3, 4),), (ANY,), lambda M, a: a.log_softmax(dim=1)),
-                    (((3, 4),), (ANY,), lambda M, a: a.log_softmax(dim=-1)),
-                    (((1, 4),), (ANY,), lambda M, a: a.log_softmax(dim=0))],
-    "softmax": [(((3, 4),), (ANY,), lambda M, a: a.softmax(dim=-1)),
-                (((2, 3, 1),), (ANY,), lambda M, a: a.softmax(dim=1))],
-    "reshape": [(((2, 3, 4),), (ANY,), lambda M, a: a.reshape((4, 1, 6))),
-                (((),), (ANY,), lambda M, a: a.reshape((1, 1)))],
-    "view": [(((2, 3),), (ANY,), lambda M, a: a.view(3, 2) * a.view(3, 2))],
-    "permute": [(((2, 3, 4),), (ANY,), lambda M, a: a.permute(2, 0, 1) * a.permute(2, 0, 1).exp())],
-    "swapaxes": [(((2, 3, 4),), (ANY,), lambda M, a: a.transpose(0, 2) * 2)],
-    "T": [(((2, 3),), (ANY,), lambda M, a: a.T @ a)],
-    "flatten": [(((2, 3, 1),), (ANY,), lambda M, a: a.flatten() * a.flatten())],
-    "unsqueeze and squeeze": [(((2, 3),), (ANY,), lambda M, a: a.unsqueeze(1) * a.unsqueeze(0).squeeze(0)),
-                              (((1, 3, 1),), (ANY,), lambda M, a: a.squeeze() * a.squeeze(0).squeeze(-1))],
-    "expand": [(((3, 1),), (ANY,), lambda M, a: a.expand(2, 3, 4) * a)],
-    "getitem basic": [(((3, 4),), (ANY,), lambda M, a: a[1:, ::2] * a[0, None, 1:3]),
-                      (((2, 3, 4),), (ANY,), lambda M, a: a[..., -1] * a[:, 0, None, 0])],
-    "getitem integer arrays": [
-        (((4, 3),), (ANY,), lambda M, a: a[M.index([0, 2, 0, 3])] * a[M.index([1, 1]), M.index([2, 0])].sum()),
-    ],
-    "getitem mask": [(((2, 3),), (ANY,), lambda M, a: a[M.index(MASK)] * a[M.index(MASK)])],
-    "concatenate": [(((2, 3), (2, 1)), (ANY, ANY), lambda M, a, b: M.cat([a, b, a * b], 1)),
-                    (((3,), (2,)), (ANY, ANY), lambda M, a, b: M.cat([b, a], 0) * M.cat([a, b], 0))],
-    "stack": [(((2, 3), (2, 3)), (ANY, ANY), lambda M, a, b: M.stack([a, b * a], 1)),
-              (((), ()), (ANY, ANY), lambda M, a, b: M.stack([a, b], 0) * a)],
-    "where": [(((2, 3), (3,)), (ANY, ANY), lambda M, a, b: M.where(CONDITION, a * b, b)),
-              (((), (1, 3)), (ANY, ANY), lambda M, a, b: M.where(MASK, a, b * b))],
-}
-
-
 def ours_namespace():
     return SimpleNamespace(
         const=Tensor, index=lambda values: np.asarray(values),
-        cat=lambda ts, dim: autodiff.cat(ts, dim=dim), stack=lambda ts, dim: autodiff.stack(ts, dim=dim),
-        where=autodiff.where,
+        cat=lambda ts, dim: autodiff.cat(ts, dim=dim),
         amax=lambda a, dim, keepdim: a.max(axis=dim, keepdims=keepdim),
-        amin=lambda a, dim, keepdim: a.min(axis=dim, keepdims=keepdim),
     )
 
 
 def torch_namespace(torch):
-    def reduce(method):
-        return lambda a, dim, keepdim: getattr(a, method)(dim=() if dim is None else dim, keepdim=keepdim)
-
     return SimpleNamespace(
         const=torch.tensor, index=lambda values: torch.tensor(np.asarray(values)),
-        cat=lambda ts, dim: torch.cat(ts, dim=dim), stack=lambda ts, dim: torch.stack(ts, dim=dim),
-        where=lambda condition, a, b: torch.where(torch.tensor(condition), a, b),
-        amax=reduce("amax"), amin=reduce("amin"),
+        cat=lambda ts, dim: torch.cat(ts, dim=dim),
+        amax=lambda a, dim, keepdim: a.amax(dim=() if dim is None else dim, keepdim=keepdim),
     )
 
 
-def tensor_case_ids():
-    return [(name, k) for name, variants in TENSOR_CASES.items() for k in range(len(variants))]
+# compositions beyond one operation: a node reused, constants, ties, operations without a derivative
+COMPOSITIONS = {
+    "mul reused": ([(2, 3)], lambda M, a: a * a * a),
+    "pow sum": ([(2, 1, 3)], lambda M, a: a ** 3 + a ** 2 + a ** 1.0),
+    "pow zero times a": ([(3,)], lambda M, a: a ** 0 * a),
+    "matmul reused": ([(3, 3)], lambda M, a: a @ a @ a),
+    "matmul with a constant": ([(3, 4)], lambda M, a: M.const(np.linspace(-1, 1, 8).reshape(4, 2)) @ a.T.T[:, :2].T),
+    "clip both": ([(2, 3)], lambda M, a: a.clip(-0.1, 0.1) * a + a.clip(-2.0, 2.0).exp()),
+    "sign and comparisons": ([(2, 3)], lambda M, a: a * a.sign() * (a > 0.5) + a * (a <= 0.5) * (a != 0.25)),
+    "max with ties": ([(2, 3)], lambda M, a: M.amax(M.cat([a, a[:, :1]], 1), 1, False)),
+    "getitem integer arrays": ([(4, 3)], lambda M, a: a[M.index([0, 2, 0, 3])] * a[M.index([1, 1]), M.index([2, 0])].sum()),
+}
 
 
-def case_inputs(name, k):
-    shapes, domains, fn = TENSOR_CASES[name][k]
-    rng = np.random.default_rng([k, *name.encode()])
-    return rng, [draw(rng, shape, domain) for shape, domain in zip(shapes, domains)], fn
+def _tensor_cases():
+    """(id, make(side, torch) -> a function of the inputs, input values, row or None): rows' cases, compositions."""
+    for op in rows(TENSOR, second_order=True):
+        for case in cases(op, most=4):
+            def make(side, torch=None, op=op, case=case):
+                return function(op, side, len(case.shapes), case.settings, torch)
+
+            yield f"{op}-{case}", make, suited_operands(op, case, seeded("higher", op, case)), op
+    for name, (shapes, fn) in COMPOSITIONS.items():
+        def make(side, torch=None, fn=fn):
+            namespace = ours_namespace() if side == "ours" else torch_namespace(torch)
+            return lambda *xs: fn(namespace, *xs)
+
+        rng = seeded("higher", name)
+        yield name, make, [ANY.draw(rng, shape) for shape in shapes], None
+
+
+TENSOR_CASES = list(_tensor_cases())
+TENSOR_IDS = [case[0] for case in TENSOR_CASES]
 
 
 def three_orders(derivatives, out, leaves, weights, make):
-    """The gradient of L = Σ W·out + W₂·out², the Hessian-vector product ∇⟨∇L, v⟩, then ∇⟨H·v, u⟩."""
-    w, w2, vs, us = weights
-    loss = (out * make(w) + out * out * make(w2)).sum()
+    """The gradient of L = Σ W·out + W₂·out² + W₃·out³, the Hessian-vector product ∇⟨∇L, v⟩, then ∇⟨H·v, u⟩.
+
+    The cube gives even an operation linear in its inputs (a reshape, a sum) a third derivative.
+    """
+    w, w2, w3, vs, us = weights
+    loss = (out * make(w) + out * out * make(w2) + out * out * out * make(w3)).sum()
     gradient = derivatives(loss, leaves)
     hv = derivatives(sum((g * make(v)).sum() for g, v in zip(gradient, vs)), leaves)
     third = derivatives(sum((h * make(u)).sum() for h, u in zip(hv, us)), leaves)
     return gradient, hv, third
 
 
+def rtol_of(op):
+    return 1e-6 if op is not None and op.rounds else RTOL  # a float32 step rounds, in the same places in both
+
+
 @pytest.mark.torch
-@pytest.mark.parametrize("name, k", tensor_case_ids(), ids=[f"{n}-{k}" for n, k in tensor_case_ids()])
-def test_tensor_derivatives_to_third_order_match_pytorch(torch, name, k):
-    rng, values, fn = case_inputs(name, k)
+@pytest.mark.parametrize("name, make, values, op", TENSOR_CASES, ids=TENSOR_IDS)
+def test_tensor_derivatives_to_third_order_match_pytorch(torch, name, make, values, op):
+    rng = seeded("weights", name)
     leaves = [Tensor(v, requires_grad=True) for v in values]
     twins = [torch.tensor(v, requires_grad=True) for v in values]
-    out = fn(ours_namespace(), *leaves)
-    twin_out = fn(torch_namespace(torch), *twins)
+    out = make("ours")(*leaves)
+    twin_out = make("theirs", torch)(*twins)
     assert_close(out, twin_out.detach().numpy(), f"{name}: forward")
-    weights = (rng.standard_normal(out.shape), rng.standard_normal(out.shape),
+    weights = (rng.standard_normal(out.shape), rng.standard_normal(out.shape), rng.standard_normal(out.shape) / 4,
                [rng.standard_normal(v.shape) for v in values], [rng.standard_normal(v.shape) for v in values])
     ours = three_orders(ours_derivatives, out, leaves, weights, Tensor)
     theirs = three_orders(lambda o, i: torch_derivatives(torch, o, i), twin_out, twins, weights, torch.tensor)
-    rtol = 1e-6 if name == "cast" else RTOL  # the float32 step rounds, in the same places in both
+    rtol = rtol_of(op)
     for order, (mine, reference) in enumerate(zip(ours, theirs), start=1):
         for position, (a, b) in enumerate(zip(mine, reference)):
             assert isinstance(a, Tensor) and a.dtype == np.float64 and a.shape == values[position].shape
             assert_close(a, b.detach().numpy(), f"{name}: order {order}, input {position}", rtol)
 
 
-@pytest.mark.parametrize("name", [name for name in TENSOR_CASES if name != "cast"])  # cast rounds to float32
-def test_gradients_of_every_primitive_pass_gradcheck(name):
-    """Finite differences of the first derivative (computed in float64) against its own backward."""
-    rng, values, fn = case_inputs(name, 0)
+FIRST_CASES = [case for k, case in enumerate(TENSOR_CASES)
+               if (case[3] is None or not case[3].rounds) and (k == 0 or case[3] is None or TENSOR_CASES[k - 1][3] is not case[3])]
+
+
+@pytest.mark.parametrize("name, make, values, op", FIRST_CASES, ids=[case[0] for case in FIRST_CASES])
+def test_gradients_of_every_primitive_pass_gradcheck(name, make, values, op):
+    """Finite differences of the first derivative (computed in float64) against its own backward: each row's first case."""
+    rng = seeded("gradcheck", name)
+    fn = make("ours")
     leaves = [Tensor(v, requires_grad=True) for v in values]
     vs = [rng.standard_normal(v.shape) for v in values]
     w = None
 
     def directional_derivative(*xs):
         nonlocal w
-        out = fn(ours_namespace(), *xs)
+        out = fn(*xs)
         if w is None:
             w = rng.standard_normal(out.shape)
         gradient = ours_derivatives((out * out * w).sum() + (out * w).sum(), list(xs))
-        return sum((g * v).sum() for g, v in zip(gradient, vs))
+        return anchored(sum((g * v).sum() for g, v in zip(gradient, vs)), xs)  # a constant gradient: zero slopes
 
     assert autodiff.gradcheck(directional_derivative, leaves, atol=1e-6, rtol=1e-5)
 
@@ -343,7 +241,7 @@ def test_gradcheck_of_value_gradients():
     x, y = Value(0.7), Value(1.3)
 
     def second(x, y):
-        f = VALUE_CASES["linear"](OURS_VALUES, x, y) * VALUE_CASES["log"](OURS_VALUES, x, y)
+        f = value_function(BY_NAME["linear"], "ours")(x, y) * value_function(BY_NAME["log"], "ours")(x, y)
         gx, gy = ours_derivatives(f, [x, y])
         return gx * 0.3 - gy * 1.7
 
@@ -506,27 +404,20 @@ def test_dropout_is_differentiable_twice():
     np.testing.assert_allclose(h, 6 * mask ** 3 * x.data, rtol=1e-12)
 
 
-FIRST_ORDER_ONLY = {
-    "conv2d": lambda x: nn.functional.conv2d(x.reshape(1, 1, 4, 4), Tensor(np.ones((2, 1, 2, 2)))).sum(),
-    "max_pool2d": lambda x: nn.functional.max_pool2d(x.reshape(1, 1, 4, 4), 2).sum(),
-    "rnn_tanh": lambda x: nn.functional.rnn_tanh(x.reshape(2, 2, 4), Tensor(np.zeros((2, 4))), Tensor(np.eye(4))).sum(),
-    "lstm": lambda x: nn.functional.lstm(x.reshape(4, 1, 4), Tensor(np.zeros((1, 1))), Tensor(np.zeros((1, 1))),
-                                         Tensor(np.ones((4, 1)))).sum(),
-    "binary_cross_entropy": lambda x: nn.binary_cross_entropy(x.sigmoid(), np.ones((16,))),
-}
-
-
-@pytest.mark.parametrize("op", list(FIRST_ORDER_ONLY))
+@pytest.mark.parametrize("op", rows(TENSOR, second_order=False), ids=str)
 def test_first_order_ops_refuse_create_graph_and_forward_mode_naming_themselves(op):
-    x = Tensor(np.linspace(-1, 1, 16), requires_grad=True)
-    loss = FIRST_ORDER_ONLY[op](x)
-    assert autodiff.grad(loss, x)[0].shape == (16,)  # first derivatives are there
-    with pytest.raises(NotImplementedError, match=rf"'{op}' has first derivatives only"):
+    (case,) = cases(op)[:1]
+    fn = function(op, "ours", len(case.shapes), case.settings)
+    loss_of = lambda *xs: fn(*xs).sum()  # noqa: E731
+    x = Tensor(np.linspace(-1, 1, 16).reshape(case.shapes[0]), requires_grad=True)
+    loss = loss_of(x)
+    assert autodiff.grad(loss, x)[0].shape == x.shape  # first derivatives are there
+    with pytest.raises(NotImplementedError, match=rf"'{op.node}' has first derivatives only"):
         autodiff.grad(loss, x, create_graph=True)
-    with pytest.raises(NotImplementedError, match=rf"'{op}' has first derivatives only"):
-        autodiff.jvp(FIRST_ORDER_ONLY[op], x, np.ones(16))
-    with pytest.raises(NotImplementedError, match=rf"'{op}'"):
-        autodiff.hvp(FIRST_ORDER_ONLY[op], x, np.ones(16))
+    with pytest.raises(NotImplementedError, match=rf"'{op.node}' has first derivatives only"):
+        autodiff.jvp(loss_of, x, np.ones(x.shape))
+    with pytest.raises(NotImplementedError, match=rf"'{op.node}'"):
+        autodiff.hvp(loss_of, x, np.ones(x.shape))
 
 
 # -- a gradient penalty (WGAN-GP) trained to PyTorch's weights ---------------------------------------
@@ -596,33 +487,32 @@ def test_wgan_gp_trains_to_pytorch_weights(torch):
 
 
 @pytest.mark.torch
-@pytest.mark.parametrize("name, k", tensor_case_ids(), ids=[f"{n}-{k}" for n, k in tensor_case_ids()])
-def test_jvp_through_every_primitive_matches_torch_func(torch, name, k):
-    rng, values, fn = case_inputs(name, k)
+@pytest.mark.parametrize("name, make, values, op", TENSOR_CASES, ids=TENSOR_IDS)
+def test_jvp_through_every_primitive_matches_torch_func(torch, name, make, values, op):
+    rng = seeded("tangents", name)
     tangents = [rng.standard_normal(v.shape) for v in values]
-    ours_ns, torch_ns = ours_namespace(), torch_namespace(torch)
-    out, slope = autodiff.jvp(lambda *xs: fn(ours_ns, *xs), tuple(Tensor(v) for v in values), tuple(tangents))
+    out, slope = autodiff.jvp(make("ours"), tuple(Tensor(v) for v in values), tuple(tangents))
     twin_out, twin_slope = torch.func.jvp(
-        lambda *xs: fn(torch_ns, *xs), tuple(torch.tensor(v) for v in values), tuple(torch.tensor(t) for t in tangents)
+        make("theirs", torch), tuple(torch.tensor(v) for v in values), tuple(torch.tensor(t) for t in tangents)
     )
-    rtol = 1e-6 if name == "cast" else RTOL
+    rtol = rtol_of(op)
     assert_close(out, twin_out.numpy(), f"{name}: value")
     assert isinstance(slope, Tensor) and not slope.requires_grad
     assert_close(slope, twin_slope.numpy(), f"{name}: J·t", rtol)
 
 
 @pytest.mark.torch
-@pytest.mark.parametrize("name", list(VALUE_CASES))
-def test_jvp_of_value_functions_matches_torch_func(torch, name):
-    fn = VALUE_CASES[name]
-    out, slope = autodiff.jvp(lambda x, y: fn(OURS_VALUES, x, y), (Value(0.7), Value(1.3)), (0.25, Value(-1.5)))
+@pytest.mark.parametrize("op", VALUE_ROWS, ids=str)
+def test_jvp_of_value_functions_matches_torch_func(torch, op):
+    x, y = value_point(op)
+    out, slope = autodiff.jvp(value_function(op, "ours"), (Value(x), Value(y)), (0.25, Value(-1.5)))
     scalar = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
     twin_out, twin_slope = torch.func.jvp(
-        lambda x, y: fn(TORCH_VALUES, x, y), (scalar(0.7), scalar(1.3)), (scalar(0.25), scalar(-1.5))
+        value_function(op, "theirs", torch), (scalar(x), scalar(y)), (scalar(0.25), scalar(-1.5))
     )
     assert isinstance(out, Value) and isinstance(slope, Value) and not slope.children
-    assert_close(out.data, twin_out.item(), f"{name}: value")
-    assert_close(slope.data, twin_slope.item(), f"{name}: J·t")
+    assert_close(out.data, twin_out.item(), f"{op}: value")
+    assert_close(slope.data, twin_slope.item(), f"{op}: J·t")
 
 
 @pytest.mark.torch
@@ -696,22 +586,21 @@ def test_hvp_in_several_inputs_matches_pytorch(torch):
 
 
 @pytest.mark.torch
-@pytest.mark.parametrize("name", list(VALUE_CASES))
-def test_value_hessian_and_hvp_match_torch_func(torch, name):
-    fn = VALUE_CASES[name]
-    h = autodiff.hessian(lambda x: fn(OURS_VALUES, x, x * 0.5 + 1.0), Value(0.9))
-    twin_h = torch.func.hessian(lambda x: fn(TORCH_VALUES, x, x * 0.5 + 1.0))(torch.tensor(0.9, dtype=torch.float64))
+@pytest.mark.parametrize("op", VALUE_ROWS, ids=str)
+def test_value_hessian_and_hvp_match_torch_func(torch, op):
+    x, y = value_point(op)
+    ours, theirs = value_function(op, "ours"), value_function(op, "theirs", torch)
+    h = autodiff.hessian(lambda s: ours(s, s + (y - x)), Value(x))  # along the diagonal through (x, y)
+    twin_h = torch.func.hessian(lambda s: theirs(s, s + (y - x)))(torch.tensor(x, dtype=torch.float64))
     assert isinstance(h, Value)
-    assert_close(h.data, twin_h.item(), f"{name}: f''")
-    out, hv = autodiff.hvp(lambda x, y: fn(OURS_VALUES, x, y), (Value(0.9), Value(1.2)), (Value(1.0), -2.0))
+    assert_close(h.data, twin_h.item(), f"{op}: f''")
+    out, hv = autodiff.hvp(ours, (Value(x), Value(y)), (Value(1.0), -2.0))
     scalar = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
-    twin_out, twin_hv = torch.autograd.functional.hvp(
-        lambda x, y: fn(TORCH_VALUES, x, y), (scalar(0.9), scalar(1.2)), (scalar(1.0), scalar(-2.0))
-    )
-    assert_close(out.data, twin_out.item(), f"{name}: f")
+    twin_out, twin_hv = torch.autograd.functional.hvp(theirs, (scalar(x), scalar(y)), (scalar(1.0), scalar(-2.0)))
+    assert_close(out.data, twin_out.item(), f"{op}: f")
     for a, b in zip(hv, twin_hv):
         assert isinstance(a, Value)
-        assert_close(a.data, b.item(), f"{name}: H·v")
+        assert_close(a.data, b.item(), f"{op}: H·v")
 
 
 def test_second_derivatives_of_functions_without_curvature_are_zero():
@@ -742,21 +631,21 @@ def test_forward_helpers_leave_every_grad_and_the_inputs_as_they_were():
         assert autodiff.jvp(lambda x: x ** 3, Value(2.0), 1.0)[1].data == 12.0
 
 
-TWO = Tensor(np.ones(2))
+ONES = Tensor(np.ones(2))
 
 
 @pytest.mark.parametrize("call, error, message", [
-    (lambda: autodiff.jvp(lambda x: x, TWO, np.ones(3)), ValueError,
+    (lambda: autodiff.jvp(lambda x: x, ONES, np.ones(3)), ValueError,
      r"tangent 0 has shape \(3,\), its input has shape \(2,\)"),
-    (lambda: autodiff.jvp(lambda x: x, [TWO], []), ValueError, "1 primals but 0 tangents"),
+    (lambda: autodiff.jvp(lambda x: x, [ONES], []), ValueError, "1 primals but 0 tangents"),
     (lambda: autodiff.jvp(lambda x: x, np.ones(2), np.ones(2)), TypeError,
      "primal 0 is a ndarray; pass Tensors or Values"),
     (lambda: autodiff.jvp(lambda x: 3.0, Value(1.0), 1.0), TypeError, "f returned a float"),
     (lambda: autodiff.jvp(lambda x: x, Value(1.0), "a"), TypeError, "tangent 0 is a str"),
-    (lambda: autodiff.hessian(lambda x: x * 2, TWO), ValueError,
+    (lambda: autodiff.hessian(lambda x: x * 2, ONES), ValueError,
      r"f must return one number, it returned a Tensor of shape \(2,\)"),
     (lambda: autodiff.hessian(lambda x: x, [Value(1.0)]), TypeError, "hessian takes one Tensor or Value"),
-    (lambda: autodiff.hvp(lambda x: x.sum(), TWO, np.ones((2, 1))), ValueError, r"vector 0 has shape \(2, 1\)"),
+    (lambda: autodiff.hvp(lambda x: x.sum(), ONES, np.ones((2, 1))), ValueError, r"vector 0 has shape \(2, 1\)"),
     (lambda: autodiff.hvp(lambda x: x.sum(), Tensor(np.ones(2, dtype=np.int64)), np.ones(2)), TypeError,
      "only float32 and float64"),
 ])
@@ -778,33 +667,14 @@ def test_jvp_refuses_a_tensor_changed_in_place_after_it_was_used():
 
 # -- random programs: the second order through compositions (hypothesis) ---------------------------
 
-PROGRAM_OPS = [
-    # (name, arity, fn(M, *operands), whether it accepts the operands' values)
-    ("add", 2, lambda M, a, b: a + b, None),
-    ("mul", 2, lambda M, a, b: a * b, None),
-    ("div", 2, lambda M, a, b: a / b, lambda a, b: (np.abs(b) > 0.2).all()),
-    ("pow", 2, lambda M, a, b: a ** b, lambda a, b: (a > 0.2).all() and (np.abs(b) < 3).all()),
-    ("matmul", 2, lambda M, a, b: a @ b, lambda a, b: a.ndim >= 1 and b.ndim >= 1),  # numpy refuses what does not fit
-    ("tanh", 1, lambda M, a: a.tanh(), None),
-    ("exp", 1, lambda M, a: a.exp(), lambda a: (a < 3).all()),
-    ("log", 1, lambda M, a: a.log(), lambda a: (a > 0.2).all()),
-    ("sqrt", 1, lambda M, a: a.sqrt(), lambda a: (a > 0.2).all()),
-    ("sigmoid", 1, lambda M, a: a.sigmoid(), None),
-    ("relu", 1, lambda M, a: a.relu(), lambda a: (np.abs(a) > 0.05).all()),
-    ("sum", 1, lambda M, a: a.sum(dim=-1, keepdim=True), lambda a: a.ndim >= 1),
-    ("mean", 1, lambda M, a: a.mean(), None),
-    ("logsumexp", 1, lambda M, a: a.logsumexp(dim=0), lambda a: a.ndim >= 1),
-    ("log_softmax", 1, lambda M, a: a.log_softmax(dim=-1), lambda a: a.ndim >= 1),
-    ("transpose", 1, lambda M, a: a.permute(tuple(reversed(range(a.ndim)))), None),
-    ("reshape", 1, lambda M, a: a.reshape((-1,)), None),
-    ("getitem", 1, lambda M, a: a[..., M.index([0, 0])], lambda a: a.ndim >= 1),
-    ("concatenate", 2, lambda M, a, b: M.cat([a.reshape((-1,)), b.reshape((-1,))], 0), None),
-]
+# rows a program can apply to earlier results: a fixed number of operands, settings fitted to the first one's shape
+PROGRAM_OPS = [op for op in rows(TENSOR, second_order=True)
+               if not op.takes.listed and (op.takes.settings is not None or op.takes in (ONE, TWO, MATMUL))]
 
 
 @st.composite
 def programs(draw):
-    """Leaves of broadcasting shapes, then operations on earlier results, as (leaf values, steps)."""
+    """Leaves of broadcasting shapes, then rows of the table applied to earlier results, as (leaf values, steps, seed)."""
     seed = draw(st.integers(0, 2**16))
     rng = np.random.default_rng(seed)
     base = draw(st.sampled_from([(), (3,), (2, 3), (1, 3), (2, 1)]))
@@ -816,28 +686,33 @@ def programs(draw):
     values = list(leaves)
     steps = []
     for _ in range(draw(st.integers(1, 6))):
-        name, arity, fn, accepts = draw(st.sampled_from(PROGRAM_OPS))
-        operands = [draw(st.integers(0, len(values) - 1)) for _ in range(arity)]
+        op = draw(st.sampled_from(PROGRAM_OPS))
+        operands = [draw(st.integers(0, len(values) - 1)) for _ in range(op.takes.arity)]
         arrays = [values[i] for i in operands]
+        fitting = st.just(()) if op.takes.settings is None else op.takes.settings(arrays[0].shape)
+        if fitting is None:
+            continue
+        settings = draw(fitting)
+        if not op.suits(Case(tuple(a.shape for a in arrays), settings), arrays):
+            continue
+        if not all(op.domain(k).accepts(a) for k, a in enumerate(arrays)):
+            continue
         try:
-            if accepts is not None and not accepts(*arrays):
-                continue
             with np.errstate(all="ignore"):
-                result = fn(ours_namespace(), *[Tensor(a) for a in arrays]).data
-        except ValueError:  # shapes that do not meet
+                result = function(op, "ours", len(arrays), settings)(*[Tensor(a) for a in arrays]).data
+        except (ValueError, IndexError, RuntimeError, TypeError):  # shapes that do not meet
             continue
         if result.size > 50 or not np.isfinite(result).all() or np.abs(result).max() > 1e3:
             continue
-        steps.append((name, operands))
+        steps.append((op.name, operands, settings))
         values.append(result)
     return leaves, steps, seed
 
 
-def run_program(M, leaves, steps):
+def run_program(side, torch, leaves, steps):
     nodes = list(leaves)
-    for name, operands in steps:
-        fn = next(op[2] for op in PROGRAM_OPS if op[0] == name)
-        nodes.append(fn(M, *[nodes[i] for i in operands]))
+    for name, operands, settings in steps:
+        nodes.append(function(BY_NAME[name], side, len(operands), settings, torch)(*[nodes[i] for i in operands]))
     return nodes
 
 
@@ -848,8 +723,8 @@ def run_program(M, leaves, steps):
 def test_random_programs_have_pytorch_hessian_vector_products(torch, program):
     values, steps, seed = program
     rng = np.random.default_rng(seed + 1)
-    ours = run_program(ours_namespace(), [Tensor(v, requires_grad=True) for v in values], steps)
-    theirs = run_program(torch_namespace(torch), [torch.tensor(v, requires_grad=True) for v in values], steps)
+    ours = run_program("ours", None, [Tensor(v, requires_grad=True) for v in values], steps)
+    theirs = run_program("theirs", torch, [torch.tensor(v, requires_grad=True) for v in values], steps)
     weights = [rng.standard_normal(node.shape) for node in ours]  # every result weighs in the loss
     loss = sum((node * node * Tensor(w)).sum() for node, w in zip(ours, weights))
     twin_loss = sum((node * node * torch.tensor(w)).sum() for node, w in zip(theirs, weights))
@@ -859,12 +734,12 @@ def test_random_programs_have_pytorch_hessian_vector_products(torch, program):
     hv = ours_derivatives(sum((g * Tensor(v)).sum() for g, v in zip(gradient, vs)), leaves, False)
     twin_inner = sum((g * torch.tensor(v)).sum() for g, v in zip(twin_gradient, vs))
     twin_hv = torch_derivatives(torch, twin_inner, twins, False)
-    program_text = f"leaves of shapes {[v.shape for v in values]}, steps {steps}"
+    program_text = f"leaves of shapes {[v.shape for v in values]}, steps {[(n, o, [a.ours for a in s]) for n, o, s in steps]}"
     for k in range(len(leaves)):
         assert_close(gradient[k], twin_gradient[k].detach().numpy(), f"{program_text}: gradient {k}")
         assert_close(hv[k], twin_hv[k].numpy(), f"{program_text}: H·v {k}")
-    _, slope = autodiff.jvp(lambda *xs: run_program(ours_namespace(), list(xs), steps)[-1],
+    _, slope = autodiff.jvp(lambda *xs: run_program("ours", None, list(xs), steps)[-1],
                             tuple(Tensor(v) for v in values), tuple(vs))
-    _, twin_slope = torch.func.jvp(lambda *xs: run_program(torch_namespace(torch), list(xs), steps)[-1],
+    _, twin_slope = torch.func.jvp(lambda *xs: run_program("theirs", torch, list(xs), steps)[-1],
                                    tuple(torch.tensor(v) for v in values), tuple(torch.tensor(v) for v in vs))
     assert_close(slope, twin_slope.numpy(), f"{program_text}: J·t of the last result")

@@ -352,3 +352,178 @@ def test_changing_a_tensor_no_backward_needs_does_not_raise(lib, unsaved, change
         CHANGES[change](changed)
     loss.backward()
     np.testing.assert_allclose(lib.grad(w), want)
+
+
+# -- writes through views reach the tensor they view (issue 20, 1) ------------------------------------------
+
+
+def _set(index, value):
+    return lambda t: t.__setitem__(index, value)
+
+
+# What a PyTorch user writes under no_grad to change a parameter through a view of it (or of a copy).
+WRITES_THROUGH_VIEWS = {
+    "w[0].fill_(7)": lambda w: w[0].fill_(7.0),
+    "w[0, 1].zero_()": lambda w: w[0, 1].zero_(),
+    "w[1].add_(5)": lambda w: w[1].add_(5.0),
+    "w[1, 2].mul_(3)": lambda w: w[1, 2].mul_(3.0),
+    "w[0][1] = 9": lambda w: _set(1, 9.0)(w[0]),
+    "w[0] += 1": lambda w: _set(0, w[0].__iadd__(1.0))(w),
+    "w[:, 1].mul_(2)": lambda w: w[:, 1].mul_(2.0),
+    "w[..., 0].clamp_(2, 3)": lambda w: w[..., 0].clamp_(2.0, 3.0),
+    "w[None][0, 1, 2] = 8": lambda w: _set((0, 1, 2), 8.0)(w[None]),
+    "w[0].copy_(w[1] * 0 + 1)": lambda w: w[0].copy_(w[1] * 0.0 + 1.0),
+    "w.T[2].fill_(0)": lambda w: w.T[2].fill_(0.0),
+    "w.t()[0, 0] = 5": lambda w: _set((0, 0), 5.0)(w.t()),
+    "w.permute(1, 0)[0, 1] = 5": lambda w: _set((0, 1), 5.0)(w.permute(1, 0)),
+    "w.view(-1)[0] = 100": lambda w: _set(0, 100.0)(w.view(-1)),
+    "w.view(3, 2).fill_(1)": lambda w: w.view(3, 2).fill_(1.0),
+    "w.reshape(-1)[0] = 100": lambda w: _set(0, 100.0)(w.reshape(-1)),
+    "w.T.reshape(-1)[0] = 100 (a copy)": lambda w: _set(0, 100.0)(w.T.reshape(-1)),
+    "w.flatten()[1] = 100": lambda w: _set(1, 100.0)(w.flatten()),
+    "w.unsqueeze(0)[0, 0, 0] = 5": lambda w: _set((0, 0, 0), 5.0)(w.unsqueeze(0)),
+    "w[[0]].fill_(0) (a copy)": lambda w: w[[0]].fill_(0.0),
+    "w.detach()[0, 0] = 5": lambda w: _set((0, 0), 5.0)(w.detach()),
+}
+
+
+@pytest.mark.parametrize("write", list(WRITES_THROUGH_VIEWS))
+def test_writes_through_views_change_the_base_as_in_pytorch(lib, write):
+    w = lib.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+    with lib.no_grad():
+        WRITES_THROUGH_VIEWS[write](w)
+    expected = {  # PyTorch's results (the lib fixture runs this test on PyTorch too)
+        "w[0].fill_(7)": [[7, 7, 7], [4, 5, 6]], "w[0, 1].zero_()": [[1, 0, 3], [4, 5, 6]],
+        "w[1].add_(5)": [[1, 2, 3], [9, 10, 11]], "w[1, 2].mul_(3)": [[1, 2, 3], [4, 5, 18]],
+        "w[0][1] = 9": [[1, 9, 3], [4, 5, 6]], "w[0] += 1": [[2, 3, 4], [4, 5, 6]],
+        "w[:, 1].mul_(2)": [[1, 4, 3], [4, 10, 6]], "w[..., 0].clamp_(2, 3)": [[2, 2, 3], [3, 5, 6]],
+        "w[None][0, 1, 2] = 8": [[1, 2, 3], [4, 5, 8]], "w[0].copy_(w[1] * 0 + 1)": [[1, 1, 1], [4, 5, 6]],
+        "w.T[2].fill_(0)": [[1, 2, 0], [4, 5, 0]], "w.t()[0, 0] = 5": [[5, 2, 3], [4, 5, 6]],
+        "w.permute(1, 0)[0, 1] = 5": [[1, 2, 3], [5, 5, 6]], "w.view(-1)[0] = 100": [[100, 2, 3], [4, 5, 6]],
+        "w.view(3, 2).fill_(1)": [[1, 1, 1], [1, 1, 1]], "w.reshape(-1)[0] = 100": [[100, 2, 3], [4, 5, 6]],
+        "w.T.reshape(-1)[0] = 100 (a copy)": [[1, 2, 3], [4, 5, 6]], "w.flatten()[1] = 100": [[1, 100, 3], [4, 5, 6]],
+        "w.unsqueeze(0)[0, 0, 0] = 5": [[5, 2, 3], [4, 5, 6]], "w[[0]].fill_(0) (a copy)": [[1, 2, 3], [4, 5, 6]],
+        "w.detach()[0, 0] = 5": [[5, 2, 3], [4, 5, 6]],
+    }[write]
+    np.testing.assert_array_equal(w.detach().numpy(), np.array(expected, dtype=np.float64))
+
+
+def test_a_one_dimensional_parameter_changed_element_by_element(lib):
+    """The issue's reproduction: w[0].fill_(7) and w[1].add_(5) on a 1-D parameter."""
+    w = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    with lib.no_grad():
+        w[0].fill_(7.0)
+        w[1].add_(5.0)
+        w[2].zero_()
+    np.testing.assert_array_equal(w.detach().numpy(), [7.0, 7.0, 0.0])
+
+
+@pytest.mark.parametrize("view", ["w.T.view(-1)", "w[:, 1:].view(-1)", "w.T.view(2, 3)", "w.permute(1, 0).view(6)"])
+def test_view_refuses_where_it_would_need_a_copy_as_in_pytorch(lib, view):
+    w = lib.tensor([[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]])[:, :3]
+    with pytest.raises(RuntimeError) as raised:
+        eval(view, {"w": w})
+    if lib.name == "autodiff":
+        assert "reshape()" in str(raised.value)  # names the way out
+    np.testing.assert_array_equal(w.detach().numpy(), [[1.0, 2.0, 3.0], [5.0, 6.0, 7.0]])
+
+
+def test_a_view_of_an_advanced_index_result_works_as_in_pytorch(lib):
+    """An index array after a slice or an int gives, in numpy, an array not laid out in order; PyTorch's is."""
+    x = lib.tensor(np.arange(60.0).reshape(4, 5, 3))
+    for index in ((Ellipsis, np.array([2, 2])), (slice(None), np.array([True, False, True, False, True]), 1)):
+        picked = x[index]
+        np.testing.assert_array_equal(picked.view(-1).detach().numpy(), np.arange(60.0).reshape(4, 5, 3)[index].ravel())
+
+
+LAID_OUT_OTHERWISE = {
+    # the MNIST example's x.view(-1, 320) after conv, relu and max_pool2d
+    "conv2d, relu, max_pool2d": (lambda F, lib, x: F.max_pool2d(F.conv2d(x, lib.tensor(np.ones((4, 3, 3, 3)))).relu(), 2),
+                                 (2, 3, 6, 6)),
+    # the sequence-model tutorial's lstm_out.view(len(sentence), -1)
+    "nn.LSTM": (lambda F, lib, x: lib.lstm(3, 4)(x)[0], (5, 2, 3)),
+}
+
+
+@pytest.mark.xfail(strict=True, raises=RuntimeError, reason="conv2d, max_pool2d and the recurrent layers keep their results in their own "
+                                       "layout (channels-last, time-major stacks): view() of them needs a copy here, "
+                                       "where PyTorch's view() works")
+@pytest.mark.parametrize("layers", list(LAID_OUT_OTHERWISE))
+def test_a_view_of_a_layers_result_works_as_in_pytorch(torch, layers):
+    import nn
+
+    build, shape = LAID_OUT_OTHERWISE[layers]
+    x = np.random.default_rng(0).standard_normal(shape)
+    theirs = SimpleNamespace(tensor=torch.tensor, lstm=lambda n, h: torch.nn.LSTM(n, h).double())
+    ours = SimpleNamespace(tensor=Tensor, lstm=nn.LSTM)
+    assert build(torch.nn.functional, theirs, torch.tensor(x)).view(shape[0], -1) is not None
+    assert build(nn.functional, ours, Tensor(x)).view(shape[0], -1) is not None
+
+
+# -- arrays a backward reads: index arrays, masks, conditions (issue 20, 2) ----------------------------------
+
+# Each builds (loss, an array the operation reads, changed in place after the forward pass).
+READ_ARRAYS = {
+    "an index tensor": lambda lib, w: (lambda idx: ((w[idx] * lib.tensor([1.0, 2.0])).sum(), idx))(lib.long([0, 2])),
+    "a pair of index tensors": lambda lib, w: (lambda i, j: ((w.reshape(3, 1)[i, j] * 2.0).sum(), i))(
+        lib.long([0, 2]), lib.long([0, 0])),
+    "a boolean mask tensor": lambda lib, w: (lambda m: ((w[m] * lib.tensor([1.0, 2.0])).sum(), m))(
+        lib.bool([True, False, True])),
+    "a where condition": lambda lib, w: (lambda c: (lib.where(c, w, 0.0).sum(), c))(lib.bool([True, False, True])),
+    "a masked_fill mask": lambda lib, w: (lambda m: ((w.masked_fill(m, 0.0) * w).sum(), m))(
+        lib.bool([True, False, True])),
+}
+
+
+@pytest.fixture
+def lib_with_arrays(lib, request):
+    if lib.name == "torch":
+        torch = request.getfixturevalue("torch")
+        lib.long = lambda values: torch.tensor(values)
+        lib.bool = lambda values: torch.tensor(values)
+        lib.where = torch.where
+    else:
+        lib.long = lambda values: Tensor(np.array(values))
+        lib.bool = lambda values: Tensor(np.array(values))
+        lib.where = autodiff.where
+    return lib
+
+
+@pytest.mark.parametrize("read", list(READ_ARRAYS))
+def test_changing_an_index_mask_or_condition_after_the_forward_pass_makes_backward_raise(lib_with_arrays, read):
+    lib = lib_with_arrays
+    w = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    loss, array = READ_ARRAYS[read](lib, w)
+    array[0] = array[1]  # a new index (2 for 0), or a flipped mask
+    with pytest.raises(RuntimeError) as raised:
+        loss.backward()
+    if lib.name == "autodiff":
+        assert "changed in place after the forward pass" in str(raised.value)
+
+
+# numpy arrays as index, mask and condition: what the forward pass read is kept, so a later change
+# cannot reach the gradient (PyTorch reads a numpy index without copying it, and its gradient moves)
+NUMPY_READS = {
+    "an index array": (lambda w, a: (w[a] * Tensor([1.0, 2.0])).sum(), np.array([0, 2]), [1.0, 0.0, 2.0]),
+    "an index list": (lambda w, a: (w[a] * Tensor([1.0, 2.0])).sum(), [0, 2], [1.0, 0.0, 2.0]),
+    "a boolean mask": (lambda w, a: (w[a] * Tensor([1.0, 2.0])).sum(), np.array([True, False, True]), [1.0, 0.0, 2.0]),
+    "a where condition": (lambda w, a: autodiff.where(a, w * Tensor([1.0, 2.0, 3.0]), 0.0).sum(),
+                          np.array([True, False, True]), [1.0, 0.0, 3.0]),
+    "a masked_fill mask": (lambda w, a: (w.masked_fill(a, 0.0) * Tensor([1.0, 2.0, 3.0])).sum(),
+                           np.array([True, False, False]), [0.0, 2.0, 3.0]),
+    "an index of unindex": (lambda w, a: (autodiff.functions.unindex(w, (a,), (4,)) * Tensor([1.0, 2.0, 3.0, 4.0])).sum(),
+                            np.array([0, 1, 3]), [1.0, 2.0, 4.0]),
+}
+
+
+@pytest.mark.parametrize("read", list(NUMPY_READS))
+def test_a_numpy_index_mask_or_condition_changed_after_the_forward_pass_leaves_the_gradient(read):
+    build, array, want = NUMPY_READS[read]
+    w = Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    loss = build(w, array)
+    if isinstance(array, list):
+        array[0] = 1
+    else:
+        array[...] = array[::-1].copy()
+    loss.backward()
+    np.testing.assert_array_equal(w.grad, want)

@@ -13,9 +13,9 @@ from autodiff import BackwardError, Tensor, Value, trace_backward
 from autodiff.viz.nodes import format_number
 from autodiff import operators
 from autodiff.viz.trace import NOT_COMPUTED, GraphChangedSinceForward, changed_since_forward, share_formula
+from op_table import VALUE, function, rows, seeded
 
-UNARY = ["tanh", "exp", "relu", "sigmoid", "neg", "square", "log_abs"]
-BINARY = ["+", "-", "*", "/", "**"]
+VALUE_ROWS = rows(VALUE)
 
 
 def micrograd_neuron():
@@ -31,33 +31,22 @@ def micrograd_neuron():
 
 
 def build(program, inputs):
-    """The Values ``program`` computes: each instruction applies an operation to earlier results."""
+    """The Values ``program`` computes: each instruction applies a row of the table to earlier results.
+
+    An instruction whose operands lie outside the row's domain (a logarithm of a negative number) is left out.
+    """
     values = [Value(x, label=f"v{i}") for i, x in enumerate(inputs)]
-    for op, i, j in program:
-        a, b = values[i % len(values)], values[j % len(values)]
-        if op == "+":
-            values.append(a + b)
-        elif op == "-":
-            values.append(a - b)
-        elif op == "*":
-            values.append(a * b)
-        elif op == "/":
-            values.append(a / (b * b + 1.0))
-        elif op == "**":
-            values.append((a * a + 0.5) ** b.tanh())
-        elif op == "square":
-            values.append(a**2)
-        elif op == "log_abs":
-            values.append((a * a + 0.1).log())
-        elif op == "neg":
-            values.append(-a)
-        else:
-            values.append(getattr(a, op)())
+    for name, *positions in program:
+        op = next(op for op in VALUE_ROWS if op.name == name)
+        operands = [values[p % len(values)] for p in positions[:op.takes.arity]]
+        if all(op.domain(k).accepts(x.data) for k, x in enumerate(operands)):
+            values.append(function(op, "ours", op.takes.arity)(*operands))
     return values
 
 
 instructions = st.lists(
-    st.tuples(st.sampled_from(UNARY + BINARY), st.integers(0, 50), st.integers(0, 50)), min_size=1, max_size=12
+    st.tuples(st.sampled_from([op.name for op in VALUE_ROWS]), st.integers(0, 50), st.integers(0, 50)),
+    min_size=1, max_size=12,
 )
 numbers = st.lists(st.floats(-2, 2, allow_nan=False), min_size=1, max_size=4)
 
@@ -278,24 +267,21 @@ def test_a_change_to_any_input_of_a_value_operation_is_seen():
     assert changed_since_forward(out) == [total]
 
 
-@pytest.mark.parametrize("op, build_node", [
-    ("+", lambda a, b: a + b), ("-", lambda a, b: a - b), ("*", lambda a, b: a * b),
-    ("/", lambda a, b: a / b), ("**", lambda a, b: a ** b), ("**3", lambda a, b: a ** 3),
-    ("neg", lambda a, b: -a), ("exp", lambda a, b: a.exp()), ("log", lambda a, b: a.log()),
-    ("tanh", lambda a, b: a.tanh()), ("ReLU", lambda a, b: a.relu()), ("sigmoid", lambda a, b: a.sigmoid()),
-    ("w·x+b", lambda a, b: Value.linear([a, b], [b, a], a)), ("sum", lambda a, b: Value.sum([a, b, a])),
-])
-def test_each_share_formula_computes_the_share_backward_sends(op, build_node):
-    a, b = Value(1.3, label="a"), Value(0.7, label="b")
-    node = build_node(a, b)
-    assert node.op == op
-    names = {id(a): "a", id(b): "b", id(node): "out"}
-    numbers = {"a.data": a.data, "b.data": b.data, "out.data": node.data, "out.grad": 0.25}
+@pytest.mark.parametrize("op", VALUE_ROWS, ids=str)
+def test_each_share_formula_computes_the_share_backward_sends(op):
+    rng = seeded("formula", op)
+    operands = [Value(float(op.domain(k).draw(rng, ())), label=f"v{k}") for k in range(op.takes.arity)]
+    node = function(op, "ours", op.takes.arity)(*operands)
+    assert node.op == op.node
+    names = {id(child): f"c{k}" for k, child in enumerate(node.children)}  # numbers in the row are inputs too
+    names[id(node)] = "out"
+    numbers = {f"c{k}.data": child.data for k, child in enumerate(node.children)}
+    numbers.update({"out.data": node.data, "out.grad": 0.25})
     trace = trace_backward(node, grad=0.25)
     for position in range(len(node.children)):
         formula = share_formula(node, position, names)
         step = next(s for s in trace if s.kind == "chain" and s.position == position)
-        assert _evaluate(formula, numbers) == step.contribution
+        assert _evaluate(formula, numbers) == step.contribution, formula
         assert step.local == pytest.approx(node.local_grads[position], rel=1e-12)
 
 
@@ -316,8 +302,9 @@ def _evaluate(formula, numbers):
     names = sorted(numbers, key=len, reverse=True)
     expression = re.sub("|".join(re.escape(n) for n in names), lambda m: f"({numbers[m.group(0)]!r})", formula)
     expression = expression.replace("(nan)", "nan").replace("(inf)", "inf").replace("(-inf)", "-inf")
-    assert re.fullmatch(r"[\d.e()*/+\- ><=&,a-z]+", expression), expression
-    scope = {"power": operators.power, "log": operators.log, "sign": operators.sign, "nan": math.nan, "inf": math.inf}
+    assert re.fullmatch(r"[\d.e()*/+\- ><=&,a-z_]+", expression), expression
+    scope = {name: f for name, f in vars(operators).items() if callable(f) and not name.startswith("_")}
+    scope.update(nan=math.nan, inf=math.inf)
     try:
         return float(eval(expression, {"__builtins__": {}}, scope))  # our own formula: numbers and these functions
     except ZeroDivisionError:

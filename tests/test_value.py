@@ -1,9 +1,13 @@
-"""The scalar engine: every operation against finite differences and PyTorch, and the graph's bookkeeping."""
+"""The scalar engine: every operation against finite differences and PyTorch, and the graph's bookkeeping.
+
+The operations are the Value rows of the shared table (``op_table.OPS``).
+"""
 
 import gc
 import math
 import weakref
 
+import numpy as np
 import pytest
 
 import autodiff
@@ -11,118 +15,52 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from autodiff import GradcheckError, Value, detect_anomaly, gradcheck, no_grad
+from op_table import VALUE, function, rows
 
-moderate = st.floats(min_value=-3.0, max_value=3.0, allow_nan=False)
-positive = st.floats(min_value=0.1, max_value=5.0)
-away_from_zero = st.one_of(st.floats(min_value=-5.0, max_value=-0.2), st.floats(min_value=0.2, max_value=5.0))
-away_from_kink = st.one_of(st.floats(min_value=-3.0, max_value=-0.05), st.floats(min_value=0.05, max_value=3.0))
-
-# (name, function of Values, strategies for its inputs); the functions take numbers on either side too.
-BINARY = [
-    ("add", lambda a, b: a + b, moderate, moderate),
-    ("sub", lambda a, b: a - b, moderate, moderate),
-    ("mul", lambda a, b: a * b, moderate, moderate),
-    ("div", lambda a, b: a / b, moderate, away_from_zero),
-    ("pow", lambda a, b: a**b, positive, moderate),
-]
-UNARY = [
-    ("neg", lambda a: -a, moderate),
-    ("exp", lambda a: a.exp(), moderate),
-    ("log", lambda a: a.log(), positive),
-    ("tanh", lambda a: a.tanh(), moderate),
-    ("relu", lambda a: a.relu(), away_from_kink),
-    ("sigmoid", lambda a: a.sigmoid(), moderate),
-    ("square", lambda a: a**2, moderate),
-    ("cube", lambda a: a**3, moderate),
-    ("sqrt", lambda a: a**0.5, positive),
-    ("reciprocal", lambda a: a**-1, away_from_zero),
-    ("abs", lambda a: abs(a), away_from_kink),
-    ("abs_method", lambda a: a.abs(), away_from_kink),
-    ("sin", lambda a: a.sin(), moderate),
-    ("cos", lambda a: a.cos(), moderate),
-]
-TORCH_UNARY = {
-    "exp": "exp", "log": "log", "tanh": "tanh", "relu": "relu", "sigmoid": "sigmoid", "abs_method": "abs",
-    "sin": "sin", "cos": "cos",
-}
+VALUE_ROWS = rows(VALUE)
 
 
-@pytest.mark.parametrize("name, fn, sa, sb", BINARY, ids=[b[0] for b in BINARY])
-def test_binary_matches_finite_differences(name, fn, sa, sb):
-    @given(sa, sb)
-    def check(a, b):
-        assert gradcheck(fn, (Value(a), Value(b)))
+def points(op):
+    """A float for each operand of ``op``, drawn from its domain."""
+    return st.tuples(*[
+        st.integers(0, 2**32 - 1).map(lambda seed, domain=op.domain(k): float(domain.draw(np.random.default_rng(seed), ())))
+        for k in range(op.takes.arity)
+    ])
+
+
+@pytest.mark.parametrize("op", VALUE_ROWS, ids=str)
+def test_operations_match_finite_differences(op):
+    fn = function(op, "ours", op.takes.arity)
+
+    @given(points(op))
+    def check(numbers):
+        assert gradcheck(fn, [Value(x) for x in numbers])
 
     check()
 
 
-@pytest.mark.parametrize("name, fn, sa", UNARY, ids=[u[0] for u in UNARY])
-def test_unary_matches_finite_differences(name, fn, sa):
-    @given(sa)
-    def check(a):
-        assert gradcheck(fn, (Value(a),))
+@pytest.mark.parametrize("op", VALUE_ROWS, ids=str)
+def test_operations_match_torch(torch, op):
+    ours, theirs = function(op, "ours", op.takes.arity), function(op, "theirs", op.takes.arity, torch=torch)
+
+    @given(points(op))
+    def check(numbers):
+        values = [Value(x) for x in numbers]
+        out = ours(*values)
+        assert isinstance(out, Value) and (op.node is None or out.op == op.node), out.op
+        out.backward()
+        twins = [_torch_scalar(torch, x) for x in numbers]
+        twin_out = theirs(*twins)
+        twin_out.backward()
+        assert out.data == pytest.approx(twin_out.item(), rel=1e-12, abs=1e-12)
+        for k, (v, t) in enumerate(zip(values, twins)):
+            assert v.grad == pytest.approx(t.grad.item(), rel=1e-9, abs=1e-12), f"operand {k}"
 
     check()
 
 
 def _torch_scalar(torch, x):
     return torch.tensor(x, dtype=torch.float64, requires_grad=True)
-
-
-def _torch_apply(torch, fn_name, t):
-    return getattr(torch, TORCH_UNARY[fn_name])(t)
-
-
-@pytest.mark.parametrize("name, fn, sa, sb", BINARY, ids=[b[0] for b in BINARY])
-def test_binary_matches_torch(torch, name, fn, sa, sb):
-    @given(sa, sb)
-    def check(a, b):
-        x, y = Value(a), Value(b)
-        out = fn(x, y)
-        out.backward()
-        tx, ty = _torch_scalar(torch, a), _torch_scalar(torch, b)
-        tout = fn(tx, ty)
-        tout.backward()
-        assert out.data == pytest.approx(tout.item(), rel=1e-12, abs=1e-12)
-        assert x.grad == pytest.approx(tx.grad.item(), rel=1e-9, abs=1e-12)
-        assert y.grad == pytest.approx(ty.grad.item(), rel=1e-9, abs=1e-12)
-
-    check()
-
-
-@pytest.mark.parametrize("name, fn, sa", UNARY, ids=[u[0] for u in UNARY])
-def test_unary_matches_torch(torch, name, fn, sa):
-    @given(sa)
-    def check(a):
-        x = Value(a)
-        out = fn(x)
-        out.backward()
-        tx = _torch_scalar(torch, a)
-        tout = _torch_apply(torch, name, tx) if name in TORCH_UNARY else fn(tx)
-        tout.backward()
-        assert out.data == pytest.approx(tout.item(), rel=1e-12, abs=1e-12)
-        assert x.grad == pytest.approx(tx.grad.item(), rel=1e-9, abs=1e-12)
-
-    check()
-
-
-@pytest.mark.parametrize(
-    "expression",
-    [
-        lambda x: 2 + x, lambda x: x + 2, lambda x: 2 - x, lambda x: x - 2, lambda x: 2 * x,
-        lambda x: x * 2, lambda x: 2 / x, lambda x: x / 2, lambda x: 2**x, lambda x: x**2,
-    ],
-    ids=["2+x", "x+2", "2-x", "x-2", "2*x", "x*2", "2/x", "x/2", "2**x", "x**2"],
-)
-def test_numbers_on_either_side_match_torch(torch, expression):
-    x = Value(1.7)
-    out = expression(x)
-    out.backward()
-    tx = _torch_scalar(torch, 1.7)
-    tout = expression(tx)
-    tout.backward()
-    assert out.data == pytest.approx(tout.item(), rel=1e-12)
-    assert x.grad == pytest.approx(tx.grad.item(), rel=1e-12)
 
 
 @pytest.mark.parametrize(
