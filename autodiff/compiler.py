@@ -644,8 +644,7 @@ class _ProgramWriter:
                 continue
             if isinstance(expression, np.generic):
                 expression = np.asarray(expression)
-            text = write(expression, constant=self.constant, bound=bound) if _is_expression(expression) else (
-                self.constant(expression) if isinstance(expression, np.ndarray) else repr(expression))
+            text = write(expression, constant=self.constant, bound=bound)
             lines.append(f"    {target} = {text}{comment}")
             comment = ""
         return lines
@@ -719,10 +718,8 @@ class _ProgramWriter:
         for share in shares:
             if share is None:
                 texts.append(None)
-            elif _is_expression(share):
-                texts.append(write(share, constant=self.constant, bound=bound))
             else:
-                texts.append(self.constant(share) if isinstance(share, np.ndarray) else repr(share))
+                texts.append(write(share, constant=self.constant, bound=bound))
         return texts, prelude
 
     def conformed(self, share, child):

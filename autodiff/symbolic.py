@@ -548,6 +548,8 @@ class _Renderer:
 
     def literal(self, value):
         """A Python literal for ``value`` (a number, a tuple of them, None, a slice, a dtype), else ``constant(value)``."""
+        if isinstance(value, float) and not math.isfinite(value):
+            return f'float("{value!r}")'  # repr gives inf and nan, which are no names in Python
         if value is None or isinstance(value, (bool, int, float, str)):
             return repr(value)
         if isinstance(value, np.dtype):
