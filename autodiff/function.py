@@ -423,6 +423,7 @@ class FunctionNode(Node):
     __slots__ = ("ctx", "children", "data", "grad", "op", "label", "__weakref__")
     _fresh = False  # the shares are the user's tensors: never added into in place
     _requires_grad = True  # the outputs are recorded only if some argument requires gradients
+    _data_kind = "outputs"
 
     def __init__(self, ctx, inputs):
         self.ctx = ctx
