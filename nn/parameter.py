@@ -9,7 +9,7 @@ leaf that requires gradients, so a mask, a constant or an activation kept
 from ``forward`` (the result of an operation) is never mistaken for one.
 """
 
-from autodiff import Tensor
+from autodiff import Tensor, Value
 
 
 class Parameter(Tensor):
@@ -32,3 +32,18 @@ class Parameter(Tensor):
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
+
+
+def values_and_tensors(parameters):
+    """The Values among ``parameters``, and the rest (Tensors), each in the order given.
+
+    ``nn`` handles a model's Values together, as one float64 vector (an
+    optimiser's step, clipping, norms): a Value is one number, and a Python
+    call per number would cost more than the arithmetic. Tensors are
+    handled one by one, each its own array; only they have a dtype to
+    change, or can be frozen.
+    """
+    values, tensors = [], []
+    for p in parameters:
+        (values if isinstance(p, Value) else tensors).append(p)
+    return values, tensors
