@@ -28,6 +28,7 @@ import numpy as np
 
 from autodiff import Tensor
 from autodiff.random import generator_or_default
+from autodiff.tensor import numbers_of
 
 
 class Dataset:
@@ -166,12 +167,9 @@ def _same_shape(sample, first, samples):
 
 
 def _array_of(x, position):
-    if isinstance(x, Tensor):
-        array = x.data
-    else:
-        array = np.asarray(x)
-        if array.dtype.kind not in "fiub":
-            raise TypeError(f"array {position} of a TensorDataset holds {array.dtype}, not numbers")
+    array = numbers_of(x)
+    if array.dtype.kind not in "fiub":
+        raise TypeError(f"array {position} of a TensorDataset holds {array.dtype}, not numbers")
     if array.ndim == 0:
         raise ValueError(f"array {position} of a TensorDataset is 0-d; each needs a first axis to index")
     return array
