@@ -35,7 +35,7 @@ are, and give Values back.
 
 import numpy as np
 
-from .graph import Node, run_backward, topological_order
+from .graph import node_or_refuse, run_backward, topological_order
 from .mode import enable_grad
 from .primitive import Primitive
 from .tensor import numbers_of
@@ -67,8 +67,7 @@ def jvp(f, primals, tangents):
         result = f(*leaves)
     outputs, single = _as_tuple(result)
     for i, out in enumerate(outputs):
-        if not isinstance(out, Node):
-            raise TypeError(f"jvp: f returned a {type(out).__name__} (output {i}); it must return Tensors or Values")
+        node_or_refuse(out, f"jvp: f returned a {type(out).__name__} (output {i}); it must return Tensors or Values")
     tangent_of = dict(zip(leaves, seeds))
     for node in _forward_order(outputs):
         tangents = [tangent_of.get(child) for child in node.children]
@@ -159,10 +158,8 @@ def _gradient_graph(f, leaves, name):
     """f(*leaves) and its gradient in each leaf as a graph (``create_graph``), None where f does not depend on it."""
     with enable_grad():
         out = f(*leaves)
-        if not isinstance(out, Node):
-            raise TypeError(
-                f"{name}: f returned a {type(out).__name__}; it must return a Value or a one-element Tensor"
-            )
+        returned = type(out).__name__
+        node_or_refuse(out, f"{name}: f returned a {returned}; it must return a Value or a one-element Tensor")
         if np.size(out.data) != 1:
             raise ValueError(f"{name}: f must return one number, it returned a Tensor of shape {out.shape}")
         if not out._requires_grad:
@@ -209,8 +206,7 @@ def _as_tuple(items):
 
 def _fresh_leaf(primal, name, what):
     """A new leaf holding ``primal``'s value, whose graph the engine records (and no one else holds)."""
-    if not isinstance(primal, Node):
-        raise TypeError(f"{name}: {what} is a {type(primal).__name__}; pass Tensors or Values")
+    node_or_refuse(primal, f"{name}: {what} is a {type(primal).__name__}; pass Tensors or Values")
     return primal._new_leaf(primal.data, requires_grad=True)
 
 

@@ -19,7 +19,7 @@ import contextlib
 import numpy as np
 
 from .forward import _inner_product
-from .graph import Node, run_backward
+from .graph import node_or_refuse, run_backward
 from .mode import enable_grad
 from .tensor import Tensor, numbers_of
 from .value import Value
@@ -123,8 +123,7 @@ def _checked_inputs(inputs):
     if not inputs:
         raise ValueError("gradcheck needs at least one input")
     for position, x in enumerate(inputs):
-        if not isinstance(x, Node):
-            raise TypeError(f"gradcheck inputs are Values or Tensors, input {position} is {type(x).__name__}")
+        node_or_refuse(x, f"gradcheck inputs are Values or Tensors, input {position} is {type(x).__name__}")
         dtype = numbers_of(x).dtype  # a Value's number is a float64
         if dtype != np.float64:
             raise TypeError(f"gradcheck needs float64 tensors, input {position} is {dtype}")
@@ -177,8 +176,7 @@ def _scalar_output(fn, inputs):
     for x in inputs:
         x._reset_grad()
     out = fn(*inputs)
-    if not isinstance(out, Node):
-        raise TypeError(f"gradcheck needs fn to return a Value or a Tensor, it returned {type(out).__name__}")
+    node_or_refuse(out, f"gradcheck needs fn to return a Value or a Tensor, it returned {type(out).__name__}")
     if np.size(out.data) != 1:
         raise ValueError(f"gradcheck needs fn to return one element, it returned shape {out.shape}")
     return out

@@ -34,7 +34,7 @@ class BackwardError(RuntimeError, ValueError):
 
 
 class Node:
-    """What the backward driver, forward mode, pictures and ``nn`` need from a node; ``Value`` and ``Tensor`` implement it.
+    """What backward, forward mode, pictures and ``nn`` need from a node; ``Value`` and ``Tensor`` implement it.
 
     Every node has
 
@@ -117,6 +117,13 @@ class Node:
     def _version_now(self):
         """How many in-place changes of ``data`` were counted (None: this node keeps no count)."""
         return None
+
+
+def node_or_refuse(x, message):
+    """``x`` itself if it is a node (a Value or a Tensor), else ``TypeError(message)``: an argument checked."""
+    if not isinstance(x, Node):
+        raise TypeError(message)
+    return x
 
 
 # Marks, on the stack of topological_order, that a node's children are done.
