@@ -30,6 +30,8 @@ import numpy as np
 from autodiff import Primitive, Tensor, Value
 from autodiff.tensor import as_tensor, numbers_of
 
+from .parameter import values_and_tensors
+
 # PyTorch clamps the logarithms in binary cross-entropy at -100, so that a
 # probability of exactly 0 or 1 costs 100 rather than infinity.
 LOG_FLOOR = -100.0
@@ -42,8 +44,8 @@ BCE_EPSILON = 1e-12
 
 def _holds_values(x):
     """Whether ``x`` is a Value or a list or tuple holding at least one Value (the scalar engine's losses then)."""
-    items = x if isinstance(x, (list, tuple)) else (x,)
-    return any(isinstance(v, Value) for v in items)
+    values, _ = values_and_tensors(x if isinstance(x, (list, tuple)) else (x,))
+    return bool(values)
 
 
 def _as_value_list(x):
@@ -345,9 +347,10 @@ def _parameter_kind(name, params):
     params = list(params)
     if not params:
         raise ValueError(f"{name}: no parameters given")
-    if all(isinstance(p, Value) for p in params):
+    values, others = values_and_tensors(params)
+    if not others:
         return params, Value
-    if all(isinstance(p, Tensor) for p in params):
+    if not values and all(isinstance(p, Tensor) for p in others):
         return params, Tensor
     kinds = sorted({type(p).__name__ for p in params})
     raise TypeError(f"{name}: parameters must be all Values or all Tensors, got {', '.join(kinds)}")

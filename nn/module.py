@@ -207,8 +207,7 @@ class Module:
         (['weight', 'bias', 'steps'], 6)
         """
         _check_attribute_name("buffer", name)
-        if tensor is not None and not isinstance(tensor, Tensor):
-            raise TypeError(f"cannot register {type(tensor).__name__} as buffer {name!r}: a Tensor or None is required")
+        _check_buffer(self, name, tensor)
         if isinstance(tensor, Parameter):
             raise TypeError(f"cannot register a Parameter as buffer {name!r}: a parameter is learned, a buffer is not")
         buffers = vars(self).setdefault("_buffer_names", {})
@@ -223,10 +222,7 @@ class Module:
             tensor = getattr(self, name)
             if tensor is None or (persistent_only and not persistent):
                 continue
-            if not isinstance(tensor, Tensor):
-                raise TypeError(
-                    f"buffer {name!r} of {type(self).__name__} holds a {type(tensor).__name__}, not a Tensor"
-                )
+            _check_buffer(self, name, tensor)
             yield name, tensor
 
     def named_buffers(self):
@@ -481,6 +477,13 @@ def _is_parameter(value):
     if isinstance(value, Parameter):
         return True
     return not isinstance(value, Module) and not value.children and value._requires_grad
+
+
+def _check_buffer(module, name, tensor):
+    """A buffer holds a Tensor, or None for none yet."""
+    if tensor is not None and not isinstance(tensor, Tensor):
+        kind = type(tensor).__name__
+        raise TypeError(f"buffer {name!r} of {type(module).__name__} must hold a Tensor or None, not a {kind}")
 
 
 def _check_attribute_name(kind, name):

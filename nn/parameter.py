@@ -10,6 +10,7 @@ from ``forward`` (the result of an operation) is never mistaken for one.
 """
 
 from autodiff import Tensor, Value
+from autodiff.graph import Node
 
 
 class Parameter(Tensor):
@@ -47,3 +48,17 @@ def values_and_tensors(parameters):
     for p in parameters:
         (values if isinstance(p, Value) else tensors).append(p)
     return values, tensors
+
+
+def parameter_list(parameters, as_list=list):
+    """``parameters`` (one Value or Tensor, or an iterable of them) as a list, each checked to be one.
+
+    ``as_list`` makes the list of an iterable (an optimiser's refuses a set, whose order is not fixed).
+    """
+    if isinstance(parameters, Node):
+        return [parameters]
+    parameters = as_list(parameters)
+    for i, p in enumerate(parameters):
+        if not isinstance(p, Node):
+            raise TypeError(f"parameter {i} is a {type(p).__name__}, not a Tensor or a Value")
+    return parameters

@@ -52,6 +52,7 @@ own.
 Schedules for the learning rate are in ``lr_scheduler``.
 """
 
+import functools
 import numbers
 
 import numpy as np
@@ -59,7 +60,7 @@ import numpy as np
 from autodiff.graph import Node
 
 from ..module import Module
-from ..parameter import values_and_tensors
+from ..parameter import parameter_list, values_and_tensors
 
 # Settings that torch.optim keeps in its groups to choose an implementation (devices, kernels), which
 # do not change the arithmetic; a state dict from PyTorch carries them, and loading it leaves them out.
@@ -712,13 +713,9 @@ def _groups_given(params):
 
 def _parameter_list(params):
     """The parameters of one group as a list, each a leaf (a Tensor or a Value), each once."""
-    if isinstance(params, Node):
-        params = [params]
-    params = _ordered(params, "a param group's 'params'")
+    params = parameter_list(params, functools.partial(_ordered, what="a param group's 'params'"))
     seen = set()
     for i, p in enumerate(params):
-        if not isinstance(p, Node):
-            raise TypeError(f"parameter {i} is a {type(p).__name__}, not a Tensor or a Value")
         if p.children:
             raise ValueError(
                 f"parameter {i} is the result of {p.op!r}, not a leaf: an optimiser updates leaves "
