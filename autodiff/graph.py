@@ -282,8 +282,7 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False):
     if len(grad_outputs) != len(outputs):
         raise ValueError(f"{len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
     for i, x in enumerate(inputs):
-        if not isinstance(x, Node):
-            raise TypeError(f"input {i} is a {type(x).__name__}, not a Value or a Tensor")
+        node_or_refuse(x, f"input {i} is a {type(x).__name__}, not a Value or a Tensor")
     results = [None] * len(inputs)
     for output, upstream in zip(outputs, grad_outputs):
         seed = output._backward_seed(upstream, create_graph)

@@ -132,7 +132,11 @@ def collate(samples):
     """A list of samples as one batch, the way PyTorch's ``default_collate`` puts them together."""
     first = samples[0]
     if isinstance(first, Tensor):
-        return Tensor(np.stack([_same_shape(s, first, samples).data for s in samples]))
+        arrays = [numbers_of(s) for s in samples]
+        if any(array.shape != arrays[0].shape for array in arrays):
+            shapes = sorted({array.shape for array in arrays}, key=str)
+            raise ValueError(f"the samples of a batch must have one shape to be stacked, got {shapes}")
+        return Tensor(np.stack(arrays))
     if isinstance(first, (np.ndarray, np.generic)):
         return Tensor(np.stack([np.asarray(s) for s in samples]))
     if isinstance(first, (str, bytes)):
@@ -157,13 +161,6 @@ def collate(samples):
         f"cannot put samples of type {type(first).__name__} into a batch: a sample may be an array, a Tensor, "
         "a number, a string, or a tuple, list or dict of those"
     )
-
-
-def _same_shape(sample, first, samples):
-    if not (isinstance(sample, Tensor) and sample.shape == first.shape):
-        shapes = sorted({getattr(s, "shape", type(s).__name__) for s in samples}, key=str)
-        raise ValueError(f"the samples of a batch must have one shape to be stacked, got {shapes}")
-    return sample
 
 
 def _array_of(x, position):
