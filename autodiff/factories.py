@@ -41,7 +41,7 @@ def _drawn(name, draw, requires_grad=False):
     """A Tensor of the numbers ``draw()`` gives: a constant, or, while a compile records, the draw itself."""
     if grad_mode.recording is None or requires_grad:
         return Tensor(draw(), requires_grad=requires_grad)
-    return Tensor._apply(DRAW, (), {"name": name, "draw": draw})
+    return Tensor.apply_primitive(DRAW, (), {"name": name, "draw": draw})
 
 
 def tensor(data, dtype=None, requires_grad=False, *, device=None):
@@ -267,7 +267,7 @@ def multinomial(input, num_samples, replacement=False, generator=None):
     their distribution is the same. Without ``replacement`` an index is
     drawn at most once per row.
     """
-    input = input if isinstance(input, Tensor) else Tensor._constant(np.array(input, dtype=np.float64))
+    input = input if isinstance(input, Tensor) else from_numpy(np.array(input, dtype=np.float64))
     weights = input.data.astype(np.float64, copy=False)
     if weights.ndim not in (1, 2):
         raise ValueError(f"multinomial takes a 1-D or 2-D tensor of weights, got shape {weights.shape}")
@@ -278,7 +278,7 @@ def multinomial(input, num_samples, replacement=False, generator=None):
     if not replacement and num_samples > rows.shape[1]:
         raise ValueError(f"multinomial without replacement cannot draw {num_samples} of {rows.shape[1]} categories")
     params = {"num_samples": num_samples, "replacement": replacement, "generator": generator}
-    return Tensor._apply(MULTINOMIAL, (input,), params)
+    return Tensor.apply_primitive(MULTINOMIAL, (input,), params)
 
 
 def _multinomial(xp, weights, *, num_samples, replacement, generator):

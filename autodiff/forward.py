@@ -33,15 +33,12 @@ returns results outside any graph. Values are accepted wherever Tensors
 are, and give Values back.
 """
 
-from numbers import Real
-
 import numpy as np
 
-from .graph import Node, run_backward, topological_order
+from .graph import node_or_refuse, run_backward, topological_order
 from .mode import enable_grad
 from .primitive import Primitive
-from .tensor import Tensor
-from .value import Value
+from .tensor import numbers_of
 
 
 def jvp(f, primals, tangents):
@@ -65,13 +62,12 @@ def jvp(f, primals, tangents):
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
     leaves = [_fresh_leaf(p, "jvp", f"primal {i}") for i, p in enumerate(primals)]
-    seeds = [_tangent(t, leaf, "jvp", f"tangent {i}") for i, (t, leaf) in enumerate(zip(tangents, leaves))]
+    seeds = [leaf._as_tangent(t, f"jvp: tangent {i}") for i, (t, leaf) in enumerate(zip(tangents, leaves))]
     with enable_grad():
         result = f(*leaves)
     outputs, single = _as_tuple(result)
     for i, out in enumerate(outputs):
-        if not isinstance(out, Node):
-            raise TypeError(f"jvp: f returned a {type(out).__name__} (output {i}); it must return Tensors or Values")
+        node_or_refuse(out, f"jvp: f returned a {type(out).__name__} (output {i}); it must return Tensors or Values")
     tangent_of = dict(zip(leaves, seeds))
     for node in _forward_order(outputs):
         tangents = [tangent_of.get(child) for child in node.children]
@@ -79,7 +75,7 @@ def jvp(f, primals, tangents):
             tangent = node._tangent(tangents)
             if tangent is not None:
                 tangent_of[node] = tangent
-    values = tuple(_detached(out) for out in outputs)
+    values = tuple(out.detach() for out in outputs)
     slopes = tuple(_as_result(tangent_of.get(out), out) for out in outputs)
     return (values[0], slopes[0]) if single else (values, slopes)
 
@@ -103,13 +99,13 @@ def hvp(f, x, v):
     if len(xs) != len(vs):
         raise ValueError(f"hvp: {len(xs)} inputs but {len(vs)} vectors")
     leaves = [_fresh_leaf(x, "hvp", f"input {i}") for i, x in enumerate(xs)]
-    directions = [_tangent(v, leaf, "hvp", f"vector {i}") for i, (v, leaf) in enumerate(zip(vs, leaves))]
+    directions = [leaf._as_tangent(v, f"hvp: vector {i}") for i, (v, leaf) in enumerate(zip(vs, leaves))]
     out, gradients = _gradient_graph(f, leaves, "hvp")
     pairs = [(gradient, direction) for gradient, direction in zip(gradients, directions)
-             if gradient is not None and not (isinstance(gradient, Tensor) and not gradient.requires_grad)]
+             if gradient is not None and gradient._requires_grad]
     products = _gradients_of(_inner_product(pairs), None, leaves) if pairs else [None] * len(leaves)
     results = tuple(_as_result(p, leaf) for p, leaf in zip(products, leaves))
-    return _detached(out), results[0] if single else results
+    return out.detach(), results[0] if single else results
 
 
 def hessian(f, x):
@@ -129,18 +125,16 @@ def hessian(f, x):
         raise TypeError("hessian takes one Tensor or Value; for several, stack them into one Tensor")
     leaf = _fresh_leaf(x, "hessian", "x")
     _, (gradient,) = _gradient_graph(f, [leaf], "hessian")
-    if isinstance(leaf, Value):
-        (second,) = _gradients_of(gradient, 1.0, [leaf])
-        return _as_result(second, leaf)
-    shape = leaf.shape
-    rows = np.zeros((leaf.size, leaf.size), dtype=leaf.dtype)
-    for k in range(leaf.size):
-        basis = np.zeros(leaf.size, dtype=leaf.dtype)
+    numbers = numbers_of(leaf)  # a Value's number as a 0-d array: its Hessian is 1x1, reshaped to ()
+    shape, size = numbers.shape, numbers.size
+    rows = np.zeros((size, size), dtype=numbers.dtype)
+    for k in range(size):
+        basis = np.zeros(size, dtype=numbers.dtype)
         basis[k] = 1
         (row,) = _gradients_of(gradient, basis.reshape(shape), [leaf])
         if row is not None:
-            rows[k] = row.reshape(-1)
-    return Tensor(rows.reshape(shape + shape))
+            rows[k] = np.reshape(row, -1)
+    return leaf._new_leaf(rows.reshape(shape + shape))
 
 
 # -- the forward sweep ----------------------------------------------------------------------
@@ -164,15 +158,12 @@ def _gradient_graph(f, leaves, name):
     """f(*leaves) and its gradient in each leaf as a graph (``create_graph``), None where f does not depend on it."""
     with enable_grad():
         out = f(*leaves)
-        if not isinstance(out, Node):
-            raise TypeError(
-                f"{name}: f returned a {type(out).__name__}; it must return a Value or a one-element Tensor"
-            )
-        if isinstance(out, Tensor):
-            if out.size != 1:
-                raise ValueError(f"{name}: f must return one number, it returned a Tensor of shape {out.shape}")
-            if not out.requires_grad:
-                return out, [None] * len(leaves)
+        returned = type(out).__name__
+        node_or_refuse(out, f"{name}: f returned a {returned}; it must return a Value or a one-element Tensor")
+        if np.size(out.data) != 1:
+            raise ValueError(f"{name}: f must return one number, it returned a Tensor of shape {out.shape}")
+        if not out._requires_grad:
+            return out, [None] * len(leaves)
         totals = run_backward(out, out._backward_seed(None, True), create_graph=True, store=False)
     return out, [totals.get(leaf) for leaf in leaves]
 
@@ -185,7 +176,7 @@ def _inner_product(pairs):
     """
     gradients = tuple(gradient for gradient, _ in pairs)
     with enable_grad():
-        return type(gradients[0])._apply(INNER_PRODUCT, gradients, {"directions": tuple(d for _, d in pairs)})
+        return type(gradients[0]).apply_primitive(INNER_PRODUCT, gradients, {"directions": tuple(d for _, d in pairs)})
 
 
 INNER_PRODUCT = Primitive(
@@ -197,7 +188,7 @@ INNER_PRODUCT = Primitive(
 
 def _gradients_of(gradient, seed, leaves):
     """The gradient of ⟨gradient, seed⟩ in each leaf: an array or number, or None where it is 0."""
-    if gradient is None or (isinstance(gradient, Tensor) and not gradient.requires_grad):
+    if gradient is None or not gradient._requires_grad:
         return [None] * len(leaves)
     totals = run_backward(gradient, gradient._backward_seed(seed, False), store=False)
     return [totals.get(leaf) for leaf in leaves]
@@ -215,40 +206,11 @@ def _as_tuple(items):
 
 def _fresh_leaf(primal, name, what):
     """A new leaf holding ``primal``'s value, whose graph the engine records (and no one else holds)."""
-    if isinstance(primal, Tensor):
-        return Tensor(primal.data, requires_grad=True)
-    if isinstance(primal, Value):
-        return Value(primal.data)
-    raise TypeError(f"{name}: {what} is a {type(primal).__name__}; pass Tensors or Values")
-
-
-def _tangent(t, leaf, name, what):
-    """``t`` as a direction for ``leaf``: a float for a Value, an array of the leaf's shape and dtype for a Tensor."""
-    if isinstance(leaf, Value):
-        if isinstance(t, Value):
-            return t.data
-        if not isinstance(t, Real):
-            raise TypeError(f"{name}: {what} is a {type(t).__name__}; a Value's direction is a number or a Value")
-        return float(t)
-    array = np.asarray(t.data if isinstance(t, Tensor) else t)
-    if array.shape != leaf.shape:
-        raise ValueError(f"{name}: {what} has shape {array.shape}, its input has shape {leaf.shape}")
-    return array.astype(leaf.dtype, copy=False)
-
-
-def _zero_array(leaf):
-    return 0.0 if isinstance(leaf, Value) else np.zeros_like(leaf.data)
-
-
-def _detached(out):
-    """``out``'s value outside any graph."""
-    return Value(out.data) if isinstance(out, Value) else out.detach()
+    node_or_refuse(primal, f"{name}: {what} is a {type(primal).__name__}; pass Tensors or Values")
+    return primal._new_leaf(primal.data, requires_grad=True)
 
 
 def _as_result(tangent, like):
-    """A tangent or second derivative as a node like ``like`` (its shape and dtype), 0 where None."""
-    if isinstance(like, Value):
-        return Value(0.0 if tangent is None else float(tangent.data if isinstance(tangent, Value) else tangent))
-    if tangent is None:
-        return Tensor(np.zeros_like(like.data))
-    return Tensor(np.asarray(tangent, dtype=like.dtype).reshape(like.shape))
+    """A tangent or second derivative as a new leaf like ``like`` (its shape and dtype), 0 where None."""
+    numbers = np.zeros_like(like.data) if tangent is None else tangent
+    return like._new_leaf(np.reshape(numbers, np.shape(like.data)))

@@ -57,6 +57,7 @@ from numbers import Real
 import numpy as np
 
 from . import numpy_ops, operators
+from .factories import from_numpy
 from .graph import Node
 from .mode import enable_grad, grad_mode, no_grad
 from .primitive import Primitive
@@ -148,7 +149,7 @@ class FunctionCtx:
 
 
 def _version_of(tensor):
-    return tensor._version[0] if isinstance(tensor, Tensor) else None
+    return None if tensor is None else tensor._version_now()
 
 
 class Function:
@@ -234,7 +235,7 @@ def _run_forward(cls, args, kwargs):
 
 def _wants_grad(arg):
     """Whether ``arg``'s gradient is wanted: a Tensor that requires gradients, or any Value (they all may)."""
-    return isinstance(arg, Node) and getattr(arg, "requires_grad", True)
+    return isinstance(arg, Node) and arg._requires_grad
 
 
 def _definition_checked(cls):
@@ -335,7 +336,7 @@ def _forward_again(cls, xp, *inputs, arguments):
     args, kwargs = arguments
     args = list(args)
     for position, number in zip([p for p, arg in enumerate(args) if isinstance(arg, Node)], inputs):
-        args[position] = Value(number) if isinstance(args[position], Value) else Tensor._constant(np.asarray(number))
+        args[position] = Value(number) if isinstance(args[position], Value) else from_numpy(np.asarray(number))
     result, ctx = _run_forward(cls, tuple(args), kwargs)
     return result.data, ctx
 
@@ -423,6 +424,7 @@ class FunctionNode(Node):
     __slots__ = ("ctx", "children", "data", "grad", "op", "label", "__weakref__")
     _fresh = False  # the shares are the user's tensors: never added into in place
     _requires_grad = True  # the outputs are recorded only if some argument requires gradients
+    _data_kind = "outputs"
 
     def __init__(self, ctx, inputs):
         self.ctx = ctx
@@ -443,11 +445,12 @@ class FunctionNode(Node):
         grads = []
         for output, grad in zip(ctx._outputs, g):
             if grad is None:
-                grad = _zeros_like(engine, output) if ctx.materialize_grads else None
+                # zeros of the output's shape and dtype, a constant
+                grad = output._new_leaf(np.zeros_like(output.data)) if ctx.materialize_grads else None
             elif not create_graph:
                 grad = _as_node(engine, grad)
             grads.append(grad)
-        needs = [getattr(child, "_requires_grad", True) for child in self.children]
+        needs = [child._requires_grad for child in self.children]
         output_nodes = None
         if create_graph:
             saved = {id(tensor) for tensor in ctx._saved}
@@ -466,13 +469,6 @@ class FunctionNode(Node):
 
     def __repr__(self):
         return f"FunctionNode({self.op}, {len(self.data)} outputs)"
-
-
-def _zeros_like(engine, output):
-    """The gradient of an output that received none: zeros of its shape and dtype, a constant."""
-    if engine is Value:
-        return Value(0.0)
-    return Tensor._constant(np.zeros_like(output.data))
 
 
 # -- calling backward and jvp, and checking what they return ----------------------------------------
@@ -631,7 +627,7 @@ def _as_node(engine, g):
         return Value(float(g))
     array = np.asarray(g).view()
     array.flags.writeable = False
-    return Tensor._constant(array)
+    return from_numpy(array)
 
 
 # -- once_differentiable ---------------------------------------------------------------------------
@@ -681,7 +677,7 @@ def _refusing_second_derivative(cls, grad, sources):
     ``grad`` in any of them reaches it.
     """
     inputs = (grad, *[source for source in sources if source is not None])
-    return type(grad)._apply(_ONCE_DIFFERENTIABLE, inputs, {"function": cls})
+    return type(grad).apply_primitive(_ONCE_DIFFERENTIABLE, inputs, {"function": cls})
 
 
 def _refuse_second_derivative(xp, g, out, *inputs, function, needs):

@@ -18,9 +18,10 @@ import contextlib
 
 import numpy as np
 
-from .graph import run_backward
+from .forward import _inner_product
+from .graph import node_or_refuse, run_backward
 from .mode import enable_grad
-from .tensor import Tensor
+from .tensor import Tensor, numbers_of
 from .value import Value
 
 
@@ -101,20 +102,17 @@ def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=1000,
     """
     inputs = _checked_inputs(inputs)
     rng = np.random.default_rng(seed)
-    directions = [float(rng.standard_normal()) if isinstance(x, Value) else rng.standard_normal(x.shape)
-                  for x in inputs]
+    # [()] makes a 0-d draw (a Value's) a number, and leaves any other draw the array it is
+    directions = [x._as_tangent(rng.standard_normal(np.shape(x.data))[()], f"gradgradcheck: input {position}")
+                  for position, x in enumerate(inputs)]
 
     def gradient_along_directions(*xs):
         out = _scalar_output(fn, xs)
-        total = None
-        for gradient, v in zip(_gradients(out, xs, create_graph=True), directions):
-            if gradient is None:
-                continue
-            term = gradient * v if isinstance(gradient, Value) else (gradient * v).sum()
-            total = term if total is None else total + term
-        if total is None:  # f depends on no input: its gradient, and every second derivative, is 0
-            return Value(0.0) if isinstance(xs[0], Value) else Tensor(np.float64(0.0))
-        return total
+        pairs = [(gradient, v) for gradient, v in zip(_gradients(out, xs, create_graph=True), directions)
+                 if gradient is not None]
+        if not pairs:  # f depends on no input: its gradient, and every second derivative, is 0
+            return xs[0]._new_leaf(0.0)
+        return _inner_product(pairs)
 
     what = "second derivatives (Hessian times a random vector)"
     return _check(gradient_along_directions, inputs, eps, atol, rtol, max_elements, seed, what)
@@ -125,15 +123,12 @@ def _checked_inputs(inputs):
     if not inputs:
         raise ValueError("gradcheck needs at least one input")
     for position, x in enumerate(inputs):
-        if isinstance(x, Tensor):
-            if x.data.dtype != np.float64:
-                raise TypeError(
-                    f"gradcheck needs float64 tensors, input {position} is {x.data.dtype}"
-                )
-            if not x.requires_grad:
-                raise ValueError(f"gradcheck input {position} does not require gradients")
-        elif not isinstance(x, Value):
-            raise TypeError(f"gradcheck inputs are Values or Tensors, input {position} is {type(x).__name__}")
+        node_or_refuse(x, f"gradcheck inputs are Values or Tensors, input {position} is {type(x).__name__}")
+        dtype = numbers_of(x).dtype  # a Value's number is a float64
+        if dtype != np.float64:
+            raise TypeError(f"gradcheck needs float64 tensors, input {position} is {dtype}")
+        if not x._requires_grad:
+            raise ValueError(f"gradcheck input {position} does not require gradients")
     return inputs
 
 
@@ -143,22 +138,23 @@ def _check(fn, inputs, eps, atol, rtol, max_elements, seed, what):
     with enable_grad(), _grads_kept(inputs):
         out = _scalar_output(fn, inputs)
         analytic = [
-            _zeros_like(x) if grad is None else grad if isinstance(x, Value) else np.array(grad)
+            np.array(np.zeros_like(x.data) if grad is None else grad)  # a Value's as a 0-d array
             for x, grad in zip(inputs, _gradients(out, inputs, create_graph=False))
         ]
         del out
         rng = np.random.default_rng(seed)
         for position, (x, grad) in enumerate(zip(inputs, analytic)):
+            one_number = isinstance(x, Value)  # no elements: its data is changed, and named, as a whole
             for element in _elements_to_check(x, max_elements, rng):
-                numerical = _central_difference(fn, inputs, x, element, eps)
-                found = float(grad[element] if isinstance(x, Tensor) else grad)
+                numerical = _central_difference(fn, inputs, x, None if one_number else element, eps)
+                found = float(grad[element])
                 if not abs(found - numerical) <= atol + rtol * abs(numerical):
-                    where = f"element {element}" if isinstance(x, Tensor) else "its value"
+                    where = "its value" if one_number else f"element {element}"
                     name = f" ({x.label!r})" if x.label else ""
                     raise GradcheckError(
                         f"{what} of input {position}{name} at {where}: "
                         f"backward gives {found!r}, finite differences give {numerical!r}",
-                        input=position, element=element if isinstance(x, Tensor) else None,
+                        input=position, element=None if one_number else element,
                         analytic=found, numerical=numerical,
                     )
     return True
@@ -175,39 +171,31 @@ def _grads_kept(inputs):
             x.grad = grad
 
 
-def _zeros_like(x):
-    return 0.0 if isinstance(x, Value) else np.zeros_like(x.data)
-
-
 def _scalar_output(fn, inputs):
     """``fn(*inputs)``, each input's ``.grad`` cleared first, checked to be one number."""
     for x in inputs:
-        x.grad = 0.0 if isinstance(x, Value) else None
+        x._reset_grad()
     out = fn(*inputs)
-    if isinstance(out, Tensor):
-        if out.data.size != 1:
-            raise ValueError(f"gradcheck needs fn to return one element, it returned shape {out.shape}")
-        return out
-    if isinstance(out, Value):
-        return out
-    raise TypeError(f"gradcheck needs fn to return a Value or a Tensor, it returned {type(out).__name__}")
+    node_or_refuse(out, f"gradcheck needs fn to return a Value or a Tensor, it returned {type(out).__name__}")
+    if np.size(out.data) != 1:
+        raise ValueError(f"gradcheck needs fn to return one element, it returned shape {out.shape}")
+    return out
 
 
 def _gradients(out, inputs, create_graph):
     """d(out)/d(x) for each of ``inputs``, None where ``out`` does not depend on it; no ``.grad`` changes."""
-    if isinstance(out, Tensor) and not out.requires_grad:
+    if not out._requires_grad:
         return [None] * len(inputs)  # computed from no input that requires gradients: a constant
     totals = run_backward(out, out._backward_seed(None, create_graph), create_graph=create_graph, store=False)
     return [totals.get(x) for x in inputs]
 
 
 def _elements_to_check(x, max_elements, rng):
-    if isinstance(x, Value):
-        return [()]
-    if x.data.size <= max_elements:
-        return list(np.ndindex(x.data.shape))
-    flat = rng.choice(x.data.size, size=max_elements, replace=False)
-    return [tuple(int(i) for i in np.unravel_index(k, x.data.shape)) for k in sorted(flat)]
+    shape, size = np.shape(x.data), np.size(x.data)  # a Value: one element, at ()
+    if size <= max_elements:
+        return list(np.ndindex(shape))
+    flat = rng.choice(size, size=max_elements, replace=False)
+    return [tuple(int(i) for i in np.unravel_index(k, shape)) for k in sorted(flat)]
 
 
 def _value_at(fn, inputs):
@@ -215,8 +203,8 @@ def _value_at(fn, inputs):
 
 
 def _central_difference(fn, inputs, x, element, eps):
-    """(f(x + eps) - f(x - eps)) / (2 eps) at ``element`` of ``x``, its data changed in place and put back."""
-    if isinstance(x, Value):
+    """(f(x + eps) - f(x - eps)) / (2 eps) at ``element`` of ``x`` (None for a Value), changed in place and put back."""
+    if element is None:
         original = x.data
         try:
             x.data = original + eps

@@ -34,16 +34,17 @@ class BackwardError(RuntimeError, ValueError):
 
 
 class Node:
-    """What the backward driver needs from a node; ``Value`` and ``Tensor`` implement it.
+    """What backward, forward mode, pictures and ``nn`` need from a node; ``Value`` and ``Tensor`` implement it.
 
     Every node has
 
+    - ``data``: its numbers (a float for a Value, an array for a Tensor);
     - ``children``: the nodes it was computed from, in order (empty for a leaf);
     - ``op``: the name of the operation that made it ("" for a leaf);
     - ``label``: a name for pictures and traces ("" for none);
     - ``grad``: d(root)/d(node) after ``root.backward()``.
 
-    and three methods and a flag:
+    What backward asks of it:
 
     - ``_backward_seed(grad, create_graph)``: d(node)/d(node) to start
       backward with: ``grad`` checked against the node, or 1 for a scalar;
@@ -54,9 +55,48 @@ class Node:
       Value, Tensors for a Tensor), computed by recorded operations.
     - ``_fresh``: whether the arrays ``_pullback`` returns are new ones
       that nothing else holds (then the driver may add into them);
+    - ``_requires_grad``: whether backward computes a gradient for this
+      node: a Tensor's ``requires_grad`` (False for a constant, or a
+      result computed from constants only); always True for a Value;
     - ``_store_grad(g, owned, accumulate)``: keep ``g`` as this node's
       gradient; add it to the gradient held before when ``accumulate`` (a
       leaf). ``owned`` says that nothing else holds the array ``g``.
+
+    What forward mode, ``gradcheck``, traces and pictures ask:
+
+    - ``_tangent(tangents)``: the node's tangent from its inputs' tangents;
+    - ``_as_tangent(t, what)``: ``t`` checked as a direction for this
+      node, in the form its tangents take (a float for a Value, an array
+      of its shape and dtype for a Tensor); ``what`` names ``t`` in errors;
+    - ``_new_leaf(numbers, requires_grad=False)``: a new leaf of this
+      node's engine holding a copy of ``numbers`` (a Tensor in this one's
+      dtype; a Value always takes part in backward);
+    - ``detach()``: a new leaf holding this node's numbers, outside any graph;
+    - ``local_grads``: d(node)/d(child) for each child, one number each
+      for a Value; None each where the Jacobian is no number (a Tensor's,
+      whose backward applies it as a vector-Jacobian product);
+    - ``_written_share(position, g, name_of)``: the rule for one input,
+      written in the nodes' names (what a trace prints);
+    - ``_changed_since_forward()``: whether what its backward reads changed since;
+    - ``_data_kind``: what pictures show as its data: ``"number"`` (a
+      Value), ``"array"`` (a Tensor: a shape, a dtype, and a leaf that is
+      a parameter when it requires gradients, else a constant) or
+      ``"outputs"`` (a Function's node with several outputs: their data).
+
+    What ``nn`` asks of a parameter (its optimisers, ``zero_grad``, loading):
+
+    - ``_reset_grad(set_to_none=True)``: forget the gradient: a Value's
+      becomes 0.0 (as micrograd's), a Tensor's None (or, with
+      ``set_to_none=False``, zeros where it had one);
+    - ``_bump_version()``: count a change of ``data`` made in place from
+      outside the graph (an optimiser's step): a Tensor's version moves
+      on, so a backward that saved the old numbers refuses to run; a Value
+      has no version (its nodes keep the numbers their forward pass read);
+    - ``_version_now()``: that count (None for a Value);
+    - ``_load_numbers(array)``: take ``array``'s numbers as its own, in
+      place (a Tensor copies them into its array, so every holder sees
+      them, and counts the change); ``array`` is checked against
+      ``numpy.asarray(node.data)``'s shape and dtype first.
     """
 
     __slots__ = ()
@@ -70,6 +110,20 @@ class Node:
     def _changed_since_forward(self):
         """Whether what this node's backward reads changed since its forward pass (traces refuse such a graph)."""
         return False
+
+    def _bump_version(self):
+        """Count an in-place change of ``data`` made from outside the graph (nothing to count by default)."""
+
+    def _version_now(self):
+        """How many in-place changes of ``data`` were counted (None: this node keeps no count)."""
+        return None
+
+
+def node_or_refuse(x, message):
+    """``x`` itself if it is a node (a Value or a Tensor), else ``TypeError(message)``: an argument checked."""
+    if not isinstance(x, Node):
+        raise TypeError(message)
+    return x
 
 
 # Marks, on the stack of topological_order, that a node's children are done.
@@ -228,8 +282,7 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False):
     if len(grad_outputs) != len(outputs):
         raise ValueError(f"{len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
     for i, x in enumerate(inputs):
-        if not isinstance(x, Node):
-            raise TypeError(f"input {i} is a {type(x).__name__}, not a Value or a Tensor")
+        node_or_refuse(x, f"input {i} is a {type(x).__name__}, not a Value or a Tensor")
     results = [None] * len(inputs)
     for output, upstream in zip(outputs, grad_outputs):
         seed = output._backward_seed(upstream, create_graph)

@@ -119,10 +119,10 @@ class Primitive:
 
     def __call__(self, *inputs, **params):
         """Apply the operation to ``inputs`` (Values, or Tensors and numbers) with the settings ``params``."""
-        engine = next((type(x) for x in inputs if hasattr(type(x), "_apply")), None)
+        engine = next((type(x) for x in inputs if hasattr(type(x), "apply_primitive")), None)
         if engine is None:
             raise TypeError(f"{self.name}: no input is a Value or a Tensor")
-        return engine._apply(self, engine._coerce_all(inputs), params)
+        return engine.apply_primitive(self, engine._coerce_all(inputs), params)
 
     def shown_name(self, params):
         """The name pictures and traces give a node of this operation with settings ``params``."""

@@ -98,6 +98,7 @@ class Tensor(Node):
     )
     # numpy defers to Tensor's reflected operators (array + Tensor -> Tensor)
     __array_ufunc__ = None
+    _data_kind = "array"
 
     def __init__(self, data, requires_grad=False, dtype=None, label=""):
         if isinstance(data, Tensor):
@@ -168,6 +169,8 @@ class Tensor(Node):
             result, *kept = result
             params = {**params, **dict(zip(definition.saves, kept))}
         return Tensor._record(result, definition, tuple(inputs), params)
+
+    apply_primitive = _apply  # the public name: how an operation defined outside the engine makes its node
 
     @staticmethod
     def _record_function(result, definition, inputs, params):
@@ -610,6 +613,36 @@ class Tensor(Node):
             # a new array, never a write into one the user may hold (as PyTorch would)
             total = current + g if isinstance(current, Tensor) or type(g) is np.ndarray else g + current
             self._grad = np.asarray(total) if isinstance(total, np.generic) else total
+
+    # -- what forward mode, gradcheck and nn ask of a node (see graph.Node) -
+
+    @property
+    def local_grads(self):
+        """None for each child: a tensor operation's Jacobian is no number; backward applies it as a vjp."""
+        return (None,) * len(self.children)
+
+    def _new_leaf(self, numbers, requires_grad=False):
+        """A new leaf holding a copy of ``numbers`` in this tensor's dtype."""
+        return Tensor(numbers, requires_grad=requires_grad, dtype=self.data.dtype)
+
+    def _as_tangent(self, t, what):
+        """``t`` (an array, a Tensor or numbers) as a direction for this tensor: an array of its shape and dtype."""
+        array = np.asarray(t.data if isinstance(t, Tensor) else t)
+        if array.shape != self.data.shape:
+            raise ValueError(f"{what} has shape {array.shape}, its input has shape {self.data.shape}")
+        return array.astype(self.data.dtype, copy=False)
+
+    def _reset_grad(self, set_to_none=True):
+        """Forget the gradient: None, or with ``set_to_none=False`` zeros where there was one."""
+        self._grad = None if set_to_none or self._grad is None else np.zeros_like(self.data)
+
+    def _load_numbers(self, array):
+        """Copy ``array`` (of this shape and dtype) into ``data`` in place, and count the change."""
+        np.copyto(self.data, array)
+        self._bump_version()
+
+    def _version_now(self):
+        return self._version[0]
 
     # -- in place ----------------------------------------------------------
 
@@ -1378,6 +1411,12 @@ def as_tensor(x, like=None):
     if like is not None and like.data.dtype.kind == "f":
         return Tensor._constant(_as_number_array(x, like.data.dtype, copy=True))
     return Tensor._constant(_as_number_array(x, None, copy=True))
+
+
+def numbers_of(x):
+    """The numbers ``x`` holds, as a numpy array: a node's data (a Tensor's array itself, a Value's number
+    as a 0-d float64 array), anything else (numbers, lists, arrays) as ``numpy.asarray`` reads it."""
+    return np.asarray(x.data if isinstance(x, Node) else x)
 
 
 # Imported last: they need Tensor.

@@ -57,6 +57,8 @@ class Value(Node):
 
     __slots__ = ("data", "grad", "label", "op", "children", "_definition", "_inputs", "_params", "__weakref__")
     _fresh = False  # gradients are numbers: nothing to own
+    _requires_grad = True  # every Value takes part in backward
+    _data_kind = "number"
 
     def __init__(self, data, _children=(), _op="", label=""):
         if type(data) is not float:
@@ -119,6 +121,8 @@ class Value(Node):
             with np.errstate(all="ignore"):
                 data = definition.forward(numpy_ops, *_ieee(numbers), **(params or {}))
         return Value._node(data, definition, inputs, numbers, params)
+
+    apply_primitive = _apply  # the public name: how an operation defined outside the engine makes its node
 
     @staticmethod
     def _apply2(definition, a, b):
@@ -433,6 +437,42 @@ class Value(Node):
             self.grad = self.grad + g
         else:
             self.grad = g
+
+    # -- what forward mode, gradcheck and nn ask of a node (see graph.Node) -
+
+    def detach(self):
+        """A new leaf holding this Value's number, outside any graph.
+
+        >>> x = Value(2.0)
+        >>> y = (x * 3).detach()
+        >>> y.data, y.children
+        (6.0, ())
+        """
+        if grad_mode.recording is not None:
+            check_conversion(self, "detach()")  # a compiled program would keep this number as a constant
+        return Value(self.data)
+
+    def _new_leaf(self, numbers, requires_grad=False):
+        """A new Value holding ``numbers`` (one number, or a Value's); every Value takes part in backward."""
+        number = numbers.data if isinstance(numbers, Value) else numbers
+        return Value(float(np.reshape(number, ())))
+
+    @staticmethod
+    def _as_tangent(t, what):
+        """``t`` (a number or a Value) as a direction for a Value: a float; ``what`` names it in errors."""
+        if isinstance(t, Value):
+            return t.data
+        if not isinstance(t, Real):
+            raise TypeError(f"{what} is a {type(t).__name__}; a Value's direction is a number or a Value")
+        return float(t)
+
+    def _reset_grad(self, set_to_none=True):
+        """Forget the gradient: 0.0, as micrograd's ``zero_grad`` leaves it (a Value's gradient is never None)."""
+        self.grad = 0.0
+
+    def _load_numbers(self, array):
+        """Take the one number of ``array`` as ``data`` (its nodes keep the numbers they read: nothing to count)."""
+        self.data = float(array)
 
     def _repr_html_(self):
         from .viz.html import value_html  # viz needs this module: imported when Jupyter asks

@@ -189,7 +189,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
         )
     params = {"stride": as_pair(stride, "stride"), "padding": as_pair(padding, "padding")}
     inputs = (x, weight) if bias is None else (x, weight, bias)
-    return Tensor._apply(CONV2D, inputs, params)
+    return Tensor.apply_primitive(CONV2D, inputs, params)
 
 
 def _max_pool2d_forward(xp, x, *, kernel, stride):
@@ -256,7 +256,7 @@ def max_pool2d(x, kernel_size, stride=None):
     stride = kernel if stride is None else as_pair(stride, "stride")
     if x.data.ndim != 4:
         raise ValueError(f"max_pool2d: input must have shape (batch, channels, height, width), got shape {x.shape}")
-    return Tensor._apply(MAX_POOL2D, (x,), {"kernel": kernel, "stride": stride})
+    return Tensor.apply_primitive(MAX_POOL2D, (x,), {"kernel": kernel, "stride": stride})
 
 
 class Conv2d(Module):

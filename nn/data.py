@@ -28,6 +28,7 @@ import numpy as np
 
 from autodiff import Tensor
 from autodiff.random import generator_or_default
+from autodiff.tensor import numbers_of
 
 
 class Dataset:
@@ -131,7 +132,11 @@ def collate(samples):
     """A list of samples as one batch, the way PyTorch's ``default_collate`` puts them together."""
     first = samples[0]
     if isinstance(first, Tensor):
-        return Tensor(np.stack([_same_shape(s, first, samples).data for s in samples]))
+        arrays = [numbers_of(s) for s in samples]
+        if any(array.shape != arrays[0].shape for array in arrays):
+            shapes = sorted({array.shape for array in arrays}, key=str)
+            raise ValueError(f"the samples of a batch must have one shape to be stacked, got {shapes}")
+        return Tensor(np.stack(arrays))
     if isinstance(first, (np.ndarray, np.generic)):
         return Tensor(np.stack([np.asarray(s) for s in samples]))
     if isinstance(first, (str, bytes)):
@@ -158,20 +163,10 @@ def collate(samples):
     )
 
 
-def _same_shape(sample, first, samples):
-    if not (isinstance(sample, Tensor) and sample.shape == first.shape):
-        shapes = sorted({getattr(s, "shape", type(s).__name__) for s in samples}, key=str)
-        raise ValueError(f"the samples of a batch must have one shape to be stacked, got {shapes}")
-    return sample
-
-
 def _array_of(x, position):
-    if isinstance(x, Tensor):
-        array = x.data
-    else:
-        array = np.asarray(x)
-        if array.dtype.kind not in "fiub":
-            raise TypeError(f"array {position} of a TensorDataset holds {array.dtype}, not numbers")
+    array = numbers_of(x)
+    if array.dtype.kind not in "fiub":
+        raise TypeError(f"array {position} of a TensorDataset holds {array.dtype}, not numbers")
     if array.ndim == 0:
         raise ValueError(f"array {position} of a TensorDataset is 0-d; each needs a first axis to index")
     return array

@@ -95,6 +95,6 @@ def erf(x):
     x = as_tensor(x)
     if x.data.dtype.kind != "f":
         raise TypeError(f"erf needs a floating-point tensor, got dtype {x.data.dtype}")
-    return Tensor._apply(ERF, (x,))
+    return Tensor.apply_primitive(ERF, (x,))
 
 

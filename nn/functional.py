@@ -20,7 +20,7 @@ it: conv2d, max_pool2d, rnn_tanh and lstm (so ``nn.Conv2d``,
 import numpy as np
 
 from autodiff import Tensor
-from autodiff.tensor import as_tensor
+from autodiff.tensor import as_tensor, numbers_of
 
 from .conv import conv2d, max_pool2d
 from .erf import erf
@@ -97,7 +97,7 @@ def one_hot(tensor, num_classes=-1):
 
     ``num_classes`` -1 takes one more than the largest label.
     """
-    labels = np.asarray(tensor.data if isinstance(tensor, Tensor) else tensor)
+    labels = numbers_of(tensor)
     if labels.dtype.kind not in "iu":
         raise TypeError(f"one_hot takes integer labels, got dtype {labels.dtype}")
     if labels.size and labels.min() < 0:

@@ -105,7 +105,7 @@ def linear(x, weight, bias=None):
         raise ValueError(
             f"linear: input of shape {x.data.shape} does not fit a weight of shape {weight.data.shape} (out, in)"
         )
-    return Tensor._apply(LINEAR, (x, weight) if bias is None else (x, weight, bias))
+    return Tensor.apply_primitive(LINEAR, (x, weight) if bias is None else (x, weight, bias))
 
 
 class Linear(Module):
@@ -270,7 +270,7 @@ def dropout(x, p=0.5, training=True):
         raise ValueError(f"dropout probability must be between 0 and 1, got {p!r}")
     if not training or p == 0:
         return x
-    return Tensor._apply(DROPOUT, (as_tensor(x),), {"p": p})
+    return Tensor.apply_primitive(DROPOUT, (as_tensor(x),), {"p": p})
 
 
 class Dropout(Module):
@@ -400,8 +400,7 @@ def embedding(indices, weight, padding_idx=None):
     Tensor([[2., 2.],
             [0., 0.]])
     """
-    if not isinstance(indices, Tensor):
-        indices = Tensor._constant(np.array(indices))
+    indices = as_tensor(indices)
     index, W = indices.data, weight.data
     if index.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {index.dtype}")
@@ -411,7 +410,7 @@ def embedding(indices, weight, padding_idx=None):
         outside = index[(index < 0) | (index >= len(W))].flat[0]
         raise IndexError(f"embedding: index {outside} is out of range for {len(W)} embeddings (0 to {len(W) - 1})")
     padding = None if padding_idx is None else padding_idx % len(W)
-    return Tensor._apply(EMBEDDING, (weight, indices), {"padding_idx": padding})
+    return Tensor.apply_primitive(EMBEDDING, (weight, indices), {"padding_idx": padding})
 
 
 class Embedding(Module):

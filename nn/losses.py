@@ -28,7 +28,9 @@ numpy arrays or lists.
 import numpy as np
 
 from autodiff import Primitive, Tensor, Value
-from autodiff.tensor import as_tensor
+from autodiff.tensor import as_tensor, numbers_of
+
+from .parameter import values_and_tensors
 
 # PyTorch clamps the logarithms in binary cross-entropy at -100, so that a
 # probability of exactly 0 or 1 costs 100 rather than infinity.
@@ -41,26 +43,21 @@ BCE_EPSILON = 1e-12
 
 
 def _holds_values(x):
-    """Whether ``x`` is a Value or a list or tuple holding at least one Value."""
-    if isinstance(x, Value):
-        return True
-    return isinstance(x, (list, tuple)) and any(isinstance(v, Value) for v in x)
+    """Whether ``x`` is a Value or a list or tuple holding at least one Value (the scalar engine's losses then)."""
+    values, _ = values_and_tensors(x if isinstance(x, (list, tuple)) else (x,))
+    return bool(values)
 
 
 def _as_value_list(x):
     """A Value, or a list or tuple of Values and numbers, as a list."""
-    return [x] if isinstance(x, Value) else list(x)
+    return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
 def _as_array(x):
     """The numbers in ``x`` (a Tensor, a Value, a numpy array, or nested lists of numbers and Values)."""
-    if isinstance(x, Tensor):
-        return x.data
-    if isinstance(x, Value):
-        return np.asarray(x.data)
-    array = np.asarray(x)
-    if array.dtype == object:
-        array = np.vectorize(lambda v: v.data if isinstance(v, Value) else v, otypes=[np.float64])(array)
+    array = numbers_of(x)
+    if array.dtype == object:  # Values among numbers
+        array = np.vectorize(lambda v: numbers_of(v).item(), otypes=[np.float64])(array)
     return array
 
 
@@ -187,7 +184,7 @@ def binary_cross_entropy(prob, target, reduction="mean"):
             f"binary_cross_entropy: probabilities must lie in [0, 1], got values from {low} to {high}"
             " (for raw scores, apply sigmoid first)"
         )
-    return Tensor._apply(BINARY_CROSS_ENTROPY, (prob, target), {"reduction": reduction})
+    return Tensor.apply_primitive(BINARY_CROSS_ENTROPY, (prob, target), {"reduction": reduction})
 
 
 def _binary_cross_entropy_forward(xp, prob, target, *, reduction):
@@ -235,7 +232,7 @@ def _class_labels(name, labels, batch, classes):
             f"{name}: label {outside[0].item()} is out of range for {classes} classes"
             f" (labels are 0 to {classes - 1})"
         )
-    return labels if isinstance(labels, Tensor) else Tensor._constant(np.array(y))
+    return as_tensor(labels)
 
 
 def _row_scale(g, scale):
@@ -265,7 +262,7 @@ def cross_entropy(logits, labels, reduction="mean"):
     _check_reduction("cross_entropy", reduction)
     logits = _class_scores("cross_entropy", logits, "logits")
     labels = _class_labels("cross_entropy", labels, *logits.shape)
-    return Tensor._apply(CROSS_ENTROPY, (logits, labels), {"reduction": reduction})
+    return Tensor.apply_primitive(CROSS_ENTROPY, (logits, labels), {"reduction": reduction})
 
 
 def _one_hot(xp, labels, classes):
@@ -304,7 +301,7 @@ def nll_loss(log_probs, labels, reduction="mean"):
     _check_reduction("nll_loss", reduction)
     log_probs = _class_scores("nll_loss", log_probs, "log-probabilities")
     labels = _class_labels("nll_loss", labels, *log_probs.shape)
-    return Tensor._apply(NLL_LOSS, (log_probs, labels), {"reduction": reduction})
+    return Tensor.apply_primitive(NLL_LOSS, (log_probs, labels), {"reduction": reduction})
 
 
 NLL_LOSS = Primitive(
@@ -350,9 +347,10 @@ def _parameter_kind(name, params):
     params = list(params)
     if not params:
         raise ValueError(f"{name}: no parameters given")
-    if all(isinstance(p, Value) for p in params):
+    values, others = values_and_tensors(params)
+    if not others:
         return params, Value
-    if all(isinstance(p, Tensor) for p in params):
+    if not values and all(isinstance(p, Tensor) for p in others):
         return params, Tensor
     kinds = sorted({type(p).__name__ for p in params})
     raise TypeError(f"{name}: parameters must be all Values or all Tensors, got {', '.join(kinds)}")
@@ -387,7 +385,7 @@ def l1_penalty(params):
     5.0
     """
     params, kind = _parameter_kind("l1_penalty", params)
-    return kind._apply(L1_PENALTY, tuple(params))
+    return kind.apply_primitive(L1_PENALTY, tuple(params))
 
 
 def l2_penalty(params):
@@ -402,4 +400,4 @@ def l2_penalty(params):
     Tensor(14.)
     """
     params, kind = _parameter_kind("l2_penalty", params)
-    return kind._apply(L2_PENALTY, tuple(params))
+    return kind.apply_primitive(L2_PENALTY, tuple(params))

@@ -22,11 +22,12 @@ parameter is a weight.
 
 import numpy as np
 
-from autodiff import Tensor, Value, no_grad
+from autodiff import Tensor, no_grad
+from autodiff.graph import Node
 from autodiff.mode import grad_mode
-from autodiff.tensor import to_arguments
+from autodiff.tensor import numbers_of, to_arguments
 
-from .parameter import Parameter
+from .parameter import Parameter, values_and_tensors
 
 
 class StateDictError(KeyError):
@@ -79,7 +80,7 @@ class Module:
         stack = list(reversed(vars(self).items()))
         while stack:
             name, value = stack.pop()
-            if isinstance(value, (Value, Tensor, Module)):
+            if isinstance(value, (Node, Module)):
                 if id(value) not in seen:
                     seen.add(id(value))
                     yield name, value
@@ -206,8 +207,7 @@ class Module:
         (['weight', 'bias', 'steps'], 6)
         """
         _check_attribute_name("buffer", name)
-        if tensor is not None and not isinstance(tensor, Tensor):
-            raise TypeError(f"cannot register {type(tensor).__name__} as buffer {name!r}: a Tensor or None is required")
+        _check_buffer(self, name, tensor)
         if isinstance(tensor, Parameter):
             raise TypeError(f"cannot register a Parameter as buffer {name!r}: a parameter is learned, a buffer is not")
         buffers = vars(self).setdefault("_buffer_names", {})
@@ -222,10 +222,7 @@ class Module:
             tensor = getattr(self, name)
             if tensor is None or (persistent_only and not persistent):
                 continue
-            if not isinstance(tensor, Tensor):
-                raise TypeError(
-                    f"buffer {name!r} of {type(self).__name__} holds a {type(tensor).__name__}, not a Tensor"
-                )
+            _check_buffer(self, name, tensor)
             yield name, tensor
 
     def named_buffers(self):
@@ -282,14 +279,14 @@ class Module:
         ([[1.0, 1.0]], None, None)
         """
         for p in self.parameters():
-            p.grad = 0.0 if isinstance(p, Value) else None
+            p._reset_grad()
 
     def requires_grad_(self, requires_grad=True):
         """Freeze (False) or unfreeze every Tensor parameter; returns this module. Frozen ones stay parameters
         only when they are ``nn.Parameter``s, as every layer's weights are."""
-        for p in self.parameters():
-            if isinstance(p, Tensor):
-                p.requires_grad_(requires_grad)
+        _, tensors = values_and_tensors(self.parameters())  # a Value cannot be frozen: it always takes part
+        for p in tensors:
+            p.requires_grad_(requires_grad)
         return self
 
     def to(self, *args, dtype=None, device=None):
@@ -299,9 +296,10 @@ class Module:
         if dtype is None:
             return self
         target = np.dtype(dtype)
+        _, tensors = values_and_tensors([*self.parameters(), *self.buffers()])  # a Value is always a float64
         with no_grad():
-            for tensor in [*self.parameters(), *self.buffers()]:
-                if isinstance(tensor, Tensor) and tensor.dtype.kind == "f" and tensor.dtype != target:
+            for tensor in tensors:
+                if tensor.dtype.kind == "f" and tensor.dtype != target:
                     tensor.data = tensor.data.astype(target)
                     tensor._bump_version()
         return self
@@ -338,10 +336,7 @@ class Module:
         >>> {name: array.shape for name, array in nn.Linear(3, 2).state_dict().items()}
         {'weight': (2, 3), 'bias': (2,)}
         """
-        return {
-            name: np.array(p.data, dtype=np.float64) if isinstance(p, Value) else p.data.copy()
-            for name, p in self._named_state()
-        }
+        return {name: np.array(p.data) for name, p in self._named_state()}  # a Value's number: 0-d, float64
 
     def load_state_dict(self, state, strict=True):
         """Copy the arrays of ``state`` into the parameters and buffers of the same names.
@@ -363,11 +358,7 @@ class Module:
             for name, value in state.items() if name in targets
         ]
         for target, array in updates:
-            if isinstance(target, Value):
-                target.data = float(array)
-            else:
-                np.copyto(target.data, array)
-                target._bump_version()
+            target._load_numbers(array)
 
     # -- description -------------------------------------------------------
 
@@ -485,9 +476,14 @@ def _is_parameter(value):
     """Whether a Value, Tensor or Module held by a module is one of its parameters."""
     if isinstance(value, Parameter):
         return True
-    if isinstance(value, Tensor):
-        return value.requires_grad and not value.children
-    return isinstance(value, Value) and not value.children
+    return not isinstance(value, Module) and not value.children and value._requires_grad
+
+
+def _check_buffer(module, name, tensor):
+    """A buffer holds a Tensor, or None for none yet."""
+    if tensor is not None and not isinstance(tensor, Tensor):
+        kind = type(tensor).__name__
+        raise TypeError(f"buffer {name!r} of {type(module).__name__} must hold a Tensor or None, not a {kind}")
 
 
 def _check_attribute_name(kind, name):
@@ -503,30 +499,24 @@ def _is_bias(name):
 
 
 def _size_of(parameter):
-    return 1 if isinstance(parameter, Value) else parameter.data.size
+    return np.size(parameter.data)
 
 
 def _shape_of(out):
-    if isinstance(out, Tensor):
-        return tuple(out.shape)
+    if isinstance(out, Node):
+        return np.shape(out.data)  # a Value's: ()
     if isinstance(out, (list, tuple)):
-        if all(isinstance(o, Value) for o in out):
-            return (len(out),)
-        return tuple(_shape_of(o) for o in out)
-    if isinstance(out, Value):
-        return ()
+        shapes = tuple(_shape_of(o) for o in out)
+        return (len(out),) if shapes and all(shape == () for shape in shapes) else shapes  # numbers: a vector
     return ""
 
 
 def _checked_array(name, target, value):
     """``value`` as an array that can replace ``target``'s data, or a ValueError naming what is wrong."""
-    array = np.asarray(value.data if isinstance(value, Tensor) else value)
-    expected_shape = () if isinstance(target, Value) else target.data.shape
-    if array.shape != expected_shape:
-        raise ValueError(f"{name!r}: expected shape {expected_shape}, got shape {array.shape}")
-    if isinstance(target, Value):
-        if array.dtype.kind not in "fiu":
-            raise ValueError(f"{name!r}: expected a real number, got dtype {array.dtype}")
-    elif array.dtype != target.data.dtype:
-        raise ValueError(f"{name!r}: expected dtype {target.data.dtype}, got dtype {array.dtype}")
+    array = numbers_of(value)
+    expected = np.asarray(target.data)  # a Value's number: 0-d, float64
+    if array.shape != expected.shape:
+        raise ValueError(f"{name!r}: expected shape {expected.shape}, got shape {array.shape}")
+    if array.dtype != expected.dtype:
+        raise ValueError(f"{name!r}: expected dtype {expected.dtype}, got dtype {array.dtype}")
     return array

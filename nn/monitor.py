@@ -19,7 +19,9 @@ import math
 
 import numpy as np
 
-from autodiff import Tensor, Value
+from autodiff.tensor import numbers_of
+
+from .parameter import values_and_tensors
 
 __all__ = ["TrainingMonitor", "layer_parameters", "as_float"]
 
@@ -90,8 +92,7 @@ class TrainingMonitor:
         for layer, named in layer_parameters(model):
             kept = [p for _, p in named if id(p) in weights]
             if kept:
-                tensors = [p for p in kept if isinstance(p, Tensor)]
-                values = [p for p in kept if isinstance(p, Value)]
+                values, tensors = values_and_tensors(kept)
                 self._layers.append((layer, tensors, values))
                 self.layer_titles[layer] = _title(layer, modules.get("" if layer == "(model)" else layer))
         self.histogram_steps = set(histogram_steps)
@@ -150,16 +151,13 @@ def as_float(x):
     >>> as_float(Value(0.5)), as_float(Tensor([0.25])), as_float(1)
     (0.5, 0.25, 1.0)
     """
-    if isinstance(x, Value):
-        return x.data
-    if isinstance(x, Tensor):
-        return float(x.item())
-    return float(x)
+    numbers = numbers_of(x)
+    if numbers.size != 1:
+        raise ValueError(f"a loss or metric is one number, got {numbers.size} numbers of shape {numbers.shape}")
+    return float(numbers.item())
 
 
 def _as_array(outputs):
-    if isinstance(outputs, Tensor):
-        return outputs.data
-    if isinstance(outputs, np.ndarray):
-        return outputs
-    return np.array([[v.data if isinstance(v, Value) else float(v) for v in row] for row in outputs])
+    if isinstance(outputs, (list, tuple)):  # rows of Values or numbers
+        return np.array([[as_float(v) for v in row] for row in outputs])
+    return numbers_of(outputs)

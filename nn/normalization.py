@@ -108,11 +108,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
 
 def _move_towards(running, batch, momentum):
     """running ← (1 - momentum) running + momentum batch, in place (holders of the Tensor see it)."""
-    running._check_in_place("batch_norm's update of its running statistics")
-    data = running.data
-    data *= 1 - momentum
-    data += momentum * batch.astype(data.dtype, copy=False)
-    running._bump_version()
+    running.mul_(1 - momentum).add_(momentum * batch.astype(running.dtype, copy=False))
 
 
 
@@ -174,9 +170,7 @@ class _BatchNorm(Module):
             raise ValueError(f"{type(self).__name__}: expected {expected} input, got shape {tuple(x.shape)}")
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
-            self.num_batches_tracked._check_in_place(f"{type(self).__name__}'s count of batches")
-            self.num_batches_tracked.data += 1
-            self.num_batches_tracked._bump_version()
+            self.num_batches_tracked.add_(1)
             if self.momentum is None:  # a plain average of every batch so far
                 momentum = 1.0 / int(self.num_batches_tracked.data)
         # without running statistics, evaluation normalises by the batch's own, as in PyTorch

@@ -9,7 +9,8 @@ leaf that requires gradients, so a mask, a constant or an activation kept
 from ``forward`` (the result of an operation) is never mistaken for one.
 """
 
-from autodiff import Tensor
+from autodiff import Tensor, Value
+from autodiff.graph import Node
 
 
 class Parameter(Tensor):
@@ -32,3 +33,32 @@ class Parameter(Tensor):
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
+
+
+def values_and_tensors(parameters):
+    """The Values among ``parameters``, and the rest (Tensors), each in the order given.
+
+    ``nn`` handles a model's Values together, as one float64 vector (an
+    optimiser's step, clipping, norms): a Value is one number, and a Python
+    call per number would cost more than the arithmetic. Tensors are
+    handled one by one, each its own array; only they have a dtype to
+    change, or can be frozen.
+    """
+    values, tensors = [], []
+    for p in parameters:
+        (values if isinstance(p, Value) else tensors).append(p)
+    return values, tensors
+
+
+def parameter_list(parameters, as_list=list):
+    """``parameters`` (one Value or Tensor, or an iterable of them) as a list, each checked to be one.
+
+    ``as_list`` makes the list of an iterable (an optimiser's refuses a set, whose order is not fixed).
+    """
+    if isinstance(parameters, Node):
+        return [parameters]
+    parameters = as_list(parameters)
+    for i, p in enumerate(parameters):
+        if not isinstance(p, Node):
+            raise TypeError(f"parameter {i} is a {type(p).__name__}, not a Tensor or a Value")
+    return parameters

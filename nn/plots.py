@@ -12,9 +12,11 @@ import math
 
 import numpy as np
 
-from autodiff import Tensor, Value, no_grad
+from autodiff import Tensor, no_grad
+from autodiff.tensor import numbers_of
 
 from .monitor import TrainingMonitor, layer_parameters
+from .parameter import values_and_tensors
 
 __all__ = ["training_curves", "decision_boundary", "weight_histograms", "layer_norms", "weight_heatmap"]
 
@@ -141,8 +143,9 @@ def decision_boundary(model, X, y, *, path=None, resolution=100, margin=0.5, thr
 def _scores(model, points):
     """The model's outputs at ``points`` (n, 2), as an (n, outputs) array."""
     parameters = model.parameters()
+    values, tensors = values_and_tensors(parameters)
     with no_grad():
-        if parameters and all(isinstance(p, Value) for p in parameters):
+        if values and not tensors:  # a model of Values: one point at a time, a list of numbers
             rows = []
             for point in points.tolist():
                 out = model(point)
@@ -244,7 +247,7 @@ def _bin_count(weights):
 
 
 def _flat(parameter):
-    return [parameter.data] if isinstance(parameter, Value) else parameter.data.ravel().tolist()
+    return np.ravel(parameter.data).tolist()
 
 
 def layer_norms(monitor, *, path=None, title="Weights and gradients by layer"):
@@ -369,7 +372,7 @@ def _weight_matrix(weights):
     elif hasattr(weights, "weight"):
         matrix = weights.weight.data
     else:
-        matrix = weights.data if isinstance(weights, Tensor) else np.asarray(weights)
+        matrix = numbers_of(weights)
     matrix = np.asarray(matrix, dtype=np.float64)
     if matrix.ndim != 2:
         raise ValueError(f"a heat map needs a 2-D weight matrix, got shape {matrix.shape}")

@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from autodiff import Primitive, Tensor, no_grad
+from autodiff import Primitive, Tensor, from_numpy, no_grad
 from autodiff.tensor import as_tensor
 
 from . import init
@@ -91,7 +91,7 @@ def rnn_tanh(x_proj, h0, weight_hh):
     """
     h0 = as_tensor(h0, weight_hh)
     _check_recurrent("rnn_tanh", x_proj.data, (h0.data,), weight_hh.data, 1)
-    return Tensor._apply(RNN_TANH, (x_proj, h0, weight_hh))
+    return Tensor.apply_primitive(RNN_TANH, (x_proj, h0, weight_hh))
 
 
 def _lstm_forward(XP, h0, c0, W):
@@ -205,7 +205,7 @@ def lstm(x_proj, h0, c0, weight_hh):
     """
     h0, c0 = as_tensor(h0, weight_hh), as_tensor(c0, weight_hh)
     _check_recurrent("lstm", x_proj.data, (h0.data, c0.data), weight_hh.data, 4)
-    return Tensor._apply(LSTM_NODE, (x_proj, h0, c0, weight_hh))
+    return Tensor.apply_primitive(LSTM_NODE, (x_proj, h0, c0, weight_hh))
 
 
 class _Recurrent(Module):
@@ -242,7 +242,7 @@ class _Recurrent(Module):
     def _initial(self, state, batch):
         """An initial state as given (a Tensor or array of shape (batch, hidden)), or zeros."""
         if state is None:
-            return Tensor._constant(np.zeros((batch, self.hidden_size), dtype=self.weight_hh.dtype))
+            return from_numpy(np.zeros((batch, self.hidden_size), dtype=self.weight_hh.dtype))
         return as_tensor(state, self.weight_hh)
 
     def __repr__(self):

@@ -54,8 +54,6 @@ import stat
 
 import numpy as np
 
-from autodiff import Value
-
 from .module import check_state_names, state_items
 from .optim import Optimizer
 
@@ -435,10 +433,8 @@ def _check_against_module(module, entries, path):
     check_state_names(module, entries, path)
     problems = []
     for name, target in state_items(module):
-        if isinstance(target, Value):
-            shape, dtype = (), "F64"
-        else:
-            shape, dtype = target.data.shape, NUMPY_DTYPES.get(target.data.dtype, str(target.data.dtype))
+        numbers = np.asarray(target.data)  # a Value's number: 0-d, F64
+        shape, dtype = numbers.shape, NUMPY_DTYPES.get(numbers.dtype, str(numbers.dtype))
         found_dtype, found_shape = entries[name]
         if found_shape != shape:
             problems.append(f"{name!r}: the model has shape {shape}, the file has shape {found_shape}")

@@ -4,7 +4,9 @@ import math
 
 import numpy as np
 
-from autodiff import Tensor, Value
+from autodiff import Tensor
+
+from .parameter import parameter_list, values_and_tensors
 
 
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
@@ -31,15 +33,10 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     >>> nn.utils.clip_grad_norm_([w], max_norm=1.0).item(), w.grad.round(4)
     (5.0, array([0.6, 0.8], dtype=float32))
     """
-    if isinstance(parameters, (Tensor, Value)):
-        parameters = [parameters]
-    parameters = list(parameters)
-    for i, p in enumerate(parameters):
-        if not isinstance(p, (Tensor, Value)):
-            raise TypeError(f"parameter {i} is a {type(p).__name__}, not a Tensor or a Value")
+    parameters = parameter_list(parameters)
     max_norm, norm_type = _number("max_norm", max_norm), _number("norm_type", norm_type)
-    tensors = [p for p in parameters if isinstance(p, Tensor) and p.grad is not None]
-    values = [p for p in parameters if isinstance(p, Value)]
+    values, tensors = values_and_tensors(parameters)
+    tensors = [p for p in tensors if p.grad is not None]
     gradients = [p.grad.ravel() for p in tensors]
     gradients += [np.array([v.grad], dtype=np.float64) for v in values]
     if not gradients:

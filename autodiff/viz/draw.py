@@ -19,7 +19,6 @@ import html
 import re
 from contextlib import contextmanager
 
-from ..tensor import Tensor
 from .modules import assign_nodes, box_contents, box_title, boxes_to_draw, computed_by
 from .nodes import (
     KINDS, GraphTooLarge, describe_grad, format_number, forward_order, grad_magnitude, kind_of,
@@ -305,30 +304,31 @@ class GraphPicture:
     def _record(self, node, grad_text, digits, compact=False, rankdir="LR", name=None):
         """``{name|data ...|grad ...}``; a Tensor's name carries its shape, and data and grad share a field."""
         name = record_text(self.name(node) if name is None else name)
-        if isinstance(node.data, tuple) and not isinstance(node.data[0], float):
+        kind = node._data_kind
+        if kind == "outputs" and not isinstance(node.data[0], float):
             # the node of a Function with several outputs, of Tensors: each output's data, stacked as a Tensor's
             values = f"data {record_text(describe_grad(node.data, digits))}|grad {grad_text}"
             return f"{{{name}\\n{len(node.data)} outputs|{{{values}}}}}"
         if compact:
             # fields one under another: across the graph's flow in a left-to-right drawing, and braced in a
             # top-to-bottom one, where a record's own fields run across
-            if isinstance(node, Tensor):
+            if kind == "array":
                 name += "\\n" + record_text(f"{tuple(node.shape)} {node.dtype}")
                 data = record_text(summarize(node.data, digits))
-            else:
-                data = node.data  # a tuple: the node of a Function with several outputs of Values
-                data = record_text(describe_grad(data, digits) if isinstance(data, tuple) else format_number(data, digits))
+            else:  # a number, or the numbers of a Function's several outputs of Values
+                data = node.data
+                data = record_text(describe_grad(data, digits) if kind == "outputs" else format_number(data, digits))
             fields = f"{name}|data {data}|grad {grad_text}"
             return fields if rankdir in ("LR", "RL") else f"{{{fields}}}"
-        if isinstance(node, Tensor):
+        if kind == "array":
             shape = record_text(f"{tuple(node.shape)} {node.dtype}")
             values = f"data {record_text(summarize(node.data, digits))}|grad {grad_text}"
             # braces turn a record's fields a quarter turn: data above grad keeps a wide tensor narrow
             return f"{{{name}\\n{shape}|{{{values}}}}}"
         # no spaces around fields: they would add to the padding of frames' gradients
         data = node.data
-        # a tuple: the node of a Function with several outputs of Values, holding each output's data
-        data = describe_grad(data, digits) if isinstance(data, tuple) else format_number(data, digits)
+        # "outputs": the node of a Function with several outputs of Values, holding each output's data
+        data = describe_grad(data, digits) if kind == "outputs" else format_number(data, digits)
         return f"{{{name}|data {record_text(data)}|grad {grad_text}}}"
 
     def _legend(self, graph, color_by_grad, rankdir, key=()):

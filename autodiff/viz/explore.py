@@ -37,7 +37,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..tensor import Tensor
 from .draw import BORDER, BOX_BORDER, BOX_FILL, FILL, KINDS, OP_FILL, GraphPicture, Highlight, record_text
 from .html import array_table
 from .modules import CollapseError, boxes_to_draw
@@ -354,9 +353,10 @@ def _nodes(order, picture, names, initial):
             "op": node.op, "inputs": [index[id(child)] for child in node.children], "users": users[i],
             "grad0": initial[i], "locals": _local_derivatives(node, names),
         }
-        if isinstance(node, Tensor):
+        kind = node._data_kind
+        if kind == "array":
             entry.update(shape=list(node.shape), dtype=str(node.dtype), data=array_table(node.data, DIGITS))
-        elif isinstance(node.data, tuple):  # a Function's node: each output's data
+        elif kind == "outputs":  # a Function's node: each output's data
             entry.update(data={"text": describe_grad(node.data, DIGITS), "value": _exact(list(node.data))})
         else:
             entry.update(data={"text": format_number(node.data, DIGITS), "value": _exact(node.data)})
@@ -365,11 +365,11 @@ def _nodes(order, picture, names, initial):
 
 
 def _local_derivatives(node, names):
-    """For each input, d(node)/d(input): the formula and its number for a Value; what a Tensor's vjp does."""
-    if isinstance(node, Tensor) or isinstance(node.data, tuple):  # a Function's node too: its backward
-        return [f"vector-Jacobian product of {node.op!r} for input {position}: the gradient it sends back"
-                for position in range(len(node.children))]
-    return [f"{describe_grad(local, DIGITS)} (its share: {share_formula(node, position, names)})"
+    """For each input, d(node)/d(input): the formula and its number for a Value; what a Tensor's vjp does.
+
+    A Tensor's, and a Function's node with several outputs, have no number per input (``local_grads`` is None)."""
+    return [f"vector-Jacobian product of {node.op!r} for input {position}: the gradient it sends back"
+            if local is None else f"{describe_grad(local, DIGITS)} (its share: {share_formula(node, position, names)})"
             for position, local in enumerate(node.local_grads)]
 
 
@@ -393,7 +393,7 @@ def _key(views, trace):
     if any(step.kind == "accumulate" for step in trace):
         key.append({"mark": "lit-accumulate", "text": "used more than once: adds up its shares",
                     "short": "adds up shares"})
-    local = "a vjp carries it" if isinstance(trace.root, Tensor) else "the local derivative ∂node/∂input"
+    local = "a vjp carries it" if trace.root._data_kind == "array" else "the local derivative ∂node/∂input"
     key += [
         {"mark": "lit-edge", "text": f"the way the gradient flows; on it, {local}", "short": "gradient flow"},
         {"mark": "unknown", "text": f"grad {UNKNOWN}: {UNKNOWN_MEANS}", "short": UNKNOWN_MEANS},

@@ -10,7 +10,7 @@ tree is walked here, one accepted node at a time.
 
 import ast
 
-from ..value import Value
+from ..value import Value, as_value
 
 OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 METHODS = ("exp", "log", "tanh", "relu", "sigmoid")
@@ -118,9 +118,7 @@ def _apply(node, results, leaves):
     if isinstance(node, ast.Name):
         return leaves[node.id]
     receiver = results[id(node.func.value)]
-    if not isinstance(receiver, Value):
-        receiver = Value(receiver)
-    return getattr(receiver, node.func.attr)()
+    return getattr(as_value(receiver), node.func.attr)()
 
 
 def _text(node, source):

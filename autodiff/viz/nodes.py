@@ -19,7 +19,6 @@ import math
 
 import numpy as np
 
-from ..tensor import Tensor
 from .modules import computed_by
 
 __all__ = ["GraphTooLarge", "forward_order", "node_names", "role_names", "format_number"]
@@ -110,13 +109,13 @@ def role_names(order, root, module=None):
     names = parameter_names(module)
     inputs = module_inputs(order, root, module)
     unlabelled_inputs = [node for node in inputs if not node.label]
-    if len(inputs) == 1 and isinstance(inputs[0], Tensor):
+    if len(inputs) == 1 and inputs[0]._data_kind == "array":
         names.update({id(node): "x" for node in unlabelled_inputs})
     else:
         names.update({id(node): f"x[{inputs.index(node)}]" for node in unlabelled_inputs})
     stem = "const" if module is not None else "leaf"
     for node in order:
-        if not node.children and id(node) not in names and not isinstance(node, Tensor):
+        if not node.children and id(node) not in names and node._data_kind == "number":
             names[id(node)] = f"{stem}({format_number(node.data)})"
     return names
 
@@ -150,7 +149,7 @@ def kind_of(node, root, parameters):
         return "output"
     if node.children:
         return "intermediate"
-    if id(node) in parameters or (isinstance(node, Tensor) and node.requires_grad):
+    if id(node) in parameters or (node._data_kind == "array" and node.requires_grad):
         return "parameter"
     return "input"
 
@@ -203,7 +202,7 @@ def _is_output(node):
 
 def _stem(node):
     if not node.children:
-        if isinstance(node, Tensor):
+        if node._data_kind == "array":
             return "param" if node.requires_grad else "const"
         return "leaf"
     if node.op in _OP_STEMS:

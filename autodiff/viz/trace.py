@@ -34,7 +34,6 @@ import numpy as np
 from .. import operators
 from ..graph import run_backward
 from ..symbolic import NotWritable, leaves_of, write
-from ..tensor import Tensor
 from .nodes import describe_grad, format_number, forward_order, node_names, role_names
 
 __all__ = ["Step", "Trace", "trace_backward", "GraphChangedSinceForward", "NOT_COMPUTED", "changed_since_forward"]
@@ -173,7 +172,7 @@ def trace_backward(root, module=None, store=False, *, grad=None, digits=4):
                   writer.seed(root, seed, given=grad is not None))]
 
     def observe(node, g, position, child, contribution, before, after):
-        local = node.local_grads[position] if not isinstance(node, Tensor) else None
+        local = node.local_grads[position]
         grad_before, grad_after = total(child, before), total(child, after)
         step = Step("chain", node, child, position, g, local, contribution, grad_before, grad_after,
                     writer.chain(node, g, position, child, local, contribution))

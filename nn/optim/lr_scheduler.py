@@ -8,8 +8,7 @@ values PyTorch's namesake gives: ``StepLR``, ``CosineAnnealingLR`` and
 
 import math
 
-from autodiff import Tensor, Value
-
+from ..monitor import as_float
 from .optimizers import Optimizer
 
 
@@ -279,11 +278,7 @@ class ReduceLROnPlateau(_Schedule):
 
 
 def _number(metric):
-    if isinstance(metric, Value):
-        return float(metric.data)
-    if isinstance(metric, Tensor):
-        return float(metric.item())
     try:
-        return float(metric)
+        return as_float(metric)
     except (TypeError, ValueError):
         raise TypeError(f"the metric must be a number, a one-element Tensor or a Value, got {metric!r}") from None

@@ -52,13 +52,15 @@ own.
 Schedules for the learning rate are in ``lr_scheduler``.
 """
 
+import functools
 import numbers
 
 import numpy as np
 
-from autodiff import Tensor, Value
+from autodiff.graph import Node
 
 from ..module import Module
+from ..parameter import parameter_list, values_and_tensors
 
 # Settings that torch.optim keeps in its groups to choose an implementation (devices, kernels), which
 # do not change the arithmetic; a state dict from PyTorch carries them, and loading it leaves them out.
@@ -103,11 +105,11 @@ class Optimizer:
         for i, p in enumerate(group["params"]):
             if id(p) in taken:
                 raise ValueError(f"{where}: parameter {i} is in an earlier param group too")
-        vector = _ValueVector([p for p in group["params"] if isinstance(p, Value)])
+        values, tensors = values_and_tensors(group["params"])
+        vector = _ValueVector(values)
         if self._state_from_the_start:
-            for p in group["params"]:
-                if isinstance(p, Tensor):
-                    self._tensor_states[p] = self._initial_state(p.data, group)
+            for p in tensors:
+                self._tensor_states[p] = self._initial_state(p.data, group)
             if vector.values:
                 vector.state = self._initial_state(vector.gather_data(), group)
         self.param_groups.append(group)
@@ -134,17 +136,15 @@ class Optimizer:
         """Update every parameter that has a gradient, once; returns ``closure()`` when given (it recomputes the loss)."""
         loss = None if closure is None else closure()
         for number, (group, vector) in enumerate(zip(self.param_groups, self._value_vectors)):
-            has_values = False
-            for p in group["params"]:
-                if isinstance(p, Value):
-                    has_values = True
-                elif p.requires_grad and p.grad is not None:
+            values, tensors = values_and_tensors(group["params"])
+            for p in tensors:
+                if p.requires_grad and p.grad is not None:
                     state = self._tensor_states.get(p)
                     if state is None:
                         state = self._tensor_states[p] = self._initial_state(p.data, group)
                     self._update(p.data, p.grad, state, group)
                     p._bump_version()
-            if has_values or vector.values:
+            if values or vector.values:
                 self._step_values(group, vector, number)
         return loss
 
@@ -164,12 +164,7 @@ class Optimizer:
         """Reset the gradients: a Value's to 0.0; a Tensor's to None (or, with ``set_to_none=False``, to zeros)."""
         for group in self.param_groups:
             for p in group["params"]:
-                if isinstance(p, Value):
-                    p.grad = 0.0
-                elif set_to_none or p.grad is None:
-                    p.grad = None
-                else:
-                    p.grad = np.zeros_like(p.data)
+                p._reset_grad(set_to_none)
 
     # -- state dicts -------------------------------------------------------
 
@@ -179,15 +174,15 @@ class Optimizer:
         for number, (group, vector) in enumerate(zip(self.param_groups, self._value_vectors)):
             vector.check(group, number)
             indices = []
-            position = 0  # of a Value among the group's Values
+            position_of = {id(v): position for position, v in enumerate(vector.values)}  # among the group's Values
             for p in group["params"]:
-                if isinstance(p, Tensor):
+                position = position_of.get(id(p))
+                if position is None:
                     own = self._tensor_states.get(p)
                     if own:
                         state[index] = {name: _exported(value) for name, value in own.items()}
                 elif vector.state:
                     state[index] = {name: _exported(value, position) for name, value in vector.state.items()}
-                    position += 1
                 indices.append(index)
                 index += 1
             settings = {name: value for name, value in group.items() if name != "params"}
@@ -231,17 +226,18 @@ class Optimizer:
         tensor_states, vectors = {}, []
         for number, group in enumerate(groups):
             index_of = {id(p): index for index, (p, owner) in owners.items() if owner is group}
-            values = []
+            values, _ = values_and_tensors(group["params"])
+            value_ids = {id(v) for v in values}
             value_states = []
             for p in group["params"]:
                 entry = states.get(index_of[id(p)])
                 where = f"the state of parameter {index_of[id(p)]} (param group {number})"
-                if isinstance(p, Tensor):
-                    if entry is not None:
-                        tensor_states[p] = self._checked_state(entry, p.data.shape, p.data.dtype, group, where)
-                else:
-                    values.append(p)
-                    value_states.append(entry and self._checked_state(entry, (), np.dtype(np.float64), group, where))
+                numbers = np.asarray(p.data)  # a Value's: 0-d float64
+                entry = entry and self._checked_state(entry, numbers.shape, numbers.dtype, group, where)
+                if id(p) in value_ids:
+                    value_states.append(entry)
+                elif entry is not None:
+                    tensor_states[p] = entry
             vectors.append(_ValueVector.from_states(values, value_states, number))
 
         for group, loaded in zip(self.param_groups, groups):
@@ -333,7 +329,7 @@ class _ValueVector:
 
     def check(self, group, number):
         """Refuse to go on if the group's Values are no longer those this state belongs to."""
-        values = [p for p in group["params"] if isinstance(p, Value)]
+        values, _ = values_and_tensors(group["params"])
         if len(values) == len(self.values) and all(a is b for a, b in zip(values, self.values)):
             return
         if self.state:
@@ -700,7 +696,7 @@ def _groups_given(params):
     """The param groups of an optimiser's first argument: a list of parameters, or of dicts."""
     if isinstance(params, Module):
         raise TypeError("optimisers take a list of parameters: pass model.parameters(), not the model")
-    if isinstance(params, (Tensor, Value)):
+    if isinstance(params, Node):
         raise TypeError(f"optimisers take a list of parameters, got a single {type(params).__name__}; wrap it in [ ]")
     if isinstance(params, dict):
         raise TypeError("optimisers take a list of parameters or a list of param-group dicts, got one dict; wrap it in [ ]")
@@ -716,15 +712,11 @@ def _groups_given(params):
 
 
 def _parameter_list(params):
-    """The parameters of one group as a list, each a leaf Tensor or a Value, each once."""
-    if isinstance(params, (Tensor, Value)):
-        params = [params]
-    params = _ordered(params, "a param group's 'params'")
+    """The parameters of one group as a list, each a leaf (a Tensor or a Value), each once."""
+    params = parameter_list(params, functools.partial(_ordered, what="a param group's 'params'"))
     seen = set()
     for i, p in enumerate(params):
-        if not isinstance(p, (Tensor, Value)):
-            raise TypeError(f"parameter {i} is a {type(p).__name__}, not a Tensor or a Value")
-        if isinstance(p, Tensor) and p.children:
+        if p.children:
             raise ValueError(
                 f"parameter {i} is the result of {p.op!r}, not a leaf: an optimiser updates leaves "
                 "(use .detach() and requires_grad_() for a new one)"
