@@ -689,6 +689,26 @@ def _reduction(op_type):
     return form
 
 
+def _variance(w, node):
+    """Σ (x - mean)² / (n - correction) over the axes; n counted in the graph (Size of x over Size of the mean),
+    so that a variance over the batch axis follows the batch."""
+    (x,) = w.inputs(node)
+    axes, keepdims, correction = node.params["axes"], node.params["keepdims"], node.params["correction"]
+    axes_input = [] if axes is None else [w.int64s(axes)]
+    if axes is not None and len(axes) == 0:  # ONNX reduces every axis when given none: here nothing is reduced
+        deviation = w.add("Sub", [x, x])
+        return w.add("Div", [w.add("Mul", [deviation, deviation]), w.scalar(max(1 - correction, 0), node.data.dtype)])
+    mean = w.add("ReduceMean", [x, *axes_input], keepdims=1)
+    deviation = w.add("Sub", [x, mean])
+    squares = w.add("Mul", [deviation, deviation])
+    if correction == 0:
+        return w.add("ReduceMean", [squares, *axes_input], keepdims=int(keepdims))
+    count = w.add("Div", [w.cast(w.add("Size", [x]), node.data.dtype), w.cast(w.add("Size", [mean]), node.data.dtype)])
+    denominator = w.add("Max", [w.add("Sub", [count, w.scalar(correction, node.data.dtype)]),
+                                w.scalar(0, node.data.dtype)])
+    return w.add("Div", [w.add("ReduceSum", [squares, *axes_input], keepdims=int(keepdims)), denominator])
+
+
 def _log_softmax(w, node):
     return w.add("LogSoftmax", w.inputs(node), axis=node.params["axis"])
 
@@ -1018,6 +1038,7 @@ ONNX_FORMS = {
     P.AMAX: _reduction("ReduceMax"),
     P.AMIN: _reduction("ReduceMin"),
     P.LOGSUMEXP: _reduction("ReduceLogSumExp"),
+    P.VAR: _variance,
     P.LOG_SOFTMAX: _log_softmax,
     P.ARGMAX: _arg_extremum("ArgMax"),
     P.ARGMIN: _arg_extremum("ArgMin"),

@@ -350,7 +350,7 @@ OPERATIONS = {
     "argmax argmin": lambda x: (x.argmax(dim=1), x.argmin(), x.argmax(dim=2, keepdim=True), x.argmax(keepdim=True)),
     "logsumexp": lambda x: ((x * 300).logsumexp(dim=-1), x.logsumexp()),
     "softmax log_softmax": lambda x: (x.softmax(dim=1), x.log_softmax(dim=-1)),
-    "var std": lambda x: (x.var(dim=2), x.std(dim=1, correction=0)),
+    "var std": lambda x: (x.var(dim=2), x.std(dim=1, correction=0), x.var(dim=0), x.var(), x.var(dim=(0, 2), correction=2)),
     "reshape view flatten": lambda x: (x.reshape(x.shape[0], 12) * 2, x.view(-1, 4), x.flatten(1), x.flatten()),
     "squeeze unsqueeze": lambda x: x.unsqueeze(1).unsqueeze(-1).squeeze(1) + 1,
     "transpose permute": lambda x: (x.transpose(1, 2), x.permute(2, 0, 1), x.swapaxes(0, 2)),
