@@ -24,6 +24,7 @@ from autodiff import functions as AF
 from autodiff import numpy_ops
 from autodiff.primitive import Primitive
 from nn import functional as F
+from op_table import TENSOR, VALUE, cases, function, rows, seeded, suited_operands
 
 DTYPES = [np.float64, np.float32]
 
@@ -232,6 +233,29 @@ def test_compiled_operation_equals_eager_to_the_last_bit(name, fn, specs, dtype)
         assert_compiled_equals_eager(fn, Arguments(specs, dtype))
 
 
+class RowArguments:
+    """A row of the shared operation table's first case: operands from its domains, afresh from a seed."""
+
+    def __init__(self, op, case, dtype):
+        self.op, self.case, self.dtype = op, case, dtype
+
+    def make(self, seed):
+        operands = suited_operands(self.op, self.case, seeded("compile", self.op, self.case, seed))
+        return [Tensor(values.astype(self.dtype), requires_grad=True) for values in operands]
+
+
+def row_function(op, case):
+    return function(op, "ours", len(case.shapes), case.settings)
+
+
+@pytest.mark.parametrize("op", rows(TENSOR), ids=str)
+def test_each_row_of_the_operation_table_compiles_to_eager_numbers(op):
+    """A new operation is one row of tests/op_table.py: this compiles it, as the other tests differentiate it."""
+    (case,) = cases(op, most=1)
+    with np.errstate(all="ignore"):
+        assert_compiled_equals_eager(row_function(op, case), RowArguments(op, case, np.float64))
+
+
 def _primitives_of(module):
     return {value for value in vars(module).values() if isinstance(value, Primitive)}
 
@@ -247,10 +271,13 @@ def test_every_primitive_is_compiled_by_a_case():
     table = set().union(*map(_primitives_of, (primitives, nn.layers, nn.erf, nn.conv, nn.recurrent, nn.losses)))
     scalar_only = {primitives.VALUE_LINEAR, primitives.VALUE_SUM}  # Values: test_compiled_values_*
     reached = set()
-    for _, fn, specs in CASES:
+    calls = [(fn, Arguments(specs, np.float64)) for _, fn, specs in CASES]
+    calls += [(row_function(op, case), RowArguments(op, case, np.float64))
+              for op in rows(TENSOR) for case in cases(op, most=1)]
+    for fn, arguments in calls:
         compiled = autodiff.compile(fn)
         with np.errstate(all="ignore"):
-            result = compiled(*Arguments(specs, np.float64).make(0))  # the recorded call: every operation a node
+            result = compiled(*arguments.make(0))  # the recorded call: every operation a node
         stack = flat_nodes(result)
         while stack:
             node = stack.pop()
@@ -258,7 +285,7 @@ def test_every_primitive_is_compiled_by_a_case():
                 reached.add(node.primitive)
             stack.extend(node.children)
     missing = sorted(p.name for p in table - scalar_only - reached)
-    assert not missing, f"no case of CASES in tests/test_compile.py compiles {missing}: add one"
+    assert not missing, f"no row of tests/op_table.py nor case of CASES here compiles {missing}: add one"
 
 
 # -- Values -------------------------------------------------------------------------------------------------
@@ -286,6 +313,24 @@ def test_compiled_values_equal_eager_to_the_last_bit(name, fn):
     for numbers in [(1.25, 0.5), (-0.75, 2.5), (2.0, -0.3)]:
         expected = run(fn, *numbers)
         assert run(compiled, *numbers) == expected  # floats compare exactly
+
+
+@pytest.mark.parametrize("op", rows(VALUE), ids=str)
+def test_each_value_row_of_the_operation_table_compiles_to_eager_numbers(op):
+    fn = function(op, "ours", op.takes.arity)
+
+    def run(f, numbers):
+        inputs = [Value(float(x)) for x in numbers]
+        out = f(*inputs)
+        out.backward()
+        return out.data, [x.grad for x in inputs]
+
+    compiled = autodiff.compile(fn)
+    run(compiled, [0.25 + k for k in range(op.takes.arity)])
+    for seed in (1, 2):
+        rng = seeded("compile value", op, seed)
+        numbers = [op.domain(k).draw(rng, ()) for k in range(op.takes.arity)]
+        assert run(compiled, numbers) == run(fn, numbers)  # floats compare exactly
 
 
 def test_a_compiled_value_program_is_straight_line_arithmetic_on_floats():
