@@ -21,7 +21,7 @@ __version__ = "0.2.0"
 
 import numpy as _numpy
 
-from . import accelerator, cuda
+from . import accelerator, cuda, primitives
 from .compiler import Compiled, compile
 from . import autograd
 from .factories import (
@@ -78,4 +78,8 @@ def __getattr__(name):
         import importlib
 
         return importlib.import_module(f"{__name__}.nn")
+    # autodiff.sinh: the elementwise functions of primitives.ElementwiseMethods, each written there once
+    primitive = primitives.named(name)
+    if primitive is not None:
+        return primitive
     raise AttributeError(f"module 'autodiff' has no attribute {name!r}")

@@ -556,7 +556,7 @@ class _ProgramWriter:
         self.xp = NUMBERS if scalar else ARRAYS
         self.names = names
         self.constants = constants
-        self.namespace = {"np": np, "xp": numpy_ops}
+        self.namespace = {"np": np, "xp": operators if scalar else numpy_ops}
         if scalar:
             self.namespace.update({name: getattr(operators, name) for name in dir(operators) if not name.startswith("_")})
         self.values = {}  # id of a namespace value to its name
@@ -595,7 +595,7 @@ class _ProgramWriter:
 
     def header(self, function_name, order, leaves, argument_nodes):
         described = ", ".join(f"{self.names(node)} {_kind(node)}" for node in leaves)
-        library = ("the scalar functions of autodiff.operators (exp, tanh, ...)" if self.scalar else
+        library = ("the scalar functions of autodiff.operators (exp, tanh, ...; xp is that module)" if self.scalar else
                    "np is numpy; xp is autodiff.numpy_ops (numpy's functions and a few of the engine's own)")
         return (f"# compile({function_name}): {len(order)} operations on {described}\n"
                 f"# forward, then backward from each output; {library}")

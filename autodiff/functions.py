@@ -10,7 +10,9 @@ primitives and need no backward code of their own.
 
 The elementwise functions shared with the scalar engine (``exp``, ``log``,
 ``sqrt``, ``tanh``, ``sigmoid``, ``relu``, ``abs``, ``sin``, ``cos``) are the
-primitives themselves: ``autodiff.exp(x)`` takes a Tensor or a Value.
+primitives themselves: ``autodiff.exp(x)`` takes a Tensor or a Value; so
+are those of ``primitives.ElementwiseMethods`` (``sinh``, ``cosh``),
+reached by name through this module's ``__getattr__``.
 
 This module is also the namespace ``xp`` in which backward with
 ``create_graph`` runs the rules: its functions of the names the rules use
@@ -754,3 +756,10 @@ def tril(a, diagonal=0):
 def triu(a, diagonal=0):
     """The upper triangle of the last two axes (on and above the ``diagonal``-th diagonal), zeros below."""
     return _triangle(a, lambda n, m: ~np.tri(n, m, diagonal - 1, dtype=bool), "triu")
+
+
+def __getattr__(name):
+    primitive = P.named(name)  # autodiff.functions.sinh: a function ElementwiseMethods offers
+    if primitive is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return primitive

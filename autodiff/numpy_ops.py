@@ -96,3 +96,12 @@ def ungather(g, index, shape):
     grad = np.zeros(shape, dtype=g.dtype)
     np.add.at(grad, index, g)
     return grad
+
+
+def __getattr__(name):
+    """Any other ufunc of numpy's (``sinh``, ``arctan2``), as numpy has it: a new primitive's forward and
+    rules may call it as ``xp.sinh`` without a line here."""
+    ufunc = getattr(np, name, None)
+    if not isinstance(ufunc, np.ufunc):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return ufunc

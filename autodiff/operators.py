@@ -12,6 +12,8 @@ with numpy's float64 scalars, which follow IEEE (``Value._apply``).
 
 import math
 
+import numpy as np
+
 inf = math.inf
 nan = math.nan
 
@@ -114,3 +116,20 @@ def zeros_like(x):
 def vdot(a, b):
     """a · b: numpy's ``vdot`` (the sum of the elementwise products) on one number."""
     return a * b
+
+
+def __getattr__(name):
+    """Any other function of floats numpy has as a ufunc (``sinh``, ``arctan2``): numpy's, on float64
+    scalars, which give IEEE's infinities and NaNs where ``math`` would raise. A new primitive's forward
+    and rules may call it as ``xp.sinh`` without a line here."""
+    ufunc = getattr(np, name, None)
+    if not isinstance(ufunc, np.ufunc) or "d" * ufunc.nin + "->d" not in ufunc.types:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+    def on_floats(*numbers):
+        with np.errstate(all="ignore"):
+            return float(ufunc(*numbers))
+
+    on_floats.__name__ = on_floats.__qualname__ = name
+    on_floats.__doc__ = f"numpy's {name} on floats."
+    return on_floats

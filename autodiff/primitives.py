@@ -187,6 +187,40 @@ COS = Primitive(
 )
 
 
+SINH = Primitive(
+    "sinh", lambda xp, a: xp.sinh(a),
+    (lambda xp, g, out, a: xp.cosh(a) * g,),
+    elementwise=True, fresh=True, doc="sinh a = (e**a - e**-a) / 2;  dL/da = cosh(a) · g.",
+)
+
+COSH = Primitive(
+    "cosh", lambda xp, a: xp.cosh(a),
+    (lambda xp, g, out, a: xp.sinh(a) * g,),
+    elementwise=True, fresh=True, doc="cosh a = (e**a + e**-a) / 2;  dL/da = sinh(a) · g.",
+)
+
+
+class ElementwiseMethods:
+    """The elementwise functions offered by name, beyond those ``Value`` and ``Tensor`` write out themselves.
+
+    Each is a method of both engines (``x.sinh()``, as a primitive stored in a class is a method), a
+    function of the package (``autodiff.sinh``) and a function of every namespace a rule is written in
+    (``xp.sinh``), so that another rule may use it. A new elementwise function is a primitive defined
+    above and one line here.
+    """
+
+    __slots__ = ()  # Value's and Tensor's own slots stay the only ones
+
+    sinh = SINH
+    cosh = COSH
+
+
+def named(name):
+    """The primitive ``ElementwiseMethods`` offers as ``name``, or None."""
+    primitive = vars(ElementwiseMethods).get(name)
+    return primitive if isinstance(primitive, Primitive) else None
+
+
 # -- elementwise functions of tensors -----------------------------------------------------------
 
 

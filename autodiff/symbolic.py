@@ -360,7 +360,9 @@ class ArrayNamespace:
 class NumberNamespace:
     """The ``xp`` of rules on floats, building expressions: ``exp(x)``, and ``where`` as ``a if c else b``.
 
-    The text runs with the functions of ``autodiff.operators`` in scope.
+    The text runs with the functions ``autodiff.operators`` defines in scope,
+    and with ``xp`` as that module, for the ufuncs of numpy it lends
+    (``xp.sinh(x)``).
     """
 
     computes = operators
@@ -369,7 +371,7 @@ class NumberNamespace:
         function = getattr(self.computes, name)
         if not callable(function) or name.startswith("_"):
             raise AttributeError(name)
-        return _call_writer(name, function)
+        return _call_writer(name if name in vars(self.computes) else f"xp.{name}", function)
 
     @staticmethod
     def where(condition, a, b):

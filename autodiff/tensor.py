@@ -45,6 +45,7 @@ from .graph import BackwardError, Node, run_backward
 from .memory import keep_freed_memory_once
 from .mode import enable_grad, grad_mode
 from .primitive import INPUTS, OUTPUT
+from .primitives import ElementwiseMethods
 from .recording import check_conversion, check_in_place
 from .symbolic import ARRAYS, leaf
 
@@ -79,7 +80,7 @@ def _read_only_one(dtype):
 _ONE = {dtype: _read_only_one(dtype) for dtype in _FLOAT_DTYPES}
 
 
-class Tensor(Node):
+class Tensor(Node, ElementwiseMethods):
     """A node holding ``data`` (a numpy array) and, after backward, ``grad``.
 
     ``Tensor(data, requires_grad=False, dtype=None)`` copies ``data``.

@@ -33,10 +33,11 @@ from .symbolic import NUMBERS, leaf
 from .recording import check_conversion, check_without_graph
 from .primitives import (
     ABS, ADD, COS, DIV, EXP, LOG, MUL, NEG, POW, POWER, RELU, SIGMOID, SIN, SQRT, SUB, TANH, VALUE_LINEAR, VALUE_SUM,
+    ElementwiseMethods, named,
 )
 
 
-class Value(Node):
+class Value(Node, ElementwiseMethods):
     """A scalar node of a computation graph.
 
     ``data`` is the number, ``grad`` is d(output)/d(this) after
@@ -551,6 +552,12 @@ class _ValueMath:
     @staticmethod
     def zeros_like(a):
         return Value(0.0)
+
+    def __getattr__(self, name):
+        primitive = named(name)  # xp.sinh: a function ElementwiseMethods offers, applied to Values
+        if primitive is None:
+            raise AttributeError(f"the namespace of Values has no function {name!r}")
+        return lambda *inputs: Value._apply(primitive, inputs)
 
 
 VALUE_MATH = _ValueMath()

@@ -629,6 +629,8 @@ OPS = [
     Op("relu_function", "autodiff.relu({0})", "torch.relu({0})", domains=(KINK_AT_ZERO,), engines=BOTH, node="ReLU"),
     Op("sin", "{0}.sin()", engines=BOTH, node="sin"),
     Op("cos", "{0}.cos()", engines=BOTH, node="cos"),
+    Op("sinh", "{0}.sinh()", domains=(BELOW_FOUR,), engines=BOTH, node="sinh"),
+    Op("cosh_function", "autodiff.cosh({0})", "torch.cosh({0})", domains=(BELOW_FOUR,), engines=BOTH, node="cosh"),
     Op("clip", "{0}.clip(-0.5, 0.5)", "{0}.clamp(-0.5, 0.5)", domains=(away_from(-0.5, 0.5),), node="clip"),
     Op("clip_low", "{0}.clip(-1.0)", "{0}.clamp(min=-1.0)", domains=(away_from(-1.0),), node="clip"),
     Op("clip_high", "{0}.clip(None, 0.75)", "{0}.clamp(max=0.75)", domains=(away_from(0.75),), node="clip"),

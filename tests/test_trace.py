@@ -304,7 +304,7 @@ def _evaluate(formula, numbers):
     expression = expression.replace("(nan)", "nan").replace("(inf)", "inf").replace("(-inf)", "-inf")
     assert re.fullmatch(r"[\d.e()*/+\- ><=&,a-z_]+", expression), expression
     scope = {name: f for name, f in vars(operators).items() if callable(f) and not name.startswith("_")}
-    scope.update(nan=math.nan, inf=math.inf)
+    scope.update(nan=math.nan, inf=math.inf, xp=operators)  # xp.sinh: a ufunc of numpy the module lends
     try:
         return float(eval(expression, {"__builtins__": {}}, scope))  # our own formula: numbers and these functions
     except ZeroDivisionError:
