@@ -114,12 +114,11 @@ def _signature(args, kwargs):
     nodes = []
 
     def described(item):
-        if type(item) is Tensor or isinstance(item, Tensor):
+        if isinstance(item, Node):
             nodes.append(item)
+            if item._data_kind == "number":
+                return ("Value",)
             return ("Tensor", item.data.shape, item.data.dtype, item.requires_grad)
-        if isinstance(item, Value):
-            nodes.append(item)
-            return ("Value",)
         if isinstance(item, (list, tuple)):
             return (type(item).__name__, tuple(described(x) for x in item))
         if isinstance(item, dict):
@@ -152,12 +151,12 @@ class Program:
         if not outputs:
             raise CompileError(f"compile({compiled.__name__}): the function returned no Tensor or Value")
         self.name = compiled.__name__
-        self.scalar = isinstance(outputs[0], Value)
+        self.scalar = outputs[0]._data_kind == "number"
         self.modules = tuple(recording.modules.values())
         arguments = {id(node): position for position, node in enumerate(argument_nodes)}
         order, leaves = _forward_order(outputs, arguments)
         for node in order:
-            if not isinstance(node, (Tensor, Value)):
+            if node._data_kind == "outputs":
                 raise CompileError(
                     f"compile({self.name}): {node.op} is a Function with several outputs, which a compiled program "
                     "cannot run yet: call it outside the compiled function, or return one output"
@@ -186,12 +185,12 @@ class Program:
         # eager fn makes its constants anew at every call; the program holds them: an output that is one, or a
         # view of one, is handed out as a copy, so that writing into it cannot change the next call
         # an output eager made without a gradient (under no_grad, detached, an argmax) is handed out as such
-        self.differentiable = [isinstance(output, Value) or output.requires_grad for output in outputs]
+        self.differentiable = [output._requires_grad for output in outputs]
         self.outputs_of_constants = frozenset(
-            k for k, output in enumerate(outputs) if isinstance(output, Tensor)
-            and any(np.may_share_memory(output.data, constant.data) for constant in constants.values()))
+            k for k, output in enumerate(outputs)
+            if any(np.may_share_memory(output.data, constant.data) for constant in constants.values()))
         # requires_grad too: the backward program gives a gradient to the parameters that wanted one then
-        self.parameter_kinds = [(p.data.shape, p.data.dtype, p.requires_grad) if isinstance(p, Tensor) else None
+        self.parameter_kinds = [(p.data.shape, p.data.dtype, p.requires_grad) if p._data_kind == "array" else None
                                 for p in self.parameters]
         parameter_names = {**_parameter_names(self.modules), **_names_in_scope(compiled.fn)}
         argument_names = _argument_names(compiled.fn, args, kwargs, argument_nodes)
@@ -778,7 +777,7 @@ def _bracketed(text):
 
 
 def _kind(node):
-    if isinstance(node, Tensor):
+    if node._data_kind == "array":
         return f"{node.data.shape} {node.data.dtype}"
     return "(a number)"
 

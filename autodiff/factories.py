@@ -370,8 +370,6 @@ def _integer(x, name):
 
 
 def _shape_and_dtype_of(input, function):
-    if isinstance(input, Tensor):
-        return input.shape, input.dtype
-    if isinstance(input, np.ndarray):
+    if isinstance(input, (Tensor, np.ndarray)):
         return input.shape, input.dtype
     raise TypeError(f"{function} takes a Tensor or a numpy array, got {type(input).__name__}")

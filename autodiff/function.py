@@ -336,7 +336,7 @@ def _forward_again(cls, xp, *inputs, arguments):
     args, kwargs = arguments
     args = list(args)
     for position, number in zip([p for p, arg in enumerate(args) if isinstance(arg, Node)], inputs):
-        args[position] = Value(number) if isinstance(args[position], Value) else from_numpy(np.asarray(number))
+        args[position] = args[position]._new_leaf(number)
     result, ctx = _run_forward(cls, tuple(args), kwargs)
     return result.data, ctx
 
