@@ -303,7 +303,7 @@ def _part_form(part):
     if isinstance(part, Expression):
         return part._shape_and_dtype()
     if isinstance(part, (bool, int, float)):
-        return (), type(part)  # weak in numpy's promotion: np.result_type(float32, float) is float32
+        return (), part  # the number itself is weak in numpy's promotion: np.result_type(float32, 0.5) is float32
     array = np.asarray(part)
     return array.shape, array.dtype
 
