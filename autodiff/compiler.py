@@ -21,6 +21,11 @@ written as expressions (a numpy kernel such as ``conv2d``, a random draw
 such as dropout's) is called instead, one call per node.
 
 ``compiled.source()`` is the program's text, which is what runs.
+
+A Python value computed from the inputs (``x.item()``, ``float(x)``, a
+comparison of nodes) is refused while recording, naming the line: the
+program could not follow a branch on it. Reading ``.data`` is not
+watched: a branch on ``x.data`` is taken as it was on the recorded call.
 """
 
 import builtins
@@ -596,7 +601,8 @@ class _ProgramWriter:
         described = ", ".join(f"{self.names(node)} {_kind(node)}" for node in leaves)
         library = ("the scalar functions of autodiff.operators (exp, tanh, ...; xp is that module)" if self.scalar else
                    "np is numpy; xp is autodiff.numpy_ops (numpy's functions and a few of the engine's own)")
-        return (f"# compile({function_name}): {len(order)} operations on {described}\n"
+        operations = f"{len(order)} operation{'' if len(order) == 1 else 's'}"
+        return (f"# compile({function_name}): {operations} on {described}\n"
                 f"# forward, then backward from each output; {library}")
 
     def forward_lines(self, node):
