@@ -69,7 +69,9 @@ __all__ = [
     "exp", "log", "sqrt", "tanh", "relu", "sigmoid", "sin", "cos", "softmax", "log_softmax", "mean", "var", "std",
     "masked_fill", "tril", "triu",
     "float32", "float64", "double", "int32", "int64", "long",
+    *primitives.NAMED,  # sinh, cosh, ...
 ]
+globals().update(primitives.NAMED)  # the functions primitives.ElementwiseMethods offers, each written there once
 
 
 def __getattr__(name):
@@ -78,8 +80,4 @@ def __getattr__(name):
         import importlib
 
         return importlib.import_module(f"{__name__}.nn")
-    # autodiff.sinh: the elementwise functions of primitives.ElementwiseMethods, each written there once
-    primitive = primitives.named(name)
-    if primitive is not None:
-        return primitive
     raise AttributeError(f"module 'autodiff' has no attribute {name!r}")

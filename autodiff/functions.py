@@ -5,14 +5,14 @@ Each function here checks and normalises its arguments (numpy's names
 errors that name what was wrong) and applies a primitive of
 ``autodiff.primitives``, where the operation's forward pass and rules are
 written once. Composite operations (``softmax``, ``stack``, ``flatten``,
-``log10``, ``var``, ``masked_fill``, ...) are written in terms of the
+``log10``, ``masked_fill``, ...) are written in terms of the
 primitives and need no backward code of their own.
 
 The elementwise functions shared with the scalar engine (``exp``, ``log``,
 ``sqrt``, ``tanh``, ``sigmoid``, ``relu``, ``abs``, ``sin``, ``cos``) are the
 primitives themselves: ``autodiff.exp(x)`` takes a Tensor or a Value; so
 are those of ``primitives.ElementwiseMethods`` (``sinh``, ``cosh``),
-reached by name through this module's ``__getattr__``.
+brought in by name from ``primitives.NAMED``.
 
 This module is also the namespace ``xp`` in which backward with
 ``create_graph`` runs the rules: its functions of the names the rules use
@@ -758,8 +758,4 @@ def triu(a, diagonal=0):
     return _triangle(a, lambda n, m: ~np.tri(n, m, diagonal - 1, dtype=bool), "triu")
 
 
-def __getattr__(name):
-    primitive = P.named(name)  # autodiff.functions.sinh: a function ElementwiseMethods offers
-    if primitive is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return primitive
+globals().update(P.NAMED)  # sinh, cosh, ...: the functions primitives.ElementwiseMethods offers, written there once

@@ -28,7 +28,8 @@ who calls it          ``xp``                      g, out and the inputs are
 ``Tensor.backward``   ``numpy_ops``               numpy arrays
 ``create_graph``      ``functions`` (Tensors)     nodes, so the gradient is a graph
                       or ``value.VALUE_MATH``
-traces, ``compile``   ``code`` (expressions)      expressions that write themselves
+traces, ``compile``   ``symbolic.ARRAYS``         expressions that write themselves
+                      or ``symbolic.NUMBERS``
                                                   as Python source
 ====================  ==========================  =================================
 

@@ -215,10 +215,8 @@ class ElementwiseMethods:
     cosh = COSH
 
 
-def named(name):
-    """The primitive ``ElementwiseMethods`` offers as ``name``, or None."""
-    primitive = vars(ElementwiseMethods).get(name)
-    return primitive if isinstance(primitive, Primitive) else None
+# name to primitive: what autodiff.<name>, autodiff.functions.<name> and a Value's xp.<name> are
+NAMED = {name: value for name, value in vars(ElementwiseMethods).items() if isinstance(value, Primitive)}
 
 
 # -- elementwise functions of tensors -----------------------------------------------------------

@@ -33,7 +33,7 @@ from .symbolic import NUMBERS, leaf
 from .recording import check_conversion, check_without_graph
 from .primitives import (
     ABS, ADD, COS, DIV, EXP, LOG, MUL, NEG, POW, POWER, RELU, SIGMOID, SIN, SQRT, SUB, TANH, VALUE_LINEAR, VALUE_SUM,
-    ElementwiseMethods, named,
+    NAMED, ElementwiseMethods,
 )
 
 
@@ -554,7 +554,7 @@ class _ValueMath:
         return Value(0.0)
 
     def __getattr__(self, name):
-        primitive = named(name)  # xp.sinh: a function ElementwiseMethods offers, applied to Values
+        primitive = NAMED.get(name)  # xp.sinh: a function ElementwiseMethods offers, applied to Values
         if primitive is None:
             raise AttributeError(f"the namespace of Values has no function {name!r}")
         return lambda *inputs: Value._apply(primitive, inputs)
