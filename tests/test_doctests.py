@@ -16,6 +16,7 @@ import importlib
 
 import pytest
 
+from autodiff import Tensor
 from autodiff.primitive import Primitive
 from docs_build import build
 from needs_dot import DOT_MISSING
@@ -72,3 +73,20 @@ def test_modules_with_examples_exist_in_both_packages():
         if any(test.examples for test in doctest.DocTestFinder().find(importlib.import_module(name), name))
     ]
     assert any(n.startswith("autodiff") for n in with_examples) and any(n.startswith("nn") for n in with_examples)
+
+
+def test_every_docstring_with_examples_is_tested_once():
+    tested = {}
+    for name in build.public_modules():
+        for test in docstring_tests(importlib.import_module(name), name):
+            if test.examples:
+                assert test.docstring not in tested, f"{test.name} runs the examples of {tested[test.docstring]} again"
+                tested[test.docstring] = test.name
+    shared = [method for method in vars(Tensor).values() if hasattr(method, "documented_by")]
+    assert len(shared) >= 40
+    for method in shared:  # where they are written: in functions (or a primitive's definition)
+        if ">>>" in method.__doc__:
+            assert tested.get(method.__doc__, "").startswith(("autodiff.functions.", "autodiff.primitives.")), \
+                f"the examples Tensor.{method.__name__} shows are not tested where they are written"
+    assert tested[Tensor.softmax.__doc__] == "autodiff.functions.softmax"
+    assert tested[Tensor.exp.__doc__] == "autodiff.primitives.EXP"
