@@ -29,7 +29,7 @@ import numpy as np
 from . import numpy_ops
 from . import primitives as P
 from .primitives import ARRAY
-from .tensor import Tensor, as_tensor, unbroadcast
+from .tensor import Tensor, _take_documentation, as_tensor, unbroadcast
 
 _apply = Tensor._apply
 
@@ -107,6 +107,9 @@ def pow(a, b):  # noqa: A001
     move with b), dL/da is 0 where b == 0, and a negative base with a
     fractional exponent is nan. A Python number as exponent is a setting
     of the operation (``**2``), not an input.
+
+    >>> Tensor([1.0, 2.0, 3.0]).pow(2).tolist()
+    [1.0, 4.0, 9.0]
     """
     if isinstance(b, (Tensor, np.ndarray)) or not isinstance(a, Tensor):
         return _binary(P.POW, "**", a, b)
@@ -144,17 +147,32 @@ def matmul(a, b):
 
 
 def log2(a):
-    """log₂ a = ln a / ln 2."""
+    """log₂ a = ln a / ln 2, elementwise;  dL/da = g / (a ln 2).
+
+    >>> [round(v, 4) for v in Tensor([1.0, 8.0]).log2().tolist()]
+    [0.0, 3.0]
+    """
     return div(log(a), math.log(2))
 
 
 def log10(a):
-    """log₁₀ a = ln a / ln 10."""
+    """log₁₀ a = ln a / ln 10, elementwise;  dL/da = g / (a ln 10).
+
+    >>> [round(v, 4) for v in Tensor([1.0, 100.0]).log10().tolist()]
+    [0.0, 2.0]
+    """
     return div(log(a), math.log(10))
 
 
 def clip(a, low=None, high=None):
-    """a limited to [low, high] (either may be None);  dL/da = g where low <= a <= high, else 0."""
+    """a limited to [low, high] (either may be None), elementwise;  dL/da = g where low <= a <= high, else 0.
+
+    ``a.clamp(min, max)`` is the same, by PyTorch's names.
+
+    >>> x = Tensor([-2.0, 0.5, 3.0])
+    >>> x.clip(-1.0, 1.0).tolist(), x.clamp(min=0.0).tolist()
+    ([-1.0, 0.5, 1.0], [0.0, 0.5, 3.0])
+    """
     if low is None and high is None:
         raise ValueError("clip needs a lower bound, an upper bound, or both")
     return _apply(P.CLIP, (a,), {"low": low, "high": high})
@@ -172,7 +190,12 @@ def cast(a, dtype):
 
 
 def clone(a):
-    """A copy of a with memory of its own;  dL/da = g."""
+    """A copy of a with memory of its own;  dL/da = g.
+
+    >>> x = Tensor([1.0, 2.0])
+    >>> x.clone().zero_().tolist(), x.tolist()
+    ([0.0, 0.0], [1.0, 2.0])
+    """
     return _apply(P.CLONE, (a,))
 
 
@@ -180,8 +203,12 @@ def clone(a):
 
 
 def sign(a):
-    """-1, 0 or 1 by the sign of each element (0 for NaN, as PyTorch's); not differentiable (its derivative is 0
-    almost everywhere)."""
+    """-1, 0 or 1 by the sign of each element (0 for NaN, as PyTorch's), as a tensor outside the graph: not
+    differentiable (its derivative is 0 almost everywhere).
+
+    >>> Tensor([-2.0, 0.0, 3.0]).sign().tolist()
+    [-1.0, 0.0, 1.0]
+    """
     return _apply(P.SIGN, (a,))
 
 
@@ -200,21 +227,25 @@ def isfinite(a):
     return _apply(P.ISFINITE, (a,))
 
 
-def _comparison(definition, name):
+def _comparison(definition, name, example_result=None):
+    """The function ``name`` comparing two tensors by ``definition``; ``example_result``, if given, is what
+    its docstring's example, ``Tensor([1.0, 2.0, 3.0]).<name>(2.0).tolist()``, prints."""
     def comparison(a, b):
         return _binary(definition, definition.name, a, b)
 
     comparison.__name__ = name
     comparison.__doc__ = f"a {definition.name} b elementwise, as a boolean tensor outside the graph."
+    if example_result is not None:
+        comparison.__doc__ += f"\n\n>>> Tensor([1.0, 2.0, 3.0]).{name}(2.0).tolist()\n{example_result}\n"
     return comparison
 
 
-lt = _comparison(P.LESS, "lt")
-le = _comparison(P.LESS_EQUAL, "le")
-gt = _comparison(P.GREATER, "gt")
-ge = _comparison(P.GREATER_EQUAL, "ge")
-eq = _comparison(P.EQUAL, "eq")
-ne = _comparison(P.NOT_EQUAL, "ne")
+lt = _comparison(P.LESS, "lt", "[True, False, False]")
+le = _comparison(P.LESS_EQUAL, "le", "[True, True, False]")
+gt = _comparison(P.GREATER, "gt", "[False, False, True]")
+ge = _comparison(P.GREATER_EQUAL, "ge", "[False, True, True]")
+eq = _comparison(P.EQUAL, "eq", "[False, True, False]")
+ne = _comparison(P.NOT_EQUAL, "ne", "[True, False, True]")
 equal = eq
 logical_and = _comparison(P.LOGICAL_AND, "logical_and")
 logical_or = _comparison(P.LOGICAL_OR, "logical_or")
@@ -260,7 +291,14 @@ def _reduced_axes(axis, ndim):
 
 
 def sum(a, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):  # noqa: A001
-    """Σ a over ``axis`` (all elements by default; in ``dtype``, if given);  dL/da = g repeated along the summed axes."""
+    """Σ a over ``axis`` or ``dim`` (all elements by default; in ``dtype``, if given);  dL/da = g repeated along the
+    summed axes.
+
+    ``keepdims`` (or ``keepdim``) keeps the summed axes, of length 1.
+
+    >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).sum(dim=0).tolist()
+    [4.0, 6.0]
+    """
     axis, keepdims = _axis_and_keep(axis, keepdims, dim, keepdim)
     axes = _reduced_axes(axis, a.data.ndim)
     params = {"axes": axes, "keepdims": keepdims}
@@ -270,9 +308,13 @@ def sum(a, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):  #
 
 
 def mean(a, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    """The mean over ``axis``: the sum divided by the count n;  dL/da = g / n repeated along the averaged axes.
+    """The mean over ``axis`` or ``dim`` (all elements by default): the sum divided by the count n;  dL/da = g / n
+    repeated along the averaged axes.
 
     The mean of no elements is 0 / 0 = nan, as in PyTorch.
+
+    >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).mean(dim=1).tolist()
+    [1.5, 3.5]
     """
     axis, keepdims = _axis_and_keep(axis, keepdims, dim, keepdim)
     axes = _reduced_axes(axis, a.data.ndim)
@@ -280,8 +322,16 @@ def mean(a, axis=None, keepdims=False, *, dim=None, keepdim=None):
 
 
 def var(a, dim=None, *, correction=1, keepdim=False, unbiased=None, axis=None, keepdims=None):
-    """Variance over ``dim``: Σ (a - mean)² / (n - correction), PyTorch's default correction 1 (unbiased);
-    dL/da = 2 (a - mean) / (n - correction) · g."""
+    """Variance over ``dim`` (or ``axis``; all elements by default): Σ (a - mean)² / (n - correction);
+    dL/da = 2 (a - mean) / (n - correction) · g.
+
+    PyTorch's default correction 1 gives the unbiased estimate; ``correction=0``
+    (or ``unbiased=False``) divides by n.
+
+    >>> x = Tensor([1.0, 2.0, 3.0, 4.0])
+    >>> round(x.var().item(), 4), x.var(correction=0).item()
+    (1.6667, 1.25)
+    """
     if unbiased is not None:
         correction = 1 if unbiased else 0
     axis, keepdim = _axis_and_keep(axis, keepdims if keepdims is not None else keepdim, dim, None)
@@ -290,16 +340,23 @@ def var(a, dim=None, *, correction=1, keepdim=False, unbiased=None, axis=None, k
 
 
 def std(a, dim=None, *, correction=1, keepdim=False, unbiased=None, axis=None, keepdims=None):
-    """Standard deviation over ``dim``: √var (PyTorch's default correction 1).
+    """Standard deviation over ``dim`` (or ``axis``): √var, with ``var``'s ``correction`` (PyTorch's default 1);
+    dL/da = (a - mean) / ((n - correction) · std) · g, taken as 0 where the deviation is 0, as PyTorch takes it.
 
-    d√v/dv = 1 / (2√v), taken as 0 where the deviation is 0, as PyTorch takes it.
+    >>> round(Tensor([1.0, 2.0, 3.0, 4.0]).std(correction=0).item(), 4)
+    1.118
     """
     variance = var(a, dim, correction=correction, keepdim=keepdim, unbiased=unbiased, axis=axis, keepdims=keepdims)
     return _apply(P.STD, (variance,))
 
 
 def split(a, split_size_or_sections, dim=0):
-    """a cut along ``dim`` into pieces of ``split_size`` (the last may be shorter) or of the given sizes."""
+    """a cut along ``dim`` into pieces of ``split_size`` (the last may be shorter) or of the given sizes;  dL/da is
+    the pieces' gradients side by side.
+
+    >>> [piece.tolist() for piece in Tensor([1.0, 2.0, 3.0, 4.0, 5.0]).split(2)]
+    [[1.0, 2.0], [3.0, 4.0], [5.0]]
+    """
     length = a.shape[dim]
     if isinstance(split_size_or_sections, (int, np.integer)):
         if split_size_or_sections < 1:
@@ -368,33 +425,56 @@ def max(a, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
     elements that tie (as PyTorch's ``max()`` and ``amax``); ``max(dim)``,
     as in PyTorch, returns ``(values, indices)``, and g goes to the element
     at the index.
+
+    >>> x = Tensor([[1.0, 5.0], [7.0, 2.0]])
+    >>> x.max().item(), x.max(dim=1).indices.tolist()
+    (7.0, [1, 0])
     """
     return _extremum(a, dim, keepdim, axis, keepdims, P.AMAX, argmax)
 
 
 def min(a, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
-    """The smallest elements;  dL/da = g at the minimum (see ``max`` for ties and for ``min(dim)``)."""
+    """The smallest elements;  dL/da = g at the minimum (see ``max`` for ties and for ``min(dim)``).
+
+    >>> x = Tensor([[1.0, 5.0], [7.0, 2.0]])
+    >>> x.min().item(), x.min(dim=1).values.tolist()
+    (1.0, [1.0, 2.0])
+    """
     return _extremum(a, dim, keepdim, axis, keepdims, P.AMIN, argmin)
 
 
 def argmax(a, dim=None, keepdim=False, *, axis=None):
-    """Index of the largest element along ``dim`` (of the flattened tensor when None); not differentiable."""
+    """The index of the largest element along ``dim`` (in the flattened tensor when None); not differentiable.
+
+    >>> x = Tensor([[1.0, 5.0], [7.0, 2.0]])
+    >>> x.argmax().item(), x.argmax(dim=1).tolist()
+    (2, [1, 0])
+    """
     axis, keepdim = _axis_and_keep(axis, keepdim, dim, None)
     _refuse_empty("argmax", a, _reduced_axes(axis, a.data.ndim))
     return _apply(P.ARGMAX, (a,), {"axis": axis, "keepdims": keepdim})
 
 
 def argmin(a, dim=None, keepdim=False, *, axis=None):
-    """Index of the smallest element along ``dim`` (of the flattened tensor when None); not differentiable."""
+    """The index of the smallest element along ``dim`` (in the flattened tensor when None); not differentiable.
+
+    >>> x = Tensor([[1.0, 5.0], [7.0, 2.0]])
+    >>> x.argmin().item(), x.argmin(dim=0).tolist()
+    (0, [0, 1])
+    """
     axis, keepdim = _axis_and_keep(axis, keepdim, dim, None)
     _refuse_empty("argmin", a, _reduced_axes(axis, a.data.ndim))
     return _apply(P.ARGMIN, (a,), {"axis": axis, "keepdims": keepdim})
 
 
 def logsumexp(a, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    """ln Σ e**a over ``axis``, shifted by the maximum so it never overflows;  dL/da = softmax(a) · g.
+    """ln Σ e**a over ``axis`` or ``dim`` (all elements by default), shifted by the maximum so it never overflows;
+    dL/da = softmax(a) · g.
 
     Over no elements it is ln 0 = -inf, as in PyTorch.
+
+    >>> round(Tensor([1.0, 2.0, 3.0]).logsumexp().item(), 4)
+    3.4076
     """
     axis, keepdims = _axis_and_keep(axis, keepdims, dim, keepdim)
     axes = _reduced_axes(axis, a.data.ndim)
@@ -402,7 +482,12 @@ def logsumexp(a, axis=None, keepdims=False, *, dim=None, keepdim=None):
 
 
 def log_softmax(a, axis=None, *, dim=None):
-    """a - logsumexp(a) along ``axis`` (the last by default), shifted by the maximum;  dL/da = g - softmax(a) · Σ g."""
+    """a - logsumexp(a) along ``axis`` or ``dim`` (the last by default): ln softmax, shifted by the maximum so it never
+    overflows;  dL/da = g - softmax(a) · Σ g.
+
+    >>> [round(v, 4) for v in Tensor([0.0, 0.0]).log_softmax(dim=0).tolist()]
+    [-0.6931, -0.6931]
+    """
     axis, _ = _axis_and_keep(axis, False, dim, None, default=-1)
     (axis,) = _reduced_axes(axis, a.data.ndim) or (0,)
     if a.data.size == 0:
@@ -411,7 +496,12 @@ def log_softmax(a, axis=None, *, dim=None):
 
 
 def softmax(a, axis=None, *, dim=None):
-    """e**a / Σ e**a along ``axis``, as exp(log_softmax(a)), stable for large inputs."""
+    """s = exp(a) / Σ exp(a) along ``axis`` or ``dim`` (the last by default), as exp(log_softmax(a)), stable for large
+    inputs;  dL/da = s · (g - Σ s · g).
+
+    >>> [round(v, 4) for v in Tensor([1.0, 2.0, 3.0]).softmax(dim=0).tolist()]
+    [0.09, 0.2447, 0.6652]
+    """
     return exp(log_softmax(a, axis, dim=dim))
 
 
@@ -440,7 +530,11 @@ def _resolved_shape(old, shape):
 
 
 def reshape(a, *shape):
-    """The same elements in a new shape (one entry may be -1);  dL/da = g in a's shape."""
+    """The same elements in a new shape (one entry may be -1);  dL/da = g in a's shape.
+
+    >>> Tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).reshape(2, -1).tolist()
+    [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+    """
     shape = _shape_argument(shape)
     try:
         shape = _resolved_shape(a.data.shape, shape)
@@ -450,7 +544,15 @@ def reshape(a, *shape):
 
 
 def view(a, *shape):
-    """The same elements in a new shape, sharing memory, as PyTorch's ``view``: refused where that needs a copy."""
+    """The same elements in a new shape (one entry may be -1), sharing memory, as PyTorch's ``view``;  dL/da = g in
+    a's shape.
+
+    Refused where that needs a copy (the elements are not laid out in that
+    order in memory, as after a transpose): ``reshape`` copies them there.
+
+    >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).view(-1).tolist()
+    [1.0, 2.0, 3.0, 4.0]
+    """
     out = reshape(a, *shape)
     if out.data.size and not np.may_share_memory(out.data, a.data):  # a copy shares nothing at all
         raise RuntimeError(
@@ -468,6 +570,11 @@ def transpose(a, *axes):
     ``transpose(0, 1)`` is refused, since numpy would keep the axes and
     PyTorch swap them. One tuple, ``transpose((1, 0, 2))``, is numpy's
     permutation.
+
+    >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).transpose().tolist()
+    [[1.0, 3.0], [2.0, 4.0]]
+    >>> Tensor(np.zeros((2, 3, 4))).transpose(0, 2).shape
+    (4, 3, 2)
     """
     as_pair = len(axes) == 2
     axes = _shape_argument(axes)
@@ -483,7 +590,11 @@ def transpose(a, *axes):
 
 
 def permute(a, *dims):
-    """The axes in the order ``dims``;  dL/da = g with the inverse permutation."""
+    """The axes in the order ``dims``, as PyTorch's ``permute``;  dL/da = g with the inverse permutation.
+
+    >>> Tensor(np.zeros((2, 3, 4))).permute(2, 0, 1).shape
+    (4, 2, 3)
+    """
     dims = _shape_argument(dims)
     ndim = a.data.ndim
     if sorted(d % builtins.max(ndim, 1) for d in dims) != list(range(ndim)):
@@ -494,7 +605,11 @@ def permute(a, *dims):
 
 
 def swapaxes(a, axis1, axis2):
-    """Axes ``axis1`` and ``axis2`` exchanged."""
+    """Axes ``axis1`` and ``axis2`` exchanged;  dL/da = g with them exchanged back.
+
+    >>> Tensor(np.zeros((2, 3, 4))).swapaxes(0, 2).shape
+    (4, 3, 2)
+    """
     ndim = a.data.ndim
     for ax in (axis1, axis2):
         if not -ndim <= ax < ndim:
@@ -505,10 +620,10 @@ def swapaxes(a, axis1, axis2):
 
 
 def flatten(a, start_dim=0, end_dim=-1):
-    """Dimensions ``start_dim`` to ``end_dim`` (all, by default) merged into one.
+    """Dimensions ``start_dim`` to ``end_dim`` (all, by default) merged into one;  dL/da = g in a's shape.
 
     >>> x = Tensor(np.zeros((2, 3, 4)))
-    >>> flatten(x).shape, flatten(x, 1).shape, flatten(x, 0, 1).shape
+    >>> x.flatten().shape, x.flatten(1).shape, flatten(x, 0, 1).shape
     ((24,), (2, 12), (6, 4))
     """
     shape = a.shape
@@ -525,7 +640,11 @@ def flatten(a, start_dim=0, end_dim=-1):
 
 
 def unsqueeze(a, dim):
-    """A new axis of length 1 at ``dim`` (counted in the result's dimensions, as in PyTorch)."""
+    """A new axis of length 1 at ``dim`` (counted in the result's dimensions, as in PyTorch);  dL/da = g in a's shape.
+
+    >>> Tensor([1.0, 2.0]).unsqueeze(0).shape
+    (1, 2)
+    """
     ndim = a.data.ndim + 1
     if not -ndim <= dim < ndim:
         raise ValueError(f"unsqueeze: dim {dim} is out of range for a result of {ndim} dimensions")
@@ -534,7 +653,12 @@ def unsqueeze(a, dim):
 
 
 def squeeze(a, dim=None):
-    """Axes of length 1 removed: all of them, or only ``dim`` (left alone if its length is not 1, as in PyTorch)."""
+    """Axes of length 1 removed: all of them, or only ``dim`` (left alone if its length is not 1, as in PyTorch);
+    dL/da = g in a's shape.
+
+    >>> Tensor([[[1.0], [2.0]]]).squeeze().shape
+    (2,)
+    """
     shape = a.shape
     if dim is None:
         return reshape(a, *[n for n in shape if n != 1])
@@ -543,7 +667,13 @@ def squeeze(a, dim=None):
 
 
 def broadcast_to(a, *shape):
-    """a repeated along the axes where it has length 1 (or lacks) to ``shape``;  dL/da = g summed over them."""
+    """a repeated along the axes where it has length 1 (or lacks) to ``shape``;  dL/da = g summed over them.
+
+    ``a.expand(*shape)`` is the same, by PyTorch's name, without PyTorch's -1 for a length kept as it is.
+
+    >>> Tensor([1.0, 2.0]).expand(2, 2).tolist()
+    [[1.0, 2.0], [1.0, 2.0]]
+    """
     shape = _shape_argument(shape)
     try:
         np.broadcast_shapes(a.data.shape, shape)
@@ -716,6 +846,10 @@ def masked_fill(a, mask, value):
     a fractional value, as PyTorch does, and refuses an infinity or nan).
     dL/da = g where the mask does not hold, else 0; dL/dvalue = Σ g where it
     holds.
+
+    >>> x = Tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> x.masked_fill(x > 2.5, float("-inf")).tolist()
+    [[1.0, 2.0], [-inf, -inf]]
     """
     chosen = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
     if chosen.dtype != np.bool_:
@@ -749,13 +883,26 @@ def _triangle(a, keep, name):
 
 
 def tril(a, diagonal=0):
-    """The lower triangle of the last two axes (on and below the ``diagonal``-th diagonal), zeros above."""
+    """The lower triangle of the last two axes (on and below the ``diagonal``-th diagonal), zeros above;  dL/da = g in
+    the triangle, 0 above.
+
+    >>> Tensor(np.ones((2, 3))).tril().tolist()
+    [[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]]
+    """
     return _triangle(a, lambda n, m: np.tri(n, m, diagonal, dtype=bool), "tril")
 
 
 def triu(a, diagonal=0):
-    """The upper triangle of the last two axes (on and above the ``diagonal``-th diagonal), zeros below."""
+    """The upper triangle of the last two axes (on and above the ``diagonal``-th diagonal), zeros below;  dL/da = g in
+    the triangle, 0 below.
+
+    >>> Tensor(np.ones((2, 3))).triu(1).tolist()
+    [[0.0, 1.0, 1.0], [0.0, 0.0, 1.0]]
+    """
     return _triangle(a, lambda n, m: ~np.tri(n, m, diagonal - 1, dtype=bool), "triu")
 
 
 globals().update(P.NAMED)  # sinh, cosh, ...: the functions primitives.ElementwiseMethods offers, written there once
+
+# Tensor's methods that hand over to the functions above share their docstrings (see tensor._documented_by)
+_take_documentation(globals())

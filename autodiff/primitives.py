@@ -128,13 +128,25 @@ POWER = Primitive(
 EXP = Primitive(
     "exp", lambda xp, a: xp.exp(a),
     (lambda xp, g, out, a: out * g,),
-    elementwise=True, reads=OUTPUT, fresh=True, doc="e**a;  dL/da = e**a · g.",
+    elementwise=True, reads=OUTPUT, fresh=True,
+    doc="""exp(a) = e**a;  dL/da = exp(a) · g.
+
+    >>> from autodiff import Tensor
+    >>> [round(v, 4) for v in Tensor([0.0, 1.0]).exp().tolist()]
+    [1.0, 2.7183]
+    """,
 )
 
 LOG = Primitive(
     "log", lambda xp, a: xp.log(a),
     (lambda xp, g, out, a: g / a,),
-    elementwise=True, fresh=True, doc="ln a;  dL/da = g / a.",
+    elementwise=True, fresh=True,
+    doc="""ln a;  dL/da = g / a.
+
+    >>> from autodiff import Tensor
+    >>> [round(v, 4) for v in Tensor([1.0, 2.0]).log().tolist()]
+    [0.0, 0.6931]
+    """,
 )
 
 
@@ -146,44 +158,85 @@ def _sqrt_rule(xp, g, out, a):
 SQRT = Primitive(
     "sqrt", lambda xp, a: xp.sqrt(a),
     (_sqrt_rule,),
-    elementwise=True, reads=OUTPUT, fresh=True, doc="√a;  dL/da = g / (2√a).",
+    elementwise=True, reads=OUTPUT, fresh=True,
+    doc="""√a;  dL/da = g / (2√a).
+
+    >>> from autodiff import Tensor
+    >>> Tensor([4.0, 9.0]).sqrt().tolist()
+    [2.0, 3.0]
+    """,
 )
 
 TANH = Primitive(
     "tanh", lambda xp, a: xp.tanh(a),
     (lambda xp, g, out, a: (1 - out ** 2) * g,),
-    elementwise=True, reads=OUTPUT, fresh=True, doc="tanh a;  dL/da = (1 - tanh²a) · g.",
+    elementwise=True, reads=OUTPUT, fresh=True,
+    doc="""tanh a;  dL/da = (1 - tanh²a) · g.
+
+    >>> from autodiff import Tensor
+    >>> [round(v, 4) for v in Tensor([0.0, 1.0]).tanh().tolist()]
+    [0.0, 0.7616]
+    """,
 )
 
 SIGMOID = Primitive(
     "sigmoid", lambda xp, a: xp.sigmoid(a),
     (lambda xp, g, out, a: out * (1 - out) * g,),
-    elementwise=True, reads=OUTPUT, fresh=True, doc="σ(a) = 1 / (1 + e**-a);  dL/da = σ(a)(1 - σ(a)) · g.",
+    elementwise=True, reads=OUTPUT, fresh=True,
+    doc="""σ(a) = 1 / (1 + e**-a);  dL/da = σ(a)(1 - σ(a)) · g.
+
+    >>> from autodiff import Tensor
+    >>> [round(v, 4) for v in Tensor([0.0, 2.0]).sigmoid().tolist()]
+    [0.5, 0.8808]
+    """,
 )
 
 RELU = Primitive(
     "ReLU", lambda xp, a: xp.maximum(a, 0.0),
     (lambda xp, g, out, a: xp.where(a <= 0, 0.0, g),),
     elementwise=True, fresh=True,
-    doc="max(a, 0);  dL/da = g where a > 0, else 0 (and g where a is NaN, as in PyTorch).",
+    doc="""max(a, 0);  dL/da = g where a > 0, else 0 (and g where a is NaN, as in PyTorch).
+
+    >>> from autodiff import Tensor
+    >>> Tensor([-1.0, 0.0, 2.0]).relu().tolist()
+    [0.0, 0.0, 2.0]
+    """,
 )
 
 ABS = Primitive(
     "abs", lambda xp, a: xp.abs(a),
     (lambda xp, g, out, a: xp.sign(a) * g,),
-    elementwise=True, fresh=True, doc="|a|;  dL/da = sign(a) · g, 0 at a = 0 and at NaN as in PyTorch.",
+    elementwise=True, fresh=True,
+    doc="""|a|;  dL/da = sign(a) · g, 0 at a = 0 and at NaN as in PyTorch.
+
+    >>> from autodiff import Tensor
+    >>> Tensor([-1.5, 0.0, 2.0]).abs().tolist()
+    [1.5, 0.0, 2.0]
+    """,
 )
 
 SIN = Primitive(
     "sin", lambda xp, a: xp.sin(a),
     (lambda xp, g, out, a: xp.cos(a) * g,),
-    elementwise=True, fresh=True, doc="sin a;  dL/da = cos(a) · g.",
+    elementwise=True, fresh=True,
+    doc="""sin a;  dL/da = cos(a) · g.
+
+    >>> from autodiff import Tensor
+    >>> Tensor([0.0]).sin().tolist()
+    [0.0]
+    """,
 )
 
 COS = Primitive(
     "cos", lambda xp, a: xp.cos(a),
     (lambda xp, g, out, a: -xp.sin(a) * g,),
-    elementwise=True, fresh=True, doc="cos a;  dL/da = -sin(a) · g.",
+    elementwise=True, fresh=True,
+    doc="""cos a;  dL/da = -sin(a) · g.
+
+    >>> from autodiff import Tensor
+    >>> Tensor([0.0]).cos().tolist()
+    [1.0]
+    """,
 )
 
 

@@ -3,7 +3,8 @@
 This module holds the tensor's data, its gradient, its in-place
 operations and its part in backward; the differentiable operations
 themselves live in ``functions`` (each Tensor method below hands over to
-the function of the same name there).
+the function of the same name there, and shares its docstring: ``a`` in
+``functions.softmax(a, dim)``'s text is ``x`` in ``x.softmax(dim)``).
 
 For a tensor node, the local derivative of each input is a
 vector-Jacobian product (VJP): a function that takes g = dL/d(out), an
@@ -68,6 +69,39 @@ def set_default_dtype(dtype):
 def get_default_dtype():
     """The dtype of Tensors made from Python numbers and lists."""
     return _default_dtype
+
+
+def _documented_by(name):
+    """Mark a Tensor method whose docstring is that of ``functions.<name>``, the function it hands over to.
+
+    The text (the math, PyTorch's meaning, the examples) is written once,
+    there or, for a primitive such as ``exp``, in its definition; ``a`` in
+    it is the tensor the method is called on. A marked method that writes a
+    docstring of its own is refused: the text would be written twice.
+    """
+
+    def mark(method):
+        if method.__doc__ is not None:
+            raise TypeError(
+                f"Tensor.{method.__name__} takes its docstring from functions.{name}: write the text there"
+            )
+        method.documented_by = name
+        return method
+
+    return mark
+
+
+def _take_documentation(functions):
+    """Give each Tensor method marked ``_documented_by(name)`` the docstring of ``functions[name]``.
+
+    ``functions`` (the namespace of that module) calls it once it is
+    complete: the two modules import each other, so only then, whichever
+    was imported first, are both whole.
+    """
+    for method in vars(Tensor).values():
+        name = getattr(method, "documented_by", None)
+        if name is not None:
+            method.__doc__ = functions[name].__doc__
 
 
 def _read_only_one(dtype):
@@ -851,275 +885,144 @@ class Tensor(Node, ElementwiseMethods):
     def __invert__(self):
         return F.logical_not(self)
 
+    @_documented_by("lt")
     def lt(self, other):
-        """self < other elementwise, as a boolean tensor outside the graph.
-
-        >>> Tensor([1.0, 2.0, 3.0]).lt(2.0).tolist()
-        [True, False, False]
-        """
         return F.lt(self, other)
 
+    @_documented_by("le")
     def le(self, other):
-        """self <= other elementwise, as a boolean tensor outside the graph.
-
-        >>> Tensor([1.0, 2.0, 3.0]).le(2.0).tolist()
-        [True, True, False]
-        """
         return F.le(self, other)
 
+    @_documented_by("gt")
     def gt(self, other):
-        """self > other elementwise, as a boolean tensor outside the graph.
-
-        >>> Tensor([1.0, 2.0, 3.0]).gt(2.0).tolist()
-        [False, False, True]
-        """
         return F.gt(self, other)
 
+    @_documented_by("ge")
     def ge(self, other):
-        """self >= other elementwise, as a boolean tensor outside the graph.
-
-        >>> Tensor([1.0, 2.0, 3.0]).ge(2.0).tolist()
-        [False, True, True]
-        """
         return F.ge(self, other)
 
+    @_documented_by("eq")
     def eq(self, other):
-        """self == other elementwise, as a boolean tensor outside the graph.
-
-        >>> Tensor([1.0, 2.0, 3.0]).eq(2.0).tolist()
-        [False, True, False]
-        """
         return F.eq(self, other)
 
+    @_documented_by("ne")
     def ne(self, other):
-        """self != other elementwise, as a boolean tensor outside the graph.
-
-        >>> Tensor([1.0, 2.0, 3.0]).ne(2.0).tolist()
-        [True, False, True]
-        """
         return F.ne(self, other)
 
+    @_documented_by("pow")
     def pow(self, exponent):
-        """self ** exponent, elementwise;  d/dself = exponent * self**(exponent - 1).
-
-        >>> Tensor([1.0, 2.0, 3.0]).pow(2).tolist()
-        [1.0, 4.0, 9.0]
-        """
         return F.pow(self, exponent)
 
+    @_documented_by("exp")
     def exp(self):
-        """e**self, elementwise;  its derivative is itself.
-
-        >>> [round(v, 4) for v in Tensor([0.0, 1.0]).exp().tolist()]
-        [1.0, 2.7183]
-        """
         return Tensor._apply(P.EXP, (self,))
 
+    @_documented_by("log")
     def log(self):
-        """ln self, elementwise;  d/dself = 1 / self.
-
-        >>> [round(v, 4) for v in Tensor([1.0, 2.0]).log().tolist()]
-        [0.0, 0.6931]
-        """
         return Tensor._apply(P.LOG, (self,))
 
+    @_documented_by("log2")
     def log2(self):
-        """log₂ self = ln self / ln 2, elementwise.
-
-        >>> [round(v, 4) for v in Tensor([1.0, 8.0]).log2().tolist()]
-        [0.0, 3.0]
-        """
         return F.log2(self)
 
+    @_documented_by("log10")
     def log10(self):
-        """log₁₀ self = ln self / ln 10, elementwise.
-
-        >>> [round(v, 4) for v in Tensor([1.0, 100.0]).log10().tolist()]
-        [0.0, 2.0]
-        """
         return F.log10(self)
 
+    @_documented_by("sqrt")
     def sqrt(self):
-        """√self, elementwise;  d/dself = 1 / (2√self).
-
-        >>> Tensor([4.0, 9.0]).sqrt().tolist()
-        [2.0, 3.0]
-        """
         return Tensor._apply(P.SQRT, (self,))
 
+    @_documented_by("abs")
     def abs(self):
-        """|self|, elementwise;  d/dself = sign(self), 0 at 0 as in PyTorch.
-
-        >>> Tensor([-1.5, 0.0, 2.0]).abs().tolist()
-        [1.5, 0.0, 2.0]
-        """
         return Tensor._apply(P.ABS, (self,))
 
+    @_documented_by("sign")
     def sign(self):
-        """-1, 0 or 1 by the sign of each element, outside the graph."""
         return F.sign(self)
 
+    @_documented_by("sin")
     def sin(self):
-        """sin self, elementwise;  d/dself = cos self.
-
-        >>> Tensor([0.0]).sin().tolist()
-        [0.0]
-        """
         return Tensor._apply(P.SIN, (self,))
 
+    @_documented_by("cos")
     def cos(self):
-        """cos self, elementwise;  d/dself = -sin self.
-
-        >>> Tensor([0.0]).cos().tolist()
-        [1.0]
-        """
         return Tensor._apply(P.COS, (self,))
 
+    @_documented_by("masked_fill")
     def masked_fill(self, mask, value):
-        """This tensor with ``value`` where the boolean ``mask`` holds, as PyTorch's ``masked_fill``.
-
-        >>> x = Tensor([[1.0, 2.0], [3.0, 4.0]])
-        >>> x.masked_fill(x > 2.5, float("-inf")).tolist()
-        [[1.0, 2.0], [-inf, -inf]]
-        """
         return F.masked_fill(self, mask, value)
 
+    @_documented_by("tril")
     def tril(self, diagonal=0):
-        """The lower triangle of the last two axes (see ``autodiff.tril``)."""
         return F.tril(self, diagonal)
 
+    @_documented_by("triu")
     def triu(self, diagonal=0):
-        """The upper triangle of the last two axes (see ``autodiff.triu``)."""
         return F.triu(self, diagonal)
 
+    @_documented_by("tanh")
     def tanh(self):
-        """tanh self, elementwise;  d/dself = 1 - tanh(self)**2.
-
-        >>> [round(v, 4) for v in Tensor([0.0, 1.0]).tanh().tolist()]
-        [0.0, 0.7616]
-        """
         return Tensor._apply(P.TANH, (self,))
 
+    @_documented_by("relu")
     def relu(self):
-        """max(self, 0), elementwise;  d/dself = 1 where self > 0, else 0.
-
-        >>> Tensor([-1.0, 0.0, 2.0]).relu().tolist()
-        [0.0, 0.0, 2.0]
-        """
         return Tensor._apply(P.RELU, (self,))
 
+    @_documented_by("sigmoid")
     def sigmoid(self):
-        """σ(self) = 1 / (1 + e**-self), elementwise;  d/dself = σ(self)(1 - σ(self)).
-
-        >>> [round(v, 4) for v in Tensor([0.0, 2.0]).sigmoid().tolist()]
-        [0.5, 0.8808]
-        """
         return Tensor._apply(P.SIGMOID, (self,))
 
+    @_documented_by("clip")
     def clip(self, low=None, high=None):
-        """self limited to [low, high] (either may be None);  d/dself = 1 inside, 0 outside.
-
-        >>> Tensor([-2.0, 0.5, 3.0]).clip(-1.0, 1.0).tolist()
-        [-1.0, 0.5, 1.0]
-        """
         return F.clip(self, low, high)
 
+    @_documented_by("clip")
     def clamp(self, min=None, max=None):
         return F.clip(self, min, max)
 
+    @_documented_by("sum")
     def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
-        """The sum of the elements over ``axis`` or ``dim`` (all of them by default).
-
-        >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).sum(dim=0).tolist()
-        [4.0, 6.0]
-        """
         return F.sum(self, axis, keepdims, dim=dim, keepdim=keepdim, dtype=dtype)
 
+    @_documented_by("mean")
     def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        """The mean over ``axis`` or ``dim`` (all elements by default): the sum divided by the count.
-
-        >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).mean(dim=1).tolist()
-        [1.5, 3.5]
-        """
         return F.mean(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
+    @_documented_by("max")
     def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-        """The largest element; ``max(dim)`` returns ``(values, indices)`` along ``dim``, as in PyTorch.
-
-        >>> x = Tensor([[1.0, 5.0], [7.0, 2.0]])
-        >>> x.max().item(), x.max(dim=1).indices.tolist()
-        (7.0, [1, 0])
-        """
         return F.max(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
+    @_documented_by("min")
     def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-        """The smallest element; ``min(dim)`` returns ``(values, indices)`` along ``dim``, as in PyTorch.
-
-        >>> x = Tensor([[1.0, 5.0], [7.0, 2.0]])
-        >>> x.min().item(), x.min(dim=1).values.tolist()
-        (1.0, [1.0, 2.0])
-        """
         return F.min(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
+    @_documented_by("argmax")
     def argmax(self, dim=None, keepdim=False, *, axis=None):
-        """The index of the largest element along ``dim`` (in the flattened tensor when None).
-
-        >>> x = Tensor([[1.0, 5.0], [7.0, 2.0]])
-        >>> x.argmax().item(), x.argmax(dim=1).tolist()
-        (2, [1, 0])
-        """
         return F.argmax(self, dim, keepdim, axis=axis)
 
+    @_documented_by("argmin")
     def argmin(self, dim=None, keepdim=False, *, axis=None):
-        """The index of the smallest element along ``dim`` (in the flattened tensor when None).
-
-        >>> x = Tensor([[1.0, 5.0], [7.0, 2.0]])
-        >>> x.argmin().item(), x.argmin(dim=0).tolist()
-        (0, [0, 1])
-        """
         return F.argmin(self, dim, keepdim, axis=axis)
 
+    @_documented_by("logsumexp")
     def logsumexp(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        """ln Σ e**self over ``axis`` or ``dim`` (all elements by default), computed without overflow.
-
-        >>> round(Tensor([1.0, 2.0, 3.0]).logsumexp().item(), 4)
-        3.4076
-        """
         return F.logsumexp(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
+    @_documented_by("softmax")
     def softmax(self, axis=None, *, dim=None):
-        """e**self / Σ e**self along ``axis`` or ``dim`` (the last by default).
-
-        >>> [round(v, 4) for v in Tensor([1.0, 2.0, 3.0]).softmax(dim=0).tolist()]
-        [0.09, 0.2447, 0.6652]
-        """
         return F.softmax(self, axis, dim=dim)
 
+    @_documented_by("log_softmax")
     def log_softmax(self, axis=None, *, dim=None):
-        """self - logsumexp(self) along ``axis`` or ``dim`` (the last by default): ln softmax, computed stably.
-
-        >>> [round(v, 4) for v in Tensor([0.0, 0.0]).log_softmax(dim=0).tolist()]
-        [-0.6931, -0.6931]
-        """
         return F.log_softmax(self, axis, dim=dim)
 
+    @_documented_by("reshape")
     def reshape(self, *shape):
-        """The same elements in a new shape (one entry may be -1).
-
-        >>> Tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).reshape(2, -1).tolist()
-        [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
-        """
         return F.reshape(self, *shape)
 
+    @_documented_by("view")
     def view(self, *shape):
-        """The same elements in a new shape (one entry may be -1), sharing memory, as PyTorch's ``view``.
-
-        Refused where the elements are not laid out in that order (after a
-        transpose): ``reshape`` copies them there.
-
-        >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).view(-1).tolist()
-        [1.0, 2.0, 3.0, 4.0]
-        """
         return F.view(self, *shape)
 
     def view_as(self, other):
@@ -1130,19 +1033,15 @@ class Tensor(Node, ElementwiseMethods):
         """
         return F.reshape(self, other.shape)
 
+    @_documented_by("transpose")
     def transpose(self, *axes):
-        """The axes permuted as ``axes`` (reversed when none are given); two axes are swapped, as in PyTorch.
-
-        >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).transpose().tolist()
-        [[1.0, 3.0], [2.0, 4.0]]
-        >>> Tensor(np.zeros((2, 3, 4))).transpose(0, 2).shape
-        (4, 3, 2)
-        """
         return F.transpose(self, *axes)
 
+    @_documented_by("permute")
     def permute(self, *dims):
         return F.permute(self, *dims)
 
+    @_documented_by("swapaxes")
     def swapaxes(self, axis1, axis2):
         return F.swapaxes(self, axis1, axis2)
 
@@ -1155,31 +1054,19 @@ class Tensor(Node, ElementwiseMethods):
         """
         return F.transpose(self)
 
+    @_documented_by("flatten")
     def flatten(self, start_dim=0, end_dim=-1):
-        """Dimensions ``start_dim`` to ``end_dim`` (all, by default) merged into one.
-
-        >>> x = Tensor(np.zeros((2, 3, 4)))
-        >>> x.flatten().shape, x.flatten(1).shape
-        ((24,), (2, 12))
-        """
         return F.flatten(self, start_dim, end_dim)
 
+    @_documented_by("unsqueeze")
     def unsqueeze(self, dim):
-        """A new axis of length 1 at ``dim``.
-
-        >>> Tensor([1.0, 2.0]).unsqueeze(0).shape
-        (1, 2)
-        """
         return F.unsqueeze(self, dim)
 
+    @_documented_by("squeeze")
     def squeeze(self, dim=None):
-        """Axes of length 1 removed: all of them, or only ``dim``.
-
-        >>> Tensor([[[1.0], [2.0]]]).squeeze().shape
-        (2,)
-        """
         return F.squeeze(self, dim)
 
+    @_documented_by("broadcast_to")
     def expand(self, *shape):
         return F.broadcast_to(self, *shape)
 
@@ -1225,6 +1112,7 @@ class Tensor(Node, ElementwiseMethods):
         """This tensor itself: its data is on the CPU already (PyTorch's ``x.cpu()`` ports unchanged)."""
         return self
 
+    @_documented_by("clone")
     def clone(self):
         return F.clone(self)
 
@@ -1238,12 +1126,15 @@ class Tensor(Node, ElementwiseMethods):
         """The number of elements (PyTorch's other name for ``numel``)."""
         return self.data.size
 
+    @_documented_by("var")
     def var(self, dim=None, *, correction=1, keepdim=False, unbiased=None, axis=None, keepdims=None):
         return F.var(self, dim, correction=correction, keepdim=keepdim, unbiased=unbiased, axis=axis, keepdims=keepdims)
 
+    @_documented_by("std")
     def std(self, dim=None, *, correction=1, keepdim=False, unbiased=None, axis=None, keepdims=None):
         return F.std(self, dim, correction=correction, keepdim=keepdim, unbiased=unbiased, axis=axis, keepdims=keepdims)
 
+    @_documented_by("split")
     def split(self, split_size_or_sections, dim=0):
         return F.split(self, split_size_or_sections, dim)
 
