@@ -384,6 +384,8 @@ WRITES_THROUGH_VIEWS = {
     "w.unsqueeze(0)[0, 0, 0] = 5": lambda w: _set((0, 0, 0), 5.0)(w.unsqueeze(0)),
     "w[[0]].fill_(0) (a copy)": lambda w: w[[0]].fill_(0.0),
     "w.detach()[0, 0] = 5": lambda w: _set((0, 0), 5.0)(w.detach()),
+    "w.contiguous()[0, 0] = 5": lambda w: _set((0, 0), 5.0)(w.contiguous()),
+    "w.T.contiguous()[0, 0] = 5 (a copy)": lambda w: _set((0, 0), 5.0)(w.T.contiguous()),
 }
 
 
@@ -403,7 +405,8 @@ def test_writes_through_views_change_the_base_as_in_pytorch(lib, write):
         "w.view(3, 2).fill_(1)": [[1, 1, 1], [1, 1, 1]], "w.reshape(-1)[0] = 100": [[100, 2, 3], [4, 5, 6]],
         "w.T.reshape(-1)[0] = 100 (a copy)": [[1, 2, 3], [4, 5, 6]], "w.flatten()[1] = 100": [[1, 100, 3], [4, 5, 6]],
         "w.unsqueeze(0)[0, 0, 0] = 5": [[5, 2, 3], [4, 5, 6]], "w[[0]].fill_(0) (a copy)": [[1, 2, 3], [4, 5, 6]],
-        "w.detach()[0, 0] = 5": [[5, 2, 3], [4, 5, 6]],
+        "w.detach()[0, 0] = 5": [[5, 2, 3], [4, 5, 6]], "w.contiguous()[0, 0] = 5": [[5, 2, 3], [4, 5, 6]],
+        "w.T.contiguous()[0, 0] = 5 (a copy)": [[1, 2, 3], [4, 5, 6]],
     }[write]
     np.testing.assert_array_equal(w.detach().numpy(), np.array(expected, dtype=np.float64))
 
@@ -434,6 +437,47 @@ def test_a_view_of_an_advanced_index_result_works_as_in_pytorch(lib):
     for index in ((Ellipsis, np.array([2, 2])), (slice(None), np.array([True, False, True, False, True]), 1)):
         picked = x[index]
         np.testing.assert_array_equal(picked.view(-1).detach().numpy(), np.arange(60.0).reshape(4, 5, 3)[index].ravel())
+
+
+# expressions of w, a (2, 3, 4) tensor, whose results are or are not laid out in row-major order
+LAYOUTS = ["w", "w[1]", "w[:, 1:]", "w[..., ::2]", "w.transpose(0, 2)", "w.permute(1, 2, 0)", "w[0].T",
+           "w[:1].transpose(0, 1)", "w.unsqueeze(1)", "w[:, :, 1:2].transpose(1, 2)", "w.flatten(1)", "w.reshape(4, 6).T"]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_is_contiguous_says_what_pytorch_says(lib, layout):
+    w = lib.tensor(np.arange(24.0).reshape(2, 3, 4))
+    ours = eval(layout, {"w": w}).is_contiguous()
+    assert isinstance(ours, bool)
+    expected = {"w": True, "w[1]": True, "w[:, 1:]": False, "w[..., ::2]": False, "w.transpose(0, 2)": False,
+                "w.permute(1, 2, 0)": False, "w[0].T": False, "w[:1].transpose(0, 1)": True,
+                "w.unsqueeze(1)": True, "w[:, :, 1:2].transpose(1, 2)": False, "w.flatten(1)": True,
+                "w.reshape(4, 6).T": False}[layout]  # PyTorch's answers (the lib fixture asks PyTorch too)
+    assert ours is expected
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_contiguous_gives_what_view_needs_with_the_values_and_gradient_of_pytorch(lib, layout):
+    w = lib.tensor(np.arange(24.0).reshape(2, 3, 4) ** 1.5, requires_grad=True)
+    part = eval(layout, {"w": w})
+    laid_out = part.contiguous()
+    assert laid_out.is_contiguous()
+    assert (laid_out is part) == part.is_contiguous()  # itself where already in order, as in PyTorch
+    flat = laid_out.view(-1)
+    np.testing.assert_array_equal(flat.detach().numpy(), part.detach().numpy().ravel())
+    weights = np.random.default_rng(3).standard_normal(flat.shape)
+    (flat * lib.tensor(weights)).sum().backward()
+    # each weight lands on the element of w it multiplied: the same expression of w's flat indices says which
+    came_from = eval(layout, {"w": lib.tensor(np.arange(24.0).reshape(2, 3, 4))}).detach().numpy().astype(int)
+    expected = np.zeros(24)
+    np.add.at(expected, came_from.ravel(), weights)
+    np.testing.assert_array_equal(lib.grad(w), expected.reshape(w.shape))
+
+
+def test_contiguous_passes_gradcheck():
+    w = Tensor(np.random.default_rng(4).standard_normal((3, 4, 2)), requires_grad=True)
+    weights = np.arange(12.0)
+    assert autodiff.gradcheck(lambda w: (w.permute(2, 0, 1).contiguous().view(2, -1).tanh() * weights).sum(), (w,))
 
 
 LAID_OUT_OTHERWISE = {

@@ -368,6 +368,7 @@ OPERATIONS = {
     "comparisons and logic": lambda x: ((x > 0) & (x < 1) | ~(x == 0), x != 0.5, (x >= 0.5) ^ (x <= -0.5)),
     "isnan isfinite": lambda x: (AF.isnan((x - 0.5).sqrt()), AF.isfinite(1 / x.relu())),
     "clone detach": lambda x: x.clone() + x.detach(),
+    "contiguous": lambda x: (x.transpose(1, 2).contiguous().view(x.shape[0], -1), x.contiguous() * 2),
 }
 
 
