@@ -480,28 +480,68 @@ def test_contiguous_passes_gradcheck():
     assert autodiff.gradcheck(lambda w: (w.permute(2, 0, 1).contiguous().view(2, -1).tanh() * weights).sum(), (w,))
 
 
-LAID_OUT_OTHERWISE = {
-    # the MNIST example's x.view(-1, 320) after conv, relu and max_pool2d
-    "conv2d, relu, max_pool2d": (lambda F, lib, x: F.max_pool2d(F.conv2d(x, lib.tensor(np.ones((4, 3, 3, 3)))).relu(), 2),
-                                 (2, 3, 6, 6)),
-    # the sequence-model tutorial's lstm_out.view(len(sentence), -1)
-    "nn.LSTM": (lambda F, lib, x: lib.lstm(3, 4)(x)[0], (5, 2, 3)),
-}
-
-
-@pytest.mark.xfail(strict=True, raises=RuntimeError, reason="conv2d, max_pool2d and the recurrent layers keep their results in their own "
-                                       "layout (channels-last, time-major stacks): view() of them needs a copy here, "
-                                       "where PyTorch's view() works")
-@pytest.mark.parametrize("layers", list(LAID_OUT_OTHERWISE))
-def test_a_view_of_a_layers_result_works_as_in_pytorch(torch, layers):
+def layer_pair(torch, case):
+    """(ours, theirs, the input's shape): the layer(s) of ``case`` in both engines with the same weights, each a
+    function of an input giving the results a program views (an output, and a recurrent layer's final states)."""
     import nn
 
-    build, shape = LAID_OUT_OTHERWISE[layers]
-    x = np.random.default_rng(0).standard_normal(shape)
-    theirs = SimpleNamespace(tensor=torch.tensor, lstm=lambda n, h: torch.nn.LSTM(n, h).double())
-    ours = SimpleNamespace(tensor=Tensor, lstm=nn.LSTM)
-    assert build(torch.nn.functional, theirs, torch.tensor(x)).view(shape[0], -1) is not None
-    assert build(nn.functional, ours, Tensor(x)).view(shape[0], -1) is not None
+    if case.startswith("conv2d"):
+        weight = np.random.default_rng(1).standard_normal((4, 3, 3, 3))
+        pooled = case != "conv2d"
+
+        def model(F, tensor):
+            def run(x):
+                y = F.conv2d(x, tensor(weight))
+                return [F.max_pool2d(F.relu(y), 2) if pooled else y]
+            return run
+
+        return model(nn.functional, Tensor), model(torch.nn.functional, torch.tensor), (2, 3, 6, 6)
+    ours = {"nn.RNN": nn.RNN, "nn.LSTM": nn.LSTM}[case](3, 4)
+    theirs = {"nn.RNN": torch.nn.RNN, "nn.LSTM": torch.nn.LSTM}[case](3, 4, batch_first=True).double()
+    theirs.load_state_dict({f"{name}_l0": torch.tensor(a) for name, a in ours.state_dict().items()})
+
+    def results(layer):
+        def run(x):
+            output, state = layer(x)
+            return [output, *(state if isinstance(state, tuple) else (state,))]
+        return run
+
+    return results(ours), results(theirs), (5, 2, 3)
+
+
+# conv2d then view: a DCGAN discriminator's output.view(-1, 1); after relu and max_pool2d: the MNIST example's
+# x.view(-1, 320); a recurrent layer's output and final states (here, as PyTorch's with batch_first=True)
+LAID_OUT_OTHERWISE = ["conv2d", "conv2d, relu, max_pool2d", "nn.RNN", "nn.LSTM"]
+
+
+@pytest.mark.usefixtures("float64_and_seeded")
+@pytest.mark.parametrize("case", LAID_OUT_OTHERWISE)
+def test_a_view_of_a_layers_result_works_as_in_pytorch(torch, case):
+    """These layers compute in their own layout (im2col, time-major) and hand back results laid out as
+    PyTorch's: view() works where PyTorch's does, sharing memory, and refuses where PyTorch's refuses (a
+    batch_first output is the time-major one transposed, in PyTorch too), where contiguous() then gives what
+    view() needs; the values and the gradient through either are PyTorch's."""
+    ours, theirs, shape = layer_pair(torch, case)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape)
+    x_ours, x_theirs = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    loss_ours, loss_theirs = Tensor(0.0), torch.tensor(0.0, dtype=torch.float64)
+    for result, expected in zip(ours(x_ours), theirs(x_theirs), strict=True):
+        assert result.is_contiguous() == expected.is_contiguous()
+        if not expected.is_contiguous():
+            for refused in (result, expected):
+                with pytest.raises(RuntimeError):
+                    refused.view(shape[0], -1)
+            result, expected = result.contiguous(), expected.contiguous()
+        flat, expected_flat = result.view(shape[0], -1), expected.view(shape[0], -1)
+        assert np.shares_memory(flat.data, result.data)
+        np.testing.assert_allclose(flat.data, expected_flat.detach().numpy(), rtol=1e-10, atol=1e-12)
+        weights = rng.standard_normal(flat.shape)
+        loss_ours = loss_ours + (flat * Tensor(weights)).sum()
+        loss_theirs = loss_theirs + (expected_flat * torch.tensor(weights)).sum()
+    loss_ours.backward()
+    loss_theirs.backward()
+    np.testing.assert_allclose(x_ours.grad, x_theirs.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
 # -- arrays a backward reads: index arrays, masks, conditions (issue 20, 2) ----------------------------------

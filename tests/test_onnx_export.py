@@ -141,6 +141,10 @@ LAYERS = {
     "MaxPool2d overlapping": (lambda: nn.MaxPool2d(3, stride=1), (2, 5, 5)),
     "CNN": (lambda: nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 8, 3, padding=1),
                                   nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8 * 2 * 2, 10)), (1, 8, 8)),
+    # the MNIST example's x.view(x.size(0), -1): a view of max_pool2d's result, whatever the batch
+    "CNN with view": (lambda: nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2),
+                                            Lambda(lambda x: x.view(x.size(0), -1)), nn.Linear(4 * 3 * 3, 5)),
+                      (1, 8, 8)),
 }
 
 
