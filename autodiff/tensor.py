@@ -1025,6 +1025,26 @@ class Tensor(Node, ElementwiseMethods):
     def view(self, *shape):
         return F.view(self, *shape)
 
+    def is_contiguous(self):
+        """Whether the elements lie in memory in row-major order (C-contiguous), as ``view`` needs them.
+
+        >>> x = Tensor(np.zeros((2, 3)))
+        >>> x.is_contiguous(), x.T.is_contiguous()
+        (True, False)
+        """
+        return bool(self.data.flags.c_contiguous)
+
+    def contiguous(self):
+        """This tensor with its elements in row-major order, as PyTorch's ``contiguous``: itself where they
+        already are, else a copy laid out so (a ``clone`` in the graph, dL/dself = g).
+
+        >>> x = Tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+        >>> x.contiguous() is x, x.T.contiguous().view(-1).tolist()
+        (True, [1.0, 4.0, 2.0, 5.0, 3.0, 6.0])
+        """
+        # clone's copy is numpy's ndarray.copy(), in C order whatever the layout it copies
+        return self if self.is_contiguous() else F.clone(self)
+
     def view_as(self, other):
         """The same elements in the shape of ``other``.
 

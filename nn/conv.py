@@ -1,9 +1,12 @@
 """Convolution and pooling on NCHW images (batch, channels, height, width): the layers and their primitives.
 
-Images are (N, C, H, W) to the user, as in PyTorch. In memory, these
-operations keep them channels-last, (N, H, W, C), and hand back transposed
-views: then every numpy loop below runs along C (and W) contiguously,
-where the NCHW order would make its innermost loops 2 or 3 elements long.
+Images are (N, C, H, W), as in PyTorch, and both operations hand back
+C-contiguous NCHW arrays, as PyTorch's do, so that ``view()`` of a result
+works (the MNIST example's ``x.view(-1, 320)``). Inside, a convolution
+reads its input channels-last, (N, H, W, C): every window is then runs of
+C contiguous numbers, where the NCHW order would make them kw (2 or 3)
+long. Its matrix products, one per image, come out one output channel per
+row: in NCHW order.
 
 Both are primitives whose forward pass and backward are numpy kernels
 (``once_differentiable``): they have first derivatives, and
@@ -67,10 +70,11 @@ def _fold_into(grad, window_grad, kernel, stride, out_size):
 
 
 def _pad(x, padding):
-    """The channels-last ``x`` (N, H, W, C) with ``padding`` rows and columns of zeros on each side."""
+    """The channels-last ``x`` (N, H, W, C) with ``padding`` rows and columns of zeros on each side, laid out
+    channels-last in memory (a copy of an NCHW array seen channels-last)."""
     ph, pw = padding
     if ph == pw == 0:
-        return x
+        return np.ascontiguousarray(x)
     n, h, w, c = x.shape
     padded = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)
     padded[:, ph : ph + h, pw : pw + w] = x
@@ -95,58 +99,63 @@ class _ConvGeometry:
         self.out_size = _output_size(self.padded.shape[1:3], self.kernel, stride, "conv2d", X.shape)
         self.windows = _windows(self.padded, self.kernel, stride, self.out_size)
         self.window_size = kh * kw * channels
+        self.positions = self.out_size[0] * self.out_size[1]
         self.dtype = np.result_type(X, W)
-        images = max(1, CONV_CHUNK_BYTES // (self.out_size[0] * self.out_size[1] * self.window_size * self.dtype.itemsize))
+        images = max(1, CONV_CHUNK_BYTES // (self.positions * self.window_size * self.dtype.itemsize))
         self.chunks = [slice(start, start + images) for start in range(0, X.shape[0], images)]
 
     def window_rows(self, chunk):
-        """The windows of a chunk's images, one flattened window per row (a copy)."""
-        return self.windows[chunk].reshape(-1, self.window_size)
+        """The windows of a chunk's images, one flattened window per row (a copy): (images, OH·OW, kh·kw·C)."""
+        return self.windows[chunk].reshape(-1, self.positions, self.window_size)
 
 
 def _conv2d_forward(xp, x, weight, bias=None, *, stride, padding):
     geometry = _ConvGeometry(x, weight, stride, padding)
     out_channels = weight.shape[0]
     kernels = weight.transpose(0, 2, 3, 1).reshape(out_channels, geometry.window_size)
-    out = np.empty((x.shape[0], *geometry.out_size, out_channels), dtype=geometry.dtype)
+    out = np.empty((x.shape[0], out_channels, *geometry.out_size), dtype=geometry.dtype)
     for chunk in geometry.chunks:
-        rows = out[chunk].reshape(-1, out_channels)
-        np.matmul(geometry.window_rows(chunk), kernels.T, out=rows)
+        # each image's kernels times its windows: one output channel per row, as NCHW lays them out
+        channels_out = out[chunk].reshape(-1, out_channels, geometry.positions)
+        np.matmul(kernels, geometry.window_rows(chunk).transpose(0, 2, 1), out=channels_out)
         if bias is not None:
-            rows += bias
-    return out.transpose(0, 3, 1, 2), geometry
+            channels_out += bias[:, None]
+    return out, geometry
 
 
 def _conv2d_backward(xp, g, out, x, weight, bias=None, *, stride, padding, geometry, needs):
-    """The three gradients, with G = dL/d(out) arranged as rows (n, p, q):
+    """The three gradients, with G_n = dL/d(out) of image n as an (O, OH·OW) matrix, one row per output channel:
 
-        dL/dweight = Gᵀ · windows,   dL/dbias = Σ_{n,p,q} g,
-        dL/dxpad[n, p·s_h + i, q·s_w + j, :] += G[n, p, q] · weight[:, :, i, j]  for each offset (i, j).
+        dL/dweight = Σ_n G_n · windows_n,   dL/dbias = Σ_{n,p,q} g,
+        dL/dxpad[n, p·s_h + i, q·s_w + j, :] += G_n[:, (p, q)]ᵀ · weight[:, :, i, j]  for each offset (i, j).
     """
     out_channels, channels, kh, kw = weight.shape
-    g = g.transpose(0, 2, 3, 1)
-    x_grad = weight_grad = bias_grad = None
-    if needs[0]:
-        # one (O, C) matrix per kernel offset: the input gradient is kh·kw products of G with them, each
-        # added where its offset reads; one product with all kernels at once would write a window-sized
-        # matrix (rows, kh·kw·C) to fold back, which takes longer than the products themselves
-        offset_kernels = np.ascontiguousarray(weight.transpose(2, 3, 0, 1))
-        grad = np.zeros(geometry.padded.shape, dtype=geometry.dtype)
-        for chunk in geometry.chunks:
-            G = g[chunk].reshape(-1, out_channels)
+    g = g.reshape(g.shape[0], out_channels, geometry.positions)  # a copy only where g is not in NCHW order
+    grad = np.zeros(geometry.padded.shape, dtype=geometry.dtype) if needs[0] else None
+    total = np.zeros((out_channels, geometry.window_size), dtype=geometry.dtype) if needs[1] else None
+    # one (O, C) matrix per kernel offset: the input gradient is kh·kw products of Gᵀ with them, each
+    # added where its offset reads; one product with all kernels at once would write a window-sized
+    # matrix (rows, kh·kw·C) to fold back, which takes longer than the products themselves
+    offset_kernels = np.ascontiguousarray(weight.transpose(2, 3, 0, 1))
+    for chunk in geometry.chunks:
+        G = g[chunk]
+        if needs[0]:
             _fold_into(
-                grad[chunk], lambda i, j: (G @ offset_kernels[i, j]).reshape(-1, *geometry.out_size, channels),
+                grad[chunk],
+                lambda i, j: (G.transpose(0, 2, 1) @ offset_kernels[i, j]).reshape(-1, *geometry.out_size, channels),
                 geometry.kernel, stride, geometry.out_size,
             )
+        if needs[1]:
+            total += (G @ geometry.window_rows(chunk)).sum(axis=0)
+    x_grad = weight_grad = bias_grad = None
+    if needs[0]:
         ph, pw = padding
-        x_grad = grad[:, ph : ph + x.shape[2], pw : pw + x.shape[3]].transpose(0, 3, 1, 2)
+        # in NCHW order, as the results: the layers before read it in that order (a pooling's backward)
+        x_grad = np.ascontiguousarray(grad[:, ph : ph + x.shape[2], pw : pw + x.shape[3]].transpose(0, 3, 1, 2))
     if needs[1]:
-        total = np.zeros((out_channels, geometry.window_size), dtype=geometry.dtype)
-        for chunk in geometry.chunks:
-            total += g[chunk].reshape(-1, out_channels).T @ geometry.window_rows(chunk)
         weight_grad = total.reshape(out_channels, kh, kw, channels).transpose(0, 3, 1, 2)
     if bias is not None and needs[2]:
-        bias_grad = g.sum(axis=(0, 1, 2))
+        bias_grad = g.sum(axis=(0, 2))
     return (x_grad, weight_grad, bias_grad)[:3 if bias is not None else 2]
 
 
@@ -164,13 +173,16 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
         out[n, o, p, q] = bias[o] + Σ_{c,i,j} weight[o, c, i, j] · xpad[n, c, p·s_h + i, q·s_w + j],
 
     of shape (N, O, OH, OW) with OH = (H + 2·pad_h - kh) // s_h + 1 (OW alike).
-    Computed as matrix products (im2col), a few images at a time: every
-    window, flattened to a row of kh·kw·C numbers, times the kernels
-    flattened in the same order. With G = dL/d(out) arranged as rows
-    (n, p, q) to match:
+    Computed as matrix products (im2col), a few images at a time: the
+    kernels, flattened to rows of kh·kw·C numbers, times each image's
+    windows flattened in the same order, one window per column. With G_n =
+    dL/d(out) of image n as an (O, OH·OW) matrix to match, one row per
+    output channel:
 
-        dL/dweight = Gᵀ · windows,   dL/dbias = Σ_{n,p,q} g,
-        dL/dxpad[n, p·s_h + i, q·s_w + j, :] += G[n, p, q] · weight[:, :, i, j]  for each offset (i, j).
+        dL/dweight = Σ_n G_n · windows_n,   dL/dbias = Σ_{n,p,q} g,
+        dL/dxpad[n, p·s_h + i, q·s_w + j, :] += G_n[:, (p, q)]ᵀ · weight[:, :, i, j]  for each offset (i, j).
+
+    The result is C-contiguous, as PyTorch's: ``view()`` of it works.
 
     >>> import autodiff
     >>> from nn import functional as F
@@ -195,8 +207,11 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
 def _max_pool2d_forward(xp, x, *, kernel, stride):
     out_size = _output_size(x.shape[2:], kernel, stride, "max_pool2d", x.shape)
     windows = _windows(x.transpose(0, 2, 3, 1), kernel, stride, out_size)
-    offsets = [windows[:, :, :, i, j] for i in range(kernel[0]) for j in range(kernel[1])]
-    out = offsets[0].copy()
+    # each kernel offset's element of every window, in NCHW order: gathered once, so that the passes below
+    # each run as one loop over contiguous numbers, not one per row of OW (a few) numbers
+    offsets = [np.ascontiguousarray(windows[:, :, :, i, j].transpose(0, 3, 1, 2))
+               for i in range(kernel[0]) for j in range(kernel[1])]
+    out = offsets[0].copy()  # C-contiguous, as PyTorch's result: view() of it works
     for candidate in offsets[1:]:
         np.maximum(out, candidate, out=out)  # a NaN wins, as in PyTorch
     # the offset k = i·kw + j each maximum came from, the first of equals (as PyTorch picks):
@@ -210,24 +225,29 @@ def _max_pool2d_forward(xp, x, *, kernel, stride):
         # a window holding NaN: PyTorch's maximum is its last NaN (NaN differs even from itself)
         for k, candidate in enumerate(offsets):
             np.copyto(choice, k, where=np.isnan(candidate))
-    return out.transpose(0, 3, 1, 2), choice
+    return out, choice
 
 
 def _max_pool2d_backward(xp, g, out, x, *, kernel, stride, choice, needs):
     """dL/dx: g at the element each window's maximum came from, 0 elsewhere; summed where windows overlap."""
-    g = g.transpose(0, 2, 3, 1)
-    out_size = choice.shape[1:3]
-    grad = np.zeros((x.shape[0], x.shape[2], x.shape[3], x.shape[1]), dtype=g.dtype)
-    # g goes where the maximum came from, as in PyTorch; elsewhere 0, even where g is inf or NaN (not g · 0)
+    x_grad = np.zeros(x.shape, dtype=g.dtype)
+    out_size = choice.shape[2:]
+
+    def came_from(i, j):
+        # g where the maximum came from offset (i, j), as in PyTorch; elsewhere 0, even where g is inf or NaN
+        return np.where(choice == i * kernel[1] + j, g, 0)
+
     if stride[0] < kernel[0] or stride[1] < kernel[1]:
-        _fold_into(grad, lambda i, j: np.where(choice == i * kernel[1] + j, g, 0), kernel, stride, out_size)
+        # seen channels-last, as _fold_into walks them: the sums land in x_grad
+        _fold_into(x_grad.transpose(0, 2, 3, 1), lambda i, j: came_from(i, j).transpose(0, 2, 3, 1),
+                   kernel, stride, out_size)
     else:
         # windows that do not overlap reach each input element at most once: write it in place
         (sh, sw), (out_h, out_w) = stride, out_size
-        for k in range(kernel[0] * kernel[1]):
-            i, j = divmod(k, kernel[1])
-            np.copyto(grad[:, i : i + sh * out_h : sh, j : j + sw * out_w : sw], g, where=choice == k)
-    return (grad.transpose(0, 3, 1, 2),)
+        for i in range(kernel[0]):
+            for j in range(kernel[1]):
+                x_grad[:, :, i : i + sh * out_h : sh, j : j + sw * out_w : sw] = came_from(i, j)
+    return (x_grad,)
 
 
 MAX_POOL2D = Primitive(

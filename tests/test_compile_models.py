@@ -120,6 +120,31 @@ def test_cnn(dtype):
     assert_steps_equal(lambda x, y: F.cross_entropy(model(x), y), model, batches((3, 1, 8, 8), 3, dtype, labels=3))
 
 
+def test_cnn_that_views_its_pooled_images_as_the_mnist_example(dtype):
+    conv, head = nn.Conv2d(1, 4, 3), nn.Linear(4 * 3 * 3, 3)
+    model = nn.ModuleList([conv, head])
+
+    def loss(x, y):
+        x = F.max_pool2d(F.relu(conv(x)), 2)
+        return F.cross_entropy(head(x.view(x.size(0), -1)), y)
+
+    assert_steps_equal(loss, model, batches((3, 1, 8, 8), 3, dtype, labels=3))
+
+
+def test_outputs_of_a_program_can_be_viewed_as_eager_ones(dtype):
+    conv = nn.Conv2d(2, 3, 3, padding=1)
+    lstm = nn.LSTM(4, 5)
+    program = autodiff.compile(lambda images, sequences: (F.max_pool2d(conv(images), 2), conv(images),
+                                                        *lstm(sequences)[1], lstm(sequences)[0].contiguous()))
+    rng = np.random.default_rng(0)
+    for batch in (2, 2):  # the first call records, the second runs the program
+        images = Tensor(rng.normal(size=(batch, 2, 4, 4)).astype(dtype))
+        sequences = Tensor(rng.normal(size=(batch, 3, 4)).astype(dtype))
+        for result in program(images, sequences):
+            assert result.is_contiguous()
+            assert np.shares_memory(result.view(batch, -1).data, result.data)
+
+
 @pytest.mark.parametrize("layer", ["RNN", "LSTM"])
 def test_recurrent(dtype, layer):
     recurrent = getattr(nn, layer)(3, 5)

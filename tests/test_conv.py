@@ -30,6 +30,16 @@ def as_pair(v):
     return v if isinstance(v, tuple) else (v, v)
 
 
+def laid_out(images, channels_last):
+    """The NCHW ``images`` as they are, or the same values lying channels-last in memory (an NCHW view)."""
+    return np.ascontiguousarray(images.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2) if channels_last else images
+
+
+def leaf(images, channels_last):
+    """A leaf Tensor requiring gradients of the NCHW ``images``, laid out in memory as ``laid_out`` lays them."""
+    return autodiff.from_numpy(laid_out(images, channels_last)).requires_grad_()  # Tensor() would copy it in order
+
+
 # -- Conv2d -------------------------------------------------------------------------
 
 
@@ -39,8 +49,9 @@ def test_conv2d_matches_pytorch_in_output_and_every_gradient(torch):
         batch=sizes, channels=sizes, out_channels=sizes, kernel=pairs, stride=pairs,
         padding=st.one_of(st.integers(0, 2), st.tuples(st.integers(0, 2), st.integers(0, 2))),
         extra=st.tuples(st.integers(0, 4), st.integers(0, 4)), bias=st.booleans(), seed=st.integers(0, 2**31 - 1),
+        layouts=st.tuples(st.booleans(), st.booleans()),
     )
-    def check(batch, channels, out_channels, kernel, stride, padding, extra, bias, seed):
+    def check(batch, channels, out_channels, kernel, stride, padding, extra, bias, seed, layouts):
         # the image is at least as large as the kernel, so there is always an output
         height, width = as_pair(kernel)[0] + extra[0], as_pair(kernel)[1] + extra[1]
         ours = nn.Conv2d(channels, out_channels, kernel, stride=stride, padding=padding, bias=bias)
@@ -48,13 +59,14 @@ def test_conv2d_matches_pytorch_in_output_and_every_gradient(torch):
         theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
         rng = np.random.default_rng(seed)
         x = rng.normal(size=(batch, channels, height, width))
-        x_ours, x_theirs = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        x_ours, x_theirs = leaf(x, layouts[0]), torch.tensor(x, requires_grad=True)
 
         out, expected = ours(x_ours), theirs(x_theirs)
         assert out.shape == tuple(expected.shape)
+        assert out.is_contiguous(), "PyTorch's result is C-contiguous: view() of it works"
         assert_close(out.data, expected)
         upstream = rng.normal(size=out.shape)
-        out.backward(upstream)
+        out.backward(laid_out(upstream, layouts[1]))
         expected.backward(torch.tensor(upstream))
         assert_close(x_ours.grad, x_theirs.grad)
         assert_close(ours.weight.grad, theirs.weight.grad)
@@ -110,17 +122,19 @@ def test_a_kernel_larger_than_the_padded_input_is_refused():
 def test_max_pool2d_matches_pytorch_in_output_and_gradient(torch):
     @settings(max_examples=40)
     @given(batch=sizes, channels=sizes, kernel=pairs, stride=st.one_of(st.none(), pairs),
-           extra=st.tuples(st.integers(0, 5), st.integers(0, 5)), seed=st.integers(0, 2**31 - 1))
-    def check(batch, channels, kernel, stride, extra, seed):
+           extra=st.tuples(st.integers(0, 5), st.integers(0, 5)), seed=st.integers(0, 2**31 - 1),
+           layouts=st.tuples(st.booleans(), st.booleans()))
+    def check(batch, channels, kernel, stride, extra, seed, layouts):
         height, width = as_pair(kernel)[0] + extra[0], as_pair(kernel)[1] + extra[1]
         x = np.random.default_rng(seed).normal(size=(batch, channels, height, width))  # no ties
-        x_ours, x_theirs = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        x_ours, x_theirs = leaf(x, layouts[0]), torch.tensor(x, requires_grad=True)
         out = nn.MaxPool2d(kernel, stride)(x_ours)
         expected = torch.nn.MaxPool2d(kernel, stride)(x_theirs)
         assert out.shape == tuple(expected.shape)
+        assert out.is_contiguous(), "PyTorch's result is C-contiguous: view() of it works"
         assert_close(out.data, expected)
         upstream = np.random.default_rng(seed + 1).normal(size=out.shape)
-        out.backward(upstream)
+        out.backward(laid_out(upstream, layouts[1]))
         expected.backward(torch.tensor(upstream))
         assert_close(x_ours.grad, x_theirs.grad)
 

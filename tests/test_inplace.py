@@ -384,6 +384,8 @@ WRITES_THROUGH_VIEWS = {
     "w.unsqueeze(0)[0, 0, 0] = 5": lambda w: _set((0, 0, 0), 5.0)(w.unsqueeze(0)),
     "w[[0]].fill_(0) (a copy)": lambda w: w[[0]].fill_(0.0),
     "w.detach()[0, 0] = 5": lambda w: _set((0, 0), 5.0)(w.detach()),
+    "w.contiguous()[0, 0] = 5": lambda w: _set((0, 0), 5.0)(w.contiguous()),
+    "w.T.contiguous()[0, 0] = 5 (a copy)": lambda w: _set((0, 0), 5.0)(w.T.contiguous()),
 }
 
 
@@ -403,7 +405,8 @@ def test_writes_through_views_change_the_base_as_in_pytorch(lib, write):
         "w.view(3, 2).fill_(1)": [[1, 1, 1], [1, 1, 1]], "w.reshape(-1)[0] = 100": [[100, 2, 3], [4, 5, 6]],
         "w.T.reshape(-1)[0] = 100 (a copy)": [[1, 2, 3], [4, 5, 6]], "w.flatten()[1] = 100": [[1, 100, 3], [4, 5, 6]],
         "w.unsqueeze(0)[0, 0, 0] = 5": [[5, 2, 3], [4, 5, 6]], "w[[0]].fill_(0) (a copy)": [[1, 2, 3], [4, 5, 6]],
-        "w.detach()[0, 0] = 5": [[5, 2, 3], [4, 5, 6]],
+        "w.detach()[0, 0] = 5": [[5, 2, 3], [4, 5, 6]], "w.contiguous()[0, 0] = 5": [[5, 2, 3], [4, 5, 6]],
+        "w.T.contiguous()[0, 0] = 5 (a copy)": [[1, 2, 3], [4, 5, 6]],
     }[write]
     np.testing.assert_array_equal(w.detach().numpy(), np.array(expected, dtype=np.float64))
 
@@ -436,28 +439,109 @@ def test_a_view_of_an_advanced_index_result_works_as_in_pytorch(lib):
         np.testing.assert_array_equal(picked.view(-1).detach().numpy(), np.arange(60.0).reshape(4, 5, 3)[index].ravel())
 
 
-LAID_OUT_OTHERWISE = {
-    # the MNIST example's x.view(-1, 320) after conv, relu and max_pool2d
-    "conv2d, relu, max_pool2d": (lambda F, lib, x: F.max_pool2d(F.conv2d(x, lib.tensor(np.ones((4, 3, 3, 3)))).relu(), 2),
-                                 (2, 3, 6, 6)),
-    # the sequence-model tutorial's lstm_out.view(len(sentence), -1)
-    "nn.LSTM": (lambda F, lib, x: lib.lstm(3, 4)(x)[0], (5, 2, 3)),
-}
+# expressions of w, a (2, 3, 4) tensor, whose results are or are not laid out in row-major order
+LAYOUTS = ["w", "w[1]", "w[:, 1:]", "w[..., ::2]", "w.transpose(0, 2)", "w.permute(1, 2, 0)", "w[0].T",
+           "w[:1].transpose(0, 1)", "w.unsqueeze(1)", "w[:, :, 1:2].transpose(1, 2)", "w.flatten(1)", "w.reshape(4, 6).T"]
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeError, reason="conv2d, max_pool2d and the recurrent layers keep their results in their own "
-                                       "layout (channels-last, time-major stacks): view() of them needs a copy here, "
-                                       "where PyTorch's view() works")
-@pytest.mark.parametrize("layers", list(LAID_OUT_OTHERWISE))
-def test_a_view_of_a_layers_result_works_as_in_pytorch(torch, layers):
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_is_contiguous_says_what_pytorch_says(lib, layout):
+    w = lib.tensor(np.arange(24.0).reshape(2, 3, 4))
+    ours = eval(layout, {"w": w}).is_contiguous()
+    assert isinstance(ours, bool)
+    expected = {"w": True, "w[1]": True, "w[:, 1:]": False, "w[..., ::2]": False, "w.transpose(0, 2)": False,
+                "w.permute(1, 2, 0)": False, "w[0].T": False, "w[:1].transpose(0, 1)": True,
+                "w.unsqueeze(1)": True, "w[:, :, 1:2].transpose(1, 2)": False, "w.flatten(1)": True,
+                "w.reshape(4, 6).T": False}[layout]  # PyTorch's answers (the lib fixture asks PyTorch too)
+    assert ours is expected
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_contiguous_gives_what_view_needs_with_the_values_and_gradient_of_pytorch(lib, layout):
+    w = lib.tensor(np.arange(24.0).reshape(2, 3, 4) ** 1.5, requires_grad=True)
+    part = eval(layout, {"w": w})
+    laid_out = part.contiguous()
+    assert laid_out.is_contiguous()
+    assert (laid_out is part) == part.is_contiguous()  # itself where already in order, as in PyTorch
+    flat = laid_out.view(-1)
+    np.testing.assert_array_equal(flat.detach().numpy(), part.detach().numpy().ravel())
+    weights = np.random.default_rng(3).standard_normal(flat.shape)
+    (flat * lib.tensor(weights)).sum().backward()
+    # each weight lands on the element of w it multiplied: the same expression of w's flat indices says which
+    came_from = eval(layout, {"w": lib.tensor(np.arange(24.0).reshape(2, 3, 4))}).detach().numpy().astype(int)
+    expected = np.zeros(24)
+    np.add.at(expected, came_from.ravel(), weights)
+    np.testing.assert_array_equal(lib.grad(w), expected.reshape(w.shape))
+
+
+def test_contiguous_passes_gradcheck():
+    w = Tensor(np.random.default_rng(4).standard_normal((3, 4, 2)), requires_grad=True)
+    weights = np.arange(12.0)
+    assert autodiff.gradcheck(lambda w: (w.permute(2, 0, 1).contiguous().view(2, -1).tanh() * weights).sum(), (w,))
+
+
+def layer_pair(torch, case):
+    """(ours, theirs, the input's shape): the layer(s) of ``case`` in both engines with the same weights, each a
+    function of an input giving the results a program views (an output, and a recurrent layer's final states)."""
     import nn
 
-    build, shape = LAID_OUT_OTHERWISE[layers]
-    x = np.random.default_rng(0).standard_normal(shape)
-    theirs = SimpleNamespace(tensor=torch.tensor, lstm=lambda n, h: torch.nn.LSTM(n, h).double())
-    ours = SimpleNamespace(tensor=Tensor, lstm=nn.LSTM)
-    assert build(torch.nn.functional, theirs, torch.tensor(x)).view(shape[0], -1) is not None
-    assert build(nn.functional, ours, Tensor(x)).view(shape[0], -1) is not None
+    if case.startswith("conv2d"):
+        weight = np.random.default_rng(1).standard_normal((4, 3, 3, 3))
+        pooled = case != "conv2d"
+
+        def model(F, tensor):
+            def run(x):
+                y = F.conv2d(x, tensor(weight))
+                return [F.max_pool2d(F.relu(y), 2) if pooled else y]
+            return run
+
+        return model(nn.functional, Tensor), model(torch.nn.functional, torch.tensor), (2, 3, 6, 6)
+    ours = {"nn.RNN": nn.RNN, "nn.LSTM": nn.LSTM}[case](3, 4)
+    theirs = {"nn.RNN": torch.nn.RNN, "nn.LSTM": torch.nn.LSTM}[case](3, 4, batch_first=True).double()
+    theirs.load_state_dict({f"{name}_l0": torch.tensor(a) for name, a in ours.state_dict().items()})
+
+    def results(layer):
+        def run(x):
+            output, state = layer(x)
+            return [output, *(state if isinstance(state, tuple) else (state,))]
+        return run
+
+    return results(ours), results(theirs), (5, 2, 3)
+
+
+# conv2d then view: a DCGAN discriminator's output.view(-1, 1); after relu and max_pool2d: the MNIST example's
+# x.view(-1, 320); a recurrent layer's output and final states (here, as PyTorch's with batch_first=True)
+LAID_OUT_OTHERWISE = ["conv2d", "conv2d, relu, max_pool2d", "nn.RNN", "nn.LSTM"]
+
+
+@pytest.mark.usefixtures("float64_and_seeded")
+@pytest.mark.parametrize("case", LAID_OUT_OTHERWISE)
+def test_a_view_of_a_layers_result_works_as_in_pytorch(torch, case):
+    """These layers compute in their own layout (im2col, time-major) and hand back results laid out as
+    PyTorch's: view() works where PyTorch's does, sharing memory, and refuses where PyTorch's refuses (a
+    batch_first output is the time-major one transposed, in PyTorch too), where contiguous() then gives what
+    view() needs; the values and the gradient through either are PyTorch's."""
+    ours, theirs, shape = layer_pair(torch, case)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape)
+    x_ours, x_theirs = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    loss_ours, loss_theirs = Tensor(0.0), torch.tensor(0.0, dtype=torch.float64)
+    for result, expected in zip(ours(x_ours), theirs(x_theirs), strict=True):
+        assert result.is_contiguous() == expected.is_contiguous()
+        if not expected.is_contiguous():
+            for refused in (result, expected):
+                with pytest.raises(RuntimeError):
+                    refused.view(shape[0], -1)
+            result, expected = result.contiguous(), expected.contiguous()
+        flat, expected_flat = result.view(shape[0], -1), expected.view(shape[0], -1)
+        assert np.shares_memory(flat.data, result.data)
+        np.testing.assert_allclose(flat.data, expected_flat.detach().numpy(), rtol=1e-10, atol=1e-12)
+        weights = rng.standard_normal(flat.shape)
+        loss_ours = loss_ours + (flat * Tensor(weights)).sum()
+        loss_theirs = loss_theirs + (expected_flat * torch.tensor(weights)).sum()
+    loss_ours.backward()
+    loss_theirs.backward()
+    np.testing.assert_allclose(x_ours.grad, x_theirs.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
 # -- arrays a backward reads: index arrays, masks, conditions (issue 20, 2) ----------------------------------

@@ -141,6 +141,10 @@ LAYERS = {
     "MaxPool2d overlapping": (lambda: nn.MaxPool2d(3, stride=1), (2, 5, 5)),
     "CNN": (lambda: nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 8, 3, padding=1),
                                   nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8 * 2 * 2, 10)), (1, 8, 8)),
+    # the MNIST example's x.view(x.size(0), -1): a view of max_pool2d's result, whatever the batch
+    "CNN with view": (lambda: nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2),
+                                            Lambda(lambda x: x.view(x.size(0), -1)), nn.Linear(4 * 3 * 3, 5)),
+                      (1, 8, 8)),
 }
 
 
@@ -368,6 +372,7 @@ OPERATIONS = {
     "comparisons and logic": lambda x: ((x > 0) & (x < 1) | ~(x == 0), x != 0.5, (x >= 0.5) ^ (x <= -0.5)),
     "isnan isfinite": lambda x: (AF.isnan((x - 0.5).sqrt()), AF.isfinite(1 / x.relu())),
     "clone detach": lambda x: x.clone() + x.detach(),
+    "contiguous": lambda x: (x.transpose(1, 2).contiguous().view(x.shape[0], -1), x.contiguous() * 2),
 }
 
 
