@@ -1,4 +1,5 @@
-"""Recurrent layers over sequences shaped (batch, seq, feature), with PyTorch's parameter layout.
+"""Recurrent layers over sequences shaped (batch, seq, feature) (or (seq, batch, feature): ``batch_first=False``),
+with PyTorch's parameter layout.
 
 A recurrent layer carries a state from one step of the sequence to the
 next, using the same weights at every step:
@@ -209,12 +210,21 @@ def lstm(x_proj, h0, c0, weight_hh):
 
 
 class _Recurrent(Module):
-    """Parameters laid out as PyTorch's ``weight_ih_l0`` etc.: ``gates`` blocks of hidden_size rows."""
+    """Parameters laid out as PyTorch's ``weight_ih_l0`` etc.: ``gates`` blocks of hidden_size rows.
+
+    ``batch_first`` (True here; PyTorch's default is False) says whether
+    inputs and outputs are (batch, seq, feature) or, with False, (seq,
+    batch, feature), as PyTorch's layers take them by default. States are
+    (batch, hidden) either way.
+    """
 
     gates = 1
 
-    def __init__(self, input_size, hidden_size):
+    def __init__(self, input_size, hidden_size, *, batch_first=True):
         self.input_size, self.hidden_size = input_size, hidden_size
+        if not isinstance(batch_first, bool):
+            raise TypeError(f"{type(self).__name__}: batch_first must be True or False, got {batch_first!r}")
+        self.batch_first = batch_first
         rows = self.gates * hidden_size
         self.weight_ih = parameter(rows, input_size)
         self.weight_hh = parameter(rows, hidden_size)
@@ -229,13 +239,18 @@ class _Recurrent(Module):
         """x W_ihᵀ + b_ih + b_hh for every step at once, time-major: shape (seq, batch, gates · hidden)."""
         x = as_tensor(x, self.weight_ih)
         if x.ndim != 3 or x.shape[2] != self.input_size:
+            layout = "batch, seq" if self.batch_first else "seq, batch"
             raise ValueError(
                 f"{type(self).__name__}: input of shape {tuple(x.shape)} does not fit weight_ih of shape "
-                f"{self.weight_ih.shape}; expected (batch, seq, {self.input_size})"
+                f"{self.weight_ih.shape}; expected ({layout}, {self.input_size})"
             )
-        batch, steps, _ = x.shape
+        if self.batch_first:
+            batch, steps, _ = x.shape
+            x = x.transpose(1, 0, 2)
+        else:
+            steps, batch, _ = x.shape
         # a 2-D copy, so that BLAS does one matrix product rather than numpy one per step of a 3-D view
-        time_major = x.transpose(1, 0, 2).reshape(steps * batch, self.input_size)
+        time_major = x.reshape(steps * batch, self.input_size)
         projected = linear(time_major, self.weight_ih, self.bias_ih + self.bias_hh)
         return projected.reshape(steps, batch, -1)
 
@@ -245,15 +260,21 @@ class _Recurrent(Module):
             return from_numpy(np.zeros((batch, self.hidden_size), dtype=self.weight_hh.dtype))
         return as_tensor(state, self.weight_hh)
 
+    def _in_layout(self, time_major):
+        """An output computed time-major (seq, batch, ...), in the layout of this layer's inputs."""
+        return time_major.transpose(1, 0, 2) if self.batch_first else time_major
+
     def __repr__(self):
-        return f"{type(self).__name__}({self.input_size}, {self.hidden_size})"
+        layout = "" if self.batch_first else ", batch_first=False"
+        return f"{type(self).__name__}({self.input_size}, {self.hidden_size}{layout})"
 
 
 class RNN(_Recurrent):
     """Elman RNN with tanh: ``rnn(x, h0=None)`` returns (output, h_n).
 
     x (batch, seq, input_size); output (batch, seq, hidden_size) holds h_1..h_T;
-    h_n = h_T (batch, hidden_size).
+    h_n = h_T (batch, hidden_size). With ``batch_first=False``, x and output
+    are (seq, batch, ·), as PyTorch's default.
 
     >>> import autodiff
     >>> from autodiff import nn
@@ -265,7 +286,7 @@ class RNN(_Recurrent):
     def forward(self, x, h0=None):
         x_proj = self._input_projection(x)
         hs = rnn_tanh(x_proj, self._initial(h0, x_proj.shape[1]), self.weight_hh)
-        return hs.transpose(1, 0, 2), hs[-1]
+        return self._in_layout(hs), hs[-1]
 
 
 class LSTM(_Recurrent):
@@ -273,6 +294,8 @@ class LSTM(_Recurrent):
 
     x (batch, seq, input_size); ``state`` an optional pair (h0, c0), each
     (batch, hidden_size). output (batch, seq, hidden_size) holds h_1..h_T.
+    With ``batch_first=False``, x and output are (seq, batch, ·), as
+    PyTorch's default.
     The four gate blocks of every weight and bias are stacked in PyTorch's
     order: input, forget, cell, output.
 
@@ -294,14 +317,16 @@ class LSTM(_Recurrent):
     def forward(self, x, state=None):
         x_proj = self._input_projection(x)
         states = lstm(x_proj, *self._initial_pair(state, x_proj.shape[1]), self.weight_hh)
-        return states[0].transpose(1, 0, 2), (states[0, -1], states[1, -1])
+        return self._in_layout(states[0]), (states[0, -1], states[1, -1])
 
     def gate_activations(self, x, state=None):
         """What each gate does over a sequence: {"input", "forget", "cell", "output"} to numpy arrays
-        (batch, seq, hidden), the values after the sigmoid (tanh for the cell candidate)."""
+        in the layout of the inputs ((batch, seq, hidden) by default), the values after the sigmoid (tanh for
+        the cell candidate)."""
         with no_grad():
             x_proj = self._input_projection(x)
             h0, c0 = self._initial_pair(state, x_proj.shape[1])
-            gates = lstm_gates(x_proj.data, h0.data, c0.data, self.weight_hh.data).transpose(1, 0, 2)
+            gates = lstm_gates(x_proj.data, h0.data, c0.data, self.weight_hh.data)
+            gates = gates.transpose(1, 0, 2) if self.batch_first else gates
         hidden = self.hidden_size
         return {name: gates[..., k * hidden : (k + 1) * hidden] for k, name in enumerate(self.GATE_NAMES)}

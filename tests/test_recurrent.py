@@ -20,9 +20,9 @@ def assert_close(ours, theirs):
 
 
 def torch_twin(torch, ours):
-    """The same layer in PyTorch (batch_first, one layer), weights copied: ``weight_ih`` -> ``weight_ih_l0``."""
+    """The same layer in PyTorch (one layer, the same batch_first), weights copied: ``weight_ih`` -> ``weight_ih_l0``."""
     kind = {nn.RNN: torch.nn.RNN, nn.LSTM: torch.nn.LSTM}[type(ours)]
-    theirs = kind(ours.input_size, ours.hidden_size, batch_first=True).double()
+    theirs = kind(ours.input_size, ours.hidden_size, batch_first=ours.batch_first).double()
     theirs.load_state_dict({f"{name}_l0": torch.tensor(a) for name, a in ours.state_dict().items()})
     return theirs
 
@@ -46,14 +46,16 @@ def test_parameters_are_laid_out_as_in_pytorch(torch, layer):
     assert_close(ours(x)[0].data, fresh(torch.tensor(x))[0])
 
 
+@pytest.mark.parametrize("batch_first", [True, False], ids=["batch_first", "time_major"])
 @pytest.mark.parametrize("layer", LAYERS)
 @pytest.mark.parametrize("given_state", [False, True])
-def test_outputs_and_every_gradient_match_pytorch(torch, layer, given_state):
+def test_outputs_and_every_gradient_match_pytorch(torch, layer, given_state, batch_first):
     batch, steps, features, hidden = 3, 7, 4, 5
-    ours = layer(features, hidden)
+    ours = layer(features, hidden, batch_first=batch_first)
     theirs = torch_twin(torch, ours)
     rng = np.random.default_rng(1)
-    x = rng.normal(size=(batch, steps, features))
+    layout = (batch, steps) if batch_first else (steps, batch)
+    x = rng.normal(size=(*layout, features))
     x_ours, x_theirs = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     is_lstm = layer is nn.LSTM
     states = [rng.normal(size=(batch, hidden)) for _ in range(2 if is_lstm else 1)]
@@ -69,7 +71,7 @@ def test_outputs_and_every_gradient_match_pytorch(torch, layer, given_state):
         expected, h_t = theirs(x_theirs, states_theirs[0] if given_state else None)
         finals, expected_finals = [h_n], [h_t[0]]
 
-    assert output.shape == (batch, steps, hidden) and all(f.shape == (batch, hidden) for f in finals)
+    assert output.shape == (*layout, hidden) and all(f.shape == (batch, hidden) for f in finals)
     assert_close(output.data, expected)
     for final, expected_final in zip(finals, expected_finals):
         assert_close(final.data, expected_final)
@@ -143,6 +145,23 @@ def test_bad_shapes_name_both(layer):
     wrong_state = Tensor(np.zeros((3, 4)))
     with pytest.raises(ValueError, match=r"\(3, 4\).*\(2, 4\)"):
         module(np.zeros((2, 5, 3)), (wrong_state, wrong_state) if layer is nn.LSTM else wrong_state)
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_time_major_is_batch_first_transposed_and_says_so(layer):
+    batch_first = layer(3, 4)
+    time_major = layer(3, 4, batch_first=False)
+    time_major.load_state_dict(batch_first.state_dict())
+    x = np.random.default_rng(6).normal(size=(2, 5, 3))
+    np.testing.assert_array_equal(time_major(x.transpose(1, 0, 2))[0].data, batch_first(x)[0].data.transpose(1, 0, 2))
+    assert repr(time_major) == f"{layer.__name__}(3, 4, batch_first=False)" and repr(batch_first) == f"{layer.__name__}(3, 4)"
+    with pytest.raises(ValueError, match=r"expected \(seq, batch, 3\)"):
+        time_major(np.zeros((2, 5, 6)))
+    with pytest.raises(TypeError, match="batch_first must be True or False, got 0"):
+        layer(3, 4, batch_first=0)
+    if layer is nn.LSTM:
+        gates = time_major.gate_activations(x.transpose(1, 0, 2))
+        np.testing.assert_array_equal(gates["forget"], batch_first.gate_activations(x)["forget"].transpose(1, 0, 2))
 
 
 def test_float32_in_float32_out():
