@@ -29,9 +29,10 @@ import numpy as np
 from . import numpy_ops
 from . import primitives as P
 from .primitives import ARRAY
-from .tensor import Tensor, _take_documentation, as_tensor, unbroadcast
+from .tensor import _NO_PARAMS, Tensor, _take_documentation, as_tensor, unbroadcast
 
 _apply = Tensor._apply
+_record = Tensor._record
 
 exp = P.EXP
 log = P.LOG
@@ -68,11 +69,17 @@ def _operands(a, b):
 
 
 def _binary(definition, symbol, a, b):
+    """``definition`` (two inputs, no settings, nothing saved) applied to ``a`` and ``b`` as ``_operands`` makes them.
+
+    The forward pass is called here rather than through ``_apply``: arithmetic is the commonest operation, and
+    this is its shortest path.
+    """
     a, b = _operands(a, b)
     try:
-        return _apply(definition, (a, b))
+        data = definition.forward(numpy_ops, a.data, b.data)
     except ValueError:
         raise _broadcast_error(symbol, a.data, b.data) from None
+    return _record(data, definition, (a, b), _NO_PARAMS)
 
 
 def add(a, b):

@@ -196,8 +196,8 @@ class Tensor(Node, ElementwiseMethods):
         The forward pass runs on the inputs' arrays with ``xp = numpy_ops``;
         the node keeps what backward needs (see ``_record``).
         """
-        if params is _NO_PARAMS:
-            result = definition.forward(numpy_ops, *[x.data for x in inputs])
+        if len(inputs) == 1:  # most operations: called without building a list, the commonest case is the fastest
+            result = definition.forward(numpy_ops, inputs[0].data, **params)
         else:
             result = definition.forward(numpy_ops, *[x.data for x in inputs], **params)
         if definition.saves:
@@ -537,7 +537,7 @@ class Tensor(Node, ElementwiseMethods):
                 target = child.data
                 if grad.shape != target.shape:
                     grad = np.asarray(unbroadcast(grad, target.shape))
-                if grad.dtype != target.dtype:
+                if grad.dtype is not target.dtype and grad.dtype != target.dtype:  # `is`: the usual case, decided fast
                     grad = grad.astype(target.dtype)
             grads.append(grad)
         return grads
