@@ -54,7 +54,7 @@ class GradcheckError(AssertionError):
 def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=1000, seed=0):
     """Compare the gradients backward computes for ``fn(*inputs)`` with central differences.
 
-    ``inputs`` is a tuple or list of Values and Tensors (Tensors in float64,
+    ``inputs`` is a Value or a Tensor, or a tuple or list of them (Tensors in float64,
     as float32 has too few digits for differences of size ``eps``); ``fn``
     returns a Value or a one-element Tensor. An element passes when
     |analytic - numerical| <= atol + rtol * |numerical|. Tensors with more
@@ -119,7 +119,8 @@ def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=1000,
 
 
 def _checked_inputs(inputs):
-    inputs = tuple(inputs)
+    # anything but a list or tuple is one input, as PyTorch's gradcheck takes it (a Tensor is not its rows)
+    inputs = tuple(inputs) if isinstance(inputs, (list, tuple)) else (inputs,)
     if not inputs:
         raise ValueError("gradcheck needs at least one input")
     for position, x in enumerate(inputs):

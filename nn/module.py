@@ -304,6 +304,19 @@ class Module:
                     tensor._bump_version()
         return self
 
+    def float(self):  # noqa: A003 (PyTorch's name)
+        """``to(float32)``: every floating-point parameter and buffer in float32, as PyTorch's ``Module.float()``."""
+        return self.to(dtype=np.float32)
+
+    def double(self):
+        """``to(float64)``: every floating-point parameter and buffer in float64, as PyTorch's ``Module.double()``
+        (what ``gradcheck`` wants)."""
+        return self.to(dtype=np.float64)
+
+    def cpu(self):
+        """This module itself: the CPU is the only device, as PyTorch's ``Module.cpu()`` leaves it there."""
+        return self
+
     def train(self, mode=True):
         """Switch this module and every submodule to training (or, with False, evaluation) behaviour.
 

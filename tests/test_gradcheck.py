@@ -97,6 +97,17 @@ def test_inputs_gradients_and_data_are_left_as_they_were():
     np.testing.assert_array_equal(x.data, data)
 
 
+def test_one_node_given_alone_is_one_input_as_in_pytorch(torch):
+    """``gradcheck(fn, x)``: x is the input, not a sequence of its rows; a wrong gradient is still caught."""
+    x = Tensor(np.array([[1.0, 2.0], [3.0, -1.0]]), requires_grad=True)
+    assert gradcheck(lambda a: (a @ a).tanh().sum(), x)
+    assert torch.autograd.gradcheck(lambda a: (a @ a).tanh().sum(), torch.tensor(x.data, requires_grad=True))
+    with pytest.raises(GradcheckError, match="input 0"):
+        gradcheck(lambda a: square_with_wrong_slope(a).sum(), x)
+    assert gradgradcheck(lambda a: (a * a * a).sum(), x)
+    assert gradcheck(lambda v: v * v.exp(), Value(0.5))
+
+
 def test_bad_inputs_and_outputs_are_refused():
     with pytest.raises(TypeError, match="float64.*input 0 is float32"):
         gradcheck(lambda a: a.sum(), (Tensor(np.ones(2, dtype=np.float32), requires_grad=True),))

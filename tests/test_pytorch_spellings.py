@@ -79,6 +79,25 @@ def test_to_and_devices_port_by_renaming():
     assert model(autodiff.randn(4, 3).double()).dtype == np.float64
 
 
+def test_module_double_float_and_cpu_port_by_renaming(torch):
+    """``model.double()`` before gradcheck, ``model.float()`` after, ``model.cpu()``: in place, as in PyTorch."""
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    twin = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 2))
+    twin.load_state_dict({name: torch.from_numpy(array.copy()) for name, array in model.state_dict().items()})
+    weight = model[0].weight
+    assert model.double() is model and model[0].weight is weight
+    twin.double()
+    for (name, ours), (_, theirs) in zip(model.state_dict().items(), twin.state_dict().items()):
+        assert ours.dtype == theirs.numpy().dtype, name  # the running statistics too; the batch count stays int64
+    x = np.random.default_rng(0).normal(size=(5, 3))
+    out, expected = model(Tensor(x)), twin(torch.from_numpy(x))
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out.data, expected.detach().numpy(), rtol=1e-12)
+    assert autodiff.gradcheck(lambda inputs: model(inputs).sum(), Tensor(x, requires_grad=True))
+    assert model.float() is model and model[0].weight.dtype == np.float32 and model[1].running_mean.dtype == np.float32
+    assert model.cpu() is model
+
+
 def test_the_lr_scheduler_module_imports_as_in_pytorch():
     from nn.optim.lr_scheduler import ReduceLROnPlateau, StepLR
 
