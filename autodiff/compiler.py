@@ -29,11 +29,13 @@ watched: a branch on ``x.data`` is taken as it was on the recorded call.
 """
 
 import builtins
+import collections
 import functools
 import inspect
 import keyword
 import re
 import threading
+import warnings
 
 import numpy as np
 
@@ -68,6 +70,12 @@ def compile(fn):  # noqa: A001 (autodiff.compile, as torch.compile)
     return Compiled(fn)
 
 
+# How many signatures a compiled function keeps programs for. An argument that differs at every call (a new
+# numpy array, a new number) makes a new signature each time: the ones recorded first are forgotten first, so
+# memory stays bounded.
+KEPT_SIGNATURES = 64
+
+
 class Compiled:
     """A compiled function: call it as ``fn``; ``source()`` shows the program its last new signature built."""
 
@@ -75,9 +83,11 @@ class Compiled:
         self.fn = fn
         self.__name__ = getattr(fn, "__name__", type(fn).__name__)
         self.__doc__ = getattr(fn, "__doc__", None)
-        self._programs = {}  # signature to the programs recorded for it (they differ in what they read)
+        # signature to the programs recorded for it (they differ in what they read), in the order recorded
+        self._programs = collections.OrderedDict()
         self._last = None
         self._lock = threading.Lock()
+        self._warned = False
 
     def __repr__(self):
         return f"compile({self.__name__})"
@@ -91,9 +101,22 @@ class Compiled:
         program = Program(self, recording, nodes, result, args, kwargs)
         with self._lock:
             # a program whose names were bound anew (w = w - lr * w.grad) will not run again: dropped, with its arrays
-            kept = [p for p in self._programs.get(key, ()) if p.reads_the_same_names()]
+            kept = [p for p in self._programs.pop(key, ()) if p.reads_the_same_names()]
             self._programs[key] = kept + [program]
             self._last = program
+            forget = len(self._programs) > KEPT_SIGNATURES
+            if forget:
+                self._programs.popitem(last=False)
+            warn, self._warned = forget and not self._warned, self._warned or forget
+        if warn:
+            warnings.warn(
+                f"compile({self.__name__}) was called with {KEPT_SIGNATURES + 1} different kinds of arguments, "
+                "each recorded and written as a program of its own; it keeps the most recent "
+                f"{KEPT_SIGNATURES}. An argument that differs at every call (a numpy array or a number, which "
+                "count by their values) makes every call record again: pass arrays as Tensors, which count by "
+                "shape and dtype",
+                RuntimeWarning, stacklevel=2,
+            )
         return result
 
     def source(self, optimized=False):

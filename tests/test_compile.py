@@ -13,6 +13,7 @@ fails it. The models, training loops and threads are in
 import inspect
 import re
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -405,6 +406,37 @@ def test_numpy_arguments_count_by_their_bytes():
     assert compiled(x, np.array([0, 1])).tolist() == [0.0, 2.0]
     assert compiled(x, np.array([3, 4])).tolist() == [6.0, 8.0]
     assert compiled(x, np.array([0, 1])).tolist() == [0.0, 2.0] and fn.runs == 2
+
+
+def test_an_argument_new_at_every_call_keeps_memory_bounded_and_says_why_it_records_again(monkeypatch):
+    """numpy batches passed as they are: each call records anew, a bounded number of programs is kept, and
+    one warning says to pass Tensors; every result is still eager's."""
+    from autodiff import compiler
+
+    monkeypatch.setattr(compiler, "KEPT_SIGNATURES", 3)
+    w = Tensor(np.array([0.5, -2.0]), requires_grad=True)
+    fn = Counted(lambda x: (Tensor(x) * w).tanh().sum())
+    compiled = autodiff.compile(fn)
+    rng = np.random.default_rng(1)
+    batches = [rng.normal(size=2) for _ in range(6)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for k, batch in enumerate(batches):
+            w.grad = None
+            compiled(batch).backward()
+            got = w.grad.copy()
+            w.grad = None
+            (Tensor(batch) * w).tanh().sum().backward()
+            assert same(got, w.grad)
+            assert len(compiled._programs) == min(k + 1, 3)
+    assert fn.runs == 6
+    messages = [str(warning.message) for warning in caught if issubclass(warning.category, RuntimeWarning)]
+    assert len(messages) == 1 and "compile(counted)" in messages[0] and "pass arrays as Tensors" in messages[0]
+    assert caught[0].filename == __file__  # it points at the caller's line
+    compiled(batches[-1])
+    assert fn.runs == 6  # a kept signature runs its program
+    compiled(batches[0])
+    assert fn.runs == 7  # the first one recorded was forgotten first
 
 
 def test_one_tensor_given_twice_is_not_two_tensors():
