@@ -10,7 +10,12 @@ out as two Python functions, one line per node:
   applied as the backward driver applies them, in the same order
   (``x1_grad = w1 * mul1_grad``), shares summed where a node is used twice.
 
-Later calls with arguments of the same kind run that program. Its output
+Later calls with arguments of the same kind run that program, as long as
+what else the function read is unchanged: the globals and closure
+variables it names, and the attributes of every module that ran (the same
+objects, or equal numbers and strings; a list or dict also item by item).
+A layer replaced, a dropout rate or a global setting set anew makes the
+call record again. Its output
 is a node whose backward runs the backward program, so ``out.backward()``
 and ``autodiff.grad`` fill in the same gradients as the eager function
 would, computed by the same numpy calls in the same order. The program is
@@ -33,6 +38,7 @@ import collections
 import functools
 import inspect
 import keyword
+import operator
 import re
 import threading
 import warnings
@@ -43,7 +49,7 @@ from . import numpy_ops, operators
 from .graph import Node
 from .mode import grad_mode
 from .primitive import INPUTS, Primitive
-from .recording import CompileError, record
+from .recording import CompileError, record, snapshot, unchanged
 from .symbolic import ARRAYS, NUMBERS, NotWritable, in_place_parts, leaf, shared_parts, write
 from .tensor import Tensor, get_default_dtype, unbroadcast
 from .value import Value
@@ -70,10 +76,12 @@ def compile(fn):  # noqa: A001 (autodiff.compile, as torch.compile)
     return Compiled(fn)
 
 
-# How many signatures a compiled function keeps programs for. An argument that differs at every call (a new
-# numpy array, a new number) makes a new signature each time: the ones recorded first are forgotten first, so
-# memory stays bounded.
+# How many signatures a compiled function keeps programs for, and how many programs for one signature (they
+# differ in what the function read: a module's setting, a global). What differs at every call (a new numpy
+# array, a setting annealed at every step) makes every call record again: the programs recorded first are
+# forgotten first, so memory stays bounded.
 KEPT_SIGNATURES = 64
+KEPT_PER_SIGNATURE = 8
 
 
 class Compiled:
@@ -97,24 +105,26 @@ class Compiled:
         for program in self._programs.get(key, ()):
             if program.holds():
                 return program.run(nodes, args, kwargs)
+        scope = _scope_read(self.fn)  # before fn runs: a global that fn changes differs at the next call
         result, recording = record(self.fn, args, kwargs, nodes)
-        program = Program(self, recording, nodes, result, args, kwargs)
+        program = Program(self, recording, nodes, result, args, kwargs, scope)
         with self._lock:
             # a program whose names were bound anew (w = w - lr * w.grad) will not run again: dropped, with its arrays
             kept = [p for p in self._programs.pop(key, ()) if p.reads_the_same_names()]
-            self._programs[key] = kept + [program]
+            forget = len(kept) >= KEPT_PER_SIGNATURE
+            self._programs[key] = kept[len(kept) - KEPT_PER_SIGNATURE + 1:] + [program] if forget else kept + [program]
             self._last = program
-            forget = len(self._programs) > KEPT_SIGNATURES
-            if forget:
+            if len(self._programs) > KEPT_SIGNATURES:
                 self._programs.popitem(last=False)
+                forget = True
             warn, self._warned = forget and not self._warned, self._warned or forget
         if warn:
             warnings.warn(
-                f"compile({self.__name__}) was called with {KEPT_SIGNATURES + 1} different kinds of arguments, "
-                "each recorded and written as a program of its own; it keeps the most recent "
-                f"{KEPT_SIGNATURES}. An argument that differs at every call (a numpy array or a number, which "
-                "count by their values) makes every call record again: pass arrays as Tensors, which count by "
-                "shape and dtype",
+                f"compile({self.__name__}) records again at almost every call, and forgets its oldest programs: "
+                "something it counts by value differs each time. That is an argument that is not a Tensor (a "
+                "numpy array, a number), or a number the function reads from a module or a global (a setting "
+                "changed at every step). Pass arrays as Tensors, and keep a changing number in a Tensor that you "
+                "change in place",
                 RuntimeWarning, stacklevel=2,
             )
         return result
@@ -174,13 +184,14 @@ def _signature(args, kwargs):
 class Program:
     """One recorded call written out: the forward and backward functions, and what they read."""
 
-    def __init__(self, compiled, recording, argument_nodes, result, args, kwargs):
+    def __init__(self, compiled, recording, argument_nodes, result, args, kwargs, scope):
         outputs, self.structure = _flatten_outputs(result)
         if not outputs:
             raise CompileError(f"compile({compiled.__name__}): the function returned no Tensor or Value")
         self.name = compiled.__name__
         self.scalar = outputs[0]._data_kind == "number"
         self.modules = tuple(recording.modules.values())
+        self.module_attributes = [(module, recording.attributes[id(module)]) for module, _ in self.modules]
         arguments = {id(node): position for position, node in enumerate(argument_nodes)}
         order, leaves = _forward_order(outputs, arguments)
         for node in order:
@@ -209,7 +220,7 @@ class Program:
         made = {key: rank for rank, key in enumerate(recording.made)}
         order = sorted(order + sources, key=lambda node: made.get(id(node), -1))
         self.leaves = [argument_nodes[p] for p in self.argument_positions] + self.parameters
-        self.scope = _scope_read(compiled.fn)
+        self.scope = scope
         # eager fn makes its constants anew at every call; the program holds them: an output that is one, or a
         # view of one, is handed out as a copy, so that writing into it cannot change the next call
         # an output eager made without a gradient (under no_grad, detached, an argmax) is handed out as such
@@ -245,13 +256,21 @@ class Program:
         """Whether this program is still the function: the same modules' modes, the same parameters' shapes,
         dtypes and ``requires_grad`` (a layer frozen or unfrozen since).
 
-        And the same objects behind the names the function reads: ``w = w - lr * w.grad`` outside it binds
-        ``w`` to a new tensor, which the function reads from then on.
+        And the same objects, or equal numbers, behind the names the function reads (``w = w - lr * w.grad``
+        outside it binds ``w`` to a new tensor, which the function reads from then on) and the attributes of
+        every module that ran (a layer replaced, a dropout rate or a temperature set anew).
         """
         if not self.reads_the_same_names():
             return False
         for module, training in self.modules:
             if module.training != training:
+                return False
+        for module, attributes in self.module_attributes:
+            now = vars(module)
+            # the usual case, decided without a Python call per attribute: the same objects, in the same order
+            if len(now) == len(attributes) and all(map(operator.is_, now.values(), attributes.values())):
+                continue
+            if not _same_attributes(attributes, now):
                 return False
         for parameter, kind in zip(self.parameters, self.parameter_kinds):
             if kind is not None and (parameter.data.shape, parameter.data.dtype, parameter.requires_grad) != kind:
@@ -259,7 +278,11 @@ class Program:
         return True
 
     def reads_the_same_names(self):
-        return all(_bound(binding, name) is held for binding, name, held in self.scope)
+        for binding, name, held in self.scope:
+            current = _bound(binding, name)
+            if current is not held and not unchanged(held, current):
+                return False
+        return True
 
     def run(self, argument_nodes, args, kwargs):
         leaves = [argument_nodes[p] for p in self.argument_positions] + self.parameters
@@ -512,15 +535,10 @@ def _names_in_scope(fn):
 
 
 def _scope_read(fn):
-    """(namespace or cell, name, object) for each global and closure variable ``fn`` reads that holds a node,
-    a module or a container of them (as far as Python tells: names read by the functions it calls are not)."""
-    from nn import Module
-
-    if isinstance(fn, Module):
-        return []
-    kinds = (Node, Module, list, tuple, dict)
-    return [(binding, name if isinstance(binding, dict) else None, value)
-            for binding, name, value in _variables_read(fn) if isinstance(value, kinds)]
+    """(namespace or cell, name, ``snapshot`` of its object) for each global and closure variable ``fn`` reads
+    (as far as Python tells: names read by the functions it calls are not)."""
+    return [(binding, name if isinstance(binding, dict) else None, snapshot(value))
+            for binding, name, value in _variables_read(fn)]
 
 
 def _variables_read(fn):
@@ -548,6 +566,23 @@ def _filled(cell):
     except ValueError:
         return False
     return True
+
+
+def _same_attributes(then, now):
+    """Whether a module's attributes ``now`` are what ``then`` (their snapshots) were, ``training`` aside.
+
+    The mode is compared on its own (``Program.holds``); an instance has
+    its own ``training`` only once ``train()`` or ``eval()`` set it, which
+    changes nothing when it is the mode the program was recorded in.
+    """
+    for name, value in then.items():
+        if name != "training" and not unchanged(value, now.get(name, _ABSENT)):
+            return False
+    added = len(now) - len(then)  # every name of then is in now: what else now has
+    return added == 0 or (added == 1 and "training" in now and "training" not in then)
+
+
+_ABSENT = object()  # what an attribute deleted since the recording holds
 
 
 def _bound(binding, name):

@@ -30,6 +30,7 @@ node was made (``Recording.layer``), so that an operation an exporter
 cannot write can be traced back to the layer that ran it.
 """
 
+import operator
 import os
 import sys
 
@@ -47,6 +48,7 @@ class Recording:
         self.arguments = {id(node): node for node in arguments}
         self.made = {}  # id to node: every node made while recording (kept alive, so ids stay unique)
         self.modules = {}  # id to (module, its training flag when it ran)
+        self.attributes = {}  # id of a module that ran to its attributes (name to snapshot) when it started
         self.running = []  # the modules whose forward is running, innermost last
         self.layers = {}  # id of a node made while a module ran to that module (the innermost)
 
@@ -69,7 +71,10 @@ class Recording:
             self.layers[id(node)] = self.running[-1]
 
     def ran(self, module):
-        self.modules.setdefault(id(module), (module, module.training))
+        if id(module) not in self.modules:
+            self.modules[id(module)] = (module, module.training)
+            # before its forward runs: an attribute that forward changes (a count of calls) differs next call
+            self.attributes[id(module)] = {name: snapshot(value) for name, value in vars(module).items()}
 
     def enter(self, module):
         """``module``'s forward starts: the nodes made until ``leave`` belong to it (or to a module it calls)."""
@@ -169,3 +174,47 @@ def where_in_user_code():
     if frame is None:
         return "an unknown place"
     return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
+# What a compiled program compares by value among the objects its function reads; anything else by identity.
+_BY_VALUE = (int, float, complex, bool, str, bytes, type(None))
+
+
+def snapshot(value):
+    """``value`` as a program remembers it, to tell later whether it changed (``unchanged``).
+
+    A list or dict is copied, one level deep (a ModuleList appended to, a
+    dict of settings changed in place); anything else is kept itself.
+    """
+    kind = type(value)
+    if kind is list:
+        return list(value)
+    if kind is dict:
+        return dict(value)
+    return value
+
+
+def unchanged(then, now):
+    """Whether ``now`` is what the ``snapshot`` ``then`` was: the same object, an equal number or string, or a
+    list, tuple or dict holding such items.
+
+    Anything else that is not the same object counts as changed, so an
+    object unseen is never taken for the one recorded: at worst the
+    function is recorded again.
+    """
+    if then is now:
+        return True
+    kind = type(then)
+    if kind is not type(now):
+        return False
+    # the same items, decided without a Python call per item, before equal numbers are looked for
+    if kind is list or kind is tuple:
+        return len(then) == len(now) and (all(map(operator.is_, then, now)) or all(map(_same_item, then, now)))
+    if kind is dict:
+        return then.keys() == now.keys() and (all(map(operator.is_, then.values(), now.values()))
+                                              or all(_same_item(item, now[key]) for key, item in then.items()))
+    return kind in _BY_VALUE and then == now
+
+
+def _same_item(then, now):
+    return then is now or (type(then) is type(now) and type(then) in _BY_VALUE and then == now)

@@ -431,7 +431,7 @@ def test_an_argument_new_at_every_call_keeps_memory_bounded_and_says_why_it_reco
             assert len(compiled._programs) == min(k + 1, 3)
     assert fn.runs == 6
     messages = [str(warning.message) for warning in caught if issubclass(warning.category, RuntimeWarning)]
-    assert len(messages) == 1 and "compile(counted)" in messages[0] and "pass arrays as Tensors" in messages[0]
+    assert len(messages) == 1 and "compile(counted)" in messages[0] and "Pass arrays as Tensors" in messages[0]
     assert caught[0].filename == __file__  # it points at the caller's line
     compiled(batches[-1])
     assert fn.runs == 6  # a kept signature runs its program
@@ -544,6 +544,84 @@ def test_a_closure_variable_bound_anew_is_read_anew():
     compiled(Tensor([1.0, 1.0]))
     w = Tensor([5.0, 7.0])  # noqa: F841 (read by scaled)
     assert compiled(Tensor([1.0, 1.0])).tolist() == [5.0, 7.0]
+
+
+SETTING = 2.0  # a global number that test_a_global_number_or_dict_set_anew_records_again changes
+SETTINGS = {"shift": 0.0}
+
+
+def test_a_global_number_or_dict_set_anew_records_again():
+    global SETTING
+
+    def shifted(x):
+        return x * SETTING + SETTINGS["shift"]
+
+    compiled = autodiff.compile(shifted)
+    try:
+        assert compiled(Tensor([1.0, 2.0])).tolist() == [2.0, 4.0]
+        SETTING = 3.0
+        assert compiled(Tensor([1.0, 2.0])).tolist() == [3.0, 6.0]
+        SETTINGS["shift"] = 1.0  # changed in place
+        assert compiled(Tensor([1.0, 2.0])).tolist() == [4.0, 7.0]
+    finally:
+        SETTING, SETTINGS["shift"] = 2.0, 0.0
+
+
+class Tempered(nn.Module):
+    """A layer with a plain number among its attributes, as a softmax temperature or a dropout rate is."""
+
+    def __init__(self):
+        self.linear = nn.Linear(3, 2)
+        self.temperature = 1.0
+
+    def forward(self, x):
+        return (self.linear(x) / self.temperature).softmax(1)
+
+
+def test_a_module_setting_or_layer_set_anew_records_again_and_each_kept_program_still_runs():
+    model = Tempered()
+    fn = Counted(lambda x: model(x).log().sum())
+    compiled = autodiff.compile(fn)
+    x = Tensor(np.random.default_rng(2).normal(size=(4, 3)))
+
+    def gradients(function):
+        model.linear.weight.grad = model.linear.bias.grad = None
+        function(x).backward()
+        return model.linear.weight.grad.copy(), model.linear.bias.grad.copy()
+
+    for temperature, runs in [(1.0, 1), (0.5, 2), (1.0, 2), (0.5, 2), (0.25, 3)]:
+        model.temperature = temperature
+        got, expected = gradients(compiled), gradients(fn.fn)
+        assert fn.runs == runs, temperature
+        assert all(same(a, b) for a, b in zip(got, expected)), temperature
+    model.linear = nn.Linear(3, 2)  # a new layer: the recorded one's weights must no longer be read
+    got, expected = gradients(compiled), gradients(fn.fn)
+    assert fn.runs == 4 and all(same(a, b) for a, b in zip(got, expected))
+
+
+def test_a_module_that_changes_itself_in_forward_runs_eagerly_each_call():
+    """A side effect the program could not repeat (a count of calls kept in the module): every call records,
+    so the count is eager's; the warning says why."""
+
+    class CountsCalls(nn.Module):
+        def __init__(self):
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            return x * 2
+
+    from autodiff import compiler
+
+    module = CountsCalls()
+    compiled = autodiff.compile(module)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(compiler.KEPT_PER_SIGNATURE + 2):
+            assert compiled(Tensor([1.0])).tolist() == [2.0]
+    assert module.calls == compiler.KEPT_PER_SIGNATURE + 2
+    assert len(compiled._programs[next(iter(compiled._programs))]) == compiler.KEPT_PER_SIGNATURE
+    assert [str(w.message) for w in caught if "records again at almost every call" in str(w.message)]
 
 
 # -- outputs -------------------------------------------------------------------------------------------------
