@@ -257,14 +257,17 @@ def _is_finite(grad):
     return math.isfinite(data) if isinstance(data, float) else bool(np.isfinite(data).all())
 
 
-def grad(outputs, inputs, grad_outputs=None, create_graph=False):
+def grad(outputs, inputs, grad_outputs=None, create_graph=False, *, retain_graph=None, allow_unused=False):
     """d(outputs)/d(input) for each of ``inputs``, as a tuple; no ``.grad`` anywhere changes.
 
     ``outputs`` is a Value, a one-element Tensor, or (with ``grad_outputs``,
     the upstream gradient of each output) any Tensor or a sequence of them;
     the results are summed over the outputs. ``inputs`` is a node or a
     sequence of nodes, leaves or not. With ``create_graph`` the gradients
-    are nodes of a new graph that can be differentiated again.
+    are nodes of a new graph that can be differentiated again. An input
+    the outputs do not depend on raises, or with ``allow_unused`` has the
+    gradient None, as in PyTorch. ``retain_graph`` is accepted for
+    PyTorch's programs and changes nothing: a graph here is never freed.
 
     >>> from autodiff import Value, grad
     >>> x = Value(3.0)
@@ -291,7 +294,10 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False):
             if x in totals:
                 results[i] = totals[x] if results[i] is None else results[i] + totals[x]
     for i, (x, result) in enumerate(zip(inputs, results)):
-        if result is None:
-            raise ValueError(f"input {i} ({x!r}) is not part of the graph of the outputs: it has no gradient")
+        if result is None and not allow_unused:
+            raise ValueError(
+                f"input {i} ({x!r}) is not part of the graph of the outputs: it has no gradient "
+                "(allow_unused=True gives None for it)"
+            )
     # a total may be an array that a node of the graph also holds: the caller gets one of its own
     return tuple(np.array(result) if type(result) is np.ndarray else result for result in results)

@@ -365,6 +365,19 @@ class Tensor(Node, ElementwiseMethods):
             check_conversion(self, "numpy()")
         return self.data
 
+    def __array__(self, dtype=None, copy=None):
+        """The data array, for ``np.asarray(t)``, ``np.array(t)`` and plotting libraries, as PyTorch's CPU
+        tensors give it: a view of the same memory unless a ``dtype`` or ``copy=True`` asks for a new one."""
+        if grad_mode.recording is not None:
+            check_conversion(self, "numpy.asarray()")
+        if copy:
+            return np.array(self.data, dtype=dtype, copy=True)
+        if dtype is not None and np.dtype(dtype) != self.data.dtype:
+            if copy is False:
+                raise ValueError(f"a {self.data.dtype} tensor cannot be read as {np.dtype(dtype)} without a copy")
+            return self.data.astype(dtype)
+        return self.data
+
     def detach(self):
         """A new leaf sharing this tensor's data (and its version count), outside the graph.
 

@@ -346,6 +346,30 @@ def test_from_numpy_shares_memory_as_pytorchs_does(torch):
         autodiff.from_numpy([1.0, 2.0])
 
 
+def test_numpy_reads_a_tensor_as_its_array_as_it_reads_pytorchs(torch):
+    values = [[1.5, -2.0], [0.0, 3.25]]
+    ours, theirs = autodiff.tensor(values), torch.tensor(values)
+    for convert in (np.asarray, np.array, lambda t: np.asarray(t, dtype=np.float64)):
+        got, expected = convert(ours), convert(theirs)
+        assert type(got) is type(expected) and np.asarray(got).dtype == np.asarray(expected).dtype
+        np.testing.assert_array_equal(got, expected)
+    assert np.asarray(ours) is ours.data  # the same memory, as from PyTorch's CPU tensors
+    copied = np.array(ours)
+    copied[0, 0] = 7.0
+    assert ours.tolist() == values
+    np.testing.assert_array_equal(np.asarray([autodiff.tensor(1.0), autodiff.tensor(2.0)]), [1.0, 2.0])
+    with pytest.raises(ValueError, match="float32 tensor cannot be read as float64 without a copy"):
+        ours.__array__(np.float64, copy=False)
+
+
+def test_numpy_reading_a_tensor_computed_from_the_inputs_is_refused_by_compile():
+    def branchy(x):
+        return x * 2 if np.asarray(x * 3).sum() > 0 else x
+
+    with pytest.raises(autodiff.CompileError, match=r"numpy.asarray\(\).*test_pytorch_spellings.py"):
+        autodiff.compile(branchy)(autodiff.tensor([1.0]))
+
+
 def test_backward_takes_pytorchs_arguments_and_keeps_the_graph(torch):
     for lib, make in ((autodiff, lambda v: autodiff.tensor(v, requires_grad=True)),
                       (torch, lambda v: torch.tensor(v, requires_grad=True))):
@@ -367,6 +391,24 @@ def test_backward_takes_pytorchs_arguments_and_keeps_the_graph(torch):
     v.grad = 0.0
     (v * v * v).backward(retain_graph=True, create_graph=True)
     assert isinstance(v.grad, autodiff.Value) and v.grad.data == 27.0
+
+
+def test_grad_takes_retain_graph_and_allow_unused_as_pytorchs_does(torch):
+    results = []
+    for lib, make in ((autodiff, lambda v: autodiff.tensor(v, requires_grad=True)),
+                      (torch, lambda v: torch.tensor(v, requires_grad=True))):
+        grad = lib.autograd.grad
+        x, unused = make([0.5, -1.5]), make([2.0])
+        y = (x.tanh() * x).sum()
+        (first,) = grad(y, x, retain_graph=True, create_graph=True)
+        second = grad(first.sum(), [x, unused], retain_graph=True, allow_unused=True)
+        assert second[1] is None
+        results.append([np.asarray(first.detach()), np.asarray(second[0])])
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"input 1 .*not part of the graph.*allow_unused=True"):
+        x = autodiff.tensor([1.0], requires_grad=True)
+        autodiff.grad((x * x).sum(), [x, autodiff.tensor([1.0], requires_grad=True)])
 
 
 def test_assigning_a_gradient_is_checked_as_pytorch_checks_it(torch):
