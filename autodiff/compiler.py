@@ -31,6 +31,9 @@ A Python value computed from the inputs (``x.item()``, ``float(x)``, a
 comparison of nodes) is refused while recording, naming the line: the
 program could not follow a branch on it. Reading ``.data`` is not
 watched: a branch on ``x.data`` is taken as it was on the recorded call.
+Nor is an array changed in place: a tensor made inside from a numpy array
+the function reads is a constant of the program (pass changing data as an
+argument, or keep it in a Tensor).
 """
 
 import builtins

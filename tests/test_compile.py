@@ -567,6 +567,22 @@ def test_a_global_number_or_dict_set_anew_records_again():
         SETTING, SETTINGS["shift"] = 2.0, 0.0
 
 
+MASK = np.array([1.0, 0.0])  # a global array that test_a_global_array_bound_anew_records_again rebinds
+
+
+def test_a_global_array_bound_anew_records_again():
+    """An array made into a tensor inside is a constant of the program: binding its name anew is seen (a change
+    in place is not, as design.md says: changing data is passed as an argument)."""
+    global MASK
+    compiled = autodiff.compile(lambda x: x * Tensor(MASK))
+    try:
+        assert compiled(Tensor([2.0, 3.0])).tolist() == [2.0, 0.0]
+        MASK = np.array([0.0, 1.0])
+        assert compiled(Tensor([2.0, 3.0])).tolist() == [0.0, 3.0]
+    finally:
+        MASK = np.array([1.0, 0.0])
+
+
 class Tempered(nn.Module):
     """A layer with a plain number among its attributes, as a softmax temperature or a dropout rate is."""
 
