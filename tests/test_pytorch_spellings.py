@@ -346,6 +346,7 @@ def test_from_numpy_shares_memory_as_pytorchs_does(torch):
         autodiff.from_numpy([1.0, 2.0])
 
 
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")  # torch's, not ours
 def test_numpy_reads_a_tensor_as_its_array_as_it_reads_pytorchs(torch):
     values = [[1.5, -2.0], [0.0, 3.25]]
     ours, theirs = autodiff.tensor(values), torch.tensor(values)
