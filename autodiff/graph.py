@@ -42,7 +42,10 @@ class Node:
     - ``children``: the nodes it was computed from, in order (empty for a leaf);
     - ``op``: the name of the operation that made it ("" for a leaf);
     - ``label``: a name for pictures and traces ("" for none);
-    - ``grad``: d(root)/d(node) after ``root.backward()``.
+    - ``grad``: d(root)/d(node) after ``root.backward()``;
+    - ``primitive`` and ``params``: the ``Primitive`` that computed it and
+      the settings it was applied with (read from ``_definition`` and
+      ``_params``, which every node keeps).
 
     What backward asks of it:
 
@@ -100,6 +103,16 @@ class Node:
     """
 
     __slots__ = ()
+
+    @property
+    def primitive(self):
+        """The ``Primitive`` that computed this node (None for a leaf, or a Value built by hand)."""
+        return self._definition
+
+    @property
+    def params(self):
+        """The settings its primitive was applied with (an axis, a constant exponent), and what it saved: a dict."""
+        return self._params or {}
 
     def _pullback(self, g, create_graph):
         raise NotImplementedError

@@ -156,16 +156,6 @@ class Tensor(Node, ElementwiseMethods):
             self.requires_grad_()
 
     @property
-    def primitive(self):
-        """The ``Primitive`` that computed this node (None for a leaf)."""
-        return self._definition
-
-    @property
-    def params(self):
-        """The settings its primitive was applied with (an axis, a shape), and what it saved: a dict."""
-        return self._params or {}
-
-    @property
     def requires_grad(self):
         """Whether backward computes this tensor's gradient (settable on leaves of a floating dtype)."""
         return self._requires_grad

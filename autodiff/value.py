@@ -95,16 +95,6 @@ class Value(Node, ElementwiseMethods):
         return self.op
 
     @property
-    def primitive(self):
-        """The ``Primitive`` that computed this node (None for a leaf, or one built by hand)."""
-        return self._definition
-
-    @property
-    def params(self):
-        """The settings its primitive was applied with (a constant exponent, say): a dict."""
-        return self._params or {}
-
-    @property
     def local_grads(self):
         """d(self)/d(child) for each child, at the numbers of the forward pass (() for a leaf)."""
         if not self.children:
