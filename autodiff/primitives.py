@@ -111,6 +111,8 @@ def _number_power(xp, a, p):
 def _power_rule(xp, g, out, a, *, exponent):
     if exponent == 0:
         return xp.zeros_like(a)  # a**0 is 1 for every a: no slope, even where a**-1 is infinite
+    if exponent >= 1 and float(exponent).is_integer():
+        return exponent * _number_power(xp, a, exponent - 1) * g  # a whole power: no division by 0, no root
     with np.errstate(divide="ignore", invalid="ignore"):
         return exponent * _number_power(xp, a, exponent - 1) * g
 
