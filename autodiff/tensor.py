@@ -522,6 +522,9 @@ class Tensor(Node, ElementwiseMethods):
             x, y = a.data, b.data
             shares = (rules[0](numpy_ops, g, out, x, y) if a._requires_grad else None,
                       rules[1](numpy_ops, g, out, x, y) if b._requires_grad else None)
+        elif len(children) == 1:  # one input (relu, sum, a power): no loop either
+            (a,) = children
+            shares = (rules[0](numpy_ops, g, out, a.data, **params) if a._requires_grad else None,)
         else:
             inputs = [child.data for child in children]
             shares = [
@@ -1257,7 +1260,12 @@ def _operand_array(other, target):
 
 def _versions(out, children, reads):
     """The versions, now, of the tensors the rules will read: the inputs, then the output (as ``reads`` says)."""
-    saved = [child._version[0] for child in children] if reads & INPUTS else []
+    if not reads & INPUTS:
+        saved = []
+    elif len(children) == 1:  # most operations: no loop, the commonest case is the fastest
+        saved = [children[0]._version[0]]
+    else:
+        saved = [child._version[0] for child in children]
     if reads & OUTPUT:
         saved.append(out._version[0])
     return saved
