@@ -15,7 +15,8 @@ what else the function read is unchanged: the globals and closure
 variables it names, and the attributes of every module that ran (the same
 objects, or equal numbers and strings; a list or dict also item by item).
 A layer replaced, a dropout rate or a global setting set anew makes the
-call record again. Its output
+call record again; what the recording changed itself (a count of calls)
+is the function's own state, left out. Its output
 is a node whose backward runs the backward program, so ``out.backward()``
 and ``autodiff.grad`` fill in the same gradients as the eager function
 would, computed by the same numpy calls in the same order. The program is
@@ -108,9 +109,9 @@ class Compiled:
         for program in self._programs.get(key, ()):
             if program.holds():
                 return program.run(nodes, args, kwargs)
-        scope = _scope_read(self.fn)  # before fn runs: a global that fn changes differs at the next call
+        before = _scope_read(self.fn)
         result, recording = record(self.fn, args, kwargs, nodes)
-        program = Program(self, recording, nodes, result, args, kwargs, scope)
+        program = Program(self, recording, nodes, result, args, kwargs, _left_alone(before, _scope_read(self.fn)))
         with self._lock:
             # a program whose names were bound anew (w = w - lr * w.grad) will not run again: dropped, with its arrays
             kept = [p for p in self._programs.pop(key, ()) if p.reads_the_same_names()]
@@ -194,7 +195,8 @@ class Program:
         self.name = compiled.__name__
         self.scalar = outputs[0]._data_kind == "number"
         self.modules = tuple(recording.modules.values())
-        self.module_attributes = [(module, recording.attributes[id(module)]) for module, _ in self.modules]
+        self.module_attributes = [_attributes_after(module, recording.attributes[id(module)])
+                                  for module, _ in self.modules]
         arguments = {id(node): position for position, node in enumerate(argument_nodes)}
         order, leaves = _forward_order(outputs, arguments)
         for node in order:
@@ -268,12 +270,12 @@ class Program:
         for module, training in self.modules:
             if module.training != training:
                 return False
-        for module, attributes in self.module_attributes:
+        for module, attributes, own in self.module_attributes:
             now = vars(module)
             # the usual case, decided without a Python call per attribute: the same objects, in the same order
             if len(now) == len(attributes) and all(map(operator.is_, now.values(), attributes.values())):
                 continue
-            if not _same_attributes(attributes, now):
+            if not _same_attributes(attributes, now, own):
                 return False
         for parameter, kind in zip(self.parameters, self.parameter_kinds):
             if kind is not None and (parameter.data.shape, parameter.data.dtype, parameter.requires_grad) != kind:
@@ -544,6 +546,29 @@ def _scope_read(fn):
             for binding, name, value in _variables_read(fn)]
 
 
+def _left_alone(before, after):
+    """The entries of ``after`` (``_scope_read`` once the recording ran) that the recording did not change.
+
+    What ``fn`` changed itself (a count of its calls, a list it appends
+    to) is its own state, which a program does not repeat: watching it
+    would make every call record again.
+    """
+    held = {(id(binding), name): then for binding, name, then in before}
+    return [(binding, name, now) for binding, name, now in after
+            if (id(binding), name) in held and unchanged(held[id(binding), name], now)]
+
+
+def _attributes_after(module, before):
+    """(module, ``snapshot`` of its attributes once the recording ran, the names its forward changed itself).
+
+    As for ``_left_alone``: an attribute the recording changed (``self.calls += 1``) is the module's own state,
+    which the program does not repeat, so it is left out of what is compared at each call.
+    """
+    after = {name: snapshot(value) for name, value in vars(module).items()}
+    own = {name for name, value in after.items() if name not in before or not unchanged(before[name], value)}
+    return module, after, own
+
+
 def _variables_read(fn):
     """(the globals dict or a closure cell, name, value) for each global and closure variable that ``fn``'s code
     reads, its comprehensions' and nested functions' included (``inspect.getclosurevars`` misses those)."""
@@ -571,15 +596,16 @@ def _filled(cell):
     return True
 
 
-def _same_attributes(then, now):
-    """Whether a module's attributes ``now`` are what ``then`` (their snapshots) were, ``training`` aside.
+def _same_attributes(then, now, own):
+    """Whether a module's attributes ``now`` are what ``then`` (their snapshots) were, those in ``own`` (its
+    forward's own state) and ``training`` aside.
 
     The mode is compared on its own (``Program.holds``); an instance has
     its own ``training`` only once ``train()`` or ``eval()`` set it, which
     changes nothing when it is the mode the program was recorded in.
     """
     for name, value in then.items():
-        if name != "training" and not unchanged(value, now.get(name, _ABSENT)):
+        if name != "training" and name not in own and not unchanged(value, now.get(name, _ABSENT)):
             return False
     added = len(now) - len(then)  # every name of then is in now: what else now has
     return added == 0 or (added == 1 and "training" in now and "training" not in then)

@@ -73,7 +73,7 @@ class Recording:
     def ran(self, module):
         if id(module) not in self.modules:
             self.modules[id(module)] = (module, module.training)
-            # before its forward runs: an attribute that forward changes (a count of calls) differs next call
+            # before its forward runs, to tell what forward changes itself (a count of its calls) from the rest
             self.attributes[id(module)] = {name: snapshot(value) for name, value in vars(module).items()}
 
     def enter(self, module):

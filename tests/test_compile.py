@@ -615,29 +615,53 @@ def test_a_module_setting_or_layer_set_anew_records_again_and_each_kept_program_
     assert fn.runs == 4 and all(same(a, b) for a, b in zip(got, expected))
 
 
-def test_a_module_that_changes_itself_in_forward_runs_eagerly_each_call():
-    """A side effect the program could not repeat (a count of calls kept in the module): every call records,
-    so the count is eager's; the warning says why."""
+def test_a_setting_changed_at_every_call_keeps_a_bounded_number_of_programs_and_says_why(monkeypatch):
+    from autodiff import compiler
+
+    monkeypatch.setattr(compiler, "KEPT_PER_SIGNATURE", 2)
+    model = Tempered()
+    compiled = autodiff.compile(lambda x: model(x).sum())
+    x = Tensor(np.random.default_rng(3).normal(size=(2, 3)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for k in range(5):
+            model.temperature = 1.0 + k  # annealed at every step
+            assert same(compiled(x).data, model(x).sum().data)
+            assert len(compiled._programs[next(iter(compiled._programs))]) == min(k + 1, 2)
+    messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert len(messages) == 1 and "a setting changed at every step" in messages[0]
+
+
+def test_what_the_function_changes_itself_is_its_own_state_and_does_not_make_it_record_again():
+    """A count of calls kept in a module, in a closure variable, or in a list the function appends to changes
+    while recording: it is the function's own state, which the program does not repeat and does not compare,
+    so later calls run the program (as they would count the recordings)."""
 
     class CountsCalls(nn.Module):
         def __init__(self):
             self.calls = 0
+            self.scale = 2.0
 
         def forward(self, x):
             self.calls += 1
-            return x * 2
-
-    from autodiff import compiler
+            return x * self.scale
 
     module = CountsCalls()
-    compiled = autodiff.compile(module)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        for _ in range(compiler.KEPT_PER_SIGNATURE + 2):
-            assert compiled(Tensor([1.0])).tolist() == [2.0]
-    assert module.calls == compiler.KEPT_PER_SIGNATURE + 2
-    assert len(compiled._programs[next(iter(compiled._programs))]) == compiler.KEPT_PER_SIGNATURE
-    assert [str(w.message) for w in caught if "records again at almost every call" in str(w.message)]
+    runs, appended = 0, []
+
+    def fn(x):
+        nonlocal runs
+        runs += 1
+        appended.append(1)
+        return module(x) + 1
+
+    compiled = autodiff.compile(fn)
+    for _ in range(3):
+        assert compiled(Tensor([1.0])).tolist() == [3.0]
+    assert (module.calls, runs, len(appended)) == (1, 1, 1)
+    module.scale = 3.0  # a setting changed from outside still makes the call record again
+    assert compiled(Tensor([1.0])).tolist() == [4.0]
+    assert (module.calls, runs, len(appended)) == (2, 2, 2)
 
 
 # -- outputs -------------------------------------------------------------------------------------------------

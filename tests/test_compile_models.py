@@ -209,10 +209,9 @@ def test_the_same_seed_draws_the_same_dropout_masks_compiled_and_eager(dtype):
 def test_eval_and_train_switch_programs_and_each_is_eager_in_its_mode(dtype):
     model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.ReLU(), nn.Linear(8, 2))
     runs = []
-    note_run = runs.append  # a bound method, the same object at every call: a list loss read would be watched
 
     def loss(x, y):
-        note_run(model.training)
+        runs.append(model.training)
         return F.cross_entropy(model(x), y)
 
     compiled = autodiff.compile(loss)
