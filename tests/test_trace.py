@@ -181,18 +181,6 @@ def test_a_trace_that_only_shows_gives_this_passs_own_gradients_and_says_backwar
     assert trace_backward(Value(1.0) * 2.0).note == ""
 
 
-def test_a_tensor_trace_changes_no_gradient_unless_stored():
-    x = Tensor([1.0, 2.0], requires_grad=True)
-    x.grad = np.array([7.0, 7.0], dtype=np.float32)
-    y = (x * x + x).sum()
-    trace = trace_backward(y)
-    np.testing.assert_array_equal(x.grad, [7.0, 7.0])
-    assert y.grad is None
-    np.testing.assert_array_equal(trace.grads[x], [3.0, 5.0])  # this pass alone: 2x + 1
-    trace_backward(y, store=True)
-    np.testing.assert_array_equal(x.grad, [10.0, 12.0])
-
-
 def test_leaves_are_named_by_their_role_never_leaf_and_a_number():
     nn.manual_seed(0)
     model = nn.MLP(2, [1])
