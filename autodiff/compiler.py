@@ -106,7 +106,14 @@ class Compiled:
 
     def __call__(self, *args, **kwargs):
         nodes, key = _signature(args, kwargs)
-        for program in self._programs.get(key, ()):
+        try:
+            programs = self._programs.get(key, ())
+        except TypeError:  # the key is hashed here, once per call
+            raise CompileError(
+                "compile tells calls apart by their arguments: an argument that is not a Tensor, a Value, a number, "
+                "a list, tuple or dict of them, or a numpy array must be hashable"
+            ) from None
+        for program in programs:
             if program.holds():
                 return program.run(nodes, args, kwargs)
         before = _scope_read(self.fn)
@@ -160,11 +167,11 @@ def _signature(args, kwargs):
             nodes.append(item)
             if item._data_kind == "number":
                 return ("Value",)
-            return ("Tensor", item.data.shape, item.data.dtype, item.requires_grad)
+            return ("Tensor", item.data.shape, item.data.dtype, item._requires_grad)
         if isinstance(item, (list, tuple)):
-            return (type(item).__name__, tuple(described(x) for x in item))
+            return (type(item).__name__, tuple([described(x) for x in item]))
         if isinstance(item, dict):
-            return ("dict", tuple((k, described(v)) for k, v in item.items()))
+            return ("dict", tuple([(k, described(v)) for k, v in item.items()]))
         if isinstance(item, np.ndarray):
             return ("array", item.shape, item.dtype, item.tobytes())
         return ("object", type(item), item)  # 1, 1.0 and True are equal, but x * 1 and x * 1.0 differ in dtype
@@ -172,17 +179,9 @@ def _signature(args, kwargs):
     described_args, described_kwargs = described(args), described(kwargs)
     # the same node given twice is one leaf of the recorded graph: a call with two different ones is another
     first_places = {}
-    aliases = tuple(first_places.setdefault(id(node), k) for k, node in enumerate(nodes))
+    aliases = tuple([first_places.setdefault(id(node), k) for k, node in enumerate(nodes)])
     # the default dtype is that of the constants fn makes (autodiff.tensor([2.0])), which the program holds
-    key = (described_args, described_kwargs, aliases, grad_mode.enabled, get_default_dtype())
-    try:
-        hash(key)
-    except TypeError:
-        raise CompileError(
-            "compile tells calls apart by their arguments: an argument that is not a Tensor, a Value, a number, "
-            "a list, tuple or dict of them, or a numpy array must be hashable"
-        ) from None
-    return nodes, key
+    return nodes, (described_args, described_kwargs, aliases, grad_mode.enabled, get_default_dtype())
 
 
 class Program:
@@ -278,7 +277,7 @@ class Program:
             if not _same_attributes(attributes, now, own):
                 return False
         for parameter, kind in zip(self.parameters, self.parameter_kinds):
-            if kind is not None and (parameter.data.shape, parameter.data.dtype, parameter.requires_grad) != kind:
+            if kind is not None and (parameter.data.shape, parameter.data.dtype, parameter._requires_grad) != kind:
                 return False
         return True
 

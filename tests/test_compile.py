@@ -861,6 +861,13 @@ def test_a_function_returning_no_node_is_refused():
         autodiff.compile(lambda x: 3)(Tensor([1.0]))
 
 
+def test_an_argument_calls_cannot_be_told_apart_by_is_refused():
+    compiled = autodiff.compile(lambda x, names: x * len(names))
+    with pytest.raises(CompileError, match="must be hashable"):
+        compiled(Tensor([1.0]), {"a", "b"})
+    assert compiled(Tensor([1.0]), ("a", "b")).tolist() == [2.0]
+
+
 def test_source_before_the_first_call_says_to_call_it():
     with pytest.raises(RuntimeError, match="call it once"):
         autodiff.compile(lambda x: x).source()

@@ -138,11 +138,12 @@ class Optimizer:
         for number, (group, vector) in enumerate(zip(self.param_groups, self._value_vectors)):
             values, tensors = values_and_tensors(group["params"])
             for p in tensors:
-                if p.requires_grad and p.grad is not None:
+                grad = p.grad
+                if grad is not None and p.requires_grad:
                     state = self._tensor_states.get(p)
                     if state is None:
                         state = self._tensor_states[p] = self._initial_state(p.data, group)
-                    self._update(p.data, p.grad, state, group)
+                    self._update(p.data, grad, state, group)
                     p._bump_version()
             if values or vector.values:
                 self._step_values(group, vector, number)
