@@ -123,7 +123,7 @@ class Compiled:
             # a program whose names were bound anew (w = w - lr * w.grad) will not run again: dropped, with its arrays
             kept = [p for p in self._programs.pop(key, ()) if p.reads_the_same_names()]
             forget = len(kept) >= KEPT_PER_SIGNATURE
-            self._programs[key] = kept[len(kept) - KEPT_PER_SIGNATURE + 1:] + [program] if forget else kept + [program]
+            self._programs[key] = (kept + [program])[-KEPT_PER_SIGNATURE:]
             self._last = program
             if len(self._programs) > KEPT_SIGNATURES:
                 self._programs.popitem(last=False)
