@@ -290,6 +290,23 @@ def test_freezing_and_unfreezing_a_layer_between_calls(dtype):
     assert model[0].weight.grad is not None
 
 
+def test_a_parameter_given_new_numbers_of_another_shape_or_dtype_records_again(dtype):
+    layer = nn.Linear(3, 2)
+    loss = lambda x: (layer(x) ** 2).sum()  # noqa: E731
+    compiled = autodiff.compile(loss)
+    x = Tensor(batches((5, 3), 1, dtype)[0][0])
+    compiled(x).backward()
+    for weight in (np.ones((4, 3), dtype), np.ones((4, 3), np.float16)):  # a wider layer, then another dtype
+        layer.weight.data, layer.bias.data = weight, np.zeros(4, weight.dtype)
+        layer.zero_grad()
+        eager = loss(x)
+        eager.backward()
+        expected = layer.weight.grad
+        layer.zero_grad()
+        out = compiled(x)
+        out.backward()
+        assert same(out.data, eager.data) and same(layer.weight.grad, expected)
+
 def test_threads_calling_one_compiled_model_get_eager_answers(dtype):
     model = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 3))
     compiled = autodiff.compile(lambda x, y: F.cross_entropy(model(x), y))
