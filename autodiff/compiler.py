@@ -12,8 +12,9 @@ out as two Python functions, one line per node:
 
 Later calls with arguments of the same kind run that program, as long as
 what else the function read is unchanged: the globals and closure
-variables it names, and the attributes of every module that ran (the same
-objects, or equal numbers and strings; a list or dict also item by item).
+variables it names (a Module's forward's, a wrapped function's), and the
+attributes of every module that ran (the same objects, or equal numbers
+and strings; a list or dict also item by item).
 A layer replaced, a dropout rate or a global setting set anew makes the
 call record again; what the recording changed itself (a count of calls)
 is the function's own state, left out. Its output
@@ -500,7 +501,7 @@ def _identifier(text, given=False):
 def _argument_names(fn, args, kwargs, nodes):
     """The name of each Tensor or Value argument: its parameter's name, with indices where it sits in a list."""
     try:
-        bound = inspect.signature(fn).bind(*args, **kwargs).arguments
+        bound = inspect.signature(_called(fn)).bind(*args, **kwargs).arguments
     except (TypeError, ValueError):
         bound = {f"arg{i}": arg for i, arg in enumerate(args)} | kwargs
     names = {}
@@ -568,22 +569,55 @@ def _attributes_after(module, before):
     return module, after, own
 
 
+def _called(fn):
+    """The callable whose code runs when ``fn`` is called: a Module's ``forward`` (its ``__call__`` hands the
+    arguments on), another object's ``__call__``, or ``fn`` itself."""
+    from nn import Module
+
+    if isinstance(fn, Module):
+        return fn.forward
+    if not inspect.isroutine(fn) and not inspect.isclass(fn) and not isinstance(fn, functools.partial):
+        return getattr(fn, "__call__", fn)
+    return fn
+
+
+def _functions_run(fn):
+    """The Python functions whose own code a call of ``fn`` runs: what ``_called`` finds, and what it says it
+    runs in turn (``functools.partial``'s function, ``functools.wraps``'s ``__wrapped__``)."""
+    functions, current = [], fn
+    while current is not None and not any(current is f for f in functions):
+        if isinstance(current, functools.partial):
+            current = current.func
+            continue
+        called = _called(current)
+        function = getattr(called, "__func__", called)
+        if getattr(function, "__code__", None) is None:
+            break
+        functions.append(function)
+        current = getattr(function, "__wrapped__", None)
+    return functions
+
+
 def _variables_read(fn):
-    """(the globals dict or a closure cell, name, value) for each global and closure variable that ``fn``'s code
-    reads, its comprehensions' and nested functions' included (``inspect.getclosurevars`` misses those)."""
-    function = getattr(fn, "__func__", fn)
-    code = getattr(function, "__code__", None)
-    if code is None:
-        return []
-    read = [(cell, name, cell.cell_contents)
-            for name, cell in zip(code.co_freevars, function.__closure__ or ()) if _filled(cell)]
-    names, stack = set(), [code]
-    while stack:
-        current = stack.pop()
-        names.update(current.co_names)
-        stack.extend(const for const in current.co_consts if inspect.iscode(const))
-    namespace = function.__globals__
-    read += [(namespace, name, namespace[name]) for name in sorted(names) if name in namespace]
+    """(the globals dict or a closure cell, name, value) for each global and closure variable that the code of
+    ``fn`` (``_functions_run``) reads, its comprehensions' and nested functions' included
+    (``inspect.getclosurevars`` misses those)."""
+    read, places = [], set()
+    for function in _functions_run(fn):
+        code = function.__code__
+        cells = [(cell, name, cell.cell_contents)
+                 for name, cell in zip(code.co_freevars, function.__closure__ or ()) if _filled(cell)]
+        names, stack = set(), [code]
+        while stack:
+            current = stack.pop()
+            names.update(current.co_names)
+            stack.extend(const for const in current.co_consts if inspect.iscode(const))
+        namespace = function.__globals__
+        for binding, name, value in cells + [(namespace, name, namespace[name]) for name in sorted(names)
+                                             if name in namespace]:
+            if (id(binding), name) not in places:  # a wrapper and the function it wraps share their globals
+                places.add((id(binding), name))
+                read.append((binding, name, value))
     return read
 
 

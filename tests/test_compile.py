@@ -10,6 +10,7 @@ fails it. The models, training loops and threads are in
 ``test_compile_models.py``.
 """
 
+import functools
 import inspect
 import re
 import threading
@@ -565,6 +566,60 @@ def test_a_global_number_or_dict_set_anew_records_again():
         assert compiled(Tensor([1.0, 2.0])).tolist() == [4.0, 7.0]
     finally:
         SETTING, SETTINGS["shift"] = 2.0, 0.0
+
+
+class ScaledLayer(nn.Module):
+    """A layer whose forward reads the global SETTING."""
+
+    def __init__(self):
+        self.linear = nn.Linear(2, 1)
+
+    def forward(self, x):
+        return self.linear(x) * SETTING
+
+
+class ScaledCall:
+    """A callable object whose ``__call__`` reads the global SETTING."""
+
+    def __call__(self, x):
+        return x * SETTING
+
+
+def scaled_by_the_setting(x, shift=0.0):
+    return x * SETTING + shift
+
+
+def wrapped(fn):
+    """A decorator, written as decorators usually are."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@pytest.mark.parametrize("make", [ScaledLayer, ScaledCall, lambda: functools.partial(scaled_by_the_setting, shift=1.0),
+                                  lambda: wrapped(scaled_by_the_setting)],
+                         ids=["module", "callable object", "partial", "decorated"])
+def test_a_global_that_a_modules_forward_or_an_objects_call_reads_is_watched_as_a_functions_is(make):
+    """And one read by the function that a functools.partial or a functools.wraps decorator runs."""
+    global SETTING
+    fn = make()
+    compiled = autodiff.compile(fn)
+    x = Tensor([[1.0, 2.0]])
+    try:
+        assert same(compiled(x).data, fn(x).data)
+        SETTING = 3.0
+        assert same(compiled(x).data, fn(x).data)
+    finally:
+        SETTING = 2.0
+
+
+def test_a_compiled_module_names_its_arguments_as_its_forward_does():
+    compiled = autodiff.compile(ScaledLayer())
+    compiled(Tensor([[1.0, 2.0]]))
+    assert "def forward(x, linear_weight, linear_bias):" in compiled.source()
 
 
 MASK = np.array([1.0, 0.0])  # a global array that test_a_global_array_bound_anew_records_again rebinds
