@@ -27,6 +27,7 @@ import math
 import numpy as np
 
 from .mode import enable_grad, grad_mode
+from .recording import check_outside_recording
 
 
 class BackwardError(RuntimeError, ValueError):
@@ -184,6 +185,9 @@ def run_backward(root, seed, *, create_graph=False, store=True, observer=None):
     with the child's total in this pass before and after the step (None
     before its first contribution).
     """
+    if grad_mode.recording is not None and (store or not create_graph):
+        # gradients stored, or numbers outside the graph: what a compiled program could not repeat
+        check_outside_recording("backward()" if store else "a gradient computed without create_graph")
     if create_graph:
         with enable_grad():
             return _propagate(root, seed, True, store, observer)

@@ -150,6 +150,34 @@ def check_without_graph(out, inputs):
     recording.made_here(out)
 
 
+def check_outside_recording(what):
+    """Refuse ``what`` (backward, an optimiser's step, zero_grad) while recording, before it changes anything.
+
+    A program repeats the tensor operations of the recorded call and nothing else: a gradient stored, a
+    weight updated or a gradient reset inside would happen on the recorded call only, and every later call
+    would silently skip it.
+    """
+    if grad_mode.recording is not None:
+        raise CompileError(
+            f"{what} at {where_in_user_code()} runs inside a compiled function, whose program repeats only its "
+            "tensor operations: it would happen at the first call and never again. Compile the forward pass, "
+            "and call backward, the optimiser's step and zero_grad on its output outside it "
+            "(loss = compiled(x, y); loss.backward(); optimizer.step()). autodiff.grad(..., create_graph=True) "
+            "may stay inside: its gradients are tensor operations like any other"
+        )
+
+
+def check_no_new_leaf():
+    """Refuse, while recording, ``requires_grad_`` on a computed tensor (``x.detach().requires_grad_()``)."""
+    if grad_mode.recording is not None:
+        raise CompileError(
+            f"requires_grad_ at {where_in_user_code()} makes a new leaf from a tensor computed inside a compiled "
+            "function, which its program cannot make anew at each call: pass that input with requires_grad=True "
+            "instead (x.requires_grad_() before the call) and take autodiff.grad(..., create_graph=True) with "
+            "respect to it inside"
+        )
+
+
 def check_in_place(node, what):
     """Refuse, while recording, an in-place change: the recorded operations read what the tensor held before."""
     if grad_mode.recording is not None:

@@ -47,7 +47,7 @@ from .memory import keep_freed_memory_once
 from .mode import enable_grad, grad_mode
 from .primitive import INPUTS, OUTPUT
 from .primitives import ElementwiseMethods
-from .recording import check_conversion, check_in_place
+from .recording import check_conversion, check_in_place, check_no_new_leaf, check_outside_recording
 from .symbolic import ARRAYS, leaf
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -167,6 +167,8 @@ class Tensor(Node, ElementwiseMethods):
     def requires_grad_(self, requires_grad=True):
         """Mark this leaf as one whose gradient backward should compute (or, with False, not); returns it."""
         if self.children:
+            if not self._requires_grad:
+                check_no_new_leaf()  # eager made this result a leaf; a recording keeps how it was computed
             raise RuntimeError(
                 f"requires_grad can only be changed on a leaf tensor, this one is the result of {self.op!r}; "
                 "use detach() for a copy outside the graph"
@@ -440,6 +442,7 @@ class Tensor(Node, ElementwiseMethods):
         another dtype: a float64 gradient on a float32 tensor would widen
         every update made with it.
         """
+        check_outside_recording("setting a gradient")
         if grad is not None:
             if isinstance(grad, np.generic):
                 grad = np.asarray(grad)  # a numpy number is a 0-d array with its dtype
@@ -675,10 +678,13 @@ class Tensor(Node, ElementwiseMethods):
 
     def _reset_grad(self, set_to_none=True):
         """Forget the gradient: None, or with ``set_to_none=False`` zeros where there was one."""
+        if grad_mode.recording is not None:
+            check_outside_recording("zero_grad()")
         self._grad = None if set_to_none or self._grad is None else np.zeros_like(self.data)
 
     def _load_numbers(self, array):
         """Copy ``array`` (of this shape and dtype) into ``data`` in place, and count the change."""
+        check_outside_recording("loading numbers into a tensor")
         np.copyto(self.data, array)
         self._bump_version()
 
@@ -689,6 +695,8 @@ class Tensor(Node, ElementwiseMethods):
 
     def _bump_version(self):
         """Record that ``data`` was changed in place, so a backward that saved the old data refuses to run."""
+        if grad_mode.recording is not None:
+            check_outside_recording("changing a tensor's numbers in place")
         self._version[0] += 1
 
     def _check_in_place(self, operation, other=None):

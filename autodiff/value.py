@@ -30,7 +30,7 @@ from . import numpy_ops, operators
 from .graph import BackwardError, Node, run_backward
 from .mode import grad_mode
 from .symbolic import NUMBERS, leaf
-from .recording import check_conversion, check_without_graph
+from .recording import check_conversion, check_outside_recording, check_without_graph
 from .primitives import (
     ABS, ADD, COS, DIV, EXP, LOG, MUL, NEG, POW, POWER, RELU, SIGMOID, SIN, SQRT, SUB, TANH, VALUE_LINEAR, VALUE_SUM,
     NAMED, ElementwiseMethods,
@@ -459,6 +459,8 @@ class Value(Node, ElementwiseMethods):
 
     def _reset_grad(self, set_to_none=True):
         """Forget the gradient: 0.0, as micrograd's ``zero_grad`` leaves it (a Value's gradient is never None)."""
+        if grad_mode.recording is not None:
+            check_outside_recording("zero_grad()")
         self.grad = 0.0
 
     def _load_numbers(self, array):

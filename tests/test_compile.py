@@ -881,6 +881,96 @@ def test_an_in_place_change_while_recording_is_refused(change):
     assert __file__ in str(caught.value)
 
 
+class _Training:
+    """A layer, its optimiser and a gradient already there: what a training step inside a compiled function
+    would touch."""
+
+    def __init__(self):
+        self.layer = nn.Linear(3, 1)
+        self.optimizer = nn.optim.SGD(self.layer.parameters(), lr=0.1)
+        self.layer(Tensor(np.ones((2, 3)))).sum().backward()
+        self.other_weights = nn.Linear(3, 1).state_dict()
+
+    def loss(self, x):
+        return (self.layer(x) ** 2).mean()
+
+
+OUTSIDE_THE_PROGRAM = {  # what each does, which a program would do at its first call and never again: the name
+    # the refusal gives it, and a function doing it
+    "backward": ("backward()", lambda t, x: t.loss(x).backward()),
+    "optimiser step": ("SGD.step()", lambda t, x: (t.optimizer.step(), t.loss(x))[1]),
+    "optimiser zero_grad": ("zero_grad()", lambda t, x: (t.optimizer.zero_grad(), t.loss(x))[1]),
+    "module zero_grad": ("zero_grad()", lambda t, x: (t.layer.zero_grad(), t.loss(x))[1]),
+    "grad set": ("setting a gradient", lambda t, x: (setattr(t.layer.weight, "grad", None), t.loss(x))[1]),
+    "grad": ("a gradient computed without create_graph",
+             lambda t, x: autodiff.grad(t.loss(x), [t.layer.weight])[0].sum()),
+    "load_state_dict": ("loading numbers", lambda t, x: (t.layer.load_state_dict(t.other_weights), t.loss(x))[1]),
+}
+
+
+@pytest.mark.parametrize("what", list(OUTSIDE_THE_PROGRAM))
+def test_a_training_step_inside_a_compiled_function_is_refused_by_name_and_changes_nothing(what):
+    """Before, a compiled step ran backward and the update at the recorded call only, then silently never."""
+    training = _Training()
+    weights = [p.data.copy() for p in training.layer.parameters()]
+    grads = [p.grad.copy() for p in training.layer.parameters()]
+    named, does = OUTSIDE_THE_PROGRAM[what]
+    with pytest.raises(CompileError, match=re.escape(named)) as caught:
+        autodiff.compile(lambda x: does(training, x))(Tensor(np.ones((2, 3))))
+    assert __file__ in str(caught.value) and "loss.backward(); optimizer.step()" in str(caught.value)
+    assert all(same(p.data, w) for p, w in zip(training.layer.parameters(), weights))
+    assert all(same(p.grad, g) for p, g in zip(training.layer.parameters(), grads))
+
+
+def test_zero_grad_of_values_inside_a_compiled_function_is_refused():
+    model = nn.MLP(2, [3, 1])
+
+    def loss(x):
+        model.zero_grad()
+        return model(x)
+
+    with pytest.raises(CompileError, match="zero_grad"):
+        autodiff.compile(loss)([Value(1.0), Value(2.0)])
+
+
+def test_a_gradient_taken_with_create_graph_inside_compiles_as_eager():
+    """A gradient penalty: autodiff.grad(..., create_graph=True) is made of recorded operations."""
+    nn.manual_seed(0)
+    critic = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 1))
+
+    def loss(x):
+        out = critic(x).sum()
+        (slope,) = autodiff.grad(out, x, create_graph=True)
+        return out + ((slope * slope).sum(1).sqrt() - 1).pow(2).mean()
+
+    compiled = autodiff.compile(loss)
+    for seed in range(3):
+        x = Tensor(np.random.default_rng(seed).normal(size=(4, 3)), requires_grad=True)
+        critic.zero_grad()
+        eager = loss(x)
+        eager.backward()
+        expected = [p.grad for p in critic.parameters()]
+        critic.zero_grad()
+        out = compiled(x)
+        out.backward()
+        assert same(out.data, eager.data)
+        assert all(same(p.grad, g) for p, g in zip(critic.parameters(), expected))
+
+
+def test_a_new_leaf_made_from_an_input_inside_is_refused_saying_what_to_pass():
+    layer = nn.Linear(3, 1)
+
+    def penalty(x):
+        x = x.detach().requires_grad_(True)
+        (slope,) = autodiff.grad(layer(x).sum(), x, create_graph=True)
+        return (slope * slope).sum()
+
+    penalty(Tensor(np.ones((2, 3)))).backward()  # eager: a leaf of its own
+    with pytest.raises(CompileError, match="requires_grad=True") as caught:
+        autodiff.compile(penalty)(Tensor(np.ones((2, 3))))
+    assert __file__ in str(caught.value)
+
+
 def test_batch_norm_in_training_mode_is_refused_and_compiles_in_eval_mode():
     layer = nn.BatchNorm1d(3)
     compiled = autodiff.compile(layer)

@@ -58,6 +58,7 @@ import numbers
 import numpy as np
 
 from autodiff.graph import Node
+from autodiff.recording import check_outside_recording
 
 from ..module import Module
 from ..parameter import parameter_list, values_and_tensors
@@ -134,6 +135,7 @@ class Optimizer:
 
     def step(self, closure=None):
         """Update every parameter that has a gradient, once; returns ``closure()`` when given (it recomputes the loss)."""
+        check_outside_recording(f"{type(self).__name__}.step()")
         loss = None if closure is None else closure()
         for number, (group, vector) in enumerate(zip(self.param_groups, self._value_vectors)):
             values, tensors = values_and_tensors(group["params"])
