@@ -15,6 +15,8 @@ import random as _python_random
 
 import numpy as np
 
+from .recording import check_outside_recording
+
 
 class Generator(np.random.Generator):
     """A ``numpy.random.Generator`` (PCG64) that can also be seeded the way PyTorch's is.
@@ -33,6 +35,7 @@ class Generator(np.random.Generator):
 
         As in PyTorch, a negative seed counts from 2⁶⁴ (``-1`` is 2⁶⁴ - 1).
         """
+        check_outside_recording("manual_seed")  # a program draws on from the stream at every call
         self.bit_generator.state = np.random.PCG64(_checked_seed(seed)).state
         return self
 
@@ -51,7 +54,7 @@ def manual_seed(seed):
     True
     """
     seed = _checked_seed(seed)
-    default_generator.manual_seed(seed)
+    default_generator.manual_seed(seed)  # refused while recording, before anything is seeded
     _python_random.seed(seed)
     return default_generator
 

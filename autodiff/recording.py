@@ -151,17 +151,18 @@ def check_without_graph(out, inputs):
 
 
 def check_outside_recording(what):
-    """Refuse ``what`` (backward, an optimiser's step, zero_grad) while recording, before it changes anything.
+    """Refuse ``what`` (backward, an optimiser's step, zero_grad, a reseeding) while recording, before it
+    changes anything.
 
     A program repeats the tensor operations of the recorded call and nothing else: a gradient stored, a
-    weight updated or a gradient reset inside would happen on the recorded call only, and every later call
-    would silently skip it.
+    weight updated, a gradient reset or a generator reseeded inside would happen on the recorded call only,
+    and every later call would silently skip it.
     """
     if grad_mode.recording is not None:
         raise CompileError(
             f"{what} at {where_in_user_code()} runs inside a compiled function, whose program repeats only its "
-            "tensor operations: it would happen at the first call and never again. Compile the forward pass, "
-            "and call backward, the optimiser's step and zero_grad on its output outside it "
+            "tensor operations: it would happen at the first call and never again. Do it outside: compile the "
+            "forward pass, and call backward, the optimiser's step and zero_grad on its output "
             "(loss = compiled(x, y); loss.backward(); optimizer.step()). autodiff.grad(..., create_graph=True) "
             "may stay inside: its gradients are tensor operations like any other"
         )

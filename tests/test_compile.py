@@ -905,6 +905,7 @@ OUTSIDE_THE_PROGRAM = {  # what each does, which a program would do at its first
     "grad": ("a gradient computed without create_graph",
              lambda t, x: autodiff.grad(t.loss(x), [t.layer.weight])[0].sum()),
     "load_state_dict": ("loading numbers", lambda t, x: (t.layer.load_state_dict(t.other_weights), t.loss(x))[1]),
+    "manual_seed": ("manual_seed", lambda t, x: (autodiff.manual_seed(0), nn.functional.dropout(t.loss(x), 0.5))[1]),
 }
 
 
@@ -920,6 +921,16 @@ def test_a_training_step_inside_a_compiled_function_is_refused_by_name_and_chang
     assert __file__ in str(caught.value) and "loss.backward(); optimizer.step()" in str(caught.value)
     assert all(same(p.data, w) for p, w in zip(training.layer.parameters(), weights))
     assert all(same(p.grad, g) for p, g in zip(training.layer.parameters(), grads))
+
+
+def test_reseeding_inside_a_compiled_function_is_refused_before_it_seeds_anything():
+    """Eager draws the same numbers at every call after manual_seed inside; a program would draw on."""
+    autodiff.manual_seed(5)
+    expected = autodiff.rand(3).tolist()
+    autodiff.manual_seed(5)
+    with pytest.raises(CompileError, match="manual_seed"):
+        autodiff.compile(lambda x: (autodiff.manual_seed(0), x * autodiff.rand(3))[1])(Tensor(np.ones(3)))
+    assert autodiff.rand(3).tolist() == expected
 
 
 def test_zero_grad_of_values_inside_a_compiled_function_is_refused():
