@@ -90,7 +90,13 @@ KEPT_PER_SIGNATURE = 8
 
 
 class Compiled:
-    """A compiled function: call it as ``fn``; ``source()`` shows the program its last new signature built."""
+    """A compiled function: call it as ``fn``; ``source()`` shows the program its last new signature built.
+
+    A compiled Module also reads as that Module, as ``torch.compile``'s does:
+    ``compiled.parameters()``, ``compiled.eval()``, ``compiled.state_dict()``
+    are the Module's, and a method that returns the Module (``eval()``,
+    ``train()``, ``to()``) returns the compiled one.
+    """
 
     def __init__(self, fn):
         self.fn = fn
@@ -104,6 +110,23 @@ class Compiled:
 
     def __repr__(self):
         return f"compile({self.__name__})"
+
+    def __getattr__(self, name):
+        from nn import Module  # autodiff does not need nn; only a name a compiled function lacks brings it
+
+        module = self.__dict__.get("fn")  # through __dict__: no call back into __getattr__ before __init__ ran
+        if not isinstance(module, Module):
+            raise AttributeError(f"a compiled function has no attribute {name!r} (a compiled Module has its Module's)")
+        value = getattr(module, name)
+        if not (inspect.ismethod(value) and value.__self__ is module):
+            return value
+
+        @functools.wraps(value)
+        def method(*args, **kwargs):
+            result = value(*args, **kwargs)
+            return self if result is module else result  # model = compiled.eval() stays compiled
+
+        return method
 
     def __call__(self, *args, **kwargs):
         nodes, key = _signature(args, kwargs)

@@ -264,6 +264,36 @@ def test_training_with_an_optimiser_between_calls_takes_eager_steps(dtype, optim
     assert all(same(a, b) for a, b in zip(eager_weights, weights))
 
 
+def test_a_compiled_module_reads_as_its_module_as_torch_compile_does(dtype):
+    """model = torch.compile(model), then model.parameters(), model.eval(), model.state_dict(): by renaming."""
+
+    def train(compile_it):
+        nn.manual_seed(1)
+        model = nn.Sequential(nn.Linear(2, 8), nn.Dropout(0.25), nn.Linear(8, 2))
+        if compile_it:
+            model = autodiff.compile(model)
+        opt = nn.optim.SGD(model.parameters(), lr=0.1)
+        data = batches((16, 2), 3, dtype, labels=2)
+        assert model.train() is model
+        for k, (x, y) in enumerate(data):
+            autodiff.manual_seed(k)
+            opt.zero_grad()
+            F.cross_entropy(model(Tensor(x)), Tensor(y)).backward()
+            opt.step()
+        model = model.eval()
+        return model, model(Tensor(data[0][0])).data, model.state_dict()
+
+    model, out, state = train(compile_it=True)
+    eager_model, eager_out, eager_state = train(compile_it=False)
+    assert isinstance(model, autodiff.compiler.Compiled) and not model.fn.training and model.training is False
+    assert same(out, eager_out)
+    assert state.keys() == eager_state.keys() and all(same(state[k], eager_state[k]) for k in state)
+    with pytest.raises(AttributeError, match="no_such_thing"):
+        model.no_such_thing
+    with pytest.raises(AttributeError, match="compiled Module"):
+        autodiff.compile(lambda x: x).parameters
+
+
 def test_load_state_dict_between_calls_is_read_by_the_next_call(dtype):
     model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
     other = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
