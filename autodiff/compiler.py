@@ -215,6 +215,7 @@ class Program:
         outputs, self.structure = _flatten_outputs(result)
         if not outputs:
             raise CompileError(f"compile({compiled.__name__}): the function returned no Tensor or Value")
+        _refuse_python_values(compiled.__name__, self.structure)
         self.name = compiled.__name__
         self.scalar = outputs[0]._data_kind == "number"
         self.modules = tuple(recording.modules.values())
@@ -389,6 +390,27 @@ def _flatten_outputs(result):
         return ("constant", item)
 
     return outputs, structure(result)
+
+
+def _refuse_python_values(name, structure):
+    """Refuse a result that holds a Python value besides None: the program would hand out the recorded one."""
+    stack = [(structure, "the result")]
+    while stack:
+        (tag, *content), where = stack.pop()
+        if tag == "node":
+            continue
+        content = content[0]
+        if tag == "constant" and content is not None:
+            raise CompileError(
+                f"compile({name}) returned a {type(content).__name__} ({content!r}) as {where}: a compiled program "
+                "hands out the value the recorded call computed, at every call (an accuracy counted from .data "
+                "would stay at its first value). Return Tensors and Values only, and compute such numbers outside "
+                "the compiled function, from the outputs"
+            )
+        if tag is dict:
+            stack.extend((item, f"{where}[{key!r}]") for key, item in content.items())
+        elif tag != "constant":
+            stack.extend((item, f"{where}[{k}]") for k, item in enumerate(content))
 
 
 def _rebuilt(structure, nodes):

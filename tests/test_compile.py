@@ -723,13 +723,38 @@ def test_what_the_function_changes_itself_is_its_own_state_and_does_not_make_it_
 
 
 def test_results_keep_their_structure():
-    compiled = autodiff.compile(lambda x: {"pair": (x * 2, [x + 1]), "count": 3, "max": x.max(0)})
+    compiled = autodiff.compile(lambda x: {"pair": (x * 2, [x + 1]), "nothing": None, "max": x.max(0)})
     x = Tensor(np.array([[1.0, 5.0], [4.0, 2.0]]))
     compiled(x)
     result = compiled(x)
-    assert result["count"] == 3
+    assert result["nothing"] is None
     assert result["pair"][0].tolist() == [[2.0, 10.0], [8.0, 4.0]] and result["pair"][1][0].tolist()[0] == [2.0, 6.0]
     assert result["max"].values.tolist() == [4.0, 5.0] and result["max"].indices.tolist() == [1, 0]
+
+
+def micrograd_demo_loss(model, points, labels):
+    """The loss of micrograd's demo notebook, as written there: the loss, and the accuracy counted from .data."""
+    scores = [model([Value(a), Value(b)]) for a, b in points]
+    losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(labels, scores)]
+    total_loss = sum(losses) * (1.0 / len(losses)) + 1e-4 * sum(p * p for p in model.parameters())
+    accuracy = [(yi > 0) == (scorei.data > 0) for yi, scorei in zip(labels, scores)]
+    return total_loss, sum(accuracy) / len(accuracy)
+
+
+@pytest.mark.parametrize("result", [
+    "micrograd's demo", "a count", "a flag", "an array"])
+def test_a_python_value_in_the_result_is_refused_naming_where_it_is(result):
+    """Eager computes it anew at every call; a program would hand out the recorded call's value. micrograd's demo
+    loss returned a compiled accuracy that stayed at its first value while the model learnt."""
+    model = nn.MLP(2, [4, 1])
+    fn, place = {
+        "micrograd's demo": (lambda: micrograd_demo_loss(model, [(0.5, 1.0), (-1.0, 0.2)], [1, -1]), r"\[1\]"),
+        "a count": (lambda: {"loss": model([1.0, 2.0]), "steps": 3}, r"\['steps'\]"),
+        "a flag": (lambda: [model([1.0, 2.0]), (True,)], r"\[1\]\[0\]"),
+        "an array": (lambda: (model([1.0, 2.0]), np.zeros(2)), r"\[1\]"),
+    }[result]
+    with pytest.raises(CompileError, match=f"returned a .* as the result{place}: .*Return Tensors and Values only"):
+        autodiff.compile(fn)()
 
 
 def test_each_output_backpropagates_on_its_own_as_eager():
