@@ -32,7 +32,10 @@ cannot write can be traced back to the layer that ran it.
 
 import operator
 import os
+import random
 import sys
+
+import numpy as np
 
 from .mode import grad_mode
 
@@ -94,7 +97,8 @@ class Recording:
         return self.layers.get(id(node))
 
     def depends_on_outside(self, node):
-        """Whether ``node`` is, or was computed from, an argument or a parameter (a leaf not made here)."""
+        """Whether ``node`` is, or was computed from, what differs from call to call: an argument, a parameter
+        (a leaf not made here) or a random draw (which a program draws anew)."""
         stack, seen = [node], set()
         while stack:
             current = stack.pop()
@@ -103,6 +107,9 @@ class Recording:
             seen.add(id(current))
             if not current.children:
                 if id(current) in self.arguments or id(current) not in self.made:
+                    return True
+                primitive = current.primitive
+                if primitive is not None and primitive.random:
                     return True
                 continue
             stack.extend(current.children)
@@ -117,12 +124,28 @@ def record(fn, args, kwargs, arguments):
     if grad_mode.recording is not None:
         raise CompileError("a compiled function was called while another one is being recorded in this thread")
     recording = Recording(arguments)
+    draws = _global_draws()
     grad_mode.recording = recording
     try:
         result = fn(*args, **kwargs)
     finally:
         grad_mode.recording = None
+    if _global_draws() != draws:
+        raise CompileError(
+            f"{getattr(fn, '__name__', type(fn).__name__)} drew random numbers from numpy's global generator "
+            "(np.random.permutation, np.random.rand...) or Python's random module: the graph holds the numbers of "
+            "this call, so every later call would get the same ones (the same batch, the same noise). Draw with "
+            "autodiff's own (autodiff.randperm, autodiff.randn, autodiff.randint), which a program draws anew at "
+            "every call, or draw outside and pass the result in as an argument"
+        )
     return result, recording
+
+
+def _global_draws():
+    """Where numpy's global generator and Python's ``random`` stand: the engine never draws from either, so a
+    change while recording is the function's own draw."""
+    kind, key, position, has_gauss, gauss = np.random.get_state()
+    return kind, key.tobytes(), position, has_gauss, gauss, random.getstate()
 
 
 def check_conversion(node, what):
@@ -130,7 +153,7 @@ def check_conversion(node, what):
     recording = grad_mode.recording
     if recording is not None and recording.depends_on_outside(node):
         raise CompileError(
-            f"{what} turns a tensor computed from the function's inputs into a Python value at "
+            f"{what} turns a tensor computed from the function's inputs or a random draw into a Python value at "
             f"{where_in_user_code()}: the code after it may depend on the number, which a compiled program "
             "cannot follow. Compute with tensors instead (autodiff.where(condition, a, b) for a choice), "
             "or move that code out of the compiled function"

@@ -12,6 +12,7 @@ fails it. The models, training loops and threads are in
 
 import functools
 import inspect
+import random
 import re
 import threading
 import warnings
@@ -842,6 +843,37 @@ def test_turning_a_tensor_from_the_inputs_into_a_python_value_is_refused_naming_
     assert conversion in message.split(" turns")[0]
     assert f"{__file__}:{line}" in message
     assert "autodiff.where" in message
+
+
+def test_a_python_value_of_a_random_draw_is_refused_and_a_draw_used_as_a_tensor_is_drawn_anew():
+    """randperm(n).tolist() inside gave the recorded permutation at every call; as an index it is drawn anew."""
+    with pytest.raises(CompileError, match="random draw") as caught:
+        autodiff.compile(lambda x: x[autodiff.randperm(3).tolist()])(Tensor(np.arange(3.0)))
+    assert __file__ in str(caught.value)
+    shuffled = lambda x: x[autodiff.randperm(5)] * autodiff.rand(5)  # noqa: E731
+    compiled = autodiff.compile(shuffled)
+    x = Tensor(np.arange(5.0))
+    compiled(x)
+    for seed in range(3):
+        autodiff.manual_seed(seed)
+        eager = shuffled(x)
+        autodiff.manual_seed(seed)
+        assert same(compiled(x).data, eager.data)
+
+
+@pytest.mark.parametrize("draw", ["numpy", "python"])
+def test_drawing_from_numpy_or_pythons_global_generator_inside_is_refused(draw):
+    """micrograd's demo picks its minibatch with np.random.permutation inside the loss: a program would train on
+    the recorded batch at every call."""
+    data = np.arange(20.0).reshape(10, 2)
+
+    def loss(w):
+        rows = np.random.permutation(10)[:4] if draw == "numpy" else random.sample(range(10), 4)
+        return (Tensor(data[rows]) @ w).sum()
+
+    with pytest.raises(CompileError, match="random module") as caught:
+        autodiff.compile(loss)(Tensor(np.ones(2), requires_grad=True))
+    assert "loss drew random numbers" in str(caught.value) and "autodiff.randperm" in str(caught.value)
 
 
 def test_a_python_value_of_a_parameter_is_refused_too():
