@@ -9,16 +9,22 @@ primitive, its settings and its inputs, whether gradients flow or not
 holds the whole computation.
 
 A recorded graph is the function only if nothing in it depends on the
-numbers in a way the graph cannot show. Two things would make it a
-different function, and both are refused with ``CompileError`` naming the
-user's file and line:
+numbers in a way the graph cannot show, and the function does nothing
+besides its tensor operations that a program would have to repeat. These
+are refused with ``CompileError``, naming the user's file and line where
+there is one:
 
-- turning a tensor that depends on an argument or a parameter into a
-  Python value (``bool``, ``float``, ``int``, ``item()``, ``tolist()``,
-  ``numpy()``; a comparison of such a Value): the code after it may have
-  branched on the number;
+- turning a tensor that depends on an argument, a parameter or a random
+  draw into a Python value (``bool``, ``float``, ``int``, ``item()``,
+  ``tolist()``, ``numpy()``; a comparison of such a Value): the code after
+  it may have branched on the number;
 - changing a tensor in place (``+=``, ``t[i] = x``, ``add_``, running
-  statistics): the recorded operations read what the tensor held before.
+  statistics): the recorded operations read what the tensor held before;
+- a training step (``backward()``, an optimiser's ``step()``,
+  ``zero_grad()``, a gradient set, weights loaded) or ``manual_seed``: it
+  would happen at the recorded call only;
+- a draw from numpy's global generator or Python's ``random``: the graph
+  would hold this call's numbers.
 
 Tensors made while recording from Python or numpy data (``autodiff.tensor``,
 ``zeros``, a number meeting a Tensor) are constants of the graph; every
@@ -143,7 +149,8 @@ def record(fn, args, kwargs, arguments):
 
 def _global_draws():
     """Where numpy's global generator and Python's ``random`` stand: the engine never draws from either, so a
-    change while recording is the function's own draw."""
+    change while recording is the function's own draw (or another thread's at that moment: then a refusal,
+    never a wrong number)."""
     kind, key, position, has_gauss, gauss = np.random.get_state()
     return kind, key.tobytes(), position, has_gauss, gauss, random.getstate()
 
