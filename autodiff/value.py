@@ -332,6 +332,27 @@ class Value(Node, ElementwiseMethods):
         """
         run_backward(self, self._backward_seed(grad, create_graph), create_graph=create_graph)
 
+    def _backward(self):
+        """One step of the chain rule by hand, as micrograd's lecture takes it: add this node's ``grad`` times
+        d(self)/d(child) to each child's ``grad`` (nothing for a leaf).
+
+        ``backward()`` takes these steps for every node, each after all the nodes that use it.
+
+        >>> a, b = Value(2.0), Value(-3.0)
+        >>> c = a * b
+        >>> c.grad = 1.0
+        >>> c._backward()       # dc/da = b, dc/db = a
+        >>> a.grad, b.grad
+        (-3.0, 2.0)
+        """
+        if grad_mode.recording is not None:
+            check_outside_recording("_backward()")
+        if not self.children:
+            return
+        self._definition_or_refuse()
+        for child, share in zip(self.children, self._shares(self.grad)):
+            child.grad += share
+
     def _backward_seed(self, grad, create_graph):
         if create_graph and isinstance(grad, Value):
             return grad  # a seed that is itself a node stays one: the gradients are differentiable in it too

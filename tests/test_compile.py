@@ -990,6 +990,17 @@ def test_reseeding_inside_a_compiled_function_is_refused_before_it_seeds_anythin
     assert autodiff.rand(3).tolist() == expected
 
 
+def test_backward_by_hand_inside_a_compiled_function_is_refused():
+    def loss(a):
+        out = a * a
+        out.grad = 1.0
+        out._backward()
+        return out
+
+    with pytest.raises(CompileError, match=r"_backward\(\)"):
+        autodiff.compile(loss)(Value(2.0))
+
+
 def test_zero_grad_of_values_inside_a_compiled_function_is_refused():
     model = nn.MLP(2, [3, 1])
 

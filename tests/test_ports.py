@@ -109,6 +109,38 @@ def moons_notebook(engine, steps):
     return log, model
 
 
+def lecture_by_hand(engine, by_hand=True):
+    """The lecture's neuron, and a + a * a (whose two uses of a add up), backpropagated as the notebook does
+    before it writes backward(): each root's grad set to 1.0, then _backward() on every node in the reversed
+    order of its own topological sort. Or, without ``by_hand``, with backward(). The leaves' gradients."""
+    Value = engine.Value
+    x1, x2, w1, w2 = Value(2.0), Value(0.0), Value(-3.0), Value(1.0)
+    b = Value(6.8813735870195432)
+    n = x1 * w1 + x2 * w2 + b
+    o = (n * 2) ** 2 + n.relu()  # the package's micrograd has no tanh or exp
+    a = Value(3.0)
+    s = a + a * a
+    if not by_hand:
+        o.backward()
+        s.backward()
+        return [v.grad for v in (x1, x2, w1, w2, b, a)]
+    topo, visited = [], set()
+
+    def build_topo(v):
+        if v not in visited:
+            visited.add(v)
+            for child in v._prev:
+                build_topo(child)
+            topo.append(v)
+
+    build_topo(o)
+    build_topo(s)
+    o.grad = s.grad = 1.0
+    for node in reversed(topo):
+        node._backward()
+    return [v.grad for v in (x1, x2, w1, w2, b, a)]
+
+
 # -- the checks ------------------------------------------------------------------
 
 
@@ -154,6 +186,26 @@ def test_micrograd_expression_names_its_operations_as_micrograd_does():
         return [(a * b)._op, (a + b)._op, (a ** 2)._op, a.relu()._op, b.relu()._op]
 
     assert ops(autodiff_imports()) == ops(micrograd_imports()) == ["*", "+", "**2", "ReLU", "ReLU"]
+
+
+def test_the_lectures_backward_by_hand_gives_backwards_gradients_and_micrograds():
+    ours = lecture_by_hand(autodiff_imports())
+    assert ours == lecture_by_hand(autodiff_imports(), by_hand=False)
+    assert ours[-1] == 7.0  # d(a + a·a)/da = 1 + 2a
+    assert ours == lecture_by_hand(micrograd_imports())
+
+
+def test_backward_by_hand_on_a_leaf_does_nothing_and_on_a_value_built_by_hand_refuses():
+    Value = autodiff_imports().Value
+    a, b = Value(2.0), Value(3.0)
+    a.grad = 5.0
+    a._backward()
+    assert (a.grad, b.grad) == (5.0, 0.0)
+    handmade = Value(6.0, (a, b), "*")
+    handmade.grad = 1.0
+    with pytest.raises(BackwardError, match="by hand"):
+        handmade._backward()
+    assert (a.grad, b.grad) == (5.0, 0.0)
 
 
 def test_a_value_built_by_hand_draws_and_refuses_backward():
