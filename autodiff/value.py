@@ -364,7 +364,9 @@ class Value(Node, ElementwiseMethods):
         if definition is None:
             raise BackwardError(
                 f"{self!r} was built by hand from its children, so it has no local derivatives to apply; "
-                "compute it with Value's operations instead"
+                "compute it with Value's operations instead, or write the operation as an autodiff.Function "
+                "(its forward and its backward, as a micrograd _backward closure would be; python -m "
+                "demos.your_own_op shows how)"
             )
         return definition
 
