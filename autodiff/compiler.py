@@ -60,8 +60,15 @@ from .tensor import Tensor, get_default_dtype, unbroadcast
 from .value import Value
 
 
-def compile(fn):  # noqa: A001 (autodiff.compile, as torch.compile)
+def compile(fn=None, *, fullgraph=False, dynamic=None, mode=None, backend=None, options=None,  # noqa: A001
+            disable=False):
     """``fn`` (a function or a Module) as a compiled callable with its signature: see the module's docstring.
+
+    Written as PyTorch writes ``torch.compile``: ``@compile`` or
+    ``@compile(fullgraph=True)`` on a function, and ``disable=True`` gives
+    ``fn`` back as it is. PyTorch's other options are accepted and change
+    nothing: a program here is always the whole graph (what it cannot hold
+    is refused, never split off), and each new signature records anew.
 
     >>> import autodiff
     >>> w = autodiff.tensor([1.0, -2.0], requires_grad=True)
@@ -78,7 +85,10 @@ def compile(fn):  # noqa: A001 (autodiff.compile, as torch.compile)
     >>> print(step.source().splitlines()[4])
     def forward(x, w):
     """
-    return Compiled(fn)
+    del fullgraph, dynamic, mode, backend, options  # PyTorch's tuning, which a program here has no use for
+    if fn is None:
+        return lambda function: compile(function, disable=disable)
+    return fn if disable else Compiled(fn)
 
 
 # How many signatures a compiled function keeps programs for, and how many programs for one signature (they

@@ -1074,6 +1074,28 @@ def test_create_graph_through_a_compiled_call_raises_naming_compile():
         autodiff.hvp(compiled, x, Tensor(np.ones(2)))
 
 
+def test_compile_is_written_as_torch_compile_is():
+    """@compile, @compile(fullgraph=True), PyTorch's options accepted, and disable=True giving fn back."""
+
+    @autodiff.compile(fullgraph=True, dynamic=False)
+    def doubled(x):
+        return (x * 2).sum()
+
+    @autodiff.compile
+    def halved(x):
+        return (x / 2).sum()
+
+    layer = nn.Linear(2, 1)
+    compiled = autodiff.compile(layer, mode="reduce-overhead", backend="inductor", options={})
+    x = Tensor(np.array([[1.0, 3.0]]))
+    for _ in range(2):
+        assert doubled(x).item() == 8.0 and halved(x).item() == 2.0
+        assert same(compiled(x).data, layer(x).data)
+    assert doubled.source() and halved.source() and compiled.source()
+    assert autodiff.compile(layer, disable=True) is layer
+    assert autodiff.compile(disable=True)(halved.fn) is halved.fn
+
+
 def test_calling_a_compiled_function_while_recording_another_is_refused():
     inner = autodiff.compile(lambda x: x * 2)
     with pytest.raises(CompileError, match="being recorded"):
